@@ -1,0 +1,83 @@
+/**
+ * `nodeplane`: the server (`serve`). Flags are named as Kubernetes names them where
+ * Kubernetes has one.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { createLogger, type LogLevel } from "../log.js";
+import { DEFAULTS, NodeplaneServer } from "../server/server.js";
+import { parseAddress, parseBytes, parseDuration, parsePositiveInt } from "./flags.js";
+
+interface ServeFlags {
+  listen: string;
+  httpListen: string;
+  dataDir: string;
+  store: "sqlite" | "etcd";
+  etcdEndpoints?: string;
+  logLevel: LogLevel;
+  watchQueueSize: number;
+  watchBookmarkInterval: number;
+  watchWindow: number;
+  watchWindowDuration: number;
+  maxWatchers: number;
+  maxMessageSize: number;
+}
+
+const program = new Command("nodeplane")
+  .description("nodeplane: a node control plane served over gRPC")
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+program
+  .command("serve")
+  .description("run the server")
+  .option("--listen <host:port>", "gRPC listen address", parseAddress, DEFAULTS.listen)
+  .option("--http-listen <host:port>", "HTTP address for /metrics, /healthz, /readyz (\"\" = none)", (v) => (v === "" ? v : parseAddress(v)), DEFAULTS.httpListen)
+  .option("--data-dir <dir>", "where the embedded SQLite store keeps its data", DEFAULTS.dataDir)
+  .addOption(new Option("--store <kind>", "storage backend").choices(["sqlite", "etcd"]).default("sqlite"))
+  .option("--etcd-endpoints <urls>", "comma-separated etcd client URLs (with --store etcd)")
+  .addOption(
+    new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  )
+  .option("--watch-queue-size <events>", "events a watcher may fall behind before it is cut off", parsePositiveInt, DEFAULTS.watchQueueLimit)
+  .option("--watch-bookmark-interval <duration>", "how often idle watchers get a BOOKMARK", parseDuration, DEFAULTS.bookmarkIntervalMs)
+  .option("--watch-window <events>", "history kept for watchers to resume from: at least this many revisions", parsePositiveInt, DEFAULTS.watchWindowEvents)
+  .option("--watch-window-duration <duration>", "…and at least this much time", parseDuration, DEFAULTS.watchWindowMs)
+  .option("--max-watchers <n>", "open Watch streams allowed at once", parsePositiveInt, DEFAULTS.maxWatchers)
+  .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi)", parseBytes, DEFAULTS.maxMessageBytes)
+  .action(async (flags: ServeFlags) => {
+    if (flags.store === "etcd") {
+      throw new InvalidArgumentError("--store etcd: the etcd backend is not part of this version yet; use --store sqlite");
+    }
+    const log = createLogger(flags.logLevel);
+    const server = await NodeplaneServer.start({
+      listen: flags.listen,
+      httpListen: flags.httpListen || null,
+      dataDir: flags.dataDir,
+      logger: log,
+      watchQueueLimit: flags.watchQueueSize,
+      bookmarkIntervalMs: flags.watchBookmarkInterval,
+      watchWindowEvents: flags.watchWindow,
+      watchWindowMs: flags.watchWindowDuration,
+      maxWatchers: flags.maxWatchers,
+      maxMessageBytes: flags.maxMessageSize,
+    });
+    // Machine-readable line for scripts and tests that start the server on port 0.
+    process.stdout.write(`nodeplane serving grpc=127.0.0.1:${server.port} http=${server.httpPort ?? "-"}\n`);
+    const stop = (signal: string): void => {
+      log.info({ signal }, "signal received");
+      server.shutdown().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`nodeplane: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,202 @@
+/**
+ * NodeClient: a typed promise API over NodeService. Every call takes a deadline (default
+ * 30 s for unary calls) and an AbortSignal; watch() is an AsyncIterable that ends when the
+ * server ends the stream and throws typed errors (src/client/errors.ts).
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import { type DeepPartial, Node, NodeStatus } from "../gen/nodeplane/v1/node.js";
+import {
+  ListNodesRequest,
+  type ListNodesResponse,
+  type RegisterResponse,
+  NodeServiceService as S,
+  WatchRequest,
+} from "../gen/nodeplane/v1/service.js";
+import { CancelledError, fromServiceError, isServiceError, type RpcError } from "./errors.js";
+
+export interface NodeClientOptions {
+  /** Channel credentials (default: insecure, for loopback). */
+  credentials?: grpc.ChannelCredentials;
+  /** Default deadline of unary calls in ms (default 30 000). */
+  timeoutMs?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ClientOptions;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Deadline for this call in ms (unary: default the client's; watch: none). */
+  timeoutMs?: number;
+}
+
+export interface PreconditionOptions extends CallOptions {
+  /** Fail with AbortedError unless the node's resource_version is this. */
+  resourceVersion?: string;
+}
+
+export interface RenewOptions extends CallOptions {
+  holderIdentity?: string;
+  /** 0 = keep the current duration (40 s for a new lease). */
+  leaseDurationSeconds?: number;
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
+
+export interface WatchEvent {
+  type: WatchEventType;
+  /** For BOOKMARK only metadata.resourceVersion is set. */
+  node: Node;
+  /** The event's revision (for BOOKMARK the revision it vouches for). */
+  resourceVersion: string;
+}
+
+export type NodeInput = DeepPartial<Node>;
+
+interface MethodDef<Req, Res> {
+  path: string;
+  requestSerialize: (value: Req) => Buffer;
+  responseDeserialize: (value: Buffer) => Res;
+}
+
+export class NodeClient {
+  private readonly client: grpc.Client;
+  private readonly timeoutMs: number;
+
+  /** `address` is host:port, e.g. "127.0.0.1:50051". */
+  constructor(
+    readonly address: string,
+    opts: NodeClientOptions = {},
+  ) {
+    this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  register(node: NodeInput, opts?: CallOptions): Promise<RegisterResponse> {
+    return this.unary(S.register, { node: Node.fromPartial(node) }, opts);
+  }
+
+  async createNode(node: NodeInput, opts?: CallOptions): Promise<Node> {
+    return must((await this.unary(S.createNode, { node: Node.fromPartial(node) }, opts)).node);
+  }
+
+  async getNode(name: string, opts?: CallOptions): Promise<Node> {
+    return must((await this.unary(S.getNode, { name }, opts)).node);
+  }
+
+  listNodes(req: Partial<ListNodesRequest> = {}, opts?: CallOptions): Promise<ListNodesResponse> {
+    return this.unary(S.listNodes, ListNodesRequest.fromPartial(req), opts);
+  }
+
+  /** Every node matching the selectors, following continue tokens. */
+  async listAllNodes(req: Partial<ListNodesRequest> = {}, opts?: CallOptions): Promise<{ nodes: Node[]; resourceVersion: string }> {
+    const nodes: Node[] = [];
+    let continueToken = "";
+    for (;;) {
+      const page = await this.listNodes({ ...req, continueToken }, opts);
+      nodes.push(...page.nodes);
+      if (!page.continueToken) return { nodes, resourceVersion: page.resourceVersion };
+      continueToken = page.continueToken;
+    }
+  }
+
+  /** Replace spec, labels and annotations; node.metadata.resourceVersion, if set, is a precondition. */
+  async updateNode(node: NodeInput, opts?: CallOptions): Promise<Node> {
+    return must((await this.unary(S.updateNode, { node: Node.fromPartial(node) }, opts)).node);
+  }
+
+  async updateStatus(name: string, status: DeepPartial<NodeStatus>, opts?: PreconditionOptions): Promise<Node> {
+    const req = { name, status: NodeStatus.fromPartial(status), resourceVersion: opts?.resourceVersion ?? "" };
+    return must((await this.unary(S.updateStatus, req, opts)).node);
+  }
+
+  /** Delete a node and its Lease; answers the node as it was. */
+  async deleteNode(name: string, opts?: PreconditionOptions): Promise<Node> {
+    return must((await this.unary(S.deleteNode, { name, resourceVersion: opts?.resourceVersion ?? "" }, opts)).node);
+  }
+
+  async renewLease(nodeName: string, opts?: RenewOptions): Promise<Lease> {
+    const req = { nodeName, holderIdentity: opts?.holderIdentity ?? "", leaseDurationSeconds: opts?.leaseDurationSeconds ?? 0 };
+    return must((await this.unary(S.renewLease, req, opts)).lease);
+  }
+
+  async getLease(name: string, opts?: CallOptions): Promise<Lease> {
+    return must((await this.unary(S.getLease, { name }, opts)).lease);
+  }
+
+  /**
+   * Node changes as an async iterable. Ends when the server ends the stream; throws a typed
+   * error (OutOfRangeError: list again; ResourceExhaustedError / UnavailableError: watch again
+   * from the last resourceVersion received). Breaking out of the loop or aborting cancels it.
+   */
+  async *watch(req: Partial<WatchRequest> = {}, opts: CallOptions = {}): AsyncGenerator<WatchEvent> {
+    if (opts.signal?.aborted) throw cancelled();
+    const options: grpc.CallOptions = opts.timeoutMs ? { deadline: Date.now() + opts.timeoutMs } : {};
+    const stream = this.client.makeServerStreamRequest(
+      S.watch.path,
+      S.watch.requestSerialize,
+      S.watch.responseDeserialize,
+      WatchRequest.fromPartial(req),
+      new grpc.Metadata(),
+      options,
+    );
+    const onAbort = (): void => stream.cancel();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const msg of stream as AsyncIterable<ReturnType<typeof S.watch.responseDeserialize>>) {
+        yield { type: msg.type as WatchEventType, node: msg.node ?? Node.fromPartial({}), resourceVersion: msg.resourceVersion };
+      }
+    } catch (err) {
+      throw toRpcError(err);
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      stream.cancel();
+    }
+  }
+
+  /** Resolves once the channel is connected (or rejects after `timeoutMs`). */
+  waitForReady(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private unary<Req, Res>(def: MethodDef<Req, Res>, req: Req, opts: CallOptions = {}): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(cancelled());
+      const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+      const onAbort = (): void => call.cancel();
+      const call = this.client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        req,
+        new grpc.Metadata(),
+        { deadline },
+        (err, res) => {
+          opts.signal?.removeEventListener("abort", onAbort);
+          if (err) reject(toRpcError(err));
+          else resolve(res as Res);
+        },
+      );
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+function cancelled(): RpcError {
+  return new CancelledError(grpc.status.CANCELLED, "the call was aborted by its AbortSignal");
+}
+
+function toRpcError(err: unknown): unknown {
+  return isServiceError(err) ? fromServiceError(err) : err;
+}
+
+function must<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error("the server answered without the expected object");
+  return value;
+}

@@ -1,0 +1,115 @@
+/**
+ * Pure rules for how stored nodes change: condition transition times, the fields an agent
+ * owns on re-registration, taint stamping. No I/O; the registry applies them under CAS.
+ */
+import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
+import { Node, type NodeCondition, NodeSpec, NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+
+/** Label keys the agent set at its last registration (comma separated). */
+export const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
+/** Taints (key:effect) the agent set at its last registration (comma separated). */
+export const AGENT_TAINTS_ANNOTATION = "nodeplane.io/agent-taints";
+
+/**
+ * The server keeps last_transition_time right: a condition whose status is unchanged keeps
+ * the stored time; a new or changed one gets `now`. A missing heartbeat time is `now`.
+ */
+export function stampConditions(
+  next: NodeCondition[],
+  previous: NodeCondition[],
+  now: Date,
+): NodeCondition[] {
+  const before = new Map(previous.map((c) => [c.type, c]));
+  return next.map((c) => {
+    const old = before.get(c.type);
+    const unchanged = old !== undefined && old.status === c.status && old.lastTransitionTime;
+    return {
+      ...c,
+      lastHeartbeatTime: c.lastHeartbeatTime ?? now,
+      lastTransitionTime: unchanged ? old.lastTransitionTime : now,
+    };
+  });
+}
+
+/** NoExecute taints record when they were added (Kubernetes does the same). */
+export function stampTaints(next: Taint[], previous: Taint[], now: Date): Taint[] {
+  const before = new Map(previous.map((t) => [taintId(t), t]));
+  return next.map((t) => {
+    if (t.timeAdded) return t;
+    const old = before.get(taintId(t));
+    if (old?.timeAdded) return { ...t, timeAdded: old.timeAdded };
+    return t.effect === "NoExecute" ? { ...t, timeAdded: now } : t;
+  });
+}
+
+/** A Node whose metadata, spec and status are present (what the registry works with). */
+export type FullNode = Node & { metadata: ObjectMeta; spec: NodeSpec; status: NodeStatus };
+
+/** Fill absent parts with their defaults. */
+export function fullNode(node: Node | undefined): FullNode {
+  const n = Node.fromPartial(node ?? {});
+  return {
+    metadata: n.metadata ?? ObjectMeta.fromPartial({}),
+    spec: n.spec ?? NodeSpec.fromPartial({}),
+    status: n.status ?? NodeStatus.fromPartial({}),
+  };
+}
+
+export const taintId = (t: Taint): string => `${t.key}:${t.effect}`;
+
+const splitList = (s: string | undefined): string[] => (s ? s.split(",").filter(Boolean) : []);
+
+/** Record which labels and taints the agent owns, so a later registration can take them back. */
+export function recordAgentOwnership(node: FullNode, agentLabels: string[], agentTaints: Taint[]): void {
+  const meta = node.metadata;
+  meta.annotations = {
+    ...meta.annotations,
+    [AGENT_LABELS_ANNOTATION]: [...agentLabels].sort().join(","),
+    [AGENT_TAINTS_ANNOTATION]: agentTaints.map(taintId).sort().join(","),
+  };
+  if (agentLabels.length === 0) delete meta.annotations[AGENT_LABELS_ANNOTATION];
+  if (agentTaints.length === 0) delete meta.annotations[AGENT_TAINTS_ANNOTATION];
+}
+
+/**
+ * Re-registration of an existing node: the agent's labels, register-with taints, provider id
+ * and status fields replace what it set before; what operators set (other labels,
+ * unschedulable, other taints, annotations) stays. Conditions merge by type.
+ */
+export function reconcileRegistration(stored: FullNode, requested: FullNode, now: Date): FullNode {
+  const meta = stored.metadata;
+  const reqMeta = requested.metadata;
+  const reqSpec = requested.spec;
+  const spec = stored.spec;
+
+  const labels = { ...meta.labels };
+  for (const key of splitList(meta.annotations[AGENT_LABELS_ANNOTATION])) delete labels[key];
+  Object.assign(labels, reqMeta.labels);
+
+  const formerAgentTaints = new Set(splitList(meta.annotations[AGENT_TAINTS_ANNOTATION]));
+  const requestedIds = new Set(reqSpec.taints.map(taintId));
+  const kept = spec.taints.filter((t) => !formerAgentTaints.has(taintId(t)) && !requestedIds.has(taintId(t)));
+  const taints = [...kept, ...stampTaints(reqSpec.taints, spec.taints, now)];
+
+  const out: FullNode = {
+    metadata: { ...meta, labels, annotations: { ...reqMeta.annotations, ...meta.annotations } },
+    spec: {
+      ...spec,
+      providerId: reqSpec.providerId || spec.providerId,
+      taints,
+    },
+    status: mergeAgentStatus(stored.status, requested.status, now),
+  };
+  recordAgentOwnership(out, Object.keys(reqMeta.labels), reqSpec.taints);
+  return out;
+}
+
+function mergeAgentStatus(stored: NodeStatus, requested: NodeStatus, now: Date): NodeStatus {
+  const previous = stored.conditions;
+  const reported = stampConditions(requested.conditions, previous, now);
+  const reportedTypes = new Set(reported.map((c) => c.type));
+  return {
+    ...requested,
+    conditions: [...previous.filter((c) => !reportedTypes.has(c.type)), ...reported],
+  };
+}

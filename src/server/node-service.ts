@@ -1,0 +1,124 @@
+/**
+ * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
+ * in the registry, errors go through the one error map, every call is counted and timed.
+ */
+import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
+import { compileFilter } from "../registry/filter.js";
+import type { NodeRegistry } from "../registry/nodes.js";
+import { parseRevision } from "../registry/paging.js";
+import type { WatchCache } from "../watch/cache.js";
+import type { Watcher } from "../watch/watcher.js";
+import { ResourceExhaustedError } from "../errors.js";
+import { codeName, toServiceError } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
+
+export interface NodeServiceDeps {
+  registry: NodeRegistry;
+  cache: WatchCache;
+  metrics: ServerMetrics;
+  log: Logger;
+}
+
+let nextRequestId = 0;
+const requestId = (): string => `${process.pid.toString(36)}-${(++nextRequestId).toString(36)}`;
+
+export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
+  const { registry } = deps;
+  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> =>
+    wrapUnary(deps, method, fn);
+  return {
+    register: unary("Register", async (req) => registry.register(req.node ?? {})),
+    createNode: unary("CreateNode", async (req) => ({ node: await registry.createNode(req.node ?? {}) })),
+    getNode: unary("GetNode", async (req) => ({ node: await registry.getNode(req.name) })),
+    listNodes: unary("ListNodes", (req) => registry.listNodes(req)),
+    updateNode: unary("UpdateNode", async (req) => ({ node: await registry.updateNode(req.node ?? {}) })),
+    updateStatus: unary("UpdateStatus", async (req) => ({
+      node: await registry.updateStatus(req.name, req.status, req.resourceVersion),
+    })),
+    deleteNode: unary("DeleteNode", async (req) => ({ node: await registry.deleteNode(req.name, req.resourceVersion) })),
+    renewLease: unary("RenewLease", async (req) => ({
+      lease: await registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds),
+    })),
+    getLease: unary("GetLease", async (req) => ({ lease: await registry.getLease(req.name) })),
+    watch: watchHandler(deps),
+  };
+}
+
+function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = performance.now();
+    const id = requestId();
+    fn(call.request).then(
+      (res) => {
+        deps.metrics.handled.inc({ method, code: "OK" });
+        deps.metrics.latency.observe({ method }, (performance.now() - started) / 1000);
+        callback(null, res);
+      },
+      (err: unknown) => {
+        const mapped = toServiceError(err, id);
+        deps.metrics.handled.inc({ method, code: codeName(mapped.code) });
+        deps.metrics.latency.observe({ method }, (performance.now() - started) / 1000);
+        if (mapped.internal) deps.log.error({ err, method, requestId: id }, "internal error");
+        else deps.log.debug({ method, requestId: id, code: codeName(mapped.code), msg: mapped.error.details }, "rejected");
+        callback(mapped.error);
+      },
+    );
+  };
+}
+
+function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchRequest, WatchResponse> {
+  return (call) => {
+    const id = requestId();
+    let watcher: Watcher | undefined;
+    call.on("cancelled", () => watcher?.cancel());
+    const run = async (): Promise<void> => {
+      const req = call.request;
+      watcher = await deps.cache.watch({
+        afterRevision: parseRevision("resource_version", req.resourceVersion),
+        filter: compileFilter(req.labelSelector, req.fieldSelector),
+        sendInitialEvents: req.sendInitialEvents,
+        allowBookmarks: req.allowBookmarks,
+      });
+      if (call.cancelled) watcher.cancel();
+      deps.metrics.watchers.inc();
+      try {
+        for await (const ev of watcher) {
+          const more = call.write({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) });
+          deps.metrics.watchEvents.inc({ type: ev.type });
+          if (!more) await drained(call);
+        }
+      } finally {
+        deps.metrics.watchers.dec();
+      }
+    };
+    run().then(
+      () => {
+        deps.metrics.handled.inc({ method: "Watch", code: call.cancelled ? "CANCELLED" : "OK" });
+        call.end();
+      },
+      (err: unknown) => {
+        const mapped = toServiceError(err, id);
+        if (err instanceof ResourceExhaustedError) deps.metrics.slowWatchers.inc();
+        deps.metrics.handled.inc({ method: "Watch", code: codeName(call.cancelled ? status.CANCELLED : mapped.code) });
+        if (mapped.internal) deps.log.error({ err, method: "Watch", requestId: id }, "internal error");
+        if (!call.cancelled) call.emit("error", mapped.error);
+      },
+    );
+  };
+}
+
+/** Wait until the stream can take more, or the client is gone. */
+function drained(call: ServerWritableStream<WatchRequest, WatchResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+  });
+}

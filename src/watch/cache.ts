@@ -1,0 +1,362 @@
+/**
+ * WatchCache: one store watch on the node prefix feeds the current state of every node and
+ * fans each change out to the watchers it concerns. Watchers pinned to one node by
+ * `metadata.name` are indexed by name, so a change costs O(watchers it matches), not
+ * O(watchers). A watcher starting at an older revision first catches up from the store's
+ * history (its own store watch, paused while its queue is full), then joins the live feed.
+ */
+import { CompactedError, InvalidError, ResourceExhaustedError, UnavailableError } from "../errors.js";
+import type { Node } from "../gen/nodeplane/v1/node.js";
+import { decodeNode, formatRevision, NODE_PREFIX } from "../registry/codec.js";
+import type { NodeFilter } from "../registry/filter.js";
+import type { Store, StoreWatch, WatchEvent } from "../store/store.js";
+import { type NodeWatchEvent, Watcher } from "./watcher.js";
+
+export interface WatchCacheOptions {
+  store: Store;
+  /** Per-watcher queue bound (events). */
+  queueLimit?: number;
+  /** How often idle watchers that allow bookmarks get one (ms). */
+  bookmarkIntervalMs?: number;
+  /** Most watchers at once. */
+  maxWatchers?: number;
+  /** Called when the cache's own store watch fails (it restarts itself). */
+  onError?: (err: Error) => void;
+}
+
+export interface WatchRequest {
+  /** Deliver events after this revision; undefined = from now. */
+  afterRevision?: number;
+  filter: NodeFilter;
+  sendInitialEvents: boolean;
+  allowBookmarks: boolean;
+}
+
+/** One change of one node, as the cache saw it. */
+interface Change {
+  revision: number;
+  name: string;
+  node: Node | undefined;
+  prev: Node | undefined;
+}
+
+export class WatchCache {
+  private readonly store: Store;
+  private readonly queueLimit: number;
+  private readonly maxWatchers: number;
+  private readonly bookmarkIntervalMs: number;
+  private readonly onError: (err: Error) => void;
+  private readonly nodes = new Map<string, Node>();
+  private readonly byName = new Map<string, Set<Watcher>>();
+  private readonly unindexed = new Set<Watcher>();
+  private readonly catchingUp = new Map<Watcher, CatchUp>();
+  private revision = 0;
+  private storeWatch: StoreWatch | undefined;
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+  private stopped: Error | undefined;
+
+  constructor(opts: WatchCacheOptions) {
+    this.store = opts.store;
+    this.queueLimit = opts.queueLimit ?? 1000;
+    this.maxWatchers = opts.maxWatchers ?? 100_000;
+    this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.onError = opts.onError ?? (() => {});
+  }
+
+  /** Load the current state and follow the store. Resolves once the cache is current. */
+  async start(): Promise<void> {
+    await this.load();
+    this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.bookmarkIntervalMs);
+    this.bookmarkTimer.unref();
+  }
+
+  /** End every watcher with `reason` (UNAVAILABLE on shutdown) and stop following the store. */
+  stop(reason: Error = new UnavailableError("server is shutting down; watch again from the last revision received")): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    clearInterval(this.bookmarkTimer);
+    this.storeWatch?.cancel();
+    for (const w of this.allWatchers()) w.fail(reason);
+  }
+
+  get watcherCount(): number {
+    return this.unindexed.size + [...this.byName.values()].reduce((n, s) => n + s.size, 0);
+  }
+
+  /** Open a watcher. Throws InvalidError / ResourceExhausted-like errors before any event. */
+  async watch(req: WatchRequest): Promise<Watcher> {
+    if (this.stopped) throw this.stopped;
+    if (this.watcherCount >= this.maxWatchers) {
+      throw new ResourceExhaustedError(`watcher limit of ${this.maxWatchers} reached (--max-watchers); try again later`);
+    }
+    const current = await this.store.currentRevision();
+    const after = req.afterRevision;
+    if (after !== undefined && after > current) {
+      throw InvalidError.of(
+        "resource_version",
+        String(after),
+        `is newer than the server's current revision ${current}`,
+      );
+    }
+    const w = new Watcher({
+      filter: req.filter,
+      queueLimit: this.queueLimit,
+      allowBookmarks: req.allowBookmarks,
+      onEnd: (x) => this.detach(x),
+      onDrained: (x) => this.catchingUp.get(x)?.resume(),
+    });
+    if (after === undefined) {
+      // From now: the cache's state is the start.
+      if (req.sendInitialEvents) {
+        for (const node of this.nodes.values()) {
+          if (req.filter.matches(node)) w.pushUnbounded({ type: "ADDED", node, revision: revisionOf(node) });
+        }
+        w.pushUnbounded(bookmark(this.revision));
+      }
+      w.advance(this.revision);
+      this.attach(w);
+      return w;
+    }
+    if (req.sendInitialEvents) {
+      for (const node of await this.listAt(after)) {
+        if (req.filter.matches(node)) w.pushUnbounded({ type: "ADDED", node, revision: revisionOf(node) });
+      }
+      w.pushUnbounded(bookmark(after));
+    }
+    w.advance(after);
+    if (after >= this.revision) this.attach(w);
+    else this.catchUp(w, after);
+    return w;
+  }
+
+  private async load(): Promise<void> {
+    this.nodes.clear();
+    let after: string | undefined;
+    let revision: number | undefined;
+    for (;;) {
+      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: 5000 });
+      revision = page.revision;
+      for (const kv of page.kvs) this.nodes.set(kv.key.slice(NODE_PREFIX.length), decodeNode(kv));
+      after = page.kvs.at(-1)?.key;
+      if (!page.more) break;
+    }
+    this.revision = revision;
+    this.storeWatch = this.store.watch(NODE_PREFIX, revision, {
+      onEvents: (events) => this.apply(events),
+      onProgress: (rev) => {
+        if (rev > this.revision) this.revision = rev;
+      },
+      onError: (err) => this.storeWatchFailed(err),
+    });
+  }
+
+  private async listAt(revision: number): Promise<Node[]> {
+    const out: Node[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: 5000 });
+      for (const kv of page.kvs) out.push(decodeNode(kv));
+      after = page.kvs.at(-1)?.key;
+      if (!page.more) return out;
+    }
+  }
+
+  private apply(events: WatchEvent[]): void {
+    for (const ev of events) {
+      const name = ev.kv.key.slice(NODE_PREFIX.length);
+      const prev = this.nodes.get(name);
+      const node = ev.type === "put" ? decodeNode(ev.kv) : undefined;
+      if (node) this.nodes.set(name, node);
+      else this.nodes.delete(name);
+      const change: Change = { revision: ev.kv.modRevision, name, node, prev };
+      this.revision = change.revision;
+      this.fanOut(change);
+    }
+  }
+
+  private fanOut(change: Change): void {
+    const pinned = this.byName.get(change.name);
+    if (pinned) for (const w of pinned) offer(w, change);
+    for (const w of this.unindexed) offer(w, change);
+  }
+
+  private attach(w: Watcher): void {
+    if (w.isEnded) return;
+    const name = w.filter.name;
+    if (name === undefined) {
+      this.unindexed.add(w);
+      return;
+    }
+    let set = this.byName.get(name);
+    if (!set) this.byName.set(name, (set = new Set()));
+    set.add(w);
+  }
+
+  private detach(w: Watcher): void {
+    this.catchingUp.get(w)?.cancel();
+    this.catchingUp.delete(w);
+    const name = w.filter.name;
+    if (name === undefined) {
+      this.unindexed.delete(w);
+      return;
+    }
+    const set = this.byName.get(name);
+    set?.delete(w);
+    if (set?.size === 0) this.byName.delete(name);
+  }
+
+  /** Replay history from the store until the watcher reaches the cache's revision. */
+  private catchUp(w: Watcher, after: number): void {
+    const job = new CatchUp(this.store, w, after, () => {
+      // Caught up: events the cache delivers at or below offeredRevision are skipped by offer().
+      this.catchingUp.delete(w);
+      this.attach(w);
+    }, () => this.revision, this.queueLimit);
+    this.catchingUp.set(w, job);
+    job.resume();
+  }
+
+  private sendBookmarks(): void {
+    const rev = this.revision;
+    for (const w of this.allWatchers()) {
+      if (!w.allowBookmarks || this.catchingUp.has(w) || w.size > 0) continue;
+      // A live watcher has been offered every change up to the cache's revision.
+      const at = Math.max(rev, w.offeredRevision);
+      if (at > w.takenRevision) {
+        w.advance(at);
+        w.push(bookmark(at));
+      }
+    }
+  }
+
+  private storeWatchFailed(err: Error): void {
+    if (this.stopped) return;
+    if (err instanceof UnavailableError) {
+      this.stop(err);
+      return;
+    }
+    // The cache fell behind compaction or lost its feed: watchers may have missed events, so
+    // end them (they resume from their last revision) and reload.
+    this.onError(err);
+    const reason = new UnavailableError(`watch cache restarting: ${err.message}; watch again from the last revision received`);
+    for (const w of this.allWatchers()) w.fail(reason);
+    this.load().catch((e: unknown) => this.stop(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  private *allWatchers(): Iterable<Watcher> {
+    yield* [...this.unindexed];
+    for (const set of [...this.byName.values()]) yield* [...set];
+    yield* [...this.catchingUp.keys()];
+  }
+}
+
+/** The event a watcher with this filter sees for a change, if any (Kubernetes' rules). */
+function offer(w: Watcher, change: Change): void {
+  if (change.revision <= w.offeredRevision) return;
+  const ev = eventFor(w, change);
+  if (ev) w.push(ev);
+  else w.advance(change.revision);
+}
+
+function eventFor(w: Watcher, change: Change): NodeWatchEvent | undefined {
+  const now = change.node !== undefined && w.filter.matches(change.node);
+  const was = change.prev !== undefined && w.filter.matches(change.prev);
+  if (now && was) return { type: "MODIFIED", node: change.node!, revision: change.revision };
+  if (now) return { type: "ADDED", node: change.node!, revision: change.revision };
+  if (was) {
+    // A node that left the selector (or was deleted) arrives as DELETED carrying its previous
+    // state stamped with the event's revision, as Kubernetes' watch cache does.
+    const prev = change.prev!;
+    const node = { ...prev, metadata: { ...prev.metadata!, resourceVersion: formatRevision(change.revision) } };
+    return { type: "DELETED", node, revision: change.revision };
+  }
+  return undefined;
+}
+
+function bookmark(revision: number): NodeWatchEvent {
+  return { type: "BOOKMARK", node: { metadata: { ...emptyMeta, resourceVersion: formatRevision(revision) } }, revision };
+}
+
+const emptyMeta = {
+  name: "",
+  namespace: "",
+  uid: "",
+  resourceVersion: "",
+  generation: 0n,
+  labels: {},
+  annotations: {},
+  ownerReferences: [],
+};
+
+function revisionOf(node: Node): number {
+  return Number(node.metadata?.resourceVersion ?? 0);
+}
+
+/**
+ * A watcher's replay of store history. Pauses (cancels its store watch) while the watcher's
+ * queue is over the limit and resumes from the last revision offered once it drains.
+ */
+class CatchUp {
+  private storeWatch: StoreWatch | undefined;
+  private done = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly w: Watcher,
+    private after: number,
+    private readonly caughtUp: () => void,
+    private readonly cacheRevision: () => number,
+    private readonly limit: number,
+  ) {}
+
+  resume(): void {
+    if (this.done || this.storeWatch || this.w.isEnded) return;
+    this.after = this.w.offeredRevision;
+    this.storeWatch = this.store.watch(NODE_PREFIX, this.after, {
+      onEvents: (events) => this.onEvents(events),
+      onProgress: (rev) => {
+        this.w.advance(rev);
+        this.check();
+      },
+      onError: (err) => {
+        if (err instanceof CompactedError || err instanceof UnavailableError) this.w.fail(err);
+        else this.w.fail(new UnavailableError(`watch history unavailable: ${err.message}`));
+      },
+    });
+  }
+
+  cancel(): void {
+    this.done = true;
+    this.storeWatch?.cancel();
+    this.storeWatch = undefined;
+  }
+
+  private onEvents(events: WatchEvent[]): void {
+    if (this.done) return;
+    for (const ev of events) {
+      const name = ev.kv.key.slice(NODE_PREFIX.length);
+      const change: Change = {
+        revision: ev.kv.modRevision,
+        name,
+        node: ev.type === "put" ? decodeNode(ev.kv) : undefined,
+        prev: ev.prev ? decodeNode(ev.prev) : undefined,
+      };
+      if (change.revision <= this.w.offeredRevision) continue;
+      const out = eventFor(this.w, change);
+      if (out) this.w.pushUnbounded(out);
+      else this.w.advance(change.revision);
+    }
+    this.check();
+  }
+
+  private check(): void {
+    if (this.done) return;
+    if (this.w.offeredRevision >= this.cacheRevision()) {
+      this.cancel();
+      this.caughtUp();
+    } else if (this.w.size > this.limit) {
+      this.storeWatch?.cancel();
+      this.storeWatch = undefined;
+    }
+  }
+}
