@@ -186,7 +186,7 @@ export class NodeplaneServer {
         resolve();
       });
     });
-    this.compactor.stop();
+    await this.compactor.stop();
     await this.store.close();
     if (this.httpServer) {
       const http = this.httpServer;
