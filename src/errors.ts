@@ -25,8 +25,6 @@ export type ErrorKind =
   | "Conflict"
   | "Compacted"
   | "ResourceExhausted"
-  | "Unauthenticated"
-  | "Forbidden"
   | "Unavailable";
 
 /** One broken rule: which field, the offending value, the rule. */
@@ -36,7 +34,7 @@ export interface FieldViolation {
   rule: string;
 }
 
-export function describeViolation(v: FieldViolation): string {
+function describeViolation(v: FieldViolation): string {
   return `${v.field}: ${quote(v.value)}: ${v.rule}`;
 }
 
@@ -98,14 +96,6 @@ export class CompactedError extends NodeplaneError {
 /** RESOURCE_EXHAUSTED: a limit was hit. The message names the limit and its value. */
 export class ResourceExhaustedError extends NodeplaneError {
   readonly kind = "ResourceExhausted";
-}
-
-export class UnauthenticatedError extends NodeplaneError {
-  readonly kind = "Unauthenticated";
-}
-
-export class ForbiddenError extends NodeplaneError {
-  readonly kind = "Forbidden";
 }
 
 /** UNAVAILABLE: shutting down, store unreachable. The message says what is unavailable. */

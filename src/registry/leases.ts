@@ -7,7 +7,7 @@ import type { OwnerReference } from "../gen/nodeplane/v1/meta.js";
 import type { FullNode } from "./reconcile.js";
 import { LEASE_NAMESPACE } from "./codec.js";
 
-export const DEFAULT_LEASE_DURATION_SECONDS = 40;
+const DEFAULT_LEASE_DURATION_SECONDS = 40;
 
 export interface Renewal {
   holderIdentity: string;

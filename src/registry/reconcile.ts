@@ -6,9 +6,9 @@ import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { Node, type NodeCondition, NodeSpec, NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
 
 /** Label keys the agent set at its last registration (comma separated). */
-export const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
+const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
 /** Taints (key:effect) the agent set at its last registration (comma separated). */
-export const AGENT_TAINTS_ANNOTATION = "nodeplane.io/agent-taints";
+const AGENT_TAINTS_ANNOTATION = "nodeplane.io/agent-taints";
 
 /**
  * The server keeps last_transition_time right: a condition whose status is unchanged keeps
@@ -55,7 +55,7 @@ export function fullNode(node: Node | undefined): FullNode {
   };
 }
 
-export const taintId = (t: Taint): string => `${t.key}:${t.effect}`;
+const taintId = (t: Taint): string => `${t.key}:${t.effect}`;
 
 const splitList = (s: string | undefined): string[] => (s ? s.split(",").filter(Boolean) : []);
 

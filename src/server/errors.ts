@@ -14,8 +14,6 @@ const CODES: Record<ErrorKind, status> = {
   Conflict: status.ABORTED,
   Compacted: status.OUT_OF_RANGE,
   ResourceExhausted: status.RESOURCE_EXHAUSTED,
-  Unauthenticated: status.UNAUTHENTICATED,
-  Forbidden: status.PERMISSION_DENIED,
   Unavailable: status.UNAVAILABLE,
 };
 

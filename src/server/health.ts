@@ -9,7 +9,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 
-export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
 export const NODE_SERVICE_NAME = "nodeplane.v1.NodeService";
 
 export interface HealthStatus {

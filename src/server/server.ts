@@ -199,7 +199,7 @@ export class NodeplaneServer {
 }
 
 /** "host:port" or "[v6]:port". */
-export function splitHostPort(address: string): { host: string; port: number } {
+function splitHostPort(address: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new Error(`bad address ${JSON.stringify(address)}: want host:port, e.g. 127.0.0.1:8080`);

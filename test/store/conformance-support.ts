@@ -28,7 +28,7 @@ export function plain(kv: KeyValue | undefined): { key: string; value: string; c
 }
 
 /** An event as plain comparable data: type, key, value, revision, and prev's value/revision. */
-export function summary(e: WatchEvent): string {
+function summary(e: WatchEvent): string {
   const prev = e.prev ? ` prev=${text(e.prev.value)}@${e.prev.modRevision}` : "";
   const value = e.type === "put" ? `=${text(e.kv.value)}` : "";
   return `${e.type} ${e.kv.key}${value}@${e.kv.modRevision}${prev}`;

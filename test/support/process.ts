@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-export const NODEPLANE_BIN = fileURLToPath(new URL("../../bin/nodeplane.js", import.meta.url));
+const NODEPLANE_BIN = fileURLToPath(new URL("../../bin/nodeplane.js", import.meta.url));
 
 export interface Spawned {
   child: ChildProcess;
