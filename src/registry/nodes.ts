@@ -15,10 +15,12 @@ import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import {
   type FullNode,
   fullNode,
+  keepManaged,
   reconcileRegistration,
   recordAgentOwnership,
   stampConditions,
   stampTaints,
+  withoutManaged,
 } from "./reconcile.js";
 import { parseRevision } from "./paging.js";
 import { KeyedSerializer } from "./serial.js";
@@ -121,7 +123,11 @@ export class NodeRegistry {
     const precondition = parseRevision("node.metadata.resource_version", requested.metadata.resourceVersion);
     return this.mutateNode(name, precondition, (stored, now) => {
       const next: FullNode = {
-        metadata: { ...stored.metadata, labels: requested.metadata.labels, annotations: requested.metadata.annotations },
+        metadata: {
+          ...stored.metadata,
+          labels: requested.metadata.labels,
+          annotations: keepManaged(requested.metadata.annotations, stored.metadata.annotations),
+        },
         spec: { ...requested.spec, taints: stampTaints(requested.spec.taints, stored.spec.taints, now) },
         status: stored.status,
       };
@@ -200,6 +206,7 @@ export class NodeRegistry {
     return {
       metadata: {
         ...requested.metadata,
+        annotations: withoutManaged(requested.metadata.annotations),
         uid: crypto.randomUUID(),
         resourceVersion: "",
         generation: 1n,

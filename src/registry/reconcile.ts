@@ -57,6 +57,25 @@ export function fullNode(node: Node | undefined): FullNode {
 
 const taintId = (t: Taint): string => `${t.key}:${t.effect}`;
 
+const MANAGED_ANNOTATIONS = [AGENT_LABELS_ANNOTATION, AGENT_TAINTS_ANNOTATION];
+
+/** Client-supplied annotations without the ones the server manages. */
+export function withoutManaged(annotations: Record<string, string>): Record<string, string> {
+  const out = { ...annotations };
+  for (const key of MANAGED_ANNOTATIONS) delete out[key];
+  return out;
+}
+
+/**
+ * An operator's annotations, with the server-managed ones kept as stored: clients cannot
+ * erase or forge the record of what the agent owns.
+ */
+export function keepManaged(requested: Record<string, string>, stored: Record<string, string>): Record<string, string> {
+  const out = withoutManaged(requested);
+  for (const key of MANAGED_ANNOTATIONS) if (Object.hasOwn(stored, key)) out[key] = stored[key]!;
+  return out;
+}
+
 const splitList = (s: string | undefined): string[] => (s ? s.split(",").filter(Boolean) : []);
 
 /** Record which labels and taints the agent owns, so a later registration can take them back. */
@@ -82,17 +101,32 @@ export function reconcileRegistration(stored: FullNode, requested: FullNode, now
   const reqSpec = requested.spec;
   const spec = stored.spec;
 
-  const labels = { ...meta.labels };
-  for (const key of splitList(meta.annotations[AGENT_LABELS_ANNOTATION])) delete labels[key];
-  Object.assign(labels, reqMeta.labels);
+  // Keep the stored order, so an unchanged registration rewrites nothing.
+  const formerAgentLabels = new Set(splitList(meta.annotations[AGENT_LABELS_ANNOTATION]));
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(meta.labels)) {
+    if (Object.hasOwn(reqMeta.labels, key)) labels[key] = reqMeta.labels[key]!;
+    else if (!formerAgentLabels.has(key)) labels[key] = value;
+  }
+  for (const [key, value] of Object.entries(reqMeta.labels)) if (!Object.hasOwn(labels, key)) labels[key] = value;
 
   const formerAgentTaints = new Set(splitList(meta.annotations[AGENT_TAINTS_ANNOTATION]));
-  const requestedIds = new Set(reqSpec.taints.map(taintId));
-  const kept = spec.taints.filter((t) => !formerAgentTaints.has(taintId(t)) && !requestedIds.has(taintId(t)));
-  const taints = [...kept, ...stampTaints(reqSpec.taints, spec.taints, now)];
+  const requestedTaints = new Map(stampTaints(reqSpec.taints, spec.taints, now).map((t) => [taintId(t), t]));
+  const taints: Taint[] = [];
+  for (const t of spec.taints) {
+    const id = taintId(t);
+    const wanted = requestedTaints.get(id);
+    if (wanted) {
+      taints.push(wanted);
+      requestedTaints.delete(id);
+    } else if (!formerAgentTaints.has(id)) {
+      taints.push(t);
+    }
+  }
+  taints.push(...requestedTaints.values());
 
   const out: FullNode = {
-    metadata: { ...meta, labels, annotations: { ...reqMeta.annotations, ...meta.annotations } },
+    metadata: { ...meta, labels, annotations: { ...withoutManaged(reqMeta.annotations), ...meta.annotations } },
     spec: {
       ...spec,
       providerId: reqSpec.providerId || spec.providerId,

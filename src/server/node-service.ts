@@ -88,7 +88,7 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
         for await (const ev of watcher) {
           const more = call.write({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) });
           deps.metrics.watchEvents.inc({ type: ev.type });
-          if (!more) await drained(call);
+          if (!more) await drained(call, watcher);
         }
       } finally {
         deps.metrics.watchers.dec();
@@ -110,8 +110,8 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
   };
 }
 
-/** Wait until the stream can take more, or the client is gone. */
-function drained(call: ServerWritableStream<WatchRequest, WatchResponse>): Promise<void> {
+/** Wait until the stream can take more, the client is gone, or the watcher has ended. */
+function drained(call: ServerWritableStream<WatchRequest, WatchResponse>, watcher: Watcher): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       call.off("drain", done);
@@ -120,5 +120,6 @@ function drained(call: ServerWritableStream<WatchRequest, WatchResponse>): Promi
     };
     call.on("drain", done);
     call.on("cancelled", done);
+    void watcher.whenEnded().then(done);
   });
 }

@@ -77,6 +77,8 @@ export class NodeplaneServer {
     private readonly health: { setServing(service: string, serving: boolean): void },
     private readonly log: Logger,
     private readonly shutdownTimeoutMs: number,
+    /** Read by /readyz: false from the first moment of shutdown. */
+    private readonly state: { accepting: boolean },
   ) {}
 
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
@@ -114,6 +116,9 @@ export class NodeplaneServer {
     const server = new grpc.Server({
       "grpc.max_receive_message_length": maxMessage,
       "grpc.max_send_message_length": maxMessage,
+      // Find dead peers (a partitioned watcher holds its stream otherwise).
+      "grpc.keepalive_time_ms": 60_000,
+      "grpc.keepalive_timeout_ms": 20_000,
     });
     server.addService(NodeServiceService, nodeService({ registry, cache, metrics, log }));
     addReflection(server);
@@ -126,16 +131,16 @@ export class NodeplaneServer {
       throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
     });
 
+    const state = { accepting: true };
     let http: { server: HttpServer; port: number } | undefined;
     if (opts.httpListen) {
       const { host, port: httpPort } = splitHostPort(opts.httpListen);
-      let ready = true;
       http = await startHttpSide({
         host,
         port: httpPort,
         metrics: metrics.registry,
         ready: async () => {
-          if (!ready) throw new UnavailableError("shutting down");
+          if (!state.accepting) throw new UnavailableError("shutting down");
           await store.ping();
         },
       }).catch((err: unknown) => {
@@ -144,7 +149,6 @@ export class NodeplaneServer {
         compactor.stop();
         throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
       });
-      http.server.on("close", () => (ready = false));
     }
     health.setServing("", true);
     health.setServing(NODE_SERVICE_NAME, true);
@@ -161,6 +165,7 @@ export class NodeplaneServer {
       health,
       log,
       opts.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+      state,
     );
   }
 
@@ -172,6 +177,7 @@ export class NodeplaneServer {
 
   private async doShutdown(): Promise<void> {
     this.log.info("shutting down");
+    this.state.accepting = false;
     this.health.setServing("", false);
     this.health.setServing(NODE_SERVICE_NAME, false);
     this.cache.stop();

@@ -51,6 +51,11 @@ export class WatchCache {
   private readonly unindexed = new Set<Watcher>();
   private readonly catchingUp = new Map<Watcher, CatchUp>();
   private revision = 0;
+  /** Open watchers, counted from the moment watch() accepts one. */
+  private open = 0;
+  /** Bumped on every reload: a watcher that started before one must not join after it. */
+  private generation = 0;
+  private reloading = false;
   private storeWatch: StoreWatch | undefined;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private stopped: Error | undefined;
@@ -80,53 +85,78 @@ export class WatchCache {
   }
 
   get watcherCount(): number {
-    return this.unindexed.size + [...this.byName.values()].reduce((n, s) => n + s.size, 0);
+    return this.open;
   }
 
-  /** Open a watcher. Throws InvalidError / ResourceExhausted-like errors before any event. */
+  /** Open a watcher. Throws InvalidError / ResourceExhaustedError / UnavailableError before any event. */
   async watch(req: WatchRequest): Promise<Watcher> {
-    if (this.stopped) throw this.stopped;
-    if (this.watcherCount >= this.maxWatchers) {
+    this.checkServing();
+    if (this.open >= this.maxWatchers) {
       throw new ResourceExhaustedError(`watcher limit of ${this.maxWatchers} reached (--max-watchers); try again later`);
     }
-    const current = await this.store.currentRevision();
-    const after = req.afterRevision;
-    if (after !== undefined && after > current) {
-      throw InvalidError.of(
-        "resource_version",
-        String(after),
-        `is newer than the server's current revision ${current}`,
-      );
-    }
+    // Count the watcher from now on, so concurrent opens cannot overshoot the limit.
+    this.open++;
+    let counted = true;
+    const release = (): void => {
+      if (counted) this.open--;
+      counted = false;
+    };
     const w = new Watcher({
       filter: req.filter,
       queueLimit: this.queueLimit,
       allowBookmarks: req.allowBookmarks,
-      onEnd: (x) => this.detach(x),
+      onEnd: (x) => {
+        release();
+        this.detach(x);
+      },
       onDrained: (x) => this.catchingUp.get(x)?.resume(),
     });
+    try {
+      await this.begin(w, req);
+    } catch (err) {
+      w.cancel();
+      throw err;
+    }
+    return w;
+  }
+
+  private async begin(w: Watcher, req: WatchRequest): Promise<void> {
+    const after = req.afterRevision;
     if (after === undefined) {
-      // From now: the cache's state is the start.
+      // From now: the cache's state is the start (all synchronous: no change can slip in).
       if (req.sendInitialEvents) {
         for (const node of this.nodes.values()) {
-          if (req.filter.matches(node)) w.pushUnbounded({ type: "ADDED", node, revision: revisionOf(node) });
+          if (req.filter.matches(node)) w.pushInitial({ type: "ADDED", node, revision: revisionOf(node) });
         }
-        w.pushUnbounded(bookmark(this.revision));
+        w.pushInitial(bookmark(this.revision));
       }
-      w.advance(this.revision);
+      w.startFrom(this.revision);
       this.attach(w);
-      return w;
+      return;
+    }
+    const generation = this.generation;
+    const current = await this.store.currentRevision();
+    if (after > current) {
+      throw InvalidError.of("resource_version", String(after), `is newer than the server's current revision ${current}`);
     }
     if (req.sendInitialEvents) {
-      for (const node of await this.listAt(after)) {
-        if (req.filter.matches(node)) w.pushUnbounded({ type: "ADDED", node, revision: revisionOf(node) });
+      const nodes = await this.listAt(after);
+      for (const node of nodes) {
+        if (req.filter.matches(node)) w.pushInitial({ type: "ADDED", node, revision: revisionOf(node) });
       }
-      w.pushUnbounded(bookmark(after));
+      w.pushInitial(bookmark(after));
     }
-    w.advance(after);
+    // The cache may have stopped or reloaded while we waited on the store.
+    this.checkServing();
+    if (generation !== this.generation) throw reloading();
+    w.startFrom(after);
     if (after >= this.revision) this.attach(w);
-    else this.catchUp(w, after);
-    return w;
+    else this.catchUp(w);
+  }
+
+  private checkServing(): void {
+    if (this.stopped) throw this.stopped;
+    if (this.reloading) throw reloading();
   }
 
   private async load(): Promise<void> {
@@ -182,6 +212,8 @@ export class WatchCache {
 
   private attach(w: Watcher): void {
     if (w.isEnded) return;
+    // Whatever the watcher was offered so far came from its snapshot or history feed.
+    w.skipThrough = w.offeredRevision;
     const name = w.filter.name;
     if (name === undefined) {
       this.unindexed.add(w);
@@ -206,8 +238,8 @@ export class WatchCache {
   }
 
   /** Replay history from the store until the watcher reaches the cache's revision. */
-  private catchUp(w: Watcher, after: number): void {
-    const job = new CatchUp(this.store, w, after, () => {
+  private catchUp(w: Watcher): void {
+    const job = new CatchUp(this.store, w, () => {
       // Caught up: events the cache delivers at or below offeredRevision are skipped by offer().
       this.catchingUp.delete(w);
       this.attach(w);
@@ -222,7 +254,7 @@ export class WatchCache {
       if (!w.allowBookmarks || this.catchingUp.has(w) || w.size > 0) continue;
       // A live watcher has been offered every change up to the cache's revision.
       const at = Math.max(rev, w.offeredRevision);
-      if (at > w.takenRevision) {
+      if (at > w.lastQueuedRevision) {
         w.advance(at);
         w.push(bookmark(at));
       }
@@ -231,16 +263,27 @@ export class WatchCache {
 
   private storeWatchFailed(err: Error): void {
     if (this.stopped) return;
-    if (err instanceof UnavailableError) {
-      this.stop(err);
-      return;
-    }
-    // The cache fell behind compaction or lost its feed: watchers may have missed events, so
-    // end them (they resume from their last revision) and reload.
     this.onError(err);
-    const reason = new UnavailableError(`watch cache restarting: ${err.message}; watch again from the last revision received`);
+    // The cache lost its feed (fell behind compaction, store trouble): watchers may have missed
+    // events, so end them (they resume from their last revision) and reload, retrying with
+    // backoff. New watches are refused with UNAVAILABLE until the reload is done.
+    this.generation++;
+    this.reloading = true;
+    const reason = new UnavailableError("watch cache restarting; watch again from the last revision received");
     for (const w of this.allWatchers()) w.fail(reason);
-    this.load().catch((e: unknown) => this.stop(e instanceof Error ? e : new Error(String(e))));
+    const attempt = (delayMs: number): void => {
+      if (this.stopped) return;
+      this.load().then(
+        () => {
+          this.reloading = false;
+        },
+        (e: unknown) => {
+          this.onError(e instanceof Error ? e : new Error(String(e)));
+          setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs).unref();
+        },
+      );
+    };
+    attempt(100);
   }
 
   private *allWatchers(): Iterable<Watcher> {
@@ -252,7 +295,7 @@ export class WatchCache {
 
 /** The event a watcher with this filter sees for a change, if any (Kubernetes' rules). */
 function offer(w: Watcher, change: Change): void {
-  if (change.revision <= w.offeredRevision) return;
+  if (change.revision <= w.skipThrough) return;
   const ev = eventFor(w, change);
   if (ev) w.push(ev);
   else w.advance(change.revision);
@@ -293,8 +336,9 @@ function revisionOf(node: Node): number {
 }
 
 /**
- * A watcher's replay of store history. Pauses (cancels its store watch) while the watcher's
- * queue is over the limit and resumes from the last revision offered once it drains.
+ * A watcher's replay of store history. History events do not count against the live queue
+ * limit; instead the replay pauses (cancels its store watch) while more than `limit` events
+ * wait, and resumes from the last revision offered once the consumer has drained them.
  */
 class CatchUp {
   private storeWatch: StoreWatch | undefined;
@@ -303,7 +347,6 @@ class CatchUp {
   constructor(
     private readonly store: Store,
     private readonly w: Watcher,
-    private after: number,
     private readonly caughtUp: () => void,
     private readonly cacheRevision: () => number,
     private readonly limit: number,
@@ -311,8 +354,9 @@ class CatchUp {
 
   resume(): void {
     if (this.done || this.storeWatch || this.w.isEnded) return;
-    this.after = this.w.offeredRevision;
-    this.storeWatch = this.store.watch(NODE_PREFIX, this.after, {
+    const from = this.w.offeredRevision;
+    this.w.skipThrough = from;
+    this.storeWatch = this.store.watch(NODE_PREFIX, from, {
       onEvents: (events) => this.onEvents(events),
       onProgress: (rev) => {
         this.w.advance(rev);
@@ -320,7 +364,7 @@ class CatchUp {
       },
       onError: (err) => {
         if (err instanceof CompactedError || err instanceof UnavailableError) this.w.fail(err);
-        else this.w.fail(new UnavailableError(`watch history unavailable: ${err.message}`));
+        else this.w.fail(new UnavailableError("watch history unavailable; watch again from the last revision received"));
       },
     });
   }
@@ -334,16 +378,15 @@ class CatchUp {
   private onEvents(events: WatchEvent[]): void {
     if (this.done) return;
     for (const ev of events) {
-      const name = ev.kv.key.slice(NODE_PREFIX.length);
       const change: Change = {
         revision: ev.kv.modRevision,
-        name,
+        name: ev.kv.key.slice(NODE_PREFIX.length),
         node: ev.type === "put" ? decodeNode(ev.kv) : undefined,
         prev: ev.prev ? decodeNode(ev.prev) : undefined,
       };
-      if (change.revision <= this.w.offeredRevision) continue;
+      if (change.revision <= this.w.skipThrough) continue;
       const out = eventFor(this.w, change);
-      if (out) this.w.pushUnbounded(out);
+      if (out) this.w.pushHistory(out);
       else this.w.advance(change.revision);
     }
     this.check();
@@ -359,4 +402,8 @@ class CatchUp {
       this.storeWatch = undefined;
     }
   }
+}
+
+function reloading(): UnavailableError {
+  return new UnavailableError("watch cache is reloading; retry the watch in a moment");
 }

@@ -1,8 +1,9 @@
 /**
- * One watcher: a bounded queue of events between the watch cache (producer) and a stream
- * (consumer, an async iterator). A live producer never blocks on a slow consumer: when the
- * queue is full the watcher is ended with RESOURCE_EXHAUSTED naming the last revision the
- * consumer took, so it can resume from there.
+ * One watcher: a queue of events between the watch cache (producer) and a stream (consumer,
+ * an async iterator). A live producer never blocks on a slow consumer: when more than
+ * `queueLimit` live events wait, the watcher is ended with RESOURCE_EXHAUSTED naming the
+ * revision the consumer can resume from. Initial and history events do not count against the
+ * limit: their producers pause themselves instead (see CatchUp in cache.ts).
  */
 import { ResourceExhaustedError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
@@ -14,6 +15,14 @@ export interface NodeWatchEvent {
   type: NodeEventType;
   node: Node;
   revision: number;
+}
+
+/** How an event entered the queue. */
+type Origin = "initial" | "history" | "live";
+
+interface Queued {
+  ev: NodeWatchEvent;
+  origin: Origin;
 }
 
 export interface WatcherOptions {
@@ -29,23 +38,35 @@ export interface WatcherOptions {
 export class Watcher implements AsyncIterable<NodeWatchEvent> {
   readonly filter: NodeFilter;
   readonly allowBookmarks: boolean;
-  /** The revision up to which every event has been offered to this watcher. */
+  /** Every change up to this revision has been offered to this watcher. */
   offeredRevision = 0;
-  /** The revision of the last event the consumer took. */
-  takenRevision = 0;
-  private queue: (NodeWatchEvent | undefined)[] = [];
+  /**
+   * Changes at or below this revision were already offered by an earlier feed (history, or the
+   * snapshot) and are skipped by the next one; set when a feed starts.
+   */
+  skipThrough = 0;
+  /** The revision of the last event queued (bookmarks are sent only past it). */
+  lastQueuedRevision = 0;
+  /** The revision the consumer can resume from (undefined while it is still taking initial events). */
+  private resumable: number | undefined;
+  private queue: (Queued | undefined)[] = [];
   private head = 0;
+  private live = 0;
   private wake: (() => void) | undefined;
   private error: Error | undefined;
   private ended = false;
+  private readonly endedPromise: Promise<void>;
+  private resolveEnded!: () => void;
   private readonly opts: WatcherOptions;
 
   constructor(opts: WatcherOptions) {
     this.opts = opts;
     this.filter = opts.filter;
     this.allowBookmarks = opts.allowBookmarks;
+    this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
+  /** Events waiting to be taken. */
   get size(): number {
     return this.queue.length - this.head;
   }
@@ -54,28 +75,37 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
     return this.ended;
   }
 
-  get queueLimit(): number {
-    return this.opts.queueLimit;
+  /** Resolves when the watcher has ended (so a writer stuck on backpressure can stop waiting). */
+  whenEnded(): Promise<void> {
+    return this.endedPromise;
   }
 
-  /** A live event: a full queue ends the watcher instead of blocking the producer. */
+  /** A live event: too many waiting ends the watcher instead of blocking the producer. */
   push(ev: NodeWatchEvent): void {
     if (this.ended) return;
-    if (this.size >= this.opts.queueLimit) {
+    if (this.live >= this.opts.queueLimit) {
+      const resume =
+        this.resumable === undefined
+          ? "watch again with send_initial_events, or list again and watch from the list's resource_version"
+          : `watch again from resource_version ${this.resumable} (the last revision it received)`;
       this.fail(
         new ResourceExhaustedError(
-          `watch queue limit of ${this.opts.queueLimit} events exceeded: this watcher read too slowly; ` +
-            `watch again from resource_version ${this.takenRevision} (the last event it received)`,
+          `watch queue limit of ${this.opts.queueLimit} events exceeded (--watch-queue-size): this watcher read too slowly; ${resume}`,
         ),
       );
       return;
     }
-    this.enqueue(ev);
+    this.enqueue(ev, "live");
   }
 
-  /** Initial and catch-up events: the producer pauses itself on `size`, so no limit here. */
-  pushUnbounded(ev: NodeWatchEvent): void {
-    if (!this.ended) this.enqueue(ev);
+  /** An initial-state event (ADDED of the snapshot, then its BOOKMARK marks the end). */
+  pushInitial(ev: NodeWatchEvent): void {
+    if (!this.ended) this.enqueue(ev, "initial");
+  }
+
+  /** A history (catch-up) event. */
+  pushHistory(ev: NodeWatchEvent): void {
+    if (!this.ended) this.enqueue(ev, "history");
   }
 
   /** The revision moved on with nothing for this watcher. */
@@ -83,54 +113,72 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
     if (revision > this.offeredRevision) this.offeredRevision = revision;
   }
 
+  /** Take `revision` as a resume point already known to the consumer (the start revision). */
+  startFrom(revision: number): void {
+    this.resumable = revision;
+    this.advance(revision);
+    this.skipThrough = revision;
+  }
+
   /** End with an error the consumer sees after nothing more (queued events are dropped). */
   fail(err: Error): void {
     if (this.ended) return;
     this.error = err;
-    this.queue = [];
-    this.head = 0;
+    this.drop();
     this.finish();
   }
 
   /** End cleanly (the consumer went away). */
   cancel(): void {
     if (this.ended) return;
-    this.queue = [];
-    this.head = 0;
+    this.drop();
     this.finish();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<NodeWatchEvent> {
     for (;;) {
       if (this.head < this.queue.length) {
-        const ev = this.queue[this.head]!;
+        const item = this.queue[this.head]!;
         this.queue[this.head++] = undefined;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
-        this.takenRevision = ev.revision;
-        yield ev;
+        if (item.origin === "live") this.live--;
+        // An initial ADDED carries its node's revision, not a position in the event stream;
+        // the BOOKMARK that ends the initial state is the first resume point.
+        if (item.origin !== "initial" || item.ev.type === "BOOKMARK") this.resumable = item.ev.revision;
+        yield item.ev;
         continue;
       }
       if (this.error) throw this.error;
       if (this.ended) return;
-      if (this.size === 0) this.opts.onDrained?.(this);
+      this.opts.onDrained?.(this);
+      if (this.head < this.queue.length || this.ended) continue;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
     }
   }
 
-  private enqueue(ev: NodeWatchEvent): void {
-    this.queue.push(ev);
+  private enqueue(ev: NodeWatchEvent, origin: Origin): void {
+    this.queue.push({ ev, origin });
+    if (origin === "live") this.live++;
     if (ev.revision > this.offeredRevision) this.offeredRevision = ev.revision;
+    if (ev.revision > this.lastQueuedRevision) this.lastQueuedRevision = ev.revision;
     this.signal();
+  }
+
+  private drop(): void {
+    this.queue = [];
+    this.head = 0;
+    this.live = 0;
   }
 
   private finish(): void {
     this.ended = true;
     this.signal();
+    this.resolveEnded();
     this.opts.onEnd(this);
   }
 

@@ -76,6 +76,40 @@ describe("Register", () => {
     expect(node?.status?.addresses).toEqual([{ type: "InternalIP", address: "10.0.0.99" }]);
   });
 
+  it("rewrites nothing when an unchanged agent registers again after an operator changed the node", async () => {
+    const request = agentNode("reg-4", {
+      metadata: { labels: { "agent/a": "1" } },
+      spec: { taints: [{ key: "agent/t", value: "", effect: "NoSchedule" }] },
+    });
+    await h.client.register(request);
+    const stored = await h.client.getNode("reg-4");
+    const operated = await h.client.updateNode({
+      ...stored,
+      metadata: { ...stored.metadata, labels: { ...stored.metadata?.labels, ops: "x" } },
+      spec: { ...stored.spec, taints: [...(stored.spec?.taints ?? []), { key: "ops/t", value: "", effect: "NoSchedule" }] },
+    });
+    const again = await h.client.register(request);
+    expect(again.node?.metadata?.resourceVersion).toBe(operated.metadata?.resourceVersion);
+    expect(again.node?.metadata?.generation).toBe(operated.metadata?.generation);
+    expect(again.node?.spec?.taints.map((t) => t.key)).toEqual(["agent/t", "ops/t"]);
+  });
+
+  it("keeps the record of agent-owned fields out of operators' reach", async () => {
+    await h.client.register(agentNode("reg-5", { metadata: { labels: { team: "a" } } }));
+    const stored = await h.client.getNode("reg-5");
+    // An update that drops every annotation, or forges the record, changes nothing of it.
+    await h.client.updateNode({ ...stored, metadata: { ...stored.metadata, labels: { ...stored.metadata?.labels, ops: "keep" }, annotations: { owner: "ops" } } });
+    const forged = await h.client.getNode("reg-5");
+    await h.client.updateNode({
+      ...forged,
+      metadata: { ...forged.metadata, annotations: { ...forged.metadata?.annotations, "nodeplane.io/agent-labels": "ops" } },
+    });
+    const { node } = await h.client.register(agentNode("reg-5"));
+    expect(node?.metadata?.labels).not.toHaveProperty("team");
+    expect(node?.metadata?.labels?.ops).toBe("keep");
+    expect(node?.metadata?.annotations?.owner).toBe("ops");
+  });
+
   it("rejects an invalid node with INVALID_ARGUMENT naming field, value and rule", async () => {
     const err = await h.client.register(agentNode("Bad_Name")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);

@@ -152,6 +152,34 @@ describe("Watch", () => {
     expect(all).toEqual(revs(fastEvents));
   });
 
+  it("does not count initial events or replayed history against the live queue limit", async () => {
+    h = await startHarness({ watchQueueLimit: 8 });
+    const { client } = h;
+    const start = (await client.listNodes()).resourceVersion;
+    for (let i = 0; i < 20; i++) await client.register(agentNode(`q-${i}`));
+    // 20 initial ADDED + BOOKMARK, then a live change: the queue limit of 8 does not apply to the first 21.
+    const it = client.watch({ sendInitialEvents: true })[Symbol.asyncIterator]();
+    const first = (await it.next()).value as WatchEvent;
+    const changed = await client.updateStatus("q-3", { capacity: { cpu: "2" } });
+    const rest = await collect({ [Symbol.asyncIterator]: () => it }, (seen) => seen.at(-1)?.resourceVersion === changed.metadata?.resourceVersion);
+    expect([first, ...rest].map((e) => e.type)).toEqual([...Array(20).fill("ADDED"), "BOOKMARK", "MODIFIED"]);
+    // Replaying 20 history events to a watcher with a queue of 8 pauses and resumes the replay.
+    const replay = await collect(client.watch({ resourceVersion: start }), (seen) => seen.length === 21);
+    expect(replay.map((e) => e.node.metadata?.name)).toEqual([...Array.from({ length: 20 }, (_, i) => `q-${i}`), "q-3"]);
+  });
+
+  it("names a resume point only once the initial state is complete", async () => {
+    h = await startHarness({ watchQueueLimit: 2 });
+    const { client } = h;
+    await client.register(agentNode("rp-1"));
+    const it = client.watch({ fieldSelector: "metadata.name=rp-1", sendInitialEvents: true })[Symbol.asyncIterator]();
+    expect(((await it.next()).value as WatchEvent).type).toBe("ADDED");
+    for (let i = 0; i < 400; i++) await client.updateStatus("rp-1", { capacity: { cpu: String(i) }, nodeInfo: { osImage: "y".repeat(400) } });
+    const err = await collect({ [Symbol.asyncIterator]: () => it }, () => false).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResourceExhaustedError);
+    expect((err as Error).message).toMatch(/watch again from resource_version \d+ \(the last revision it received\)/);
+  });
+
   it("sends periodic bookmarks carrying the current revision when asked", async () => {
     h = await startHarness({ bookmarkIntervalMs: 20 });
     const { client } = h;
