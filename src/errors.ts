@@ -12,8 +12,9 @@ export function quote(value: string, max = 64): string {
 
 export abstract class NodeplaneError extends Error {
   abstract readonly kind: ErrorKind;
-  constructor(message: string) {
-    super(message);
+  /** `options.cause` is for logs only: clients get `message`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
   }
 }

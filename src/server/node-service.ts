@@ -62,6 +62,7 @@ function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Re
         deps.metrics.handled.inc({ method, code: codeName(mapped.code) });
         deps.metrics.latency.observe({ method }, (performance.now() - started) / 1000);
         if (mapped.internal) deps.log.error({ err, method, requestId: id }, "internal error");
+        else if (mapped.code === status.UNAVAILABLE) deps.log.warn({ err, method, requestId: id }, "unavailable");
         else deps.log.debug({ method, requestId: id, code: codeName(mapped.code), msg: mapped.error.details }, "rejected");
         callback(mapped.error);
       },

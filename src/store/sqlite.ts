@@ -227,8 +227,11 @@ export class SqliteStore implements Store {
       applied = this.applyBatch(batch);
     } catch (err) {
       // The SQLite transaction rolled back and this.rev was never advanced: as if the batch never ran.
+      // Our own refusals (a second writer) say what to do; driver failures stay in the log.
+      const why = err instanceof NodeplaneError ? `: ${err.message}` : "; retry";
       const e = new UnavailableError(
-        `SQLite store ${this.file}: committing ${batch.length} transaction(s) failed, none applied: ${messageOf(err)}`,
+        `storage unavailable: committing ${batch.length} transaction(s) failed, none applied${why}`,
+        { cause: new Error(`SQLite store ${this.file}: ${messageOf(err)}`) },
       );
       for (const q of batch) q.reject(e);
       return;
@@ -243,7 +246,7 @@ export class SqliteStore implements Store {
   private applyAll(batch: Queued[]): Applied {
     const onDisk = this.sql.getMeta.get("revision")!.value;
     if (onDisk !== this.rev) {
-      throw new Error(
+      throw new UnavailableError(
         `the file holds revision ${onDisk} but this process wrote ${this.rev}: another process is writing to it; run one server per data directory`,
       );
     }
@@ -338,7 +341,9 @@ export class SqliteStore implements Store {
       return call();
     } catch (err) {
       if (err instanceof NodeplaneError) throw err;
-      throw new UnavailableError(`SQLite store ${this.file}: ${what} failed: ${messageOf(err)}`);
+      throw new UnavailableError(`storage unavailable: ${what} failed; retry`, {
+        cause: new Error(`SQLite store ${this.file}: ${messageOf(err)}`),
+      });
     }
   }
 }

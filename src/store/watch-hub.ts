@@ -139,7 +139,7 @@ export class WatchHub {
       done = events.length < this.pageSize;
       if (!done) events = this.wholeRevisions(w.prefix, events);
     } catch (err) {
-      return this.end(w, new UnavailableError(`store watch: reading history failed: ${messageOf(err)}`));
+      return this.end(w, new UnavailableError("storage unavailable: reading watch history failed; retry", { cause: err }));
     }
     if (events.length > 0) {
       w.rev = events[events.length - 1]!.kv.modRevision;

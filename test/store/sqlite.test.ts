@@ -88,7 +88,8 @@ describe("SqliteStore", () => {
       expect(res.status).toBe("rejected");
       const reason: unknown = res.status === "rejected" ? res.reason : undefined;
       expect(reason).toBeInstanceOf(UnavailableError);
-      expect((reason as Error).message).toMatch(/committing 3 transaction\(s\) failed.*locked/);
+      expect((reason as Error).message).toMatch(/committing 3 transaction\(s\) failed, none applied/);
+      expect(String((reason as Error).cause)).toContain("locked");
     }
     expect(await store.currentRevision()).toBe(r1);
     expect(await store.get("/k/b")).toBeUndefined();
