@@ -4,6 +4,7 @@
  * server ends the stream and throws typed errors (src/client/errors.ts).
  */
 import * as grpc from "@grpc/grpc-js";
+import type { Event } from "../gen/nodeplane/v1/event.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import { type DeepPartial, Node, NodeStatus } from "../gen/nodeplane/v1/node.js";
 import {
@@ -122,6 +123,11 @@ export class NodeClient {
 
   async getLease(name: string, opts?: CallOptions): Promise<Lease> {
     return must((await this.unary(S.getLease, { name }, opts)).lease);
+  }
+
+  /** Events recorded about a node ("" = every node), oldest first. */
+  async listEvents(nodeName = "", opts?: CallOptions): Promise<Event[]> {
+    return (await this.unary(S.listEvents, { nodeName }, opts)).events;
   }
 
   /**

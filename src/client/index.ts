@@ -2,6 +2,7 @@
 export { NodeClient } from "./client.js";
 export type { CallOptions, NodeClientOptions, NodeInput, PreconditionOptions, RenewOptions, WatchEvent, WatchEventType } from "./client.js";
 export * from "./errors.js";
+export type { Event } from "../gen/nodeplane/v1/event.js";
 export type { Lease, LeaseSpec } from "../gen/nodeplane/v1/lease.js";
 export type { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 export type { Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint } from "../gen/nodeplane/v1/node.js";

@@ -10,7 +10,7 @@ import type { KeyValue } from "../store/store.js";
 
 export const NODE_PREFIX = "/registry/nodes/";
 export const LEASE_NAMESPACE = "kube-node-lease";
-const LEASE_PREFIX = `/registry/leases/${LEASE_NAMESPACE}/`;
+export const LEASE_PREFIX = `/registry/leases/${LEASE_NAMESPACE}/`;
 
 export const nodeKey = (name: string): string => NODE_PREFIX + name;
 export const leaseKey = (name: string): string => LEASE_PREFIX + name;

@@ -7,6 +7,7 @@ import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import { compileFilter } from "../registry/filter.js";
+import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { parseRevision } from "../registry/paging.js";
 import type { WatchCache } from "../watch/cache.js";
@@ -17,6 +18,7 @@ import type { ServerMetrics } from "./metrics.js";
 
 export interface NodeServiceDeps {
   registry: NodeRegistry;
+  events: EventRecorder;
   cache: WatchCache;
   metrics: ServerMetrics;
   log: Logger;
@@ -43,6 +45,7 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
       lease: await registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds),
     })),
     getLease: unary("GetLease", async (req) => ({ lease: await registry.getLease(req.name) })),
+    listEvents: unary("ListEvents", async (req) => ({ events: await deps.events.list(req.nodeName) })),
     watch: watchHandler(deps),
   };
 }

@@ -15,6 +15,10 @@ import { Compactor } from "../store/compactor.js";
 import { SqliteStore } from "../store/sqlite.js";
 import type { Store } from "../store/store.js";
 import { WatchCache } from "../watch/cache.js";
+import { ControllerMetrics } from "../controller/metrics.js";
+import { NodeLifecycleController, type NodeLifecycleOptions } from "../controller/nodelifecycle.js";
+import { systemClock } from "../clock.js";
+import { EventRecorder } from "../registry/events.js";
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
 import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
@@ -46,7 +50,12 @@ export interface ServeOptions {
   maxMessageBytes?: number;
   /** How long shutdown waits for in-flight calls before cutting them off. */
   shutdownTimeoutMs?: number;
+  /** The node lifecycle controller's settings; false = do not run it. */
+  nodeLifecycle?: false | ControllerSettings;
 }
+
+/** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
+export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "events" | "clock" | "log" | "metrics">;
 
 export const DEFAULTS = {
   listen: "127.0.0.1:50051",
@@ -79,6 +88,8 @@ export class NodeplaneServer {
     private readonly shutdownTimeoutMs: number,
     /** Read by /readyz: false from the first moment of shutdown. */
     private readonly state: { accepting: boolean },
+    /** Stops the controllers and their timers. */
+    private readonly stopControllers: () => Promise<void>,
   ) {}
 
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
@@ -93,7 +104,9 @@ export class NodeplaneServer {
   }
 
   private static async startOn(store: Store, opts: ServeOptions, log: Logger): Promise<NodeplaneServer> {
-    const registry = new NodeRegistry({ store, clock: opts.clock });
+    const clock = opts.clock ?? systemClock;
+    const registry = new NodeRegistry({ store, clock });
+    const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
     const cache = new WatchCache({
       store,
       queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
@@ -112,6 +125,20 @@ export class NodeplaneServer {
     compactor.start();
 
     const metrics = new ServerMetrics({ storeRevision: () => store.currentRevision() });
+    const controller =
+      opts.nodeLifecycle === false
+        ? undefined
+        : new NodeLifecycleController({
+            registry,
+            events,
+            clock,
+            log: log.child({ component: "node-lifecycle" }),
+            metrics: new ControllerMetrics(metrics.registry),
+            ...opts.nodeLifecycle,
+          });
+    await controller?.start();
+    const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
+    expiry.unref();
     const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
     const server = new grpc.Server({
       "grpc.max_receive_message_length": maxMessage,
@@ -120,14 +147,15 @@ export class NodeplaneServer {
       "grpc.keepalive_time_ms": 60_000,
       "grpc.keepalive_timeout_ms": 20_000,
     });
-    server.addService(NodeServiceService, nodeService({ registry, cache, metrics, log }));
+    server.addService(NodeServiceService, nodeService({ registry, cache, events, metrics, log }));
     addReflection(server);
     const health = addHealth(server);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    ).catch((err: unknown) => {
+    ).catch(async (err: unknown) => {
       cache.stop();
-      compactor.stop();
+      clearInterval(expiry);
+      await Promise.all([compactor.stop(), controller?.stop()]);
       throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
     });
 
@@ -143,10 +171,11 @@ export class NodeplaneServer {
           if (!state.accepting) throw new UnavailableError("shutting down");
           await store.ping();
         },
-      }).catch((err: unknown) => {
+      }).catch(async (err: unknown) => {
         server.forceShutdown();
         cache.stop();
-        compactor.stop();
+        clearInterval(expiry);
+        await Promise.all([compactor.stop(), controller?.stop()]);
         throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
@@ -166,6 +195,10 @@ export class NodeplaneServer {
       log,
       opts.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
       state,
+      async () => {
+        clearInterval(expiry);
+        await controller?.stop();
+      },
     );
   }
 
@@ -180,6 +213,7 @@ export class NodeplaneServer {
     this.state.accepting = false;
     this.health.setServing("", false);
     this.health.setServing(NODE_SERVICE_NAME, false);
+    await this.stopControllers();
     this.cache.stop();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

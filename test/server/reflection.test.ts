@@ -94,6 +94,7 @@ describe("reflection served from buf's descriptor sets, read by a strict client"
     // service.proto imports node.proto, which imports meta.proto and timestamp.proto.
     expect(c.collector.fileNames().sort()).toEqual([
       "google/protobuf/timestamp.proto",
+      "nodeplane/v1/event.proto",
       "nodeplane/v1/lease.proto",
       "nodeplane/v1/meta.proto",
       "nodeplane/v1/node.proto",

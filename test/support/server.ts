@@ -27,6 +27,8 @@ export async function startHarness(overrides: Partial<ServeOptions> = {}): Promi
       httpListen: null,
       dataDir,
       logger: createLogger("silent"),
+      // Tests that are not about the controller keep it out of their way.
+      nodeLifecycle: false,
       ...o,
     });
   const h: Harness = {

@@ -1,0 +1,402 @@
+/**
+ * NodeLifecycleController: health monitoring of every node (Kubernetes' node lifecycle
+ * controller). It reads through informers (nodes and leases) and writes through the registry
+ * like any client, on an injected clock:
+ *
+ * - a node's probe time is when *we* last saw it alive (its Ready heartbeat time changed or its
+ *   Lease's renew time advanced); a node we have not yet seen gets `now`, so every node has a
+ *   full grace period after a start or restart of the controller;
+ * - past the grace period its Ready/MemoryPressure/DiskPressure/PIDPressure become Unknown;
+ * - NoSchedule taints follow conditions and spec.unschedulable on every change;
+ * - NoExecute not-ready/unreachable taints are removed and swapped at once, but added at a
+ *   per-zone rate that depends on the zone's disruption state; when every zone is fully
+ *   disrupted the control plane assumes it is the one cut off and stops tainting.
+ */
+import type { Logger } from "pino";
+import type { Clock } from "../clock.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import type { Node, NodeCondition } from "../gen/nodeplane/v1/node.js";
+import { decodeLease, decodeNode, LEASE_PREFIX, NODE_PREFIX } from "../registry/codec.js";
+import type { EventInput, EventRecorder } from "../registry/events.js";
+import type { NodeRegistry } from "../registry/nodes.js";
+import { type FullNode, fullNode } from "../registry/reconcile.js";
+import { StoreInformer } from "./informer.js";
+import type { ControllerMetrics } from "./metrics.js";
+import {
+  desiredNoExecuteKey,
+  desiredNoScheduleKeys,
+  noExecuteKeyOf,
+  readyCondition,
+  reconcileNoSchedule,
+  type TaintChange,
+  withNoExecute,
+} from "./taints.js";
+import {
+  computeZoneState,
+  EXCLUDE_DISRUPTION_LABEL,
+  TokenBucket,
+  ZoneQueue,
+  type ZoneState,
+  zoneName,
+  zoneOf,
+  zoneRate,
+} from "./zones.js";
+
+export interface NodeLifecycleOptions {
+  registry: NodeRegistry;
+  events: EventRecorder;
+  clock: Clock;
+  log?: Logger;
+  metrics?: ControllerMetrics;
+  /** How often every node's health is checked (ms, default 5 s). */
+  monitorPeriodMs?: number;
+  /** Silence allowed to a node that has posted Ready before (ms, default 40 s). */
+  monitorGracePeriodMs?: number;
+  /** Silence allowed to a node that has never posted Ready (ms, default 60 s). */
+  startupGracePeriodMs?: number;
+  nodeEvictionRate?: number;
+  secondaryNodeEvictionRate?: number;
+  unhealthyZoneThreshold?: number;
+  largeClusterSizeThreshold?: number;
+  /** How often queued NoExecute taints are tried against the zone rate (ms, default 100). */
+  taintPassPeriodMs?: number;
+}
+
+/** What the controller remembers of a node between passes. */
+interface Health {
+  /** Controller clock (ms) when the node was last seen alive. */
+  probe: number;
+  /** The Ready condition's last_heartbeat_time we last saw (ms, -1 = none). */
+  heartbeat: number;
+  /** The Lease's renew_time we last saw (ms, -1 = none). */
+  renew: number;
+  /** The Ready status we last saw ("" = never posted). */
+  ready: string;
+}
+
+const MONITORED = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+
+export class NodeLifecycleController {
+  private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
+  private readonly nodes: StoreInformer<FullNode>;
+  private readonly leases: StoreInformer<Lease>;
+  private readonly health = new Map<string, Health>();
+  private readonly zoneStates = new Map<string, ZoneState>();
+  private readonly queues = new Map<string, ZoneQueue>();
+  /** Nodes changed since their NoSchedule taints were last reconciled. */
+  private readonly dirty = new Set<string>();
+  /** Passes and writes run one at a time. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(opts: NodeLifecycleOptions) {
+    this.o = {
+      monitorPeriodMs: 5_000,
+      monitorGracePeriodMs: 40_000,
+      startupGracePeriodMs: 60_000,
+      nodeEvictionRate: 0.1,
+      secondaryNodeEvictionRate: 0.01,
+      unhealthyZoneThreshold: 0.55,
+      largeClusterSizeThreshold: 50,
+      taintPassPeriodMs: 100,
+      ...opts,
+    };
+    const store = opts.registry.store;
+    const onError = (err: Error): void => this.o.log?.warn({ err }, "node lifecycle informer relisting");
+    this.nodes = new StoreInformer<FullNode>({
+      store,
+      prefix: NODE_PREFIX,
+      decode: (kv) => fullNode(decodeNode(kv)),
+      onAdd: (name) => this.markDirty(name),
+      onUpdate: (name) => this.markDirty(name),
+      onDelete: (name) => this.forget(name),
+      onError,
+    });
+    this.leases = new StoreInformer<Lease>({ store, prefix: LEASE_PREFIX, decode: decodeLease, onError });
+  }
+
+  /** Load the informers; with `run`, also start the periodic passes. */
+  async start(run = true): Promise<void> {
+    await Promise.all([this.nodes.start(), this.leases.start()]);
+    if (!run) return;
+    const every = (ms: number, fn: () => Promise<void>): void => {
+      const t = setInterval(() => void this.serial(fn).catch((err: unknown) => this.o.log?.error({ err }, "node lifecycle pass failed")), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.o.monitorPeriodMs, () => this.monitorPass());
+    every(this.o.taintPassPeriodMs, () => this.taintPass());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.nodes.stop();
+    this.leases.stop();
+    await this.chain.catch(() => undefined);
+  }
+
+  /** Wait until the informers have applied every change up to the store's current revision. */
+  async sync(): Promise<void> {
+    const rev = await this.o.registry.store.currentRevision();
+    await Promise.all([this.nodes.waitFor(rev), this.leases.waitFor(rev)]);
+  }
+
+  /** One health-monitoring pass (then the NoSchedule reconciliation it implies). */
+  monitor(): Promise<void> {
+    return this.serial(() => this.monitorPass());
+  }
+
+  /** One pass over the zone queues: add the NoExecute taints the zone rates allow now. */
+  taint(): Promise<void> {
+    return this.serial(() => this.taintPass());
+  }
+
+  /** Reconcile NoSchedule taints of nodes changed since the last time. */
+  reconcileChanged(): Promise<void> {
+    return this.serial(() => this.reconcileDirty());
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(() => (this.stopped ? undefined : fn()));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private markDirty(name: string): void {
+    this.dirty.add(name);
+    if (this.dirty.size === 1) void this.reconcileChanged().catch((err: unknown) => this.o.log?.warn({ err }, "taint reconcile failed"));
+  }
+
+  private forget(name: string): void {
+    this.health.delete(name);
+    this.dirty.delete(name);
+    for (const q of this.queues.values()) q.remove(name);
+  }
+
+  private async monitorPass(): Promise<void> {
+    const started = performance.now();
+    const now = this.o.clock.now();
+    const counts = new Map<string, { ready: number; notReady: number }>();
+    const byReady = { True: 0, False: 0, Unknown: 0 };
+    for (const [name, stored] of [...this.nodes.entries()]) {
+      let node = stored;
+      const h = this.observe(name, node, now);
+      const everReady = readyCondition(node) !== undefined;
+      const grace = everReady ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
+      if (now > h.probe + grace) node = (await this.markUnknown(node, now)) ?? node;
+      const status = readyCondition(node)?.status ?? "Unknown";
+      byReady[status === "True" || status === "False" ? status : "Unknown"]++;
+      await this.recordReadyChange(node, h.ready, status);
+      h.ready = readyCondition(node)?.status ?? "";
+      if (node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] === undefined) {
+        const zone = zoneOf(node);
+        const c = counts.get(zone) ?? { ready: 0, notReady: 0 };
+        if (status === "True") c.ready++;
+        else c.notReady++;
+        counts.set(zone, c);
+      }
+      await this.processNoExecute(name, node);
+      await this.applyNoSchedule(node);
+    }
+    await this.handleDisruption(counts, now);
+    const m = this.o.metrics;
+    if (m) {
+      for (const [status, n] of Object.entries(byReady)) m.nodesByReady.set({ status }, n);
+      const zones = { Initial: 0, Normal: 0, PartialDisruption: 0, FullDisruption: 0 };
+      for (const s of this.zoneStates.values()) zones[s]++;
+      for (const [state, n] of Object.entries(zones)) m.zonesByState.set({ state }, n);
+      m.passSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  /** Refresh the probe time from what changed since the last pass. */
+  private observe(name: string, node: FullNode, now: number): Health {
+    const heartbeat = readyCondition(node)?.lastHeartbeatTime?.getTime() ?? -1;
+    const renew = this.leases.get(name)?.spec?.renewTime?.getTime() ?? -1;
+    let h = this.health.get(name);
+    if (!h) {
+      h = { probe: now, heartbeat, renew, ready: readyCondition(node)?.status ?? "" };
+      this.health.set(name, h);
+      return h;
+    }
+    if (heartbeat !== h.heartbeat || renew > h.renew) h.probe = now;
+    h.heartbeat = heartbeat;
+    h.renew = Math.max(h.renew, renew);
+    return h;
+  }
+
+  /** Past the grace period: the monitored conditions become Unknown. */
+  private async markUnknown(node: FullNode, now: number): Promise<FullNode | undefined> {
+    const at = new Date(now);
+    let changed = false;
+    const conditions: NodeCondition[] = node.status.conditions.map((c) => {
+      if (!MONITORED.includes(c.type) || c.status === "Unknown") return c;
+      changed = true;
+      return { ...c, status: "Unknown", reason: "NodeStatusUnknown", message: "Node agent stopped posting node status.", lastTransitionTime: at };
+    });
+    for (const type of MONITORED) {
+      if (conditions.some((c) => c.type === type)) continue;
+      changed = true;
+      conditions.push({
+        type,
+        status: "Unknown",
+        reason: "NodeStatusNeverUpdated",
+        message: "Node agent never posted node status.",
+        lastHeartbeatTime: node.metadata.creationTimestamp ?? at,
+        lastTransitionTime: at,
+      });
+    }
+    if (!changed) return undefined;
+    return this.write(() => this.o.registry.updateStatus(node.metadata.name, { ...node.status, conditions }, node.metadata.resourceVersion));
+  }
+
+  /** NodeReady / NodeNotReady events on transitions of the Ready status we observe. */
+  private async recordReadyChange(node: FullNode, before: string, now: string): Promise<void> {
+    const name = node.metadata.name;
+    if (before === now || before === "") return;
+    if (now === "True") {
+      await this.event({ nodeName: name, type: "Normal", reason: "NodeReady", message: `Node ${name} status is now: NodeReady` });
+    } else if (before === "True" || now === "Unknown") {
+      const why = readyCondition(node)?.message;
+      await this.event({
+        nodeName: name,
+        type: "Warning",
+        reason: "NodeNotReady",
+        message: `Node ${name} status is now: NodeNotReady (Ready ${now}${why ? `: ${why}` : ""})`,
+      });
+    }
+  }
+
+  /** Remove or swap the NoExecute taint at once; queue an addition for the zone's rate. */
+  private async processNoExecute(name: string, node: FullNode): Promise<void> {
+    const want = desiredNoExecuteKey(node);
+    const has = noExecuteKeyOf(node);
+    const zone = zoneOf(node);
+    if (want === undefined || has !== undefined) {
+      this.queueFor(zone).remove(name);
+      if (want !== has) await this.applyTaints(node, withNoExecute(node, want, new Date(this.o.clock.now())));
+      return;
+    }
+    this.queueFor(zone).add(name);
+  }
+
+  private async taintPass(): Promise<void> {
+    for (const queue of this.queues.values()) {
+      const stillWanted = (name: string): boolean => {
+        const node = this.nodes.get(name);
+        return node !== undefined && desiredNoExecuteKey(node) !== undefined && noExecuteKeyOf(node) === undefined;
+      };
+      for (const name of [...queue.drain(stillWanted)]) {
+        const node = this.nodes.get(name)!;
+        const ok = await this.applyTaints(node, withNoExecute(node, desiredNoExecuteKey(node), new Date(this.o.clock.now())));
+        // A write that lost a race is tried again on the next pass (its token is spent, as in Kubernetes).
+        if (!ok) queue.add(name);
+      }
+    }
+  }
+
+  private async reconcileDirty(): Promise<void> {
+    const names = [...this.dirty];
+    this.dirty.clear();
+    for (const name of names) {
+      const node = this.nodes.get(name);
+      if (node) await this.applyNoSchedule(node);
+    }
+  }
+
+  private async applyNoSchedule(node: FullNode): Promise<void> {
+    await this.applyTaints(node, reconcileNoSchedule(node, desiredNoScheduleKeys(node)));
+  }
+
+  /** Write a taint change under the node's resource_version; false if it lost a race. */
+  private async applyTaints(node: FullNode, change: TaintChange | undefined): Promise<boolean> {
+    if (!change) return true;
+    const name = node.metadata.name;
+    const updated = await this.write(() => this.o.registry.updateNode({ ...node, spec: { ...node.spec, taints: change.taints } }));
+    if (!updated) return false;
+    for (const taint of change.added) {
+      this.o.metrics?.taintsAdded.inc({ taint });
+      await this.event({ nodeName: name, type: "Normal", reason: "TaintAdded", message: `Added taint ${taint}`, about: taint });
+    }
+    for (const taint of change.removed) {
+      this.o.metrics?.taintsRemoved.inc({ taint });
+      await this.event({ nodeName: name, type: "Normal", reason: "TaintRemoved", message: `Removed taint ${taint}`, about: taint });
+    }
+    return true;
+  }
+
+  /** Zone states decide the tainting rates; all zones down means we are the ones cut off. */
+  private async handleDisruption(counts: Map<string, { ready: number; notReady: number }>, now: number): Promise<void> {
+    const next = new Map<string, ZoneState>();
+    for (const [zone, c] of counts) next.set(zone, computeZoneState(c.ready, c.notReady, this.o));
+    const allFull = (m: Map<string, ZoneState>): boolean => m.size > 0 && [...m.values()].every((s) => s === "FullDisruption");
+    const allAre = allFull(next);
+    const allWere = allFull(this.zoneStates);
+    const sizeOf = (zone: string): number => {
+      const c = counts.get(zone);
+      return c ? c.ready + c.notReady : 0;
+    };
+    if (allAre && !allWere) {
+      this.o.log?.warn("every zone is fully disrupted: assuming the control plane is cut off; removing not-ready/unreachable NoExecute taints and adding none");
+      for (const q of this.queues.values()) q.bucket.setRate(0);
+      for (const [, node] of [...this.nodes.entries()]) await this.applyTaints(node, withNoExecute(node, undefined, new Date(now)));
+    } else if (!allAre && allWere) {
+      this.o.log?.info("zones are no longer all fully disrupted: every node gets a fresh grace period");
+      for (const h of this.health.values()) h.probe = now;
+      for (const [zone, state] of next) this.queueFor(zone).bucket.setRate(zoneRate(state, sizeOf(zone), this.o));
+    } else if (!allAre) {
+      for (const [zone, state] of next) {
+        if (this.zoneStates.get(zone) !== state) this.queueFor(zone).bucket.setRate(zoneRate(state, sizeOf(zone), this.o));
+      }
+    }
+    for (const [zone, state] of next) {
+      const before = this.zoneStates.get(zone) ?? "Initial";
+      if (before === state) continue;
+      await this.event({
+        nodeName: "",
+        type: state === "Normal" ? "Normal" : "Warning",
+        reason: "ZoneStateChanged",
+        message: `Zone ${zoneName(zone)} is now ${state} (was ${before})`,
+        about: zoneName(zone).replace(/[^A-Za-z0-9.-]/g, "-"),
+      });
+    }
+    this.zoneStates.clear();
+    for (const [zone, state] of next) this.zoneStates.set(zone, state);
+  }
+
+  private queueFor(zone: string): ZoneQueue {
+    let q = this.queues.get(zone);
+    if (!q) {
+      const allDown = this.zoneStates.size > 0 && [...this.zoneStates.values()].every((s) => s === "FullDisruption");
+      q = new ZoneQueue(new TokenBucket(allDown ? 0 : this.o.nodeEvictionRate, this.o.clock));
+      this.queues.set(zone, q);
+    }
+    return q;
+  }
+
+  /** A write that may lose a race with the node's agent or an operator: undefined then. */
+  private async write(fn: () => Promise<Node>): Promise<FullNode | undefined> {
+    try {
+      return fullNode(await fn());
+    } catch (err) {
+      if (err instanceof ConflictError || err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  private async event(input: EventInput): Promise<void> {
+    try {
+      await this.o.events.record(input);
+    } catch (err) {
+      this.o.log?.warn({ err, reason: input.reason, node: input.nodeName }, "recording an event failed");
+    }
+  }
+
+  /** Zone states as last computed (for tests and metrics). */
+  zones(): ReadonlyMap<string, ZoneState> {
+    return this.zoneStates;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Zones and their disruption states (Kubernetes' node lifecycle controller): a zone is the
+ * region + zone labels; its state decides how fast NoExecute taints may be added in it.
+ */
+import type { Clock } from "../clock.js";
+import type { FullNode } from "../registry/reconcile.js";
+
+export type ZoneState = "Initial" | "Normal" | "PartialDisruption" | "FullDisruption";
+
+const REGION_LABEL = "topology.kubernetes.io/region";
+const ZONE_LABEL = "topology.kubernetes.io/zone";
+export const EXCLUDE_DISRUPTION_LABEL = "node.kubernetes.io/exclude-disruption";
+
+/** The zone a node belongs to ("" when it has neither label), as Kubernetes' GetZoneKey. */
+export function zoneOf(node: FullNode): string {
+  const labels = node.metadata.labels;
+  const region = labels[REGION_LABEL] ?? "";
+  const zone = labels[ZONE_LABEL] ?? "";
+  return region === "" && zone === "" ? "" : `${region}:\x00:${zone}`;
+}
+
+/** A zone key as people read it. */
+export function zoneName(zone: string): string {
+  if (zone === "") return "(no zone)";
+  const [region, , name] = zone.split(":");
+  return region ? `${region}/${name}` : (name ?? zone);
+}
+
+export interface ZoneThresholds {
+  /** Share of not-ready nodes (with more than 2 of them) that makes a zone PartialDisruption. */
+  unhealthyZoneThreshold: number;
+}
+
+/** Kubernetes' ComputeZoneState. */
+export function computeZoneState(ready: number, notReady: number, t: ZoneThresholds): ZoneState {
+  if (ready === 0 && notReady > 0) return "FullDisruption";
+  if (notReady > 2 && notReady / (ready + notReady) >= t.unhealthyZoneThreshold) return "PartialDisruption";
+  return "Normal";
+}
+
+export interface EvictionRates {
+  /** NoExecute taints per second in a Normal or fully disrupted zone. */
+  nodeEvictionRate: number;
+  /** …in a partially disrupted large zone. */
+  secondaryNodeEvictionRate: number;
+  /** Zones with more nodes than this are "large". */
+  largeClusterSizeThreshold: number;
+}
+
+/** Kubernetes' setLimiterInZone: the tainting rate for a zone of `size` nodes in `state`. */
+export function zoneRate(state: ZoneState, size: number, r: EvictionRates): number {
+  switch (state) {
+    case "Normal":
+    case "Initial":
+    case "FullDisruption":
+      return r.nodeEvictionRate;
+    case "PartialDisruption":
+      return size > r.largeClusterSizeThreshold ? r.secondaryNodeEvictionRate : 0;
+  }
+}
+
+/** A token bucket with burst 1 on the injected clock; rate 0 never admits. */
+export class TokenBucket {
+  private tokens = 1;
+  private last: number;
+
+  constructor(
+    private rate: number,
+    private readonly clock: Clock,
+  ) {
+    this.last = clock.now();
+  }
+
+  /** Change the rate; like Kubernetes' SwapLimiter the new bucket starts full. */
+  setRate(rate: number): void {
+    if (rate === this.rate) return;
+    this.rate = rate;
+    this.tokens = 1;
+    this.last = this.clock.now();
+  }
+
+  tryTake(): boolean {
+    if (this.rate <= 0) return false;
+    const now = this.clock.now();
+    this.tokens = Math.min(1, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Nodes waiting for a NoExecute taint in one zone, first come first served, each once. */
+export class ZoneQueue {
+  private readonly names = new Set<string>();
+
+  constructor(readonly bucket: TokenBucket) {}
+
+  add(name: string): void {
+    this.names.add(name);
+  }
+
+  remove(name: string): void {
+    this.names.delete(name);
+  }
+
+  clear(): void {
+    this.names.clear();
+  }
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  /** Take nodes as the bucket admits; `stillWanted` drops (without a token) those that recovered. */
+  *drain(stillWanted: (name: string) => boolean): Generator<string> {
+    for (const name of [...this.names]) {
+      if (!stillWanted(name)) {
+        this.names.delete(name);
+        continue;
+      }
+      if (!this.bucket.tryTake()) return;
+      this.names.delete(name);
+      yield name;
+    }
+  }
+}
