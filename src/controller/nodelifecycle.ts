@@ -395,6 +395,11 @@ export class NodeLifecycleController {
     }
   }
 
+  /** When the controller last saw a node alive (controller clock), if it has seen it. */
+  probeTime(name: string): number | undefined {
+    return this.health.get(name)?.probe;
+  }
+
   /** Zone states as last computed (for tests and metrics). */
   zones(): ReadonlyMap<string, ZoneState> {
     return this.zoneStates;

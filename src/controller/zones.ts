@@ -59,33 +59,32 @@ export function zoneRate(state: ZoneState, size: number, r: EvictionRates): numb
   }
 }
 
-/** A token bucket with burst 1 on the injected clock; rate 0 never admits. */
+/**
+ * A token bucket with burst 1 on the injected clock; rate 0 never admits. With a burst of one
+ * token it is simply "the next token comes 1/rate after the last one was taken" (kept in whole
+ * milliseconds, so no rounding drift accumulates).
+ */
 export class TokenBucket {
-  private tokens = 1;
-  private last: number;
+  /** Clock time from which a token is available. */
+  private nextAt = -Infinity;
 
   constructor(
     private rate: number,
     private readonly clock: Clock,
-  ) {
-    this.last = clock.now();
-  }
+  ) {}
 
   /** Change the rate; like Kubernetes' SwapLimiter the new bucket starts full. */
   setRate(rate: number): void {
     if (rate === this.rate) return;
     this.rate = rate;
-    this.tokens = 1;
-    this.last = this.clock.now();
+    this.nextAt = -Infinity;
   }
 
   tryTake(): boolean {
     if (this.rate <= 0) return false;
     const now = this.clock.now();
-    this.tokens = Math.min(1, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (now < this.nextAt) return false;
+    this.nextAt = now + Math.round(1000 / this.rate);
     return true;
   }
 }
