@@ -35,3 +35,35 @@ export function parseAddress(value: string): string {
   }
   return value;
 }
+
+/** A rate per second, 0 allowed (0 = never). */
+export function parseRate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a rate: a number of events per second, 0 or more (e.g. 0.1)`);
+  }
+  return n;
+}
+
+/** A fraction in (0, 1]. */
+export function parseFraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0 || n > 1) {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a fraction between 0 (excluded) and 1 (e.g. 0.55)`);
+  }
+  return n;
+}
+
+const KNOWN_CONTROLLERS = ["nodelifecycle"];
+
+/** Kubernetes' --controllers syntax: "*" for all, "name" to enable, "-name" to disable. */
+export function parseControllers(value: string): string[] {
+  const on = new Set<string>();
+  for (const item of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (item === "*") KNOWN_CONTROLLERS.forEach((c) => on.add(c));
+    else if (item.startsWith("-") && KNOWN_CONTROLLERS.includes(item.slice(1))) on.delete(item.slice(1));
+    else if (KNOWN_CONTROLLERS.includes(item)) on.add(item);
+    else throw new InvalidArgumentError(`unknown controller ${JSON.stringify(item)}: known are ${KNOWN_CONTROLLERS.join(", ")} (use * or -name)`);
+  }
+  return [...on];
+}

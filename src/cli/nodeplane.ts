@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, type LogLevel } from "../log.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
-import { parseAddress, parseBytes, parseDuration, parsePositiveInt } from "./flags.js";
+import { parseAddress, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags {
   listen: string;
@@ -20,6 +20,14 @@ interface ServeFlags {
   watchWindowDuration: number;
   maxWatchers: number;
   maxMessageSize: number;
+  controllers: string[];
+  nodeMonitorPeriod: number;
+  nodeMonitorGracePeriod: number;
+  nodeStartupGracePeriod: number;
+  nodeEvictionRate: number;
+  secondaryNodeEvictionRate: number;
+  unhealthyZoneThreshold: number;
+  largeClusterSizeThreshold: number;
 }
 
 const program = new Command("nodeplane")
@@ -44,6 +52,14 @@ program
   .option("--watch-window-duration <duration>", "…and at least this much time", parseDuration, DEFAULTS.watchWindowMs)
   .option("--max-watchers <n>", "open Watch streams allowed at once", parsePositiveInt, DEFAULTS.maxWatchers)
   .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi)", parseBytes, DEFAULTS.maxMessageBytes)
+  .option("--controllers <list>", "controllers to run: * (all), or a list like '*,-nodelifecycle'", parseControllers, ["nodelifecycle"])
+  .option("--node-monitor-period <duration>", "how often every node's health is checked", parseDuration, 5_000)
+  .option("--node-monitor-grace-period <duration>", "silence allowed before a node is marked Unknown", parseDuration, 40_000)
+  .option("--node-startup-grace-period <duration>", "…for a node that has never posted Ready", parseDuration, 60_000)
+  .option("--node-eviction-rate <per-second>", "NoExecute taints per second in a healthy or fully disrupted zone", parseRate, 0.1)
+  .option("--secondary-node-eviction-rate <per-second>", "…in a partially disrupted zone larger than --large-cluster-size-threshold", parseRate, 0.01)
+  .option("--unhealthy-zone-threshold <fraction>", "share of not-ready nodes (more than 2) that makes a zone partially disrupted", parseFraction, 0.55)
+  .option("--large-cluster-size-threshold <nodes>", "zones with more nodes than this taint at the secondary rate when partially disrupted", parsePositiveInt, 50)
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd") {
       throw new InvalidArgumentError("--store etcd: the etcd backend is not part of this version yet; use --store sqlite");
@@ -60,6 +76,15 @@ program
       watchWindowMs: flags.watchWindowDuration,
       maxWatchers: flags.maxWatchers,
       maxMessageBytes: flags.maxMessageSize,
+      nodeLifecycle: flags.controllers.includes("nodelifecycle") && {
+        monitorPeriodMs: flags.nodeMonitorPeriod,
+        monitorGracePeriodMs: flags.nodeMonitorGracePeriod,
+        startupGracePeriodMs: flags.nodeStartupGracePeriod,
+        nodeEvictionRate: flags.nodeEvictionRate,
+        secondaryNodeEvictionRate: flags.secondaryNodeEvictionRate,
+        unhealthyZoneThreshold: flags.unhealthyZoneThreshold,
+        largeClusterSizeThreshold: flags.largeClusterSizeThreshold,
+      },
     });
     // Machine-readable line for scripts and tests that start the server on port 0.
     process.stdout.write(`nodeplane serving grpc=127.0.0.1:${server.port} http=${server.httpPort ?? "-"}\n`);

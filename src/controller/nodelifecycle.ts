@@ -27,6 +27,7 @@ import {
   desiredNoExecuteKey,
   desiredNoScheduleKeys,
   noExecuteKeyOf,
+  noScheduleInStep,
   readyCondition,
   reconcileNoSchedule,
   type TaintChange,
@@ -73,9 +74,19 @@ interface Health {
   renew: number;
   /** The Ready status we last saw ("" = never posted). */
   ready: string;
+  /** Its zone key and whether it is excluded from zone accounting (from its labels). */
+  zone: string;
+  excluded: boolean;
 }
 
 const MONITORED = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/** True when every monitored condition is present and Unknown (nothing left to mark). */
+function allMonitoredUnknown(node: FullNode): boolean {
+  let unknown = 0;
+  for (const c of node.status.conditions) if (c.status === "Unknown" && MONITORED.includes(c.type)) unknown++;
+  return unknown === MONITORED.length;
+}
 
 export class NodeLifecycleController {
   private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
@@ -109,12 +120,19 @@ export class NodeLifecycleController {
       store,
       prefix: NODE_PREFIX,
       decode: (kv) => fullNode(decodeNode(kv)),
-      onAdd: (name) => this.markDirty(name),
-      onUpdate: (name) => this.markDirty(name),
+      onAdd: (name, node) => this.nodeChanged(name, node),
+      onUpdate: (name, node) => this.nodeChanged(name, node),
       onDelete: (name) => this.forget(name),
       onError,
     });
-    this.leases = new StoreInformer<Lease>({ store, prefix: LEASE_PREFIX, decode: decodeLease, onError });
+    this.leases = new StoreInformer<Lease>({
+      store,
+      prefix: LEASE_PREFIX,
+      decode: decodeLease,
+      onAdd: (name, lease) => this.leaseChanged(name, lease),
+      onUpdate: (name, lease) => this.leaseChanged(name, lease),
+      onError,
+    });
   }
 
   /** Load the informers; with `run`, also start the periodic passes. */
@@ -166,6 +184,7 @@ export class NodeLifecycleController {
   }
 
   private markDirty(name: string): void {
+    if (this.dirty.has(name)) return;
     this.dirty.add(name);
     if (this.dirty.size === 1) void this.reconcileChanged().catch((err: unknown) => this.o.log?.warn({ err }, "taint reconcile failed"));
   }
@@ -181,25 +200,32 @@ export class NodeLifecycleController {
     const now = this.o.clock.now();
     const counts = new Map<string, { ready: number; notReady: number }>();
     const byReady = { True: 0, False: 0, Unknown: 0 };
-    for (const [name, stored] of [...this.nodes.entries()]) {
+    // The steady state (nothing changed) is all synchronous; only changes await writes.
+    for (const [name, stored] of this.nodes.entries()) {
       let node = stored;
-      const h = this.observe(name, node, now);
-      const everReady = readyCondition(node) !== undefined;
-      const grace = everReady ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
-      if (now > h.probe + grace) node = (await this.markUnknown(node, now)) ?? node;
-      const status = readyCondition(node)?.status ?? "Unknown";
+      const h = this.observe(name, node);
+      let ready = readyCondition(node);
+      const grace = ready !== undefined ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
+      if (now > h.probe + grace && !allMonitoredUnknown(node)) {
+        node = (await this.markUnknown(node, now)) ?? node;
+        ready = readyCondition(node);
+      }
+      const status = ready?.status ?? "Unknown";
       byReady[status === "True" || status === "False" ? status : "Unknown"]++;
-      await this.recordReadyChange(node, h.ready, status);
-      h.ready = readyCondition(node)?.status ?? "";
-      if (node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] === undefined) {
-        const zone = zoneOf(node);
-        const c = counts.get(zone) ?? { ready: 0, notReady: 0 };
+      if (h.ready !== (ready?.status ?? "")) {
+        await this.recordReadyChange(node, h.ready, status);
+        h.ready = ready?.status ?? "";
+      }
+      const zone = h.zone;
+      if (!h.excluded) {
+        let c = counts.get(zone);
+        if (!c) counts.set(zone, (c = { ready: 0, notReady: 0 }));
         if (status === "True") c.ready++;
         else c.notReady++;
-        counts.set(zone, c);
       }
-      await this.processNoExecute(name, node);
-      await this.applyNoSchedule(node);
+      const immediate = this.processNoExecute(name, node, zone);
+      if (immediate) node = (await this.applyTaints(node, immediate)) ?? node;
+      if (!noScheduleInStep(node)) await this.applyNoSchedule(node);
     }
     await this.handleDisruption(counts, now);
     const m = this.o.metrics;
@@ -213,19 +239,43 @@ export class NodeLifecycleController {
   }
 
   /** Refresh the probe time from what changed since the last pass. */
-  private observe(name: string, node: FullNode, now: number): Health {
+  private observe(name: string, node: FullNode): Health {
+    return this.health.get(name) ?? this.nodeChanged(name, node);
+  }
+
+  /**
+   * A node was added or changed: its probe time moves to now when its Ready heartbeat changed
+   * (a node seen for the first time starts with a full grace period from now).
+   */
+  private nodeChanged(name: string, node: FullNode): Health {
+    this.markDirty(name);
     const heartbeat = readyCondition(node)?.lastHeartbeatTime?.getTime() ?? -1;
-    const renew = this.leases.get(name)?.spec?.renewTime?.getTime() ?? -1;
+    const zone = zoneOf(node);
+    const excluded = node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] !== undefined;
     let h = this.health.get(name);
     if (!h) {
-      h = { probe: now, heartbeat, renew, ready: readyCondition(node)?.status ?? "" };
+      const renew = this.leases.get(name)?.spec?.renewTime?.getTime() ?? -1;
+      h = { probe: this.o.clock.now(), heartbeat, renew, ready: readyCondition(node)?.status ?? "", zone, excluded };
       this.health.set(name, h);
       return h;
     }
-    if (heartbeat !== h.heartbeat || renew > h.renew) h.probe = now;
-    h.heartbeat = heartbeat;
-    h.renew = Math.max(h.renew, renew);
+    if (heartbeat !== h.heartbeat) {
+      h.heartbeat = heartbeat;
+      h.probe = this.o.clock.now();
+    }
+    h.zone = zone;
+    h.excluded = excluded;
     return h;
+  }
+
+  /** A Lease was renewed: its node's probe time moves to now when renew_time advanced. */
+  private leaseChanged(name: string, lease: Lease): void {
+    const h = this.health.get(name);
+    const renew = lease.spec?.renewTime?.getTime() ?? -1;
+    if (h && renew > h.renew) {
+      h.renew = renew;
+      h.probe = this.o.clock.now();
+    }
   }
 
   /** Past the grace period: the monitored conditions become Unknown. */
@@ -271,16 +321,19 @@ export class NodeLifecycleController {
   }
 
   /** Remove or swap the NoExecute taint at once; queue an addition for the zone's rate. */
-  private async processNoExecute(name: string, node: FullNode): Promise<void> {
+  /**
+   * Queue the node for a rate-limited NoExecute taint, or answer the change to make at once
+   * (removal on recovery, not-ready/unreachable swap).
+   */
+  private processNoExecute(name: string, node: FullNode, zone: string): TaintChange | undefined {
     const want = desiredNoExecuteKey(node);
     const has = noExecuteKeyOf(node);
-    const zone = zoneOf(node);
     if (want === undefined || has !== undefined) {
       this.queueFor(zone).remove(name);
-      if (want !== has) await this.applyTaints(node, withNoExecute(node, want, new Date(this.o.clock.now())));
-      return;
+      return want === has ? undefined : withNoExecute(node, want, new Date(this.o.clock.now()));
     }
     this.queueFor(zone).add(name);
+    return undefined;
   }
 
   private async taintPass(): Promise<void> {
@@ -291,7 +344,7 @@ export class NodeLifecycleController {
       };
       for (const name of [...queue.drain(stillWanted)]) {
         const node = this.nodes.get(name)!;
-        const ok = await this.applyTaints(node, withNoExecute(node, desiredNoExecuteKey(node), new Date(this.o.clock.now())));
+        const ok = (await this.applyTaints(node, withNoExecute(node, desiredNoExecuteKey(node), new Date(this.o.clock.now())))) !== undefined;
         // A write that lost a race is tried again on the next pass (its token is spent, as in Kubernetes).
         if (!ok) queue.add(name);
       }
@@ -308,15 +361,15 @@ export class NodeLifecycleController {
   }
 
   private async applyNoSchedule(node: FullNode): Promise<void> {
-    await this.applyTaints(node, reconcileNoSchedule(node, desiredNoScheduleKeys(node)));
+    if (!noScheduleInStep(node)) await this.applyTaints(node, reconcileNoSchedule(node, desiredNoScheduleKeys(node)));
   }
 
-  /** Write a taint change under the node's resource_version; false if it lost a race. */
-  private async applyTaints(node: FullNode, change: TaintChange | undefined): Promise<boolean> {
-    if (!change) return true;
+  /** Write a taint change under the node's resource_version; undefined if it lost a race. */
+  private async applyTaints(node: FullNode, change: TaintChange | undefined): Promise<FullNode | undefined> {
+    if (!change) return node;
     const name = node.metadata.name;
     const updated = await this.write(() => this.o.registry.updateNode({ ...node, spec: { ...node.spec, taints: change.taints } }));
-    if (!updated) return false;
+    if (!updated) return undefined;
     for (const taint of change.added) {
       this.o.metrics?.taintsAdded.inc({ taint });
       await this.event({ nodeName: name, type: "Normal", reason: "TaintAdded", message: `Added taint ${taint}`, about: taint });
@@ -325,7 +378,7 @@ export class NodeLifecycleController {
       this.o.metrics?.taintsRemoved.inc({ taint });
       await this.event({ nodeName: name, type: "Normal", reason: "TaintRemoved", message: `Removed taint ${taint}`, about: taint });
     }
-    return true;
+    return updated;
   }
 
   /** Zone states decide the tainting rates; all zones down means we are the ones cut off. */

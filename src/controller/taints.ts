@@ -9,34 +9,71 @@ export const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
 export const TAINT_UNREACHABLE = "node.kubernetes.io/unreachable";
 const TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable";
 
-/** condition type → status → NoSchedule taint key. */
-const CONDITION_TAINTS: Record<string, Record<string, string>> = {
-  Ready: { False: TAINT_NOT_READY, Unknown: TAINT_UNREACHABLE },
-  MemoryPressure: { True: "node.kubernetes.io/memory-pressure" },
-  DiskPressure: { True: "node.kubernetes.io/disk-pressure" },
-  PIDPressure: { True: "node.kubernetes.io/pid-pressure" },
-  NetworkUnavailable: { True: "node.kubernetes.io/network-unavailable" },
-};
+/** The NoSchedule taint key for a condition's status, if any (a switch: this runs per node per pass). */
+function conditionTaint(type: string, status: string): string | undefined {
+  switch (type) {
+    case "Ready":
+      return status === "False" ? TAINT_NOT_READY : status === "Unknown" ? TAINT_UNREACHABLE : undefined;
+    case "MemoryPressure":
+      return status === "True" ? "node.kubernetes.io/memory-pressure" : undefined;
+    case "DiskPressure":
+      return status === "True" ? "node.kubernetes.io/disk-pressure" : undefined;
+    case "PIDPressure":
+      return status === "True" ? "node.kubernetes.io/pid-pressure" : undefined;
+    case "NetworkUnavailable":
+      return status === "True" ? "node.kubernetes.io/network-unavailable" : undefined;
+    default:
+      return undefined;
+  }
+}
 
 /** Every NoSchedule taint key this controller owns. */
 const NO_SCHEDULE_KEYS = new Set([
-  ...Object.values(CONDITION_TAINTS).flatMap((byStatus) => Object.values(byStatus)),
+  TAINT_NOT_READY,
+  TAINT_UNREACHABLE,
+  "node.kubernetes.io/memory-pressure",
+  "node.kubernetes.io/disk-pressure",
+  "node.kubernetes.io/pid-pressure",
+  "node.kubernetes.io/network-unavailable",
   TAINT_UNSCHEDULABLE,
 ]);
 
 export function readyCondition(node: FullNode): NodeCondition | undefined {
-  return node.status.conditions.find((c) => c.type === "Ready");
+  const conditions = node.status.conditions;
+  for (let i = 0; i < conditions.length; i++) if (conditions[i]!.type === "Ready") return conditions[i];
+  return undefined;
 }
 
 /** The NoSchedule taint keys a node should carry, from its conditions and spec.unschedulable. */
 export function desiredNoScheduleKeys(node: FullNode): Set<string> {
   const keys = new Set<string>();
   for (const c of node.status.conditions) {
-    const key = CONDITION_TAINTS[c.type]?.[c.status];
+    const key = conditionTaint(c.type, c.status);
     if (key) keys.add(key);
   }
   if (node.spec.unschedulable) keys.add(TAINT_UNSCHEDULABLE);
   return keys;
+}
+
+/**
+ * The fast check of every pass: are the node's controller-owned NoSchedule taints already what
+ * its conditions and spec ask for? (No allocation in the common, healthy case.)
+ */
+export function noScheduleInStep(node: FullNode): boolean {
+  let wanted = 0;
+  for (const c of node.status.conditions) {
+    const key = conditionTaint(c.type, c.status);
+    if (key === undefined) continue;
+    wanted++;
+    if (!node.spec.taints.some((t) => t.key === key && t.effect === "NoSchedule")) return false;
+  }
+  if (node.spec.unschedulable) {
+    wanted++;
+    if (!node.spec.taints.some((t) => t.key === TAINT_UNSCHEDULABLE && t.effect === "NoSchedule")) return false;
+  }
+  let owned = 0;
+  for (const t of node.spec.taints) if (t.effect === "NoSchedule" && NO_SCHEDULE_KEYS.has(t.key)) owned++;
+  return owned === wanted;
 }
 
 /** The NoExecute taint a node should carry: not-ready for Ready False, unreachable for Unknown. */

@@ -90,6 +90,8 @@ export class NodeplaneServer {
     private readonly state: { accepting: boolean },
     /** Stops the controllers and their timers. */
     private readonly stopControllers: () => Promise<void>,
+    /** The node lifecycle controller, when it runs. */
+    readonly controller: NodeLifecycleController | undefined,
   ) {}
 
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
@@ -199,6 +201,7 @@ export class NodeplaneServer {
         clearInterval(expiry);
         await controller?.stop();
       },
+      controller,
     );
   }
 
