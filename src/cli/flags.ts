@@ -67,3 +67,10 @@ export function parseControllers(value: string): string[] {
   }
   return [...on];
 }
+
+/** "true" / "false" (the kubelet's --flag=false form). */
+export function parseBool(value: string): boolean {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new InvalidArgumentError(`${JSON.stringify(value)} is not true or false`);
+}

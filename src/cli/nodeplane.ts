@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, type LogLevel } from "../log.js";
+import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
 import { parseAddress, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
@@ -31,7 +32,7 @@ interface ServeFlags {
 }
 
 const program = new Command("nodeplane")
-  .description("nodeplane: a node control plane served over gRPC")
+  .description("nodeplane: a node control plane served over gRPC (serve) and its node agent (agent)")
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
@@ -101,6 +102,8 @@ program
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+
+addAgentCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`nodeplane: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -41,3 +41,46 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
   const ports = await serving;
   return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, exited };
 }
+
+export interface SpawnedAgent {
+  child: ChildProcess;
+  /** Resolves with the first log line (pino JSON on stderr) whose msg contains `text`. */
+  logLine(text: string): Promise<Record<string, unknown>>;
+  /** SIGTERM, and resolve with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Spawn the real `nodeplane agent` with these flags. */
+export function spawnAgent(args: string[]): SpawnedAgent {
+  const child = spawn(process.execPath, [NODEPLANE_BIN, "agent", ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const seen: Record<string, unknown>[] = [];
+  const waiters: { text: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      obj = { msg: line };
+    }
+    seen.push(obj);
+    for (const w of waiters.splice(0)) {
+      if (String(obj.msg).includes(w.text)) w.resolve(obj);
+      else waiters.push(w);
+    }
+  });
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  return {
+    child,
+    logLine(text) {
+      const hit = seen.find((o) => String(o.msg).includes(text));
+      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ text, resolve }));
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
