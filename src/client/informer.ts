@@ -273,6 +273,8 @@ export class Informer {
         break;
       case "BOOKMARK":
         break;
+      default:
+        return; // a type this SDK does not know vouches for nothing
     }
     this.revision = revision;
     this.wake();

@@ -3,6 +3,7 @@
  * list-then-watch (client-go's reflector, in process). On a broken watch (compaction, store
  * trouble) it lists again, with backoff, and reports the difference as adds, updates and deletes.
  */
+import { Backoff, type BackoffOptions } from "../backoff.js";
 import type { KeyValue, Store, StoreWatch } from "../store/store.js";
 
 export interface InformerHandlers<T> {
@@ -16,6 +17,7 @@ export interface StoreInformerOptions<T> extends InformerHandlers<T> {
   prefix: string;
   decode: (kv: KeyValue) => T;
   onError?: (err: Error) => void;
+  backoff?: BackoffOptions;
 }
 
 export class StoreInformer<T> {
@@ -24,8 +26,11 @@ export class StoreInformer<T> {
   private watch: StoreWatch | undefined;
   private stopped = false;
   private waiters: { revision: number; resolve: () => void }[] = [];
+  private readonly backoff: Backoff;
 
-  constructor(private readonly opts: StoreInformerOptions<T>) {}
+  constructor(private readonly opts: StoreInformerOptions<T>) {
+    this.backoff = new Backoff(opts.backoff);
+  }
 
   /** Resolves once the first list is loaded. */
   async start(): Promise<void> {
@@ -72,6 +77,7 @@ export class StoreInformer<T> {
     for (const [name, old] of this.items) if (!fresh.has(name)) this.remove(name, old);
     for (const [name, obj] of fresh) this.set(name, obj);
     this.advance(revision);
+    this.backoff.healthy();
     this.watch = this.opts.store.watch(this.opts.prefix, revision, {
       onEvents: (events) => {
         for (const ev of events) {
@@ -89,17 +95,20 @@ export class StoreInformer<T> {
     });
   }
 
+  /** Relist after a backoff (800 ms doubling to 30 s with jitter, reset after 2 min of health). */
   private watchFailed(err: Error): void {
     if (this.stopped) return;
     this.opts.onError?.(err);
-    const retry = (delayMs: number): void => {
-      if (this.stopped) return;
-      this.relist().catch((e: unknown) => {
-        this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
-        setTimeout(() => retry(Math.min(delayMs * 2, 30_000)), delayMs).unref();
-      });
+    const retry = (): void => {
+      setTimeout(() => {
+        if (this.stopped) return;
+        this.relist().catch((e: unknown) => {
+          this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
+          retry();
+        });
+      }, this.backoff.next()).unref();
     };
-    retry(100);
+    retry();
   }
 
   private set(name: string, obj: T): void {

@@ -100,6 +100,8 @@ export class NodeLifecycleController {
   /** Passes and writes run one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
+  /** Every zone is fully disrupted: the control plane assumes it is the one cut off. */
+  private allDisrupted = false;
   private stopped = false;
 
   constructor(opts: NodeLifecycleOptions) {
@@ -139,8 +141,17 @@ export class NodeLifecycleController {
   async start(run = true): Promise<void> {
     await Promise.all([this.nodes.start(), this.leases.start()]);
     if (!run) return;
+    // A tick while the same pass is still queued or running is skipped, so a slow pass never
+    // builds a backlog of passes that then run back to back.
     const every = (ms: number, fn: () => Promise<void>): void => {
-      const t = setInterval(() => void this.serial(fn).catch((err: unknown) => this.o.log?.error({ err }, "node lifecycle pass failed")), ms);
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        this.serial(fn)
+          .catch((err: unknown) => this.o.log?.error({ err }, "node lifecycle pass failed"))
+          .finally(() => (busy = false));
+      }, ms);
       t.unref();
       this.timers.push(t);
     };
@@ -202,6 +213,7 @@ export class NodeLifecycleController {
     const byReady = { True: 0, False: 0, Unknown: 0 };
     // The steady state (nothing changed) is all synchronous; only changes await writes.
     for (const [name, stored] of this.nodes.entries()) {
+      if (this.stopped) return;
       let node = stored;
       const h = this.observe(name, node);
       let ready = readyCondition(node);
@@ -326,7 +338,9 @@ export class NodeLifecycleController {
    * (removal on recovery, not-ready/unreachable swap).
    */
   private processNoExecute(name: string, node: FullNode, zone: string): TaintChange | undefined {
-    const want = desiredNoExecuteKey(node);
+    // While every zone is down we taint nobody, and take off (again, if a write lost a race)
+    // any not-ready/unreachable NoExecute taint.
+    const want = this.allDisrupted ? undefined : desiredNoExecuteKey(node);
     const has = noExecuteKeyOf(node);
     if (want === undefined || has !== undefined) {
       this.queueFor(zone).remove(name);
@@ -343,6 +357,7 @@ export class NodeLifecycleController {
         return node !== undefined && desiredNoExecuteKey(node) !== undefined && noExecuteKeyOf(node) === undefined;
       };
       for (const name of [...queue.drain(stillWanted)]) {
+        if (this.stopped) return;
         const node = this.nodes.get(name)!;
         const ok = (await this.applyTaints(node, withNoExecute(node, desiredNoExecuteKey(node), new Date(this.o.clock.now())))) !== undefined;
         // A write that lost a race is tried again on the next pass (its token is spent, as in Kubernetes).
@@ -355,6 +370,7 @@ export class NodeLifecycleController {
     const names = [...this.dirty];
     this.dirty.clear();
     for (const name of names) {
+      if (this.stopped) return;
       const node = this.nodes.get(name);
       if (node) await this.applyNoSchedule(node);
     }
@@ -394,12 +410,25 @@ export class NodeLifecycleController {
     };
     if (allAre && !allWere) {
       this.o.log?.warn("every zone is fully disrupted: assuming the control plane is cut off; removing not-ready/unreachable NoExecute taints and adding none");
-      for (const q of this.queues.values()) q.bucket.setRate(0);
-      for (const [, node] of [...this.nodes.entries()]) await this.applyTaints(node, withNoExecute(node, undefined, new Date(now)));
+      this.allDisrupted = true;
+      for (const q of this.queues.values()) {
+        q.bucket.setRate(0);
+        q.clear();
+      }
+      // Taints are removed now; one that loses a race is removed by the next pass (processNoExecute).
+      for (const [, node] of [...this.nodes.entries()]) {
+        if (this.stopped) return;
+        if (noExecuteKeyOf(node) !== undefined) await this.applyTaints(node, withNoExecute(node, undefined, new Date(now)));
+      }
     } else if (!allAre && allWere) {
       this.o.log?.info("zones are no longer all fully disrupted: every node gets a fresh grace period");
+      this.allDisrupted = false;
       for (const h of this.health.values()) h.probe = now;
-      for (const [zone, state] of next) this.queueFor(zone).bucket.setRate(zoneRate(state, sizeOf(zone), this.o));
+      // Every queue gets its rate back, including zones made only of excluded nodes (not counted in `next`).
+      for (const [zone, q] of this.queues) {
+        const state = next.get(zone);
+        q.bucket.setRate(state === undefined ? this.o.nodeEvictionRate : zoneRate(state, sizeOf(zone), this.o));
+      }
     } else if (!allAre) {
       for (const [zone, state] of next) {
         if (this.zoneStates.get(zone) !== state) this.queueFor(zone).bucket.setRate(zoneRate(state, sizeOf(zone), this.o));
@@ -423,8 +452,7 @@ export class NodeLifecycleController {
   private queueFor(zone: string): ZoneQueue {
     let q = this.queues.get(zone);
     if (!q) {
-      const allDown = this.zoneStates.size > 0 && [...this.zoneStates.values()].every((s) => s === "FullDisruption");
-      q = new ZoneQueue(new TokenBucket(allDown ? 0 : this.o.nodeEvictionRate, this.o.clock));
+      q = new ZoneQueue(new TokenBucket(this.allDisrupted ? 0 : this.o.nodeEvictionRate, this.o.clock));
       this.queues.set(zone, q);
     }
     return q;

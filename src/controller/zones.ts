@@ -73,11 +73,15 @@ export class TokenBucket {
     private readonly clock: Clock,
   ) {}
 
-  /** Change the rate; like Kubernetes' SwapLimiter the new bucket starts full. */
+  /**
+   * Change the rate as Kubernetes' SwapLimiter does: the new bucket starts full only if the old
+   * one had a token to give (which is taken); otherwise the first token comes 1/rate from now.
+   */
   setRate(rate: number): void {
     if (rate === this.rate) return;
+    const hadToken = this.tryTake();
     this.rate = rate;
-    this.nextAt = -Infinity;
+    this.nextAt = hadToken || rate <= 0 ? -Infinity : this.clock.now() + Math.round(1000 / rate);
   }
 
   tryTake(): boolean {

@@ -1,5 +1,7 @@
 /** The node lifecycle controller, one behaviour of BEHAVIOUR.md "Health monitoring" per test, on a fake clock. */
 import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../../src/clock.js";
+import { TokenBucket } from "../../src/controller/zones.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { names, World, zone } from "./support.js";
 
@@ -272,10 +274,12 @@ describe("zones", () => {
     await w.step(1000);
     expect(w.ctl.zones()).toEqual(new Map([...w.ctl.zones().keys()].map((k) => [k, k.endsWith(":a") ? "PartialDisruption" : "FullDisruption"])));
     for (const name of [...a, ...b]) expect(w.ctl.probeTime(name), name).toBe(w.clock.now());
+    // The paused bucket had no token: the first taint comes one interval (10 s) later.
+    expect(await w.noExecuteCount([...a, ...b])).toBe(0);
+    await runAlive(10_000, ["za-0"]);
     expect(await w.noExecuteCount(a)).toBe(0);
     expect(await w.noExecuteCount(b)).toBe(1);
     await runAlive(10_000, ["za-0"]);
-    expect(await w.noExecuteCount(a)).toBe(0);
     expect(await w.noExecuteCount(b)).toBe(2);
     const events = await w.events.list("");
     expect(events.filter((e) => e.reason === "ZoneStateChanged").length).toBeGreaterThan(0);
@@ -288,5 +292,85 @@ describe("zones", () => {
     await w.step();
     await runAlive(GRACE + 1000, alive);
     expect([...w.ctl.zones().values()]).toEqual(["Normal"]);
+  });
+});
+
+describe("full-disruption mode edge cases", () => {
+  const EXCLUDED = { "node.kubernetes.io/exclude-disruption": "" };
+
+  it("still taints nodes of a zone made only of excluded nodes after an episode", async () => {
+    w = await World.create();
+    const ab = ["a-0", "a-1", "b-0", "b-1"];
+    for (const n of ab) await w.healthy(n, zone(n[0]!));
+    for (const n of ["ex-0", "ex-1"]) {
+      await w.healthy(n, { ...zone("x"), ...EXCLUDED });
+      w.alive.add(n);
+    }
+    await w.step();
+    await w.run(GRACE + 5000);
+    expect([...w.ctl.zones().values()]).toEqual(["FullDisruption", "FullDisruption"]);
+    for (const n of ab) {
+      await w.post(n);
+      w.alive.add(n);
+    }
+    await w.step(1000);
+    expect([...w.ctl.zones().values()]).toEqual(["Normal", "Normal"]);
+    w.alive.delete("ex-0");
+    await w.run(GRACE + 60_000);
+    expect(await w.readyStatus("ex-0")).toBe("Unknown");
+    expect(await w.taints("ex-0")).toContain("node.kubernetes.io/unreachable:NoExecute");
+  });
+
+  it("takes off a NoExecute taint whose removal lost a race when the mode began", async () => {
+    w = await World.create();
+    const a = names("a", 3);
+    const b = names("b", 3);
+    for (const n of a) {
+      await w.healthy(n, zone("a"));
+      w.alive.add(n);
+    }
+    for (const n of b) await w.healthy(n, zone("b"));
+    await w.step();
+    const notReady = async (list: string[]): Promise<void> => {
+      for (const n of list) await w.post(n, [w.ready("False")]);
+    };
+    for (let i = 0; i < 40; i++) {
+      await notReady(b);
+      await w.step(1000);
+    }
+    expect(await w.noExecuteCount(b)).toBe(3);
+    // Zone b's agents keep posting NotReady; one post lands between the controller's read and its write.
+    let interfere = true;
+    const updateNode = w.registry.updateNode.bind(w.registry);
+    w.registry.updateNode = async (n) => {
+      const removing = !(n.spec?.taints ?? []).some((t) => t.effect === "NoExecute");
+      if (interfere && removing && b.includes(n.metadata!.name)) await notReady([n.metadata!.name]);
+      return updateNode(n);
+    };
+    await notReady(a);
+    w.alive.clear();
+    await w.step(1000);
+    interfere = false;
+    expect([...w.ctl.zones().values()]).toEqual(["FullDisruption", "FullDisruption"]);
+    await notReady([...a, ...b]);
+    await w.step(1000);
+    expect(await w.noExecuteCount([...a, ...b])).toBe(0);
+  });
+});
+
+describe("TokenBucket", () => {
+  it("swaps rates as Kubernetes' SwapLimiter: a new bucket is full only if the old one had a token", () => {
+    const clock = new FakeClock(0);
+    const bucket = new TokenBucket(0.1, clock);
+    expect(bucket.tryTake()).toBe(true);
+    bucket.setRate(0);
+    bucket.setRate(0.1);
+    expect(bucket.tryTake()).toBe(false);
+    clock.advance(10_000);
+    expect(bucket.tryTake()).toBe(true);
+    clock.advance(10_000);
+    bucket.setRate(0.01); // the old bucket had a token: taken by the swap, the new one starts full
+    expect(bucket.tryTake()).toBe(true);
+    expect(bucket.tryTake()).toBe(false);
   });
 });
