@@ -1,46 +1,42 @@
 /**
- * Exponential backoff with jitter, reset after a stretch of health (client-go's reflector
- * backoff: 800 ms → 30 s, reset after 2 minutes). One instance per retrying loop.
+ * Exponential backoff with jitter, reset after a long healthy run — client-go's reflector
+ * backoff (800 ms → 30 s, reset after 2 minutes). One instance per retrying loop.
  */
 export interface BackoffOptions {
+  /** First retry delay's scale (default 800 ms). */
   initialMs?: number;
+  /** Longest delay (default 30 s). */
   maxMs?: number;
-  /** A success that lasted this long resets the delay to initialMs. */
+  /** A watch that ran this long before failing resets the delay to the first step (default 2 min). */
   resetAfterMs?: number;
-  /** Each delay is scaled by a random factor in [1 − jitter, 1 + jitter]. */
-  jitter?: number;
-  now?: () => number;
 }
 
+/**
+ * Retry delays: exponential with jitter, capped, reset after a long healthy run (client-go's
+ * exponential backoff manager). Retry n waits a uniformly random time in [c/2, c] where
+ * c = min(maxMs, initialMs·2^(n+1)): 800–1600 ms first, then doubling, 15–30 s at the cap.
+ */
 export class Backoff {
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly resetAfterMs: number;
-  private readonly jitter: number;
-  private readonly now: () => number;
-  private current: number;
-  private healthySince: number | undefined;
+  private step = 0;
 
-  constructor(opts: BackoffOptions = {}) {
+  constructor(
+    opts: BackoffOptions = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.initialMs = opts.initialMs ?? 800;
     this.maxMs = opts.maxMs ?? 30_000;
     this.resetAfterMs = opts.resetAfterMs ?? 120_000;
-    this.jitter = opts.jitter ?? 0.2;
-    this.now = opts.now ?? Date.now;
-    this.current = this.initialMs;
   }
 
-  /** The thing is working again (a watch started, a list succeeded). */
-  healthy(): void {
-    this.healthySince ??= this.now();
-  }
-
-  /** It failed: the delay to wait before the next attempt. */
-  next(): number {
-    if (this.healthySince !== undefined && this.now() - this.healthySince >= this.resetAfterMs) this.current = this.initialMs;
-    this.healthySince = undefined;
-    const delay = this.current * (1 - this.jitter + Math.random() * 2 * this.jitter);
-    this.current = Math.min(this.current * 2, this.maxMs);
-    return Math.round(delay);
+  /** The delay before the next retry; `healthyMs` is how long the attempt that failed ran well. */
+  next(healthyMs: number): number {
+    if (healthyMs >= this.resetAfterMs) this.step = 0;
+    const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** (this.step + 1));
+    if (ceiling < this.maxMs) this.step++;
+    return ceiling / 2 + this.random() * (ceiling / 2);
   }
 }
+

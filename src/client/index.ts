@@ -6,4 +6,6 @@ export type { Event } from "../gen/nodeplane/v1/event.js";
 export type { Lease, LeaseSpec } from "../gen/nodeplane/v1/lease.js";
 export type { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 export type { Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint } from "../gen/nodeplane/v1/node.js";
-export { Informer, type BackoffOptions, type InformerHandlers, type InformerOptions } from "./informer.js";
+export { Informer, type InformerHandlers, type InformerOptions } from "./informer.js";
+export type { BackoffOptions } from "../backoff.js";
+export { NodeAgent, type AgentStats, type NodeAgentOptions } from "../agent/agent.js";

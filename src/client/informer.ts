@@ -12,6 +12,7 @@
  * another uid), then adds and updates in the list's order; unchanged nodes are not reported.
  * No handler runs after stop() returns. Cached nodes are shared: do not mutate them.
  */
+import { Backoff, type BackoffOptions } from "../backoff.js";
 import { status } from "@grpc/grpc-js";
 import { InvalidError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
@@ -31,14 +32,6 @@ export interface InformerHandlers {
   onDelete?: (node: Node) => void;
 }
 
-export interface BackoffOptions {
-  /** First retry delay's scale (default 800 ms). */
-  initialMs?: number;
-  /** Longest delay (default 30 s). */
-  maxMs?: number;
-  /** A watch that ran this long before failing resets the delay to the first step (default 2 min). */
-  resetAfterMs?: number;
-}
 
 export interface InformerOptions extends InformerHandlers {
   client: NodeClient;
@@ -332,35 +325,6 @@ export class Informer {
   private parsed(text: string): LabelSelector {
     if (this.selectorMemo?.text !== text) this.selectorMemo = { text, selector: localParse(() => parseLabelSelector(text)) };
     return this.selectorMemo.selector;
-  }
-}
-
-/**
- * Retry delays: exponential with jitter, capped, reset after a long healthy run (client-go's
- * exponential backoff manager). Retry n waits a uniformly random time in [c/2, c] where
- * c = min(maxMs, initialMs·2^(n+1)): 800–1600 ms first, then doubling, 15–30 s at the cap.
- */
-export class Backoff {
-  private readonly initialMs: number;
-  private readonly maxMs: number;
-  private readonly resetAfterMs: number;
-  private step = 0;
-
-  constructor(
-    opts: BackoffOptions = {},
-    private readonly random: () => number = Math.random,
-  ) {
-    this.initialMs = opts.initialMs ?? 800;
-    this.maxMs = opts.maxMs ?? 30_000;
-    this.resetAfterMs = opts.resetAfterMs ?? 120_000;
-  }
-
-  /** The delay before the next retry; `healthyMs` is how long the attempt that failed ran well. */
-  next(healthyMs: number): number {
-    if (healthyMs >= this.resetAfterMs) this.step = 0;
-    const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** (this.step + 1));
-    if (ceiling < this.maxMs) this.step++;
-    return ceiling / 2 + this.random() * (ceiling / 2);
   }
 }
 

@@ -27,6 +27,8 @@ export class StoreInformer<T> {
   private stopped = false;
   private waiters: { revision: number; resolve: () => void }[] = [];
   private readonly backoff: Backoff;
+  /** When the current watch started (for the backoff's reset after a long healthy run). */
+  private healthySince: number | undefined;
 
   constructor(private readonly opts: StoreInformerOptions<T>) {
     this.backoff = new Backoff(opts.backoff);
@@ -77,7 +79,7 @@ export class StoreInformer<T> {
     for (const [name, old] of this.items) if (!fresh.has(name)) this.remove(name, old);
     for (const [name, obj] of fresh) this.set(name, obj);
     this.advance(revision);
-    this.backoff.healthy();
+    this.healthySince = Date.now();
     this.watch = this.opts.store.watch(this.opts.prefix, revision, {
       onEvents: (events) => {
         for (const ev of events) {
@@ -100,13 +102,15 @@ export class StoreInformer<T> {
     if (this.stopped) return;
     this.opts.onError?.(err);
     const retry = (): void => {
+      const healthyMs = this.healthySince === undefined ? 0 : Date.now() - this.healthySince;
+      this.healthySince = undefined;
       setTimeout(() => {
         if (this.stopped) return;
         this.relist().catch((e: unknown) => {
           this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
           retry();
         });
-      }, this.backoff.next()).unref();
+      }, this.backoff.next(healthyMs)).unref();
     };
     retry();
   }

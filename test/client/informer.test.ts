@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeClient } from "../../src/client/client.js";
 import { CancelledError, InvalidArgumentError, OutOfRangeError, UnavailableError } from "../../src/client/errors.js";
-import { Backoff, Informer, type InformerOptions } from "../../src/client/informer.js";
+import { Backoff } from "../../src/backoff.js";
+import { Informer, type InformerOptions } from "../../src/client/informer.js";
 import type { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { type Harness, agentNode, startHarness } from "../support/server.js";
 
