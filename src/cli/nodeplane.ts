@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, type LogLevel } from "../log.js";
 import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
-import { parseAddress, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
+import { parseAddress, parseBool, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags {
   listen: string;
@@ -29,6 +29,11 @@ interface ServeFlags {
   secondaryNodeEvictionRate: number;
   unhealthyZoneThreshold: number;
   largeClusterSizeThreshold: number;
+  allocateNodeCidrs: boolean;
+  clusterCidr?: string;
+  nodeCidrMaskSize?: number;
+  nodeCidrMaskSizeIpv4?: number;
+  nodeCidrMaskSizeIpv6?: number;
 }
 
 const program = new Command("nodeplane")
@@ -61,12 +66,29 @@ program
   .option("--secondary-node-eviction-rate <per-second>", "…in a partially disrupted zone larger than --large-cluster-size-threshold", parseRate, 0.01)
   .option("--unhealthy-zone-threshold <fraction>", "share of not-ready nodes (more than 2) that makes a zone partially disrupted", parseFraction, 0.55)
   .option("--large-cluster-size-threshold <nodes>", "zones with more nodes than this taint at the secondary rate when partially disrupted", parsePositiveInt, 50)
+  .option("--allocate-node-cidrs [bool]", "give each node pod CIDR blocks from --cluster-cidr", (v) => parseBool(v), false)
+  .option("--cluster-cidr <cidrs>", "pod CIDR range: one IPv4 and/or one IPv6 prefix, comma separated")
+  .option("--node-cidr-mask-size <bits>", "node block size, single stack only", parsePositiveInt)
+  .option("--node-cidr-mask-size-ipv4 <bits>", "IPv4 node block size (default 24)", parsePositiveInt)
+  .option("--node-cidr-mask-size-ipv6 <bits>", "IPv6 node block size (default 64; at most 16 bits longer than the cluster mask)", parsePositiveInt)
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd") {
       throw new InvalidArgumentError("--store etcd: the etcd backend is not part of this version yet; use --store sqlite");
     }
+    const maskFlags = flags.nodeCidrMaskSize ?? flags.nodeCidrMaskSizeIpv4 ?? flags.nodeCidrMaskSizeIpv6;
+    if (!flags.allocateNodeCidrs && (flags.clusterCidr !== undefined || maskFlags !== undefined)) {
+      throw new InvalidArgumentError("--cluster-cidr and --node-cidr-mask-size* take effect only with --allocate-node-cidrs");
+    }
     const log = createLogger(flags.logLevel);
     const server = await NodeplaneServer.start({
+      ipam: flags.allocateNodeCidrs
+        ? {
+            clusterCidr: flags.clusterCidr ?? "",
+            nodeCidrMaskSize: flags.nodeCidrMaskSize,
+            nodeCidrMaskSizeIpv4: flags.nodeCidrMaskSizeIpv4,
+            nodeCidrMaskSizeIpv6: flags.nodeCidrMaskSizeIpv6,
+          }
+        : undefined,
       listen: flags.listen,
       httpListen: flags.httpListen || null,
       dataDir: flags.dataDir,

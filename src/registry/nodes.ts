@@ -5,10 +5,11 @@
  */
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
-import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError } from "../errors.js";
+import { AlreadyExistsError, ConflictError, InvalidError, NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { type Node, NodeSpec, type NodeStatus } from "../gen/nodeplane/v1/node.js";
-import type { KeyValue, Op, Store, TxnRequest } from "../store/store.js";
+import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
+import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey } from "./codec.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
@@ -29,8 +30,21 @@ import { listNodes, type ListNodesRequest, type ListNodesResult } from "./list.j
 export interface NodeRegistryOptions {
   store: Store;
   clock?: Clock;
+  /** Pod CIDR allocation (--allocate-node-cidrs). */
+  ipam?: Ipam;
+  /** Taints every new node gets (e.g. the cloud provider's "uninitialized"). */
+  newNodeTaints?: Taint[];
+  /** Told about allocation events (the IPAM controller records them and retries). */
+  hooks?: RegistryHooks;
   /** Attempts of a read-modify-write before giving up under contention. */
   maxRetries?: number;
+}
+
+export interface RegistryHooks {
+  /** A node was created without a block for some family (none free). */
+  exhausted?(name: string, message: string): void;
+  /** A node's blocks were released. */
+  released?(): void;
 }
 
 /** A stored object together with its key's store metadata. */
@@ -44,11 +58,17 @@ export class NodeRegistry {
   private readonly clock: Clock;
   private readonly maxRetries: number;
   private readonly serial = new KeyedSerializer();
+  private readonly ipam: Ipam | undefined;
+  private readonly newNodeTaints: Taint[];
+  private readonly hooks: RegistryHooks;
 
   constructor(opts: NodeRegistryOptions) {
     this.store = opts.store;
     this.clock = opts.clock ?? systemClock;
     this.maxRetries = opts.maxRetries ?? 32;
+    this.ipam = opts.ipam;
+    this.newNodeTaints = opts.newNodeTaints ?? [];
+    this.hooks = opts.hooks ?? {};
   }
 
   private now(): Date {
@@ -65,12 +85,14 @@ export class NodeRegistry {
       const now = this.now();
       const [current, currentLease] = await Promise.all([this.readNode(name), this.readLease(name)]);
       let node: FullNode;
+      let claim: Claim | undefined;
       if (current) {
         node = reconcileRegistration(current.obj, requested, now);
         if (specChanged(current.obj, node)) node.metadata.generation += 1n;
       } else {
         node = this.prepareNew(requested, now);
         recordAgentOwnership(node, Object.keys(requested.metadata.labels), requested.spec.taints);
+        claim = this.allocate(node, now);
       }
       const lease = currentLease ? renewedLease(currentLease.obj, renewal, now) : newLease(node, renewal, now);
       // A lease left from an earlier incarnation of the node is adopted by this one.
@@ -79,17 +101,14 @@ export class NodeRegistry {
       const ops: Op[] = [];
       if (!nodeUnchanged) ops.push({ type: "put", key: nodeKey(name), value: encodeNode(node) });
       ops.push({ type: "put", key: leaseKey(name), value: encodeLease(lease) });
-      const res = await this.store.txn({
-        compare: [
-          { key: nodeKey(name), modRevision: current?.kv.modRevision ?? 0 },
-          { key: leaseKey(name), modRevision: currentLease?.kv.modRevision ?? 0 },
-        ],
-        ops,
-      });
-      if (!res.succeeded) return undefined;
-      const leaseKv = res.results[ops.length - 1]!;
-      const nodeOut = nodeUnchanged ? current.obj : decodeNode(res.results[0]!);
-      return { node: nodeOut, lease: decodeLease(leaseKv) };
+      const compare = [
+        { key: nodeKey(name), modRevision: current?.kv.modRevision ?? 0 },
+        { key: leaseKey(name), modRevision: currentLease?.kv.modRevision ?? 0 },
+      ];
+      const res = await this.commitWithClaim(name, claim, compare, ops);
+      if (!res) return undefined;
+      const nodeOut = nodeUnchanged ? current.obj : decodeNode(res[0]!);
+      return { node: nodeOut, lease: decodeLease(res[nodeUnchanged ? 0 : 1]!) };
     });
   }
 
@@ -97,11 +116,39 @@ export class NodeRegistry {
   async createNode(input: Node): Promise<Node> {
     const requested = fullNode(input);
     validateNode(requested, "create");
-    const node = this.prepareNew(requested, this.now());
-    const key = nodeKey(node.metadata.name);
-    const res = await this.store.txn({ compare: [{ key, modRevision: 0 }], ops: [{ type: "put", key, value: encodeNode(node) }] });
-    if (!res.succeeded) throw new AlreadyExistsError("node", node.metadata.name);
-    return decodeNode(res.results[0]!);
+    const name = requested.metadata.name;
+    return this.retry(name, async () => {
+      const now = this.now();
+      const node = this.prepareNew(requested, now);
+      const claim = this.allocate(node, now);
+      const key = nodeKey(name);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value: encodeNode(node) }]);
+      if (res) return decodeNode(res[0]!);
+      if (await this.store.get(key)) throw new AlreadyExistsError("node", name);
+      return undefined;
+    });
+  }
+
+  /**
+   * Give a node created while no block was free its pod CIDRs (the IPAM controller calls this
+   * when blocks free up). Answers false while no block is free for it (true when it has its
+   * blocks now, or is gone).
+   */
+  async assignCidrs(name: string): Promise<boolean> {
+    if (!this.ipam) return false;
+    return this.retry(name, async () => {
+      const current = await this.readNode(name);
+      if (!current || current.obj.spec.podCidrs.length > 0) return true;
+      const now = this.now();
+      const node: FullNode = { ...current.obj, spec: { ...current.obj.spec }, status: { ...current.obj.status } };
+      const claim = this.allocate(node, now);
+      if (claim && claim.cidrs.length === 0) return false;
+      const key = nodeKey(name);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: current.kv.modRevision }], [
+        { type: "put", key, value: encodeNode(node) },
+      ]);
+      return res ? true : undefined;
+    });
   }
 
   async getNode(name: string): Promise<Node> {
@@ -122,6 +169,7 @@ export class NodeRegistry {
     const name = requested.metadata.name;
     const precondition = parseRevision("node.metadata.resource_version", requested.metadata.resourceVersion);
     return this.mutateNode(name, precondition, (stored, now) => {
+      checkPodCidrsUnchanged(stored, requested, this.ipam !== undefined);
       const next: FullNode = {
         metadata: {
           ...stored.metadata,
@@ -154,14 +202,20 @@ export class NodeRegistry {
       const current = await this.readNode(name);
       if (!current) throw new NotFoundError("node", name);
       checkPrecondition(name, precondition, current.kv);
+      // Its blocks are freed in the same transaction.
+      const blocks = this.ipam?.keysOf(current.obj.spec.podCidrs) ?? [];
       const res = await this.store.txn({
         compare: [{ key: nodeKey(name), modRevision: current.kv.modRevision }],
         ops: [
           { type: "delete", key: nodeKey(name) },
           { type: "delete", key: leaseKey(name) },
+          ...blocks.map((key): Op => ({ type: "delete", key })),
         ],
       });
-      return res.succeeded ? current.obj : undefined;
+      if (!res.succeeded) return undefined;
+      if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
+      this.hooks.released?.();
+      return current.obj;
     });
   }
 
@@ -213,9 +267,63 @@ export class NodeRegistry {
         creationTimestamp: now,
         ownerReferences: [],
       },
-      spec: { ...requested.spec, taints: stampTaints(requested.spec.taints, [], now) },
+      spec: {
+        ...requested.spec,
+        taints: stampTaints([...requested.spec.taints, ...this.newNodeTaints.filter((t) => !requested.spec.taints.some((r) => r.key === t.key && r.effect === t.effect))], [], now),
+      },
       status: { ...requested.status, conditions: stampConditions(requested.status.conditions, [], now) },
     };
+  }
+
+  /**
+   * Blocks for a new node (its own pod CIDRs, checked, or free ones), set into its spec; when a
+   * family has none free, the node says so in a NetworkUnavailable condition.
+   */
+  private allocate(node: FullNode, now: Date): Claim | undefined {
+    if (!this.ipam) return undefined;
+    const preset = node.spec.podCidrs.length > 0 ? node.spec.podCidrs : node.spec.podCidr ? [node.spec.podCidr] : [];
+    const claim = this.ipam.claim(preset);
+    node.spec.podCidrs = claim.cidrs;
+    node.spec.podCidr = claim.cidrs[0] ?? "";
+    const others = node.status.conditions.filter((c) => c.type !== "NetworkUnavailable");
+    if (claim.exhausted.length > 0) {
+      const message = cidrNotAvailableMessage(this.ipam, claim.exhausted);
+      node.status.conditions = [
+        ...others,
+        { type: "NetworkUnavailable", status: "True", reason: "CIDRNotAvailable", message, lastHeartbeatTime: now, lastTransitionTime: now },
+      ];
+    } else if (node.status.conditions.some((c) => c.reason === "CIDRNotAvailable")) {
+      node.status.conditions = [
+        ...others,
+        { type: "NetworkUnavailable", status: "False", reason: "CIDRAssigned", message: `pod CIDRs ${claim.cidrs.join(",")} assigned`, lastHeartbeatTime: now, lastTransitionTime: now },
+      ];
+    }
+    return claim;
+  }
+
+  /**
+   * Commit a node write together with its claimed blocks (each block key must not exist yet).
+   * Answers the per-op results, or undefined when a compare failed (the claim is given back,
+   * and blocks someone else holds are marked used so the next attempt takes others).
+   */
+  private async commitWithClaim(name: string, claim: Claim | undefined, compare: Compare[], ops: Op[]): Promise<(KeyValue | undefined)[] | undefined> {
+    const keys = claim?.keys ?? [];
+    const value = new TextEncoder().encode(name);
+    const res = await this.store.txn({
+      compare: [...compare, ...keys.map((key) => ({ key, modRevision: 0 }))],
+      ops: [...ops, ...keys.map((key): Op => ({ type: "put", key, value }))],
+    });
+    if (res.succeeded) {
+      if (claim && claim.exhausted.length > 0) this.hooks.exhausted?.(name, cidrNotAvailableMessage(this.ipam!, claim.exhausted));
+      return res.results;
+    }
+    if (claim) {
+      this.ipam!.abandon(claim);
+      res.current.slice(compare.length).forEach((kv, i) => {
+        if (kv) this.ipam!.markKey(keys[i]!, true);
+      });
+    }
+    return undefined;
   }
 
   /** Read-modify-write of one node under CAS; with a client precondition a conflict is final. */
@@ -260,6 +368,19 @@ export class NodeRegistry {
 function checkPrecondition(name: string, precondition: number | undefined, kv: KeyValue): void {
   if (precondition !== undefined && precondition !== kv.modRevision) {
     throw new ConflictError("node", name, formatRevision(precondition), formatRevision(kv.modRevision));
+  }
+}
+
+/** pod_cidrs are set at creation (or by the allocator) and never changed afterwards. */
+function checkPodCidrsUnchanged(stored: FullNode, requested: FullNode, allocating: boolean): void {
+  const before = stored.spec.podCidrs.join(",");
+  const after = requested.spec.podCidrs.join(",");
+  if (before === after) return;
+  if (before !== "") {
+    throw InvalidError.of("spec.pod_cidrs", after, `is immutable once set (it is ${before})`);
+  }
+  if (allocating) {
+    throw InvalidError.of("spec.pod_cidrs", after, "is allocated by the server (--allocate-node-cidrs); set it at creation or leave it empty");
   }
 }
 

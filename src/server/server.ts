@@ -10,7 +10,7 @@ import type { Clock } from "../clock.js";
 import { UnavailableError } from "../errors.js";
 import { NodeServiceService } from "../gen/nodeplane/v1/service.js";
 import { createLogger, type LogLevel } from "../log.js";
-import { NodeRegistry } from "../registry/nodes.js";
+import { NodeRegistry, type RegistryHooks } from "../registry/nodes.js";
 import { Compactor } from "../store/compactor.js";
 import { SqliteStore } from "../store/sqlite.js";
 import type { Store } from "../store/store.js";
@@ -19,6 +19,9 @@ import { ControllerMetrics } from "../controller/metrics.js";
 import { NodeLifecycleController, type NodeLifecycleOptions } from "../controller/nodelifecycle.js";
 import { systemClock } from "../clock.js";
 import { EventRecorder } from "../registry/events.js";
+import { IpamController } from "../controller/ipam.js";
+import { type FamilyRange, type IpamFlags, ipamRanges } from "../ipam/config.js";
+import { Ipam } from "../ipam/ipam.js";
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
 import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
@@ -52,6 +55,8 @@ export interface ServeOptions {
   shutdownTimeoutMs?: number;
   /** The node lifecycle controller's settings; false = do not run it. */
   nodeLifecycle?: false | ControllerSettings;
+  /** Pod CIDR allocation (--allocate-node-cidrs); undefined = off. */
+  ipam?: IpamFlags;
 }
 
 /** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
@@ -74,135 +79,149 @@ export const DEFAULTS = {
 export class NodeplaneServer {
   private shuttingDown: Promise<void> | undefined;
 
-  private constructor(
-    readonly port: number,
-    readonly httpPort: number | undefined,
-    readonly store: Store,
-    readonly registry: NodeRegistry,
-    private readonly grpcServer: grpc.Server,
-    private readonly httpServer: HttpServer | undefined,
-    private readonly cache: WatchCache,
-    private readonly compactor: Compactor,
-    private readonly health: { setServing(service: string, serving: boolean): void },
-    private readonly log: Logger,
-    private readonly shutdownTimeoutMs: number,
-    /** Read by /readyz: false from the first moment of shutdown. */
-    private readonly state: { accepting: boolean },
-    /** Stops the controllers and their timers. */
-    private readonly stopControllers: () => Promise<void>,
-    /** The node lifecycle controller, when it runs. */
-    readonly controller: NodeLifecycleController | undefined,
-  ) {}
+  readonly port: number;
+  readonly httpPort: number | undefined;
+  readonly store: Store;
+  readonly registry: NodeRegistry;
+  /** The node lifecycle controller, when it runs. */
+  readonly controller: NodeLifecycleController | undefined;
+  private readonly parts: ServerParts;
+
+  private constructor(parts: ServerParts) {
+    this.parts = parts;
+    this.port = parts.port;
+    this.httpPort = parts.httpPort;
+    this.store = parts.store;
+    this.registry = parts.registry;
+    this.controller = parts.controller;
+  }
 
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
     const log = opts.logger ?? createLogger(opts.logLevel);
+    // Bad flag combinations are refused before anything is opened.
+    const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir }));
     try {
-      return await NodeplaneServer.startOn(store, opts, log);
+      return await NodeplaneServer.startOn(store, opts, log, ranges);
     } catch (err) {
       await store.close().catch(() => {});
       throw err;
     }
   }
 
-  private static async startOn(store: Store, opts: ServeOptions, log: Logger): Promise<NodeplaneServer> {
+  private static async startOn(store: Store, opts: ServeOptions, log: Logger, ranges: FamilyRange[] | undefined): Promise<NodeplaneServer> {
     const clock = opts.clock ?? systemClock;
-    const registry = new NodeRegistry({ store, clock });
-    const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
-    const cache = new WatchCache({
-      store,
-      queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
-      bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
-      maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
-      onError: (err) => log.warn({ err }, "watch cache restarting"),
-    });
-    await cache.start();
-    const compactor = new Compactor({
-      store,
-      minEvents: opts.watchWindowEvents ?? DEFAULTS.watchWindowEvents,
-      minAgeMs: opts.watchWindowMs ?? DEFAULTS.watchWindowMs,
-      intervalMs: opts.compactIntervalMs ?? DEFAULTS.compactIntervalMs,
-      onError: (err) => log.warn({ err }, "compaction failed"),
-    });
-    compactor.start();
-
-    const metrics = new ServerMetrics({ storeRevision: () => store.currentRevision() });
-    const controller =
-      opts.nodeLifecycle === false
-        ? undefined
-        : new NodeLifecycleController({
-            registry,
-            events,
-            clock,
-            log: log.child({ component: "node-lifecycle" }),
-            metrics: new ControllerMetrics(metrics.registry),
-            ...opts.nodeLifecycle,
-          });
-    await controller?.start();
-    const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
-    expiry.unref();
-    const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": maxMessage,
-      "grpc.max_send_message_length": maxMessage,
-      // Find dead peers (a partitioned watcher holds its stream otherwise).
-      "grpc.keepalive_time_ms": 60_000,
-      "grpc.keepalive_timeout_ms": 20_000,
-    });
-    server.addService(NodeServiceService, nodeService({ registry, cache, events, metrics, log }));
-    addReflection(server);
-    const health = addHealth(server);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    ).catch(async (err: unknown) => {
-      cache.stop();
-      clearInterval(expiry);
-      await Promise.all([compactor.stop(), controller?.stop()]);
-      throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
-    });
-
-    const state = { accepting: true };
-    let http: { server: HttpServer; port: number } | undefined;
-    if (opts.httpListen) {
-      const { host, port: httpPort } = splitHostPort(opts.httpListen);
-      http = await startHttpSide({
-        host,
-        port: httpPort,
-        metrics: metrics.registry,
-        ready: async () => {
-          if (!state.accepting) throw new UnavailableError("shutting down");
-          await store.ping();
-        },
-      }).catch(async (err: unknown) => {
-        server.forceShutdown();
-        cache.stop();
-        clearInterval(expiry);
-        await Promise.all([compactor.stop(), controller?.stop()]);
-        throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
+    // Background parts, stopped in reverse order on shutdown or when start-up fails half way.
+    const parts: (() => Promise<void> | void)[] = [];
+    const stopParts = async (): Promise<void> => {
+      for (const stop of parts.splice(0).reverse()) await stop();
+    };
+    try {
+      const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
+      const ipam = ranges && new Ipam(ranges);
+      const hooks: RegistryHooks = {};
+      const registry = new NodeRegistry({ store, clock, ipam, hooks });
+      if (ipam) {
+        const ipamController = new IpamController({ registry, ipam, events, log: log.child({ component: "ipam" }) });
+        Object.assign(hooks, ipamController.hooks());
+        await ipamController.start();
+        parts.push(() => ipamController.stop());
+      }
+      const cache = new WatchCache({
+        store,
+        queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
+        bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
+        maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
+        onError: (err) => log.warn({ err }, "watch cache restarting"),
       });
+      await cache.start();
+      parts.push(() => cache.stop());
+      const compactor = new Compactor({
+        store,
+        minEvents: opts.watchWindowEvents ?? DEFAULTS.watchWindowEvents,
+        minAgeMs: opts.watchWindowMs ?? DEFAULTS.watchWindowMs,
+        intervalMs: opts.compactIntervalMs ?? DEFAULTS.compactIntervalMs,
+        onError: (err) => log.warn({ err }, "compaction failed"),
+      });
+      compactor.start();
+      parts.push(() => compactor.stop());
+
+      const metrics = new ServerMetrics({ storeRevision: () => store.currentRevision() });
+      const controller =
+        opts.nodeLifecycle === false
+          ? undefined
+          : new NodeLifecycleController({
+              registry,
+              events,
+              clock,
+              log: log.child({ component: "node-lifecycle" }),
+              metrics: new ControllerMetrics(metrics.registry),
+              ...opts.nodeLifecycle,
+            });
+      if (controller) {
+        await controller.start();
+        parts.push(() => controller.stop());
+      }
+      const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
+      expiry.unref();
+      parts.push(() => clearInterval(expiry));
+
+      const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+      const server = new grpc.Server({
+        "grpc.max_receive_message_length": maxMessage,
+        "grpc.max_send_message_length": maxMessage,
+        // Find dead peers (a partitioned watcher holds its stream otherwise).
+        "grpc.keepalive_time_ms": 60_000,
+        "grpc.keepalive_timeout_ms": 20_000,
+      });
+      server.addService(NodeServiceService, nodeService({ registry, cache, events, metrics, log }));
+      addReflection(server);
+      const health = addHealth(server);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      ).catch((err: unknown) => {
+        throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      parts.push(() => server.forceShutdown());
+
+      const state = { accepting: true };
+      let http: { server: HttpServer; port: number } | undefined;
+      if (opts.httpListen) {
+        const { host, port: httpPort } = splitHostPort(opts.httpListen);
+        http = await startHttpSide({
+          host,
+          port: httpPort,
+          metrics: metrics.registry,
+          ready: async () => {
+            if (!state.accepting) throw new UnavailableError("shutting down");
+            await store.ping();
+          },
+        }).catch((err: unknown) => {
+          throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }
+      parts.pop(); // from here on, shutdown() stops the gRPC server gracefully
+      health.setServing("", true);
+      health.setServing(NODE_SERVICE_NAME, true);
+      log.info({ listen: opts.listen, port, httpPort: http?.port, revision: await store.currentRevision() }, "nodeplane serving");
+      return new NodeplaneServer({
+        port,
+        httpPort: http?.port,
+        store,
+        registry,
+        grpcServer: server,
+        httpServer: http?.server,
+        health,
+        log,
+        shutdownTimeoutMs: opts.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+        state,
+        stopParts,
+        controller,
+      });
+    } catch (err) {
+      await stopParts();
+      throw err;
     }
-    health.setServing("", true);
-    health.setServing(NODE_SERVICE_NAME, true);
-    log.info({ listen: opts.listen, port, httpPort: http?.port, revision: await store.currentRevision() }, "nodeplane serving");
-    return new NodeplaneServer(
-      port,
-      http?.port,
-      store,
-      registry,
-      server,
-      http?.server,
-      cache,
-      compactor,
-      health,
-      log,
-      opts.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
-      state,
-      async () => {
-        clearInterval(expiry);
-        await controller?.stop();
-      },
-      controller,
-    );
   }
 
   /** Stop taking work, end watches with UNAVAILABLE, finish in-flight calls, close the store. */
@@ -212,33 +231,51 @@ export class NodeplaneServer {
   }
 
   private async doShutdown(): Promise<void> {
-    this.log.info("shutting down");
-    this.state.accepting = false;
-    this.health.setServing("", false);
-    this.health.setServing(NODE_SERVICE_NAME, false);
-    await this.stopControllers();
-    this.cache.stop();
+    const p = this.parts;
+    p.log.info("shutting down");
+    p.state.accepting = false;
+    p.health.setServing("", false);
+    p.health.setServing(NODE_SERVICE_NAME, false);
+    // Controllers, IPAM, watch cache (its watchers end with UNAVAILABLE), compactor.
+    await p.stopParts();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.log.warn({ timeoutMs: this.shutdownTimeoutMs }, "in-flight calls did not finish in time: cutting them off");
-        this.grpcServer.forceShutdown();
+        p.log.warn({ timeoutMs: p.shutdownTimeoutMs }, "in-flight calls did not finish in time: cutting them off");
+        p.grpcServer.forceShutdown();
         resolve();
-      }, this.shutdownTimeoutMs);
-      this.grpcServer.tryShutdown(() => {
+      }, p.shutdownTimeoutMs);
+      p.grpcServer.tryShutdown(() => {
         clearTimeout(timer);
         resolve();
       });
     });
-    await this.compactor.stop();
-    await this.store.close();
-    if (this.httpServer) {
-      const http = this.httpServer;
+    await p.store.close();
+    if (p.httpServer) {
+      const http = p.httpServer;
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await closed;
     }
-    this.log.info("stopped");
+    p.log.info("stopped");
   }
+}
+
+/** What a running server is made of. */
+interface ServerParts {
+  port: number;
+  httpPort: number | undefined;
+  store: Store;
+  registry: NodeRegistry;
+  grpcServer: grpc.Server;
+  httpServer: HttpServer | undefined;
+  health: { setServing(service: string, serving: boolean): void };
+  log: Logger;
+  shutdownTimeoutMs: number;
+  /** Read by /readyz: false from the first moment of shutdown. */
+  state: { accepting: boolean };
+  /** Stops the background parts (controllers, watch cache, compactor), last started first. */
+  stopParts: () => Promise<void>;
+  controller: NodeLifecycleController | undefined;
 }
 
 /** "host:port" or "[v6]:port". */

@@ -53,7 +53,7 @@ export function parseIP(s: string): IPAddress | undefined {
 }
 
 /** The canonical text of an address: dotted quad, or RFC 5952 IPv6. */
-function formatIP(family: 4 | 6, value: bigint): string {
+export function formatIP(family: 4 | 6, value: bigint): string {
   if (family === 4) {
     return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join(".");
   }
