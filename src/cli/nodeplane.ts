@@ -34,6 +34,8 @@ interface ServeFlags {
   nodeCidrMaskSize?: number;
   nodeCidrMaskSizeIpv4?: number;
   nodeCidrMaskSizeIpv6?: number;
+  cloudProvider?: string;
+  cloudConfig?: string;
 }
 
 const program = new Command("nodeplane")
@@ -71,6 +73,8 @@ program
   .option("--node-cidr-mask-size <bits>", "node block size, single stack only", parsePositiveInt)
   .option("--node-cidr-mask-size-ipv4 <bits>", "IPv4 node block size (default 24)", parsePositiveInt)
   .option("--node-cidr-mask-size-ipv6 <bits>", "IPv6 node block size (default 64; at most 16 bits longer than the cluster mask)", parsePositiveInt)
+  .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
+  .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd") {
       throw new InvalidArgumentError("--store etcd: the etcd backend is not part of this version yet; use --store sqlite");
@@ -79,8 +83,12 @@ program
     if (!flags.allocateNodeCidrs && (flags.clusterCidr !== undefined || maskFlags !== undefined)) {
       throw new InvalidArgumentError("--cluster-cidr and --node-cidr-mask-size* take effect only with --allocate-node-cidrs");
     }
+    if ((flags.cloudProvider === undefined) !== (flags.cloudConfig === undefined)) {
+      throw new InvalidArgumentError("--cloud-provider and --cloud-config go together (e.g. --cloud-provider=inventory --cloud-config=inventory.yaml)");
+    }
     const log = createLogger(flags.logLevel);
     const server = await NodeplaneServer.start({
+      cloud: flags.cloudConfig ? { provider: "inventory", configFile: flags.cloudConfig } : undefined,
       ipam: flags.allocateNodeCidrs
         ? {
             clusterCidr: flags.clusterCidr ?? "",

@@ -20,6 +20,9 @@ import { NodeLifecycleController, type NodeLifecycleOptions } from "../controlle
 import { systemClock } from "../clock.js";
 import { EventRecorder } from "../registry/events.js";
 import { IpamController } from "../controller/ipam.js";
+import { CloudSyncController, uninitializedTaint } from "../controller/cloudsync.js";
+import { InventoryProvider } from "../cloud/inventory.js";
+import type { CloudProvider } from "../cloud/provider.js";
 import { type FamilyRange, type IpamFlags, ipamRanges } from "../ipam/config.js";
 import { Ipam } from "../ipam/ipam.js";
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
@@ -57,6 +60,8 @@ export interface ServeOptions {
   nodeLifecycle?: false | ControllerSettings;
   /** Pod CIDR allocation (--allocate-node-cidrs); undefined = off. */
   ipam?: IpamFlags;
+  /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
+  cloud?: { provider: "inventory"; configFile: string };
 }
 
 /** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
@@ -100,16 +105,25 @@ export class NodeplaneServer {
     const log = opts.logger ?? createLogger(opts.logLevel);
     // Bad flag combinations are refused before anything is opened.
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
+    const provider = opts.cloud
+      ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
+      : undefined;
     const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir }));
     try {
-      return await NodeplaneServer.startOn(store, opts, log, ranges);
+      return await NodeplaneServer.startOn(store, opts, log, ranges, provider);
     } catch (err) {
       await store.close().catch(() => {});
       throw err;
     }
   }
 
-  private static async startOn(store: Store, opts: ServeOptions, log: Logger, ranges: FamilyRange[] | undefined): Promise<NodeplaneServer> {
+  private static async startOn(
+    store: Store,
+    opts: ServeOptions,
+    log: Logger,
+    ranges: FamilyRange[] | undefined,
+    provider: CloudProvider | undefined,
+  ): Promise<NodeplaneServer> {
     const clock = opts.clock ?? systemClock;
     // Background parts, stopped in reverse order on shutdown or when start-up fails half way.
     const parts: (() => Promise<void> | void)[] = [];
@@ -120,7 +134,8 @@ export class NodeplaneServer {
       const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
       const ipam = ranges && new Ipam(ranges);
       const hooks: RegistryHooks = {};
-      const registry = new NodeRegistry({ store, clock, ipam, hooks });
+      const newNodeTaints = provider ? [uninitializedTaint()] : [];
+      const registry = new NodeRegistry({ store, clock, ipam, hooks, newNodeTaints });
       if (ipam) {
         const ipamController = new IpamController({ registry, ipam, events, log: log.child({ component: "ipam" }) });
         Object.assign(hooks, ipamController.hooks());
@@ -161,6 +176,17 @@ export class NodeplaneServer {
       if (controller) {
         await controller.start();
         parts.push(() => controller.stop());
+      }
+      if (provider) {
+        const cloud = new CloudSyncController({
+          registry,
+          provider,
+          events,
+          log: log.child({ component: "cloud-sync" }),
+          periodMs: (opts.nodeLifecycle || undefined)?.monitorPeriodMs,
+        });
+        await cloud.start();
+        parts.push(() => cloud.stop());
       }
       const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
       expiry.unref();

@@ -5,7 +5,7 @@
  * (snake_case, as in the proto and grpcurl: `spec.taints[1].effect`), the value and the rule.
  */
 import { type FieldViolation, InvalidError } from "../errors.js";
-import type { Node, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
+import type { Node, NodeAddress, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
 import { annotationsViolations, labelKeyViolations, labelsViolations, labelValueViolations } from "./labels.js";
 import { dns1123SubdomainViolations } from "./names.js";
 import { cidrViolations, parseIP, podCIDRsViolations } from "./net.js";
@@ -55,19 +55,23 @@ function taintViolations(taints: readonly Taint[], field: string): FieldViolatio
   return out;
 }
 
+/** A node address: type one of the five; InternalIP/ExternalIP must parse as an IP. */
+export function addressViolations(a: NodeAddress, at: string): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  if (!ADDRESS_TYPES.includes(a.type)) out.push({ field: `${at}.type`, value: a.type, rule: oneOf(ADDRESS_TYPES) });
+  if (a.address.length === 0) out.push({ field: `${at}.address`, value: a.address, rule: "must not be empty" });
+  else if (IP_ADDRESS_TYPES.includes(a.type) && !parseIP(a.address)) {
+    out.push({ field: `${at}.address`, value: a.address, rule: `must be a valid IPv4 or IPv6 address for type ${a.type}` });
+  }
+  return out;
+}
+
 function statusViolations(status: NodeStatus | undefined, prefix: string): FieldViolation[] {
   if (!status) return [];
   const out: FieldViolation[] = [];
   out.push(...resourceListViolations(status.capacity, `${prefix}.capacity`));
   out.push(...resourceListViolations(status.allocatable, `${prefix}.allocatable`));
-  status.addresses.forEach((a, i) => {
-    const at = `${prefix}.addresses[${i}]`;
-    if (!ADDRESS_TYPES.includes(a.type)) out.push({ field: `${at}.type`, value: a.type, rule: oneOf(ADDRESS_TYPES) });
-    if (a.address.length === 0) out.push({ field: `${at}.address`, value: a.address, rule: "must not be empty" });
-    else if (IP_ADDRESS_TYPES.includes(a.type) && !parseIP(a.address)) {
-      out.push({ field: `${at}.address`, value: a.address, rule: `must be a valid IPv4 or IPv6 address for type ${a.type}` });
-    }
-  });
+  status.addresses.forEach((a, i) => out.push(...addressViolations(a, `${prefix}.addresses[${i}]`)));
   const firstOfType = new Map<string, number>();
   status.conditions.forEach((c, i) => {
     const at = `${prefix}.conditions[${i}]`;

@@ -1,0 +1,169 @@
+/**
+ * Cloud sync (Kubernetes' cloud node lifecycle + cloud node controllers): keeps nodes in step
+ * with the machines the cloud provider has. Every pass, for nodes with a provider id:
+ * - a new node carrying the `uninitialized` taint gets the instance's addresses and zone/region
+ *   labels, then loses the taint;
+ * - a node that is not Ready whose instance is gone is deleted (event DeletingNode) — a Ready
+ *   node never is (the provider may be wrong; the node says it is alive);
+ * - a node that is not Ready whose instance is shut down is tainted `shutdown:NoSchedule`; the
+ *   taint goes once it is Ready again.
+ */
+import type { Logger } from "pino";
+import type { CloudProvider, InstanceMetadata } from "../cloud/provider.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import type { NodeAddress, Taint } from "../gen/nodeplane/v1/node.js";
+import { decodeNode, NODE_PREFIX } from "../registry/codec.js";
+import type { EventRecorder } from "../registry/events.js";
+import type { NodeRegistry } from "../registry/nodes.js";
+import { type FullNode, fullNode } from "../registry/reconcile.js";
+import { StoreInformer } from "./informer.js";
+import { readyCondition } from "./taints.js";
+
+export const TAINT_UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
+const TAINT_SHUTDOWN = "node.cloudprovider.kubernetes.io/shutdown";
+const REGION_LABEL = "topology.kubernetes.io/region";
+const ZONE_LABEL = "topology.kubernetes.io/zone";
+
+/** The taint nodes registering under a cloud provider carry until it has initialized them. */
+export const uninitializedTaint = (): Taint => ({ key: TAINT_UNINITIALIZED, value: "true", effect: "NoSchedule", timeAdded: undefined });
+
+export interface CloudSyncOptions {
+  registry: NodeRegistry;
+  provider: CloudProvider;
+  events: EventRecorder;
+  log?: Logger;
+  /** How often nodes are checked (ms, default 5 s: --node-monitor-period). */
+  periodMs?: number;
+}
+
+export class CloudSyncController {
+  private readonly nodes: StoreInformer<FullNode>;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private busy = false;
+  private stopped = false;
+
+  constructor(private readonly o: CloudSyncOptions) {
+    this.nodes = new StoreInformer<FullNode>({
+      store: o.registry.store,
+      prefix: NODE_PREFIX,
+      decode: (kv) => fullNode(decodeNode(kv)),
+      onError: (err) => o.log?.warn({ err }, "cloud sync informer relisting"),
+    });
+  }
+
+  /** Load the informer; with `run`, also start the periodic passes. */
+  async start(run = true): Promise<void> {
+    await this.nodes.start();
+    if (!run) return;
+    this.timer = setInterval(() => {
+      if (this.busy) return;
+      this.busy = true;
+      this.running = this.pass()
+        .catch((err: unknown) => this.o.log?.error({ err }, "cloud sync pass failed"))
+        .finally(() => (this.busy = false));
+    }, this.o.periodMs ?? 5_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.nodes.stop();
+    await this.running;
+  }
+
+  /** Wait until the informer has seen every change up to the store's current revision. */
+  async sync(): Promise<void> {
+    await this.nodes.waitFor(await this.o.registry.store.currentRevision());
+  }
+
+  /** One pass over every node with a provider id. */
+  async pass(): Promise<void> {
+    await this.o.provider.refresh();
+    for (const [, node] of [...this.nodes.entries()]) {
+      if (this.stopped) return;
+      const providerId = node.spec.providerId;
+      if (providerId === "") continue;
+      try {
+        await this.syncNode(node, providerId);
+      } catch (err) {
+        if (err instanceof ConflictError || err instanceof NotFoundError) continue; // it changed: next pass
+        throw err;
+      }
+    }
+  }
+
+  private async syncNode(node: FullNode, providerId: string): Promise<void> {
+    const p = this.o.provider;
+    const name = node.metadata.name;
+    if (hasTaint(node, TAINT_UNINITIALIZED)) {
+      const meta = await p.instanceMetadata(providerId);
+      if (meta) node = await this.initialize(node, meta);
+    }
+    const ready = readyCondition(node)?.status === "True";
+    if (ready) {
+      if (hasTaint(node, TAINT_SHUTDOWN)) await this.setTaints(node, withoutTaint(node, TAINT_SHUTDOWN), "Removed taint", TAINT_SHUTDOWN);
+      return;
+    }
+    if (!(await p.instanceExists(providerId))) {
+      this.o.log?.info({ node: name, providerId }, "deleting node: its instance no longer exists");
+      await this.o.registry.deleteNode(name, node.metadata.resourceVersion);
+      await this.event(name, "Normal", "DeletingNode", `Deleting node ${name} because its instance ${providerId} no longer exists (${p.name} provider)`);
+      return;
+    }
+    if ((await p.instanceShutdown(providerId)) && !hasTaint(node, TAINT_SHUTDOWN)) {
+      const taint: Taint = { key: TAINT_SHUTDOWN, value: "", effect: "NoSchedule", timeAdded: undefined };
+      await this.setTaints(node, [...node.spec.taints, taint], "Added taint", TAINT_SHUTDOWN);
+    }
+  }
+
+  /** Fill in addresses and zone labels from the provider, then drop the uninitialized taint. */
+  private async initialize(node: FullNode, meta: InstanceMetadata): Promise<FullNode> {
+    const name = node.metadata.name;
+    const addresses = mergeAddresses(node.status.addresses, meta.addresses);
+    let current = node;
+    if (JSON.stringify(addresses) !== JSON.stringify(node.status.addresses)) {
+      current = fullNode(await this.o.registry.updateStatus(name, { ...node.status, addresses }, node.metadata.resourceVersion));
+    }
+    const labels = { ...current.metadata.labels };
+    if (meta.region) labels[REGION_LABEL] = meta.region;
+    if (meta.zone) labels[ZONE_LABEL] = meta.zone;
+    const updated = fullNode(
+      await this.o.registry.updateNode({
+        ...current,
+        metadata: { ...current.metadata, labels },
+        spec: { ...current.spec, taints: withoutTaint(current, TAINT_UNINITIALIZED) },
+      }),
+    );
+    await this.event(name, "Normal", "Synced", `Node ${name} initialized from the ${this.o.provider.name} provider (zone ${meta.zone || "-"}, region ${meta.region || "-"})`);
+    return updated;
+  }
+
+  private async setTaints(node: FullNode, taints: Taint[], verb: string, key: string): Promise<void> {
+    await this.o.registry.updateNode({ ...node, spec: { ...node.spec, taints } });
+    await this.event(node.metadata.name, "Normal", verb === "Added taint" ? "TaintAdded" : "TaintRemoved", `${verb} ${key}:NoSchedule`, key);
+  }
+
+  private async event(nodeName: string, type: "Normal" | "Warning", reason: string, message: string, about?: string): Promise<void> {
+    try {
+      await this.o.events.record({ nodeName, type, reason, message, about });
+    } catch (err) {
+      this.o.log?.warn({ err, reason, node: nodeName }, "recording an event failed");
+    }
+  }
+}
+
+function hasTaint(node: FullNode, key: string): boolean {
+  return node.spec.taints.some((t) => t.key === key && t.effect === "NoSchedule");
+}
+
+function withoutTaint(node: FullNode, key: string): Taint[] {
+  return node.spec.taints.filter((t) => !(t.key === key && t.effect === "NoSchedule"));
+}
+
+/** The provider's addresses first, then the node's own that the provider does not list. */
+function mergeAddresses(own: NodeAddress[], provider: NodeAddress[]): NodeAddress[] {
+  const seen = new Set(provider.map((a) => `${a.type}/${a.address}`));
+  return [...provider, ...own.filter((a) => !seen.has(`${a.type}/${a.address}`))];
+}

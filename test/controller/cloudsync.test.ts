@@ -1,0 +1,132 @@
+/** Cloud sync over a temporary inventory file, with a fake clock; passes are driven by the test. */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../../src/clock.js";
+import { InventoryProvider } from "../../src/cloud/inventory.js";
+import { CloudSyncController, uninitializedTaint } from "../../src/controller/cloudsync.js";
+import { NotFoundError } from "../../src/errors.js";
+import { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { EventRecorder } from "../../src/registry/events.js";
+import { NodeRegistry } from "../../src/registry/nodes.js";
+import { SqliteStore } from "../../src/store/sqlite.js";
+
+let dir: string;
+let store: SqliteStore;
+let registry: NodeRegistry;
+let events: EventRecorder;
+let cloud: CloudSyncController;
+let inventory: string;
+const clock = new FakeClock(Date.UTC(2026, 3, 1));
+const reloadErrors: Error[] = [];
+
+interface Machine {
+  id: string;
+  shutdown?: boolean;
+  zone?: string;
+}
+function writeInventory(machines: Machine[]): void {
+  const doc = {
+    instances: machines.map((m) => ({
+      providerID: m.id,
+      shutdown: m.shutdown ?? false,
+      region: "eu-west",
+      zone: m.zone ?? "eu-west-1a",
+      addresses: [{ type: "ExternalIP", address: "203.0.113.7" }],
+    })),
+  };
+  writeFileSync(inventory, JSON.stringify(doc));
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "nodeplane-cloud-"));
+  inventory = join(dir, "inventory.json");
+  writeInventory([{ id: "inventory://r1/m1" }, { id: "inventory://r1/m2" }]);
+  store = await SqliteStore.open({ dir });
+  registry = new NodeRegistry({ store, clock, newNodeTaints: [uninitializedTaint()] });
+  events = new EventRecorder({ store, clock, source: "test" });
+  cloud = new CloudSyncController({
+    registry,
+    events,
+    provider: await InventoryProvider.open(inventory, (err) => reloadErrors.push(err)),
+  });
+  await cloud.start(false);
+});
+afterEach(async () => {
+  await cloud.stop();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function pass(): Promise<void> {
+  await cloud.sync();
+  await cloud.pass();
+  await cloud.sync();
+}
+
+async function register(name: string, providerId: string, ready: string): Promise<void> {
+  await registry.register(
+    Node.fromPartial({
+      metadata: { name },
+      spec: { providerId },
+      status: {
+        addresses: [{ type: "InternalIP", address: "10.0.0.7" }],
+        conditions: [{ type: "Ready", status: ready, lastHeartbeatTime: new Date(clock.now()) }],
+      },
+    }),
+  );
+}
+
+const taintsOf = async (name: string): Promise<string[]> => (await registry.getNode(name)).spec!.taints.map((t) => `${t.key}:${t.effect}`);
+
+describe("cloud sync", () => {
+  it("deletes a NotReady node (and its Lease) whose instance disappeared, after the file is edited", async () => {
+    await register("gone", "inventory://r1/m1", "False");
+    await pass();
+    expect((await registry.getNode("gone")).metadata?.name).toBe("gone");
+    writeInventory([{ id: "inventory://r1/m2" }]);
+    await pass();
+    await expect(registry.getNode("gone")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(registry.getLease("gone")).rejects.toBeInstanceOf(NotFoundError);
+    expect((await events.list("gone")).map((e) => e.reason)).toContain("DeletingNode");
+  });
+
+  it("keeps a Ready node whose instance disappeared", async () => {
+    await register("alive", "inventory://r1/m1", "True");
+    writeInventory([]);
+    await pass();
+    expect((await registry.getNode("alive")).metadata?.name).toBe("alive");
+  });
+
+  it("taints a NotReady node whose instance is shut down, and removes the taint once it is Ready", async () => {
+    await register("off", "inventory://r1/m2", "False");
+    writeInventory([{ id: "inventory://r1/m1" }, { id: "inventory://r1/m2", shutdown: true }]);
+    await pass();
+    expect(await taintsOf("off")).toContain("node.cloudprovider.kubernetes.io/shutdown:NoSchedule");
+    await registry.updateStatus("off", { ...Node.fromPartial({ status: { conditions: [{ type: "Ready", status: "True" }] } }).status! }, "");
+    await pass();
+    expect(await taintsOf("off")).not.toContain("node.cloudprovider.kubernetes.io/shutdown:NoSchedule");
+  });
+
+  it("fills in addresses and zone labels, then removes the uninitialized taint", async () => {
+    await register("fresh", "inventory://r1/m1", "True");
+    expect(await taintsOf("fresh")).toEqual(["node.cloudprovider.kubernetes.io/uninitialized:NoSchedule"]);
+    await pass();
+    const node = await registry.getNode("fresh");
+    expect(node.spec?.taints).toEqual([]);
+    expect(node.metadata?.labels).toMatchObject({ "topology.kubernetes.io/region": "eu-west", "topology.kubernetes.io/zone": "eu-west-1a" });
+    expect(node.status?.addresses).toEqual([
+      { type: "ExternalIP", address: "203.0.113.7" },
+      { type: "InternalIP", address: "10.0.0.7" },
+    ]);
+  });
+
+  it("keeps the last good inventory when the file stops parsing", async () => {
+    await register("safe", "inventory://r1/m1", "False");
+    writeFileSync(inventory, "instances: [ {providerID: ");
+    await pass();
+    expect((await registry.getNode("safe")).metadata?.name).toBe("safe");
+    expect(reloadErrors.at(-1)?.message).toContain("keeping the last inventory");
+  });
+});
