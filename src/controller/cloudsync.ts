@@ -2,7 +2,8 @@
  * Cloud sync (Kubernetes' cloud node lifecycle + cloud node controllers): keeps nodes in step
  * with the machines the cloud provider has. Every pass, for nodes with a provider id:
  * - a new node carrying the `uninitialized` taint gets the instance's addresses and zone/region
- *   labels, then loses the taint;
+ *   labels, then loses the taint; the provider's addresses are put back if a status report of
+ *   the node's agent replaced them;
  * - a node that is not Ready whose instance is gone is deleted (event DeletingNode) — a Ready
  *   node never is (the provider may be wrong; the node says it is alive);
  * - a node that is not Ready whose instance is shut down is tainted `shutdown:NoSchedule`; the
@@ -97,9 +98,12 @@ export class CloudSyncController {
   private async syncNode(node: FullNode, providerId: string): Promise<void> {
     const p = this.o.provider;
     const name = node.metadata.name;
-    if (hasTaint(node, TAINT_UNINITIALIZED)) {
-      const meta = await p.instanceMetadata(providerId);
-      if (meta) node = await this.initialize(node, meta);
+    const meta = await p.instanceMetadata(providerId);
+    if (meta && hasTaint(node, TAINT_UNINITIALIZED)) node = await this.initialize(node, meta);
+    else if (meta && missingAddresses(node, meta)) {
+      // The agent's own status reports replace the addresses: put the provider's back.
+      const addresses = mergeAddresses(node.status.addresses, meta.addresses);
+      node = fullNode(await this.o.registry.updateStatus(name, { ...node.status, addresses }, node.metadata.resourceVersion));
     }
     const ready = readyCondition(node)?.status === "True";
     if (ready) {
@@ -160,6 +164,10 @@ function hasTaint(node: FullNode, key: string): boolean {
 
 function withoutTaint(node: FullNode, key: string): Taint[] {
   return node.spec.taints.filter((t) => !(t.key === key && t.effect === "NoSchedule"));
+}
+
+function missingAddresses(node: FullNode, meta: InstanceMetadata): boolean {
+  return meta.addresses.some((a) => !node.status.addresses.some((b) => b.type === a.type && b.address === a.address));
 }
 
 /** The provider's addresses first, then the node's own that the provider does not list. */

@@ -120,6 +120,10 @@ describe("cloud sync", () => {
       { type: "ExternalIP", address: "203.0.113.7" },
       { type: "InternalIP", address: "10.0.0.7" },
     ]);
+    // The agent reports its status (its own addresses only): the provider's come back.
+    await registry.updateStatus("fresh", Node.fromPartial({ status: { addresses: [{ type: "InternalIP", address: "10.0.0.7" }], conditions: [{ type: "Ready", status: "True" }] } }).status!, "");
+    await pass();
+    expect((await registry.getNode("fresh")).status?.addresses).toContainEqual({ type: "ExternalIP", address: "203.0.113.7" });
   });
 
   it("keeps the last good inventory when the file stops parsing", async () => {
