@@ -125,6 +125,18 @@ export class NodeClient {
     return must((await this.unary(S.getLease, { name }, opts)).lease);
   }
 
+  /** Every node's Lease (following continue tokens). */
+  async listLeases(opts?: CallOptions): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    let continueToken = "";
+    for (;;) {
+      const page = await this.unary(S.listLeases, { limit: 1000, continueToken }, opts);
+      leases.push(...page.leases);
+      if (!page.continueToken) return leases;
+      continueToken = page.continueToken;
+    }
+  }
+
   /** Events recorded about a node ("" = every node), oldest first. */
   async listEvents(nodeName = "", opts?: CallOptions): Promise<Event[]> {
     return (await this.unary(S.listEvents, { nodeName }, opts)).events;

@@ -6,7 +6,8 @@
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import type { Store } from "../store/store.js";
 import { InvalidError } from "../errors.js";
-import { decodeNode, formatRevision, NODE_PREFIX } from "./codec.js";
+import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import { decodeLease, decodeNode, formatRevision, LEASE_PREFIX, NODE_PREFIX } from "./codec.js";
 import { compileFilter } from "./filter.js";
 import { decodeContinue, encodeContinue } from "./paging.js";
 
@@ -54,4 +55,22 @@ export async function listNodes(store: Store, req: ListNodesRequest): Promise<Li
     }
     if (!page.more) return { nodes, resourceVersion: formatRevision(revision), continueToken: "" };
   }
+}
+
+/** ListLeases: every node's Lease in pages at one revision (no selectors). */
+export async function listLeases(
+  store: Store,
+  req: { limit: number; continueToken: string },
+): Promise<{ leases: Lease[]; resourceVersion: string; continueToken: string }> {
+  if (req.limit < 0 || !Number.isInteger(req.limit)) {
+    throw InvalidError.of("limit", String(req.limit), "must be 0 (no limit) or a positive number");
+  }
+  const start = req.continueToken ? decodeContinue(req.continueToken) : undefined;
+  const page = await store.list(LEASE_PREFIX, { revision: start?.revision, startAfter: start?.after, limit: req.limit });
+  const last = page.kvs.at(-1)?.key;
+  return {
+    leases: page.kvs.map(decodeLease),
+    resourceVersion: formatRevision(page.revision),
+    continueToken: page.more && last ? encodeContinue({ revision: page.revision, after: last }) : "",
+  };
 }

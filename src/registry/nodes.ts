@@ -25,7 +25,7 @@ import {
 } from "./reconcile.js";
 import { parseRevision } from "./paging.js";
 import { KeyedSerializer } from "./serial.js";
-import { listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
+import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
 
 export interface NodeRegistryOptions {
   store: Store;
@@ -160,6 +160,11 @@ export class NodeRegistry {
   /** Nodes matching selectors, in pages consistent with one revision. */
   listNodes(req: ListNodesRequest): Promise<ListNodesResult> {
     return listNodes(this.store, req);
+  }
+
+  /** Every node's Lease, in pages consistent with one revision. */
+  listLeases(req: { limit: number; continueToken: string }): ReturnType<typeof listLeases> {
+    return listLeases(this.store, req);
   }
 
   /** Replace spec, labels and annotations; status is ignored. */

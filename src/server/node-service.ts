@@ -45,6 +45,7 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
       lease: await registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds),
     })),
     getLease: unary("GetLease", async (req) => ({ lease: await registry.getLease(req.name) })),
+    listLeases: unary("ListLeases", (req) => registry.listLeases(req)),
     listEvents: unary("ListEvents", async (req) => ({ events: await deps.events.list(req.nodeName) })),
     watch: watchHandler(deps),
   };

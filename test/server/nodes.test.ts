@@ -303,6 +303,12 @@ describe("RenewLease and GetLease", () => {
     await expect(h.client.getLease("ghost")).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it("lists every node's Lease", async () => {
+    const names = (await h.client.listLeases()).map((l) => l.metadata?.name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(["lease-1", "lease-2", "lease-ms"]));
+  });
+
   it("rejects a bad lease duration", async () => {
     await h.client.createNode({ metadata: { name: "lease-3" } });
     await expect(h.client.renewLease("lease-3", { leaseDurationSeconds: -5 })).rejects.toBeInstanceOf(InvalidArgumentError);
