@@ -36,6 +36,25 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly commitBatch = new Histogram({
+    name: "nodeplane_store_commit_batch_transactions",
+    help: "Transactions per group commit.",
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000],
+    registers: [this.registry],
+  });
+  readonly commitSeconds = new Histogram({
+    name: "nodeplane_store_commit_seconds",
+    help: "Time to apply and commit one group commit (durable).",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+
+  /** For the store's onCommit. */
+  readonly onCommit = (transactions: number, seconds: number): void => {
+    this.commitBatch.observe(transactions);
+    this.commitSeconds.observe(seconds);
+  };
+
   constructor(opts: { storeRevision: () => Promise<number>; processMetrics?: boolean }) {
     new Gauge({
       name: "nodeplane_store_revision",

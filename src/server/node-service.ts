@@ -57,17 +57,22 @@ function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Re
     const id = requestId();
     fn(call.request).then(
       (res) => {
+        const seconds = (performance.now() - started) / 1000;
         deps.metrics.handled.inc({ method, code: "OK" });
-        deps.metrics.latency.observe({ method }, (performance.now() - started) / 1000);
+        deps.metrics.latency.observe({ method }, seconds);
+        deps.log.debug({ requestId: id, method, code: "OK", ms: seconds * 1000, peer: call.getPeer() }, "call");
         callback(null, res);
       },
       (err: unknown) => {
         const mapped = toServiceError(err, id);
-        deps.metrics.handled.inc({ method, code: codeName(mapped.code) });
-        deps.metrics.latency.observe({ method }, (performance.now() - started) / 1000);
-        if (mapped.internal) deps.log.error({ err, method, requestId: id }, "internal error");
-        else if (mapped.code === status.UNAVAILABLE) deps.log.warn({ err, method, requestId: id }, "unavailable");
-        else deps.log.debug({ method, requestId: id, code: codeName(mapped.code), msg: mapped.error.details }, "rejected");
+        const code = codeName(mapped.code);
+        const seconds = (performance.now() - started) / 1000;
+        deps.metrics.handled.inc({ method, code });
+        deps.metrics.latency.observe({ method }, seconds);
+        const fields = { requestId: id, method, code, ms: seconds * 1000, peer: call.getPeer() };
+        if (mapped.internal) deps.log.error({ ...fields, err }, "internal error");
+        else if (mapped.code === status.UNAVAILABLE) deps.log.warn({ ...fields, err }, "call failed: unavailable");
+        else deps.log.debug({ ...fields, details: mapped.error.details }, "call rejected");
         callback(mapped.error);
       },
     );

@@ -108,9 +108,12 @@ export class NodeplaneServer {
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
-    const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir }));
+    let revision = (): Promise<number> => Promise.resolve(0);
+    const metrics = new ServerMetrics({ storeRevision: () => revision() });
+    const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
+    revision = () => store.currentRevision();
     try {
-      return await NodeplaneServer.startOn(store, opts, log, ranges, provider);
+      return await NodeplaneServer.startOn(store, opts, log, ranges, provider, metrics);
     } catch (err) {
       await store.close().catch(() => {});
       throw err;
@@ -123,6 +126,7 @@ export class NodeplaneServer {
     log: Logger,
     ranges: FamilyRange[] | undefined,
     provider: CloudProvider | undefined,
+    metrics: ServerMetrics,
   ): Promise<NodeplaneServer> {
     const clock = opts.clock ?? systemClock;
     // Background parts, stopped in reverse order on shutdown or when start-up fails half way.
@@ -161,7 +165,6 @@ export class NodeplaneServer {
       compactor.start();
       parts.push(() => compactor.stop());
 
-      const metrics = new ServerMetrics({ storeRevision: () => store.currentRevision() });
       const controller =
         opts.nodeLifecycle === false
           ? undefined
@@ -218,6 +221,8 @@ export class NodeplaneServer {
           host,
           port: httpPort,
           metrics: metrics.registry,
+          // The controllers and watch cache started before this listener did: ready means the
+          // store answers and we are not shutting down.
           ready: async () => {
             if (!state.accepting) throw new UnavailableError("shutting down");
             await store.ping();

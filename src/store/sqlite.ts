@@ -46,6 +46,8 @@ export interface SqliteStoreOptions {
   dir: string;
   /** Most transactions committed together (default 2,000): bounds a batch's latency. */
   maxBatch?: number;
+  /** Told of every group commit: how many transactions it carried and how long it took (s). */
+  onCommit?: (transactions: number, seconds: number) => void;
   /** History rows `compact()` examines per SQLite transaction before yielding (default 10,000). */
   compactBatchRows?: number;
   /** History rows a watch reads per event-loop turn while catching up (default 1,000). */
@@ -81,6 +83,7 @@ export class SqliteStore implements Store {
   private readonly hub: WatchHub;
   private readonly applyBatch: (batch: Queued[]) => Applied;
   private readonly maxBatch: number;
+  private readonly onCommit: ((transactions: number, seconds: number) => void) | undefined;
   private readonly compactBatchRows: number;
 
   private constructor(
@@ -92,6 +95,7 @@ export class SqliteStore implements Store {
     this.rev = sql.getMeta.get("revision")!.value;
     this.compactRev = sql.getMeta.get("compact_revision")!.value;
     this.maxBatch = opts.maxBatch ?? 2000;
+    this.onCommit = opts.onCommit;
     this.compactBatchRows = opts.compactBatchRows ?? 10_000;
     this.applyBatch = db.transaction((batch: Queued[]) => this.applyAll(batch));
     this.hub = new WatchHub(
@@ -223,8 +227,10 @@ export class SqliteStore implements Store {
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     let applied: Applied;
+    const started = performance.now();
     try {
       applied = this.applyBatch(batch);
+      this.onCommit?.(batch.length, (performance.now() - started) / 1000);
     } catch (err) {
       // The SQLite transaction rolled back and this.rev was never advanced: as if the batch never ran.
       // Our own refusals (a second writer) say what to do; driver failures stay in the log.

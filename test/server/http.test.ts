@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError } from "../../src/client/errors.js";
 import { type Harness, startHarness } from "../support/server.js";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { StrictReflectionClient } from "../support/reflection-client.js";
 
 let h: Harness;
@@ -46,6 +47,26 @@ describe("HTTP side", () => {
     expect(text).toMatch(/^nodeplane_grpc_server_handling_seconds_count\{method="CreateNode"\} 1$/m);
     expect(text).toMatch(/^nodeplane_store_revision \d+$/m);
     expect(text).toMatch(/^process_cpu_seconds_total /m);
+    expect(text).toMatch(/^nodeplane_store_commit_batch_transactions_count [1-9]\d*$/m);
+    expect(text).toMatch(/^nodeplane_store_commit_seconds_count [1-9]\d*$/m);
+  });
+
+  it("serves /metrics that a real Prometheus text parser accepts, with counters that move", async () => {
+    const handled = async (): Promise<number> => {
+      const families = parsePrometheusTextFormat(await (await fetch(`${base}/metrics`)).text());
+      const family = families.find((f) => f.name === "nodeplane_grpc_server_handled_total");
+      expect(family?.type).toBe("COUNTER");
+      const sample = family?.metrics.find((m) => m.labels?.method === "GetLease" && m.labels?.code === "NOT_FOUND");
+      return Number(sample?.value ?? 0);
+    };
+    const before = await handled();
+    await expect(h.client.getLease("nobody")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(h.client.getLease("nobody")).rejects.toBeInstanceOf(NotFoundError);
+    expect((await handled()) - before).toBe(2);
+    const families = parsePrometheusTextFormat(await (await fetch(`${base}/metrics`)).text());
+    const histogram = families.find((f) => f.name === "nodeplane_grpc_server_handling_seconds");
+    expect(histogram?.type).toBe("HISTOGRAM");
+    expect(families.map((f) => f.name)).toEqual(expect.arrayContaining(["nodeplane_watchers", "nodeplane_store_revision", "nodeplane_store_commit_seconds"]));
   });
 
   it("reports not ready once the store is closed", async () => {
