@@ -9,7 +9,7 @@ import { NodeClient } from "../client/client.js";
 import { NodeplaneError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { parseTaintSpec } from "./taints.js";
-import { parseAddress, parseBool, parseDuration, parsePositiveInt } from "./flags.js";
+import { durationOption, parseAddress, parseBool, parsePositiveInt } from "./flags.js";
 
 interface AgentFlags {
   server?: string;
@@ -68,8 +68,8 @@ export function addAgentCommand(program: Command): void {
     .option("--register-with-taints <taints>", "taints to register with: key=value:Effect,…", "")
     .option("--node-ip <ips>", "comma-separated addresses to report as InternalIP (default: the first non-loopback IPv4)", "")
     .option("--node-labels <labels>", "labels to register with: key=value,…", "")
-    .option("--node-status-update-frequency <duration>", "how often the status is computed", parseDuration, 10_000)
-    .option("--node-status-report-frequency <duration>", "send an unchanged status at least this often", parseDuration, 5 * 60_000)
+    .addOption(durationOption("--node-status-update-frequency <duration>", "how often the status is computed", 10_000))
+    .addOption(durationOption("--node-status-report-frequency <duration>", "send an unchanged status at least this often", 5 * 60_000))
     .option("--node-lease-duration-seconds <seconds>", "the Lease's duration; renewed every quarter of it", parsePositiveInt, 40)
     .option("--hostname-override <name>", "the node name (default: the host name, lowercased)")
     .option("--provider-id <id>", "the cloud provider's id of this machine", "")

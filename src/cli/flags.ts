@@ -1,5 +1,5 @@
 /** Flag value parsers shared by the commands; each throws a message naming the flag. */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -73,4 +73,23 @@ export function parseBool(value: string): boolean {
   if (value === "true") return true;
   if (value === "false") return false;
   throw new InvalidArgumentError(`${JSON.stringify(value)} is not true or false`);
+}
+
+/** "90000" ms → "1m30s", for help texts. */
+function formatDuration(ms: number): string {
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0 || parts.length === 0) parts.push(`${rest}ms`);
+  return parts.join("");
+}
+
+/** A duration flag whose help shows its default as a duration ("5s"), not milliseconds. */
+export function durationOption(flags: string, description: string, defaultMs: number): Option {
+  return new Option(flags, description).argParser(parseDuration).default(defaultMs, formatDuration(defaultMs));
 }

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, type LogLevel } from "../log.js";
 import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
-import { parseAddress, parseBool, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
+import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags {
   listen: string;
@@ -55,15 +55,15 @@ program
     new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   )
   .option("--watch-queue-size <events>", "events a watcher may fall behind before it is cut off", parsePositiveInt, DEFAULTS.watchQueueLimit)
-  .option("--watch-bookmark-interval <duration>", "how often idle watchers get a BOOKMARK", parseDuration, DEFAULTS.bookmarkIntervalMs)
+  .addOption(durationOption("--watch-bookmark-interval <duration>", "how often idle watchers get a BOOKMARK", DEFAULTS.bookmarkIntervalMs))
   .option("--watch-window <events>", "history kept for watchers to resume from: at least this many revisions", parsePositiveInt, DEFAULTS.watchWindowEvents)
-  .option("--watch-window-duration <duration>", "…and at least this much time", parseDuration, DEFAULTS.watchWindowMs)
+  .addOption(durationOption("--watch-window-duration <duration>", "…and at least this much time", DEFAULTS.watchWindowMs))
   .option("--max-watchers <n>", "open Watch streams allowed at once", parsePositiveInt, DEFAULTS.maxWatchers)
   .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi)", parseBytes, DEFAULTS.maxMessageBytes)
   .option("--controllers <list>", "controllers to run: * (all), or a list like '*,-nodelifecycle'", parseControllers, ["nodelifecycle"])
-  .option("--node-monitor-period <duration>", "how often every node's health is checked", parseDuration, 5_000)
-  .option("--node-monitor-grace-period <duration>", "silence allowed before a node is marked Unknown", parseDuration, 40_000)
-  .option("--node-startup-grace-period <duration>", "…for a node that has never posted Ready", parseDuration, 60_000)
+  .addOption(durationOption("--node-monitor-period <duration>", "how often every node's health is checked", 5_000))
+  .addOption(durationOption("--node-monitor-grace-period <duration>", "silence allowed before a node is marked Unknown", 40_000))
+  .addOption(durationOption("--node-startup-grace-period <duration>", "…for a node that has never posted Ready", 60_000))
   .option("--node-eviction-rate <per-second>", "NoExecute taints per second in a healthy or fully disrupted zone", parseRate, 0.1)
   .option("--secondary-node-eviction-rate <per-second>", "…in a partially disrupted zone larger than --large-cluster-size-threshold", parseRate, 0.01)
   .option("--unhealthy-zone-threshold <fraction>", "share of not-ready nodes (more than 2) that makes a zone partially disrupted", parseFraction, 0.55)
