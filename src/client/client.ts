@@ -54,6 +54,17 @@ export interface WatchEvent {
 
 export type NodeInput = DeepPartial<Node>;
 
+export interface HeartbeatResult {
+  lease: Lease;
+  /** How long the server wants the agent to wait before renewing again (ms). */
+  nextRenewIntervalMs: number;
+}
+
+export interface HeartbeatStream {
+  renew(nodeName: string, renewal?: { holderIdentity?: string; leaseDurationSeconds?: number }): Promise<HeartbeatResult>;
+  close(): void;
+}
+
 interface MethodDef<Req, Res> {
   path: string;
   requestSerialize: (value: Req) => Buffer;
@@ -170,6 +181,52 @@ export class NodeClient {
       opts.signal?.removeEventListener("abort", onAbort);
       stream.cancel();
     }
+  }
+
+  /**
+   * Open a streaming heartbeat (one per agent): `renew()` sends a renewal and resolves with the
+   * committed Lease and the interval the server wants before the next one. Renewals are answered
+   * in order. The stream fails with a typed error (NotFoundError: register again;
+   * UnavailableError: reconnect); `close()` ends it.
+   */
+  heartbeat(opts: CallOptions = {}): HeartbeatStream {
+    const stream = this.client.makeBidiStreamRequest(
+      S.heartbeat.path,
+      S.heartbeat.requestSerialize,
+      S.heartbeat.responseDeserialize,
+      new grpc.Metadata(),
+      {},
+    );
+    const waiting: { resolve(r: HeartbeatResult): void; reject(e: unknown): void }[] = [];
+    let failure: unknown;
+    const fail = (err: unknown): void => {
+      failure ??= toRpcError(err);
+      for (const w of waiting.splice(0)) w.reject(failure);
+    };
+    stream.on("data", (res: ReturnType<typeof S.heartbeat.responseDeserialize>) => {
+      const interval = res.nextRenewInterval;
+      waiting.shift()?.resolve({
+        lease: must(res.lease),
+        nextRenewIntervalMs: interval ? Number(interval.seconds) * 1000 + Math.round(interval.nanos / 1e6) : 0,
+      });
+    });
+    stream.on("error", fail);
+    stream.on("end", () => fail(new CancelledError(grpc.status.CANCELLED, "the heartbeat stream ended")));
+    const onAbort = (): void => stream.cancel();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    return {
+      renew: (nodeName, renewal = {}) =>
+        new Promise<HeartbeatResult>((resolve, reject) => {
+          if (failure !== undefined) return reject(failure);
+          waiting.push({ resolve, reject });
+          stream.write({ nodeName, holderIdentity: renewal.holderIdentity ?? "", leaseDurationSeconds: renewal.leaseDurationSeconds ?? 0 });
+        }),
+      close: () => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        stream.end();
+        stream.cancel();
+      },
+    };
   }
 
   /** Resolves once the channel is connected (or rejects after `timeoutMs`). */

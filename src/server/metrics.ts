@@ -30,6 +30,17 @@ export class ServerMetrics {
     labelNames: ["type"] as const,
     registers: [this.registry],
   });
+  readonly heartbeatStreams = new Gauge({
+    name: "nodeplane_heartbeat_streams",
+    help: "Open Heartbeat streams (agents connected by the streaming heartbeat).",
+    registers: [this.registry],
+  });
+  readonly heartbeats = new Counter({
+    name: "nodeplane_heartbeats_total",
+    help: "Lease renewals received on Heartbeat streams, by result code.",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
   readonly slowWatchers = new Counter({
     name: "nodeplane_watch_slow_watchers_total",
     help: "Watchers ended because their queue was full.",

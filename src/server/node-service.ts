@@ -14,11 +14,13 @@ import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
 import { codeName, toServiceError } from "./errors.js";
+import type { HeartbeatStreams } from "./heartbeat.js";
 import type { ServerMetrics } from "./metrics.js";
 
 export interface NodeServiceDeps {
   registry: NodeRegistry;
   events: EventRecorder;
+  heartbeats: HeartbeatStreams;
   cache: WatchCache;
   metrics: ServerMetrics;
   log: Logger;
@@ -48,6 +50,7 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
     listLeases: unary("ListLeases", (req) => registry.listLeases(req)),
     listEvents: unary("ListEvents", async (req) => ({ events: await deps.events.list(req.nodeName) })),
     watch: watchHandler(deps),
+    heartbeat: deps.heartbeats.handler,
   };
 }
 

@@ -28,6 +28,7 @@ import { Ipam } from "../ipam/ipam.js";
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
 import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
+import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { addReflection } from "./reflection.js";
 
@@ -60,6 +61,8 @@ export interface ServeOptions {
   nodeLifecycle?: false | ControllerSettings;
   /** Pod CIDR allocation (--allocate-node-cidrs); undefined = off. */
   ipam?: IpamFlags;
+  /** Renewals per second the whole fleet's heartbeat streams should stay under. */
+  maxHeartbeatRate?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
 }
@@ -203,7 +206,9 @@ export class NodeplaneServer {
         "grpc.keepalive_time_ms": 60_000,
         "grpc.keepalive_timeout_ms": 20_000,
       });
-      server.addService(NodeServiceService, nodeService({ registry, cache, events, metrics, log }));
+      const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
+      parts.push(() => heartbeats.closeAll());
+      server.addService(NodeServiceService, nodeService({ registry, cache, events, heartbeats, metrics, log }));
       addReflection(server);
       const health = addHealth(server);
       const port = await new Promise<number>((resolve, reject) =>

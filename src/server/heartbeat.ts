@@ -1,0 +1,111 @@
+/**
+ * The streaming heartbeat: one long-lived stream per agent, each request a Lease renewal
+ * answered once it is committed (in order), with the interval the server wants before the
+ * next one. 100,000 agents cost 100,000 idle streams and one small write per renewal, instead of
+ * a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
+ * a longer interval (at most half the lease duration, so leases never lapse).
+ */
+import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { UnavailableError } from "../errors.js";
+import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
+import type { NodeRegistry } from "../registry/nodes.js";
+import { codeName, toServiceError } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
+
+type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
+
+export interface HeartbeatOptions {
+  registry: NodeRegistry;
+  metrics: ServerMetrics;
+  log: Logger;
+  /** Renewals per second the whole fleet should stay under (default 10,000). */
+  maxRate?: number;
+}
+
+export class HeartbeatStreams {
+  private readonly open = new Set<Stream>();
+  private readonly maxRate: number;
+  private closing = false;
+
+  constructor(private readonly o: HeartbeatOptions) {
+    this.maxRate = o.maxRate ?? 10_000;
+  }
+
+  /** The gRPC handler. */
+  readonly handler: handleBidiStreamingCall<HeartbeatRequest, HeartbeatResponse> = (call) => {
+    if (this.closing) {
+      call.emit("error", toServiceError(new UnavailableError("server is shutting down"), "-").error);
+      return;
+    }
+    this.open.add(call);
+    this.o.metrics.heartbeatStreams.inc();
+    let chain: Promise<void> = Promise.resolve();
+    let ended = false;
+    const finish = (): void => {
+      if (ended) return;
+      ended = true;
+      this.open.delete(call);
+      this.o.metrics.heartbeatStreams.dec();
+    };
+    call.on("data", (req: HeartbeatRequest) => {
+      chain = chain.then(() => (ended || call.cancelled ? undefined : this.renew(call, req, finish)));
+    });
+    call.on("end", () => {
+      void chain.then(() => {
+        if (ended) return;
+        finish();
+        call.end();
+      });
+    });
+    call.on("cancelled", finish);
+  };
+
+  /** End every stream with UNAVAILABLE (agents reconnect to another replica or after restart). */
+  closeAll(): void {
+    this.closing = true;
+    const err = toServiceError(new UnavailableError("server is shutting down; reconnect"), "-").error;
+    for (const call of [...this.open]) {
+      this.open.delete(call);
+      this.o.metrics.heartbeatStreams.dec();
+      call.emit("error", err);
+    }
+  }
+
+  private async renew(call: Stream, req: HeartbeatRequest, finish: () => void): Promise<void> {
+    const started = performance.now();
+    try {
+      const lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      this.o.metrics.heartbeats.inc({ code: "OK" });
+      this.o.metrics.latency.observe({ method: "Heartbeat" }, (performance.now() - started) / 1000);
+      if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) await drained(call);
+    } catch (err) {
+      const mapped = toServiceError(err, `hb-${process.pid}`);
+      this.o.metrics.heartbeats.inc({ code: codeName(mapped.code) });
+      if (mapped.internal) this.o.log.error({ err, method: "Heartbeat" }, "internal error");
+      finish();
+      if (!call.cancelled && mapped.code !== status.OK) call.emit("error", mapped.error);
+    }
+  }
+
+  /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */
+  private interval(lease: Lease): { seconds: bigint; nanos: number } {
+    const duration = lease.spec?.leaseDurationSeconds || 40;
+    const ms = Math.min(Math.max(duration * 250, (this.open.size / this.maxRate) * 1000), duration * 500);
+    return { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+  }
+}
+
+function drained(call: Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+  });
+}
