@@ -93,6 +93,7 @@ describe("reflection served from buf's descriptor sets, read by a strict client"
     expect(method.responseType.fullName).toBe(".nodeplane.v1.RegisterResponse");
     // service.proto imports node.proto, which imports meta.proto and timestamp.proto.
     expect(c.collector.fileNames().sort()).toEqual([
+      "google/protobuf/duration.proto",
       "google/protobuf/timestamp.proto",
       "nodeplane/v1/event.proto",
       "nodeplane/v1/lease.proto",
