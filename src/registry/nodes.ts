@@ -228,19 +228,30 @@ export class NodeRegistry {
   async renewLease(nodeName: string, holderIdentity: string, leaseDurationSeconds: number): Promise<Lease> {
     validateLeaseRequest(nodeName, holderIdentity, leaseDurationSeconds);
     const renewal: Renewal = { holderIdentity, leaseDurationSeconds };
+    // The hot path. A Lease exists only while its Node does (they are created and deleted
+    // together, or the Lease after the Node under a compare on it), so a renewal of an existing
+    // Lease needs only the Lease's own compare: a deleted Node took its Lease with it.
     return this.retry(nodeName, async () => {
-      const [node, lease] = await Promise.all([this.readNode(nodeName), this.readLease(nodeName)]);
-      if (!node) throw new NotFoundError("node", nodeName);
+      const lease = await this.readLease(nodeName);
       const now = this.now();
-      const next = lease ? renewedLease(lease.obj, renewal, now) : newLease(node.obj, renewal, now);
-      const res = await this.store.txn({
-        compare: [
+      let next: Lease;
+      let compare: Compare[];
+      if (lease) {
+        next = renewedLease(lease.obj, renewal, now);
+        compare = [{ key: leaseKey(nodeName), modRevision: lease.kv.modRevision }];
+      } else {
+        const node = await this.readNode(nodeName);
+        if (!node) throw new NotFoundError("node", nodeName);
+        next = newLease(node.obj, renewal, now);
+        compare = [
           { key: nodeKey(nodeName), modRevision: node.kv.modRevision },
-          { key: leaseKey(nodeName), modRevision: lease?.kv.modRevision ?? 0 },
-        ],
-        ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }],
-      });
-      return res.succeeded ? decodeLease(res.results[0]!) : undefined;
+          { key: leaseKey(nodeName), modRevision: 0 },
+        ];
+      }
+      const res = await this.store.txn({ compare, ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }] });
+      if (!res.succeeded) return undefined;
+      next.metadata = { ...next.metadata!, resourceVersion: formatRevision(res.revision) };
+      return next;
     });
   }
 
