@@ -5,6 +5,7 @@
  * the report period passed. It rides out outages with backoff (100 ms doubling to 7 s, with
  * jitter), and registers again by itself when its Node is deleted while it runs.
  */
+import { sleep } from "../backoff.js";
 import { CancelledError, NotFoundError } from "../client/errors.js";
 import type { NodeClient } from "../client/client.js";
 import type { DeepPartial, Node, Taint } from "../gen/nodeplane/v1/node.js";
@@ -212,18 +213,4 @@ export class NodeAgent {
 /** What counts as a change of status: everything but the heartbeat times. */
 function fingerprint(s: MachineStatus): string {
   return JSON.stringify([s.capacity, s.allocatable, s.addresses, s.nodeInfo, s.conditions.map((c) => [c.type, c.status, c.reason, c.message])]);
-}
-
-/** Wait `ms`, or less if the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

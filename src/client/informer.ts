@@ -12,7 +12,7 @@
  * another uid), then adds and updates in the list's order; unchanged nodes are not reported.
  * No handler runs after stop() returns. Cached nodes are shared: do not mutate them.
  */
-import { Backoff, type BackoffOptions } from "../backoff.js";
+import { Backoff, type BackoffOptions, sleep } from "../backoff.js";
 import { status } from "@grpc/grpc-js";
 import { InvalidError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
@@ -309,17 +309,7 @@ export class Informer {
 
   /** Wait `ms`, or less if the informer stops. */
   private sleep(ms: number): Promise<void> {
-    const signal = this.abort.signal;
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return sleep(ms, this.abort.signal);
   }
 
   private parsed(text: string): LabelSelector {

@@ -12,6 +12,7 @@ import { UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
+import { drained } from "./drain.js";
 import { codeName, toServiceError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
@@ -96,16 +97,4 @@ export class HeartbeatStreams {
     const ms = Math.min(Math.max(duration * 250, (this.open.size / this.maxRate) * 1000), duration * 500);
     return { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
   }
-}
-
-function drained(call: Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-  });
 }

@@ -2,7 +2,7 @@
  * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
-import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
@@ -13,6 +13,7 @@ import { parseRevision } from "../registry/paging.js";
 import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
+import { drained } from "./drain.js";
 import { codeName, toServiceError } from "./errors.js";
 import type { HeartbeatStreams } from "./heartbeat.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -101,7 +102,7 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
         for await (const ev of watcher) {
           const more = call.write({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) });
           deps.metrics.watchEvents.inc({ type: ev.type });
-          if (!more) await drained(call, watcher);
+          if (!more) await drained(call, watcher.whenEnded());
         }
       } finally {
         deps.metrics.watchers.dec();
@@ -121,18 +122,4 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
       },
     );
   };
-}
-
-/** Wait until the stream can take more, the client is gone, or the watcher has ended. */
-function drained(call: ServerWritableStream<WatchRequest, WatchResponse>, watcher: Watcher): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-    void watcher.whenEnded().then(done);
-  });
 }
