@@ -1,0 +1,165 @@
+/**
+ * nodectl's command line (commander), shaped like kubectl's: `get`, `describe`, `label`,
+ * `taint`, `cordon`, `uncordon`, `delete`, `apply`, `version` (and `watch` = `get -w`).
+ * `run` answers the exit code; every error is printed as one line, never a stack trace.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { CancelledError } from "../../client/errors.js";
+import { parseDuration } from "../flags.js";
+import * as cmd from "./commands.js";
+import type { Ctx, GetOptions, Io } from "./commands.js";
+import { errorLine } from "./errors.js";
+import { resolveServer, Session } from "./session.js";
+
+export interface RunIo extends Io {
+  env: NodeJS.ProcessEnv;
+  /** The user's home directory (for ~/.nodeplane/config.yaml). */
+  home: string;
+}
+
+interface GlobalFlags {
+  server?: string;
+  requestTimeout: number;
+  connectTimeout: number;
+}
+
+/** The package's version, from the package.json above this module (src/ or dist/src/). */
+export function clientVersion(): string {
+  let dir = new URL(".", import.meta.url);
+  for (let i = 0; i < 6; i++) {
+    const file = new URL("package.json", dir);
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+        if (pkg.name === "nodeplane" && pkg.version) return pkg.version;
+      } catch {
+        // not ours; keep looking
+      }
+    }
+    dir = new URL("..", dir);
+  }
+  return "unknown";
+}
+
+const OUTPUTS = ["wide", "json", "yaml", "name"];
+
+export async function run(argv: readonly string[], io: RunIo): Promise<number> {
+  let session: Session | undefined;
+  let server = "";
+  let code = 0;
+  const program = new Command("nodectl")
+    .description("nodectl controls the nodeplane node control plane, as kubectl does Kubernetes nodes")
+    .option("-s, --server <host:port>", "the nodeplane server (default: $NODEPLANE_SERVER, else server: in $NODEPLANE_CONFIG or ~/.nodeplane/config.yaml, else 127.0.0.1:50051)")
+    .option("--request-timeout <duration>", "deadline of each call (e.g. 10s, 1m)", parseDuration, 30_000)
+    .addOption(new Option("--connect-timeout <duration>", "how long the first call waits for a connection").argParser(parseDuration).default(5_000).hideHelp())
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: (s, write) => write(s) });
+
+  const ctxOf = (command: Command): Ctx => {
+    const flags = command.optsWithGlobals<GlobalFlags>();
+    const choice = resolveServer(flags.server, io.env, io.home);
+    server = choice.address;
+    return {
+      io,
+      server: choice.address,
+      session: () => (session ??= new Session(choice.address, { requestTimeoutMs: flags.requestTimeout, connectTimeoutMs: flags.connectTimeout })),
+    };
+  };
+  /** Wrap an action: its exit code becomes run's. */
+  const act =
+    <A extends unknown[]>(fn: (ctx: Ctx, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args[args.length - 1] as Command;
+      code = await fn(ctxOf(command), ...(args.slice(0, -1) as A));
+    };
+
+  const outputOption = (): Option => new Option("-o, --output <format>", "output format").choices(OUTPUTS);
+  const selectorOption = (): Option => new Option("-l, --selector <selector>", "label selector, e.g. 'kubernetes.io/os=linux,tier in (web,db)'");
+
+  const getCommand = (name: string, description: string, watch: boolean): Command =>
+    program
+      .command(`${name} <resource> [names...]`)
+      .description(description)
+      .addOption(selectorOption())
+      .addOption(outputOption())
+      .option("-w, --watch", "after listing, print a row for every change until interrupted")
+      .option("--watch-only", "print only the changes, not the first list")
+      .option("--show-labels", "add a LABELS column")
+      .option("--output-watch-events", "in watch mode, add an EVENT column (ADDED, MODIFIED, DELETED)")
+      .option("--no-headers", "leave out the header row")
+      .action(
+        act((ctx, resource: string, names: string[], opts: GetOptions) => cmd.get(ctx, resource, names, watch ? { ...opts, watch: true } : opts)),
+      );
+
+  getCommand("get", "list nodes (or leases): nodectl get nodes [NAME…] [-l SELECTOR] [-o wide|json|yaml|name] [-w]", false);
+  getCommand("watch", "watch nodes: nodectl watch nodes (the same as get nodes -w)", true);
+
+  program
+    .command("describe <resource> [names...]")
+    .description("show a node in detail: labels, taints, lease, conditions, addresses, capacity, system info, events")
+    .addOption(selectorOption())
+    .action(act((ctx, resource: string, names: string[], opts: { selector?: string }) => cmd.describe(ctx, resource, names, opts)));
+
+  program
+    .command("label <resource> <args...>")
+    .description("update a node's labels: nodectl label node NAME k=v [k2=v2] [k-] [--overwrite]")
+    .option("--overwrite", "allow changing the value of an existing label")
+    .addOption(selectorOption())
+    .action(act((ctx, resource: string, args: string[], opts: { overwrite?: boolean; selector?: string }) => cmd.label(ctx, resource, args, opts)));
+
+  program
+    .command("taint <resource> <args...>")
+    .description("update a node's taints: nodectl taint node NAME k=v:Effect [k:Effect-] [k-] [--overwrite]")
+    .option("--overwrite", "allow replacing a taint with the same key and effect")
+    .addOption(selectorOption())
+    .action(act((ctx, resource: string, args: string[], opts: { overwrite?: boolean; selector?: string }) => cmd.taint(ctx, resource, args, opts)));
+
+  program
+    .command("cordon [names...]")
+    .description("mark nodes unschedulable (spec.unschedulable = true)")
+    .addOption(selectorOption())
+    .action(act((ctx, names: string[], opts: { selector?: string }) => cmd.setUnschedulable(ctx, names, opts, true)));
+
+  program
+    .command("uncordon [names...]")
+    .description("mark nodes schedulable again")
+    .addOption(selectorOption())
+    .action(act((ctx, names: string[], opts: { selector?: string }) => cmd.setUnschedulable(ctx, names, opts, false)));
+
+  program
+    .command("delete <resource> [names...]")
+    .description("delete nodes (and their leases)")
+    .addOption(selectorOption())
+    .option("--all", "delete every node")
+    .action(act((ctx, resource: string, names: string[], opts: { selector?: string; all?: boolean }) => cmd.deleteNodes(ctx, resource, names, opts)));
+
+  program
+    .command("apply")
+    .description("create or update nodes from YAML or JSON manifests (one node, a list, a NodeList, or --- documents)")
+    .option("-f, --filename <file>", "a manifest file, a directory of them, or - for stdin (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .action(act((ctx, opts: { filename: string[] }) => cmd.apply(ctx, opts.filename)));
+
+  program
+    .command("version")
+    .description("print the client version and whether the server answers")
+    .option("--client", "only the client version")
+    .action(act((ctx, opts: { client?: boolean }) => cmd.version(ctx, clientVersion(), opts)));
+
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      return 0;
+    }
+    await program.parseAsync(argv as string[]);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CancelledError && io.signal.aborted) return code;
+    io.err(errorLine(err, server) + "\n");
+    return 1;
+  } finally {
+    session?.close();
+  }
+}
