@@ -179,6 +179,20 @@ export function procRssBytes(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Scheduler view of one thread (default: the process's main thread, whose tid is its pid):
+ * time on a CPU and time runnable but waiting for one, ms; undefined without /proc.
+ */
+export function threadSchedMs(pid: number | undefined, tid = pid): { runMs: number; waitMs: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(/\s+/).map(Number);
+    return run === undefined || wait === undefined ? undefined : { runMs: run / 1e6, waitMs: wait / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Busy CPU time of the whole machine so far (all CPUs, /proc/stat), ms; undefined without /proc. */
 export function machineBusyMs(): number | undefined {
   try {
