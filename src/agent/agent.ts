@@ -1,13 +1,14 @@
 /**
  * NodeAgent: what the kubelet does for its node's life in the control plane. It registers the
  * node (or waits for an operator to create it), renews its Lease every lease duration × 0.25
- * (jitter 4 %), computes the status every update period and sends it only when it changed or
+ * (jitter 4 %; or as the server asks) on the streaming heartbeat, computes the status every update period and sends it only when it changed or
  * the report period passed. It rides out outages with backoff (100 ms doubling to 7 s, with
  * jitter), and registers again by itself when its Node is deleted while it runs.
  */
 import { sleep } from "../backoff.js";
-import { CancelledError, NotFoundError } from "../client/errors.js";
-import type { NodeClient } from "../client/client.js";
+import { status } from "@grpc/grpc-js";
+import { CancelledError, NotFoundError, RpcError } from "../client/errors.js";
+import type { HeartbeatStream, NodeClient } from "../client/client.js";
 import type { DeepPartial, Node, Taint } from "../gen/nodeplane/v1/node.js";
 import type { MachineStatus } from "./machine.js";
 
@@ -55,6 +56,8 @@ export class NodeAgent {
   /** Aborted when the registration must be redone (node deleted, configuration changed). */
   private cycle = new AbortController();
   private lastStatus = "";
+  /** Use the streaming heartbeat until the server says it has none. */
+  private streaming = true;
   private lastSentAt = 0;
   private resolveRegistered!: () => void;
   /** Resolves once the node is registered (or, in manual mode, exists) for the first time. */
@@ -133,19 +136,43 @@ export class NodeAgent {
     throw new Error("watch ended before the node was created");
   }
 
+  /**
+   * Renew the Lease on the streaming heartbeat (one stream for the agent's life, the server
+   * saying when to renew next), or with RenewLease calls if the server does not offer it.
+   */
   private async leaseLoop(signal: AbortSignal): Promise<void> {
-    const interval = this.o.leaseDurationSeconds * 250;
-    while (!signal.aborted) {
-      const ok = await this.retry("lease renewal", signal, async () => {
-        await this.o.client.renewLease(this.o.nodeName, {
-          holderIdentity: this.o.holderIdentity,
-          leaseDurationSeconds: this.o.leaseDurationSeconds,
-          signal,
+    let interval = this.o.leaseDurationSeconds * 250;
+    let stream: HeartbeatStream | undefined;
+    const renewal = { holderIdentity: this.o.holderIdentity, leaseDurationSeconds: this.o.leaseDurationSeconds };
+    // Registration renewed the Lease just now. Spread the next renewal over one interval, so a
+    // fleet that starts (or reconnects) at once does not keep renewing in step.
+    await sleep(interval * Math.random(), signal);
+    try {
+      while (!signal.aborted) {
+        const ok = await this.retry("lease renewal", signal, async () => {
+          if (this.streaming) {
+            try {
+              stream ??= this.o.client.heartbeat({ signal });
+              const res = await stream.renew(this.o.nodeName, renewal);
+              if (res.nextRenewIntervalMs > 0) interval = res.nextRenewIntervalMs;
+              this.stats.renewals++;
+              return;
+            } catch (err) {
+              stream?.close();
+              stream = undefined;
+              if (!(err instanceof RpcError && err.code === status.UNIMPLEMENTED)) throw err;
+              this.streaming = false;
+              this.log.info({ node: this.o.nodeName }, "the server has no streaming heartbeat: renewing with RenewLease");
+            }
+          }
+          await this.o.client.renewLease(this.o.nodeName, { ...renewal, signal });
+          this.stats.renewals++;
         });
-        this.stats.renewals++;
-      });
-      if (!ok) return;
-      await sleep(interval * (1 + Math.random() * 0.04), signal);
+        if (!ok) return;
+        await sleep(interval * (1 + Math.random() * 0.04), signal);
+      }
+    } finally {
+      stream?.close();
     }
   }
 

@@ -84,14 +84,19 @@ describe("nodeplane agent", () => {
     ]);
   });
 
-  it("renews its Lease every quarter of the lease duration", async () => {
-    h = await startHarness();
+  it("renews its Lease every quarter of the lease duration, on the streaming heartbeat", async () => {
+    h = await startHarness({ httpListen: "127.0.0.1:0" });
     const from = await h.server.store.currentRevision();
-    // The first write is registration's (it creates the Lease), then renewals follow every 250 ms.
+    // The first write is registration's (it creates the Lease); the first renewal comes at a
+    // random point of the first interval, then renewals follow every 250 ms.
     const renewals = leaseRenewals(h.server.store, "ag-lease", from, 5);
     agent(`127.0.0.1:${h.server.port}`, "ag-lease");
     const times = await renewals;
-    for (let i = 2; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(240);
+    for (let i = 3; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(240);
+    const metrics = await (await fetch(`http://127.0.0.1:${h.server.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^nodeplane_heartbeats_total\{code="OK"\} [3-9]\d*$/m);
+    expect(metrics).toMatch(/^nodeplane_heartbeat_streams 1$/m);
+    expect(metrics).not.toMatch(/method="RenewLease"/);
   });
 
   it("sends an unchanged status only once per report period", async () => {
