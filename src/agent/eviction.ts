@@ -14,7 +14,7 @@ export interface EvictionThresholds {
   pidAvailable: Threshold;
 }
 
-export const DEFAULT_EVICTION_HARD = "memory.available<100Mi,nodefs.available<10%,pid.available<5%";
+const DEFAULT_EVICTION_HARD = "memory.available<100Mi,nodefs.available<10%,pid.available<5%";
 
 const SIGNALS: Record<string, keyof EvictionThresholds> = {
   "memory.available": "memoryAvailable",

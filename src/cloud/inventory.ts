@@ -20,7 +20,7 @@ interface Instance extends InstanceMetadata {
   shutdown: boolean;
 }
 
-export class InventoryError extends Error {}
+class InventoryError extends Error {}
 
 export class InventoryProvider implements CloudProvider {
   readonly name = "inventory";

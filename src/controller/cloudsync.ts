@@ -20,7 +20,7 @@ import { type FullNode, fullNode } from "../registry/reconcile.js";
 import { StoreInformer } from "./informer.js";
 import { readyCondition } from "./taints.js";
 
-export const TAINT_UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
+const TAINT_UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
 const TAINT_SHUTDOWN = "node.cloudprovider.kubernetes.io/shutdown";
 const REGION_LABEL = "topology.kubernetes.io/region";
 const ZONE_LABEL = "topology.kubernetes.io/zone";

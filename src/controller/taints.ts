@@ -5,8 +5,8 @@
 import type { NodeCondition, Taint } from "../gen/nodeplane/v1/node.js";
 import type { FullNode } from "../registry/reconcile.js";
 
-export const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
-export const TAINT_UNREACHABLE = "node.kubernetes.io/unreachable";
+const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
+const TAINT_UNREACHABLE = "node.kubernetes.io/unreachable";
 const TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable";
 
 /** The NoSchedule taint key for a condition's status, if any (a switch: this runs per node per pass). */

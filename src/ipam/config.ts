@@ -24,7 +24,7 @@ export interface IpamFlags {
 /** The most blocks one family may have (a node mask at most 16 bits longer than… for IPv6; 2^24 for IPv4). */
 const MAX_BITS = { 4: 24, 6: 16 } as const;
 
-export class IpamConfigError extends Error {}
+class IpamConfigError extends Error {}
 
 /** Validate the flags; the ranges in the order given (the first is the node's primary pod_cidr). */
 export function ipamRanges(f: IpamFlags): FamilyRange[] {

@@ -53,7 +53,7 @@ export type Resource = "nodes" | "leases";
 const RESOURCES: Record<string, Resource> = { node: "nodes", nodes: "nodes", no: "nodes", lease: "leases", leases: "leases" };
 
 /** "nodes", "node/NAME" …: the resource and any name given with a slash. */
-export function parseResource(arg: string, allowed: readonly Resource[] = ["nodes", "leases"]): { resource: Resource; name?: string } {
+function parseResource(arg: string, allowed: readonly Resource[] = ["nodes", "leases"]): { resource: Resource; name?: string } {
   const slash = arg.indexOf("/");
   const type = slash < 0 ? arg : arg.slice(0, slash);
   const resource = RESOURCES[type.toLowerCase()];

@@ -50,7 +50,7 @@ const REASONS: Partial<Record<status, string>> = {
  * ("No connection established. Last error: … ECONNREFUSED …", "Name resolution failed …"),
  * or undefined when the server itself answered.
  */
-export function connectionFailure(err: RpcError): string | undefined {
+function connectionFailure(err: RpcError): string | undefined {
   if (err.code !== status.UNAVAILABLE) return undefined;
   const d = err.details;
   if (/ECONNREFUSED/.test(d)) return "connection refused";

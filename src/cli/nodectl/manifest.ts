@@ -177,7 +177,7 @@ export function parseManifests(text: string, source: string): ManifestNode[] {
 }
 
 /** Keys sorted at every level: a stable text for comparing and storing JSON. */
-export function stableStringify(value: unknown): string {
+function stableStringify(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
 
@@ -192,7 +192,7 @@ function sortKeys(value: unknown): unknown {
 }
 
 /** What apply records in the last-applied annotation: the manifest's metadata (name, labels, annotations) and spec. */
-export function appliedConfig(m: ManifestNode): JsonObject {
+function appliedConfig(m: ManifestNode): JsonObject {
   const meta = isObject(m.json.metadata) ? m.json.metadata : {};
   const out: JsonObject = { metadata: { name: m.name } };
   const outMeta = out.metadata as JsonObject;

@@ -25,7 +25,7 @@ export interface TableOptions {
 }
 
 /** Roles from node-role.kubernetes.io/<role> (and kubernetes.io/role=<role>) labels, sorted. */
-export function nodeRoles(node: Node): string[] {
+function nodeRoles(node: Node): string[] {
   const roles = new Set<string>();
   for (const [k, v] of Object.entries(node.metadata?.labels ?? {})) {
     if (k.startsWith(ROLE_PREFIX) && k.length > ROLE_PREFIX.length) roles.add(k.slice(ROLE_PREFIX.length));
@@ -46,7 +46,7 @@ export function nodeStatus(node: Node): string {
 }
 
 /** k=v,… sorted by key, "<none>" when there are none (labels.FormatLabels). */
-export function formatLabels(labels: Record<string, string> | undefined): string {
+function formatLabels(labels: Record<string, string> | undefined): string {
   const keys = Object.keys(labels ?? {}).sort(compare);
   return keys.length === 0 ? "<none>" : keys.map((k) => `${k}=${labels![k]}`).join(",");
 }
@@ -104,7 +104,7 @@ export function nodeToJSON(node: Node): unknown {
 }
 
 /** Objects as JSON (kubectl's 4-space indent): one object alone, or a `<kind>List` of them. */
-export function printJSON(items: readonly unknown[], list: { kind: string } | undefined): string {
+function printJSON(items: readonly unknown[], list: { kind: string } | undefined): string {
   const doc = list ? { kind: list.kind, items } : items[0];
   return JSON.stringify(doc, null, 4) + "\n";
 }

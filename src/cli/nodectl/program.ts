@@ -25,7 +25,7 @@ interface GlobalFlags {
 }
 
 /** The package's version, from the package.json above this module (src/ or dist/src/). */
-export function clientVersion(): string {
+function clientVersion(): string {
   let dir = new URL(".", import.meta.url);
   for (let i = 0; i < 6; i++) {
     const file = new URL("package.json", dir);

@@ -12,7 +12,7 @@ import { DeadlineExceededError } from "../../client/errors.js";
 import { parseAddress } from "../flags.js";
 import { CliError, UnreachableError } from "./errors.js";
 
-export const DEFAULT_SERVER = "127.0.0.1:50051";
+const DEFAULT_SERVER = "127.0.0.1:50051";
 
 export interface ServerChoice {
   address: string;
@@ -29,7 +29,7 @@ function checked(value: string, source: string): string {
 }
 
 /** The nodectl config file: a YAML mapping with `server: host:port`. */
-export function readConfig(path: string): { server?: string } {
+function readConfig(path: string): { server?: string } {
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(path, "utf8"));

@@ -12,7 +12,7 @@ export interface TabOptions {
 }
 
 /** kubectl's printers.GetNewTabWriter. */
-export const TABLE: TabOptions = { minWidth: 6, padding: 3 };
+const TABLE: TabOptions = { minWidth: 6, padding: 3 };
 /** kubectl describe's tabbedString. */
 export const DESCRIBE: TabOptions = { minWidth: 0, padding: 2 };
 
