@@ -34,6 +34,8 @@ export interface NodeAgentOptions {
   statusUpdateFrequencyMs?: number;
   statusReportFrequencyMs?: number;
   holderIdentity?: string;
+  /** "stream" (default): the streaming heartbeat, falling back to RenewLease; "unary": RenewLease only. */
+  heartbeat?: "stream" | "unary";
   log?: AgentLogger;
 }
 
@@ -49,7 +51,7 @@ const silent: AgentLogger = { info: () => {}, warn: () => {} };
 
 export class NodeAgent {
   readonly stats: AgentStats = { registrations: 0, renewals: 0, statusSends: 0, failures: 0 };
-  private readonly o: Required<Omit<NodeAgentOptions, "providerId" | "log">> & Pick<NodeAgentOptions, "providerId">;
+  private readonly o: Required<Omit<NodeAgentOptions, "providerId" | "log" | "heartbeat">> & Pick<NodeAgentOptions, "providerId">;
   private readonly log: AgentLogger;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
@@ -57,7 +59,7 @@ export class NodeAgent {
   private cycle = new AbortController();
   private lastStatus = "";
   /** Use the streaming heartbeat until the server says it has none. */
-  private streaming = true;
+  private streaming: boolean;
   private lastSentAt = 0;
   private resolveRegistered!: () => void;
   /** Resolves once the node is registered (or, in manual mode, exists) for the first time. */
@@ -75,6 +77,7 @@ export class NodeAgent {
       ...opts,
     };
     this.log = opts.log ?? silent;
+    this.streaming = opts.heartbeat !== "unary";
   }
 
   /** Run until stop(). */
