@@ -782,8 +782,8 @@ async function main(): Promise<void> {
       `${opts.repeats} repeat(s) per target and level, alternating which target goes first; calls/s and latencies are medians of the repeats, ` +
       "and each ratio is the median of the per-repeat ratios (nodeplane over the trivial server measured right beside it).",
     "",
-    "What is measured: RenewLease, the node heartbeat, end to end as a client sees it. In nodeplane each call reads the Node and its " +
-      "Lease and commits the renewed Lease as a durable SQLite transaction (WAL, synchronous=FULL); concurrent renewals are batched " +
+    "What is measured: RenewLease, the node heartbeat, end to end as a client sees it. In nodeplane each call reads the node's " +
+      "Lease and commits the renewed Lease (compare-and-swap on its revision) as a durable SQLite transaction (WAL, synchronous=FULL); concurrent renewals are batched " +
       "into one commit (group commit), and the answer goes out only after that commit. The baseline is a bare grpc-js server " +
       "(bench/trivial-server.ts) serving the same NodeService definition, answering a constant pre-built RenewLeaseResponse of the " +
       `same size (${response.length} bytes): the grpc-js ceiling on this machine. Clients and servers share the same ${cpus.length} CPUs, so ` +
