@@ -34,6 +34,7 @@ interface ServeFlags {
   nodeCidrMaskSize?: number;
   nodeCidrMaskSizeIpv4?: number;
   nodeCidrMaskSizeIpv6?: number;
+  maxHeartbeatRate: number;
   cloudProvider?: string;
   cloudConfig?: string;
 }
@@ -73,6 +74,7 @@ program
   .option("--node-cidr-mask-size <bits>", "node block size, single stack only", parsePositiveInt)
   .option("--node-cidr-mask-size-ipv4 <bits>", "IPv4 node block size (default 24)", parsePositiveInt)
   .option("--node-cidr-mask-size-ipv6 <bits>", "IPv6 node block size (default 64; at most 16 bits longer than the cluster mask)", parsePositiveInt)
+  .option("--max-heartbeat-rate <per-second>", "Lease renewals per second the fleet's heartbeat streams should stay under: beyond it agents are asked to renew less often", parsePositiveInt, 10_000)
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
   .action(async (flags: ServeFlags) => {
@@ -89,6 +91,7 @@ program
     const log = createLogger(flags.logLevel);
     const server = await NodeplaneServer.start({
       cloud: flags.cloudConfig ? { provider: "inventory", configFile: flags.cloudConfig } : undefined,
+      maxHeartbeatRate: flags.maxHeartbeatRate,
       ipam: flags.allocateNodeCidrs
         ? {
             clusterCidr: flags.clusterCidr ?? "",
