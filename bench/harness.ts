@@ -52,6 +52,19 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 
+/**
+ * Bound the whole run: after `ms`, say so and exit(1); the exit handler above then kills the
+ * children and removes the temp dirs. Unref'd: it never keeps the process alive by itself.
+ */
+export function exitAfter(ms: number, what: string): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    process.stderr.write(`\nbench: ${what} did not finish within ${Math.round(ms / 1000)} s: stopping\n`);
+    process.exit(1);
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
 export interface Served {
   child: ChildProcess;
   port: number;
@@ -235,4 +248,7 @@ export const median = (xs: number[]): number => {
 export const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
 export const fmtMs = (n: number): string => (!Number.isFinite(n) ? "–" : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 export const fmtPct = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? "–" : `${Math.round(n)}%`);
+/** A ratio a / b as "0.62×" ("–" when either is missing or b is 0). */
+export const fmtRatio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
 export const fmtMiB = (bytes: number | undefined): string => (bytes === undefined || !Number.isFinite(bytes) ? "–" : `${Math.round(bytes / 2 ** 20)} MiB`);
