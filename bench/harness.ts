@@ -4,8 +4,7 @@
  * server, reading its /metrics, and CPU time / RSS of processes from /proc.
  *
  * Importing this module installs process exit and signal handlers that clean up what was
- * tracked. bench/run.ts keeps its own copies of these helpers (same behaviour); bench/fleet.ts
- * uses this module.
+ * tracked. Every benchmark under bench/ uses it.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
