@@ -78,6 +78,8 @@ export interface WatcherStatus {
   /** Pinned watch streams that ended or failed so far; all-node watchers of the latest set that did. */
   pinnedStreamErrors: number;
   allEnded: number;
+  /** Events received by the all-node watchers of the latest set that did not end. */
+  allAliveEvents: number;
   samples: string[];
 }
 

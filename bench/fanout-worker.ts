@@ -66,6 +66,8 @@ interface AllSet {
   got: Uint8Array[];
   /** Per watcher: its stream ended or failed (cut off) before the set was closed. */
   ended: boolean[];
+  /** Per watcher: events received. */
+  events: number[];
 }
 
 const abortController = (): AbortController => {
@@ -124,14 +126,15 @@ class Watchers {
 
   /** Open a new set of this process's all-node watchers, on a channel of their own. */
   async openAll(flowWindow: number): Promise<number> {
-    const set: AllSet = { abort: abortController(), client: this.client(flowWindow), got: [], ended: [] };
+    const set: AllSet = { abort: abortController(), client: this.client(flowWindow), got: [], ended: [], events: [] };
     this.sets.push(set);
     await set.client.waitForReady(10_000);
     for (let k = 0; k < this.init.all; k++) {
       const got = new Uint8Array(this.init.maxSeq);
       set.got.push(got);
       set.ended.push(false);
-      void this.follow(set.client, "", set.abort.signal, (ev) => this.onAll(ev, got), () => {
+      set.events.push(0);
+      void this.follow(set.client, "", set.abort.signal, (ev) => this.onAll(ev, got, set, k), () => {
         set.ended[k] = true;
       });
     }
@@ -167,6 +170,7 @@ class Watchers {
       allEvents: this.allEvents,
       pinnedStreamErrors: this.pinnedStreamErrors,
       allEnded: set ? set.ended.filter(Boolean).length : 0,
+      allAliveEvents: set ? set.events.reduce((a, n, k) => (set.ended[k] ? a : a + n), 0) : 0,
       samples: this.samples,
     };
   }
@@ -204,10 +208,11 @@ class Watchers {
     this.windowOf(s.t)?.pinned.record(s.latencyUs);
   }
 
-  private onAll(ev: WatchEvent, got: Uint8Array): void {
+  private onAll(ev: WatchEvent, got: Uint8Array, set: AllSet, k: number): void {
     const s = this.stamped(ev);
     if (!s) return;
     this.allEvents++;
+    set.events[k]!++;
     if (got[s.seq]! < 255) got[s.seq]!++;
     this.windowOf(s.t)?.all.record(s.latencyUs);
   }

@@ -32,7 +32,7 @@
  *   --register-timeout S  bound on step 2 (default 170; quick 60)
  *   --deadline S          bound on the whole run (default 280; quick 110)
  *   --quiet-wait S        before each measurement, wait up to S s while other processes take more than
- *                         --max-other % of a core (default 20; quick 5): this machine is shared
+ *                         --max-other % of a core (default 15; quick 5): this machine is shared
  *   --max-other P         see --quiet-wait (default 50)
  *   --cpu-prof            profile both nodeplane servers (node --cpu-prof), print summaries; no file written
  *   --out FILE            default bench/RESULTS-scale.md (quick: none); "" = nowhere
@@ -149,7 +149,7 @@ function parseOptions(argv: string[]): Options {
     registerTimeoutS: num("register-timeout", quick ? 60 : 170, 5, 1800, false),
     deadlineS: num("deadline", quick ? 110 : 280, 10, 3600),
     cpuProf: values["cpu-prof"] ?? false,
-    quietWaitS: num("quiet-wait", quick ? 5 : 20, 0, 600, false),
+    quietWaitS: num("quiet-wait", quick ? 5 : 15, 0, 600, false),
     maxOtherPct: num("max-other", 50, 0, 10_000, false),
     out: raw("out") ?? (quick ? "" : DEFAULT_OUT),
   };
