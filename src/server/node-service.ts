@@ -2,7 +2,7 @@
  * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
-import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
@@ -14,6 +14,7 @@ import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
 import { drained } from "./drain.js";
+import { acceptEncodedWatchResponses, watchResponseBytes } from "./watch-wire.js";
 import { codeName, toServiceError } from "./errors.js";
 import type { HeartbeatStreams } from "./heartbeat.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -84,7 +85,10 @@ function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Re
 }
 
 function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchRequest, WatchResponse> {
-  return (call) => {
+  // The handler writes pre-encoded WatchResponse bytes; the Watch definition it is added with
+  // must pass them through.
+  acceptEncodedWatchResponses();
+  return (call: ServerWritableStream<WatchRequest, WatchResponse | Buffer>) => {
     const id = requestId();
     let watcher: Watcher | undefined;
     call.on("cancelled", () => watcher?.cancel());
@@ -100,7 +104,8 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
       deps.metrics.watchers.inc();
       try {
         for await (const ev of watcher) {
-          const more = call.write({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) });
+          // The same bytes for every watcher that gets this event (see watch-wire.ts).
+          const more = call.write(watchResponseBytes(ev));
           deps.metrics.watchEvents.inc({ type: ev.type });
           if (!more) await drained(call, watcher.whenEnded());
         }

@@ -7,7 +7,9 @@ import { CompactedError, UnavailableError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import { decodeNode, formatRevision, NODE_PREFIX } from "../registry/codec.js";
 import type { Store, StoreWatch, WatchEvent } from "../store/store.js";
-import type { NodeWatchEvent, Watcher } from "./watcher.js";
+import type { NodeEventType, NodeWatchEvent, Watcher } from "./watcher.js";
+
+type ChangeEventType = Exclude<NodeEventType, "BOOKMARK">;
 
 /** One change of one node, as the cache saw it. */
 export interface Change {
@@ -15,22 +17,34 @@ export interface Change {
   name: string;
   node: Node | undefined;
   prev: Node | undefined;
+  /**
+   * The events made for this change so far, one per type, shared by every watcher that gets
+   * that type (so the server encodes each once: src/server/watch-wire.ts). Lives as long as
+   * the change: the fan-out of one store event.
+   */
+  events?: Partial<Record<ChangeEventType, NodeWatchEvent>>;
 }
 
-/** The event a watcher with this filter sees for a change, if any (Kubernetes' rules). */
+/**
+ * The event a watcher with this filter sees for a change, if any (Kubernetes' rules). Every
+ * watcher that sees the same type for a change gets the same (immutable) event object.
+ */
 export function eventFor(w: Watcher, change: Change): NodeWatchEvent | undefined {
   const now = change.node !== undefined && w.filter.matches(change.node);
   const was = change.prev !== undefined && w.filter.matches(change.prev);
-  if (now && was) return { type: "MODIFIED", node: change.node!, revision: change.revision };
-  if (now) return { type: "ADDED", node: change.node!, revision: change.revision };
-  if (was) {
-    // A node that left the selector (or was deleted) arrives as DELETED carrying its previous
-    // state stamped with the event's revision, as Kubernetes' watch cache does.
-    const prev = change.prev!;
-    const node = { ...prev, metadata: { ...prev.metadata!, resourceVersion: formatRevision(change.revision) } };
-    return { type: "DELETED", node, revision: change.revision };
-  }
-  return undefined;
+  const type: ChangeEventType | undefined = now ? (was ? "MODIFIED" : "ADDED") : was ? "DELETED" : undefined;
+  if (type === undefined) return undefined;
+  const events = (change.events ??= {});
+  return (events[type] ??= makeEvent(type, change));
+}
+
+function makeEvent(type: ChangeEventType, change: Change): NodeWatchEvent {
+  if (type !== "DELETED") return { type, node: change.node!, revision: change.revision };
+  // A node that left the selector (or was deleted) arrives as DELETED carrying its previous
+  // state stamped with the event's revision, as Kubernetes' watch cache does.
+  const prev = change.prev!;
+  const node = { ...prev, metadata: { ...prev.metadata!, resourceVersion: formatRevision(change.revision) } };
+  return { type, node, revision: change.revision };
 }
 
 /**

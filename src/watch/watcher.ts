@@ -11,10 +11,11 @@ import type { NodeFilter } from "../registry/filter.js";
 
 export type NodeEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
 
+/** One event of a watch stream. Shared by every watcher that gets it: never changed once made. */
 export interface NodeWatchEvent {
-  type: NodeEventType;
-  node: Node;
-  revision: number;
+  readonly type: NodeEventType;
+  readonly node: Node;
+  readonly revision: number;
 }
 
 /** How an event entered the queue. */

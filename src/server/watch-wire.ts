@@ -1,0 +1,44 @@
+/**
+ * The Watch stream's wire: each watch event is encoded to WatchResponse bytes once, however
+ * many watchers it goes to (the watch cache hands every watcher that sees a change the same
+ * event object for the same type: see eventFor in src/watch/catchup.ts). grpc-js would
+ * otherwise encode the whole Node once per watcher per change.
+ *
+ * The bytes are kept in a WeakMap keyed by the event, so they live exactly as long as some
+ * watcher's queue still holds the event; nothing is added to the nodes the watch cache keeps.
+ * The wire format is unchanged: the same WatchResponse, encoded by the same generated codec.
+ */
+import { NodeServiceService, WatchResponse } from "../gen/nodeplane/v1/service.js";
+import type { NodeWatchEvent } from "../watch/watcher.js";
+
+const encoded = new WeakMap<NodeWatchEvent, Buffer>();
+
+/** The WatchResponse bytes of `ev`: encoded on first use, then shared. */
+export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
+  let bytes = encoded.get(ev);
+  if (bytes === undefined) {
+    const u8 = WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }).finish();
+    bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    encoded.set(ev, bytes);
+  }
+  return bytes;
+}
+
+type WatchSerialize = (value: WatchResponse | Buffer) => Buffer;
+const passThrough = new WeakSet<object>();
+
+/**
+ * Make NodeService's Watch response serializer pass pre-encoded bytes through (and encode a
+ * WatchResponse object as before). grpc-js reads the serializer from the service definition
+ * when the service is added, so this must run before `addService(NodeServiceService, ...)`;
+ * nodeService() calls it. Idempotent. Only the server uses responseSerialize: clients decode
+ * with responseDeserialize, which is untouched.
+ */
+export function acceptEncodedWatchResponses(): void {
+  const watch = NodeServiceService.watch;
+  if (passThrough.has(watch.responseSerialize)) return;
+  const encodeObject = watch.responseSerialize;
+  const serialize: WatchSerialize = (value) => (Buffer.isBuffer(value) ? value : encodeObject(value));
+  passThrough.add(serialize);
+  Object.assign(watch, { responseSerialize: serialize });
+}
