@@ -71,6 +71,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type AgentLogger, type AgentStats, NodeAgent } from "../src/agent/agent.js";
 import type { MachineStatus } from "../src/agent/machine.js";
+import { emitSummary, type SummaryRow } from "./summary.js";
 import { type CallOptions, type HeartbeatStream, NodeClient, type RenewOptions } from "../src/client/client.js";
 import type { Lease } from "../src/gen/nodeplane/v1/lease.js";
 import type { NodeCondition } from "../src/gen/nodeplane/v1/node.js";
@@ -1113,7 +1114,36 @@ async function main(): Promise<void> {
     log(`fleet: wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
   }
   log(`fleet: took ${Math.round((Date.now() - began) / 1000)} s`);
+  emitSummary({
+    bench: "fleet.js",
+    details: opts.out ? path.relative(ROOT, opts.out) : undefined,
+    tookS: (Date.now() - began) / 1000,
+    rows: fleetSummary(report),
+    failures: problems,
+  });
   if (problems.length) throw new Error(`${problems.length} check(s) failed`);
+}
+
+/** The suite's rows: each load kind, stream beside its unary baseline. */
+function fleetSummary(r: Report): SummaryRow[] {
+  const idleCpu = r.idle.total.serverCpu ?? Number.NaN;
+  return (["steady", "pushed"] as const).flatMap((kind) => {
+    const s = r.loads.find((l) => l.kind === kind && l.mode === "stream");
+    const u = r.loads.find((l) => l.kind === kind && l.mode === "unary");
+    if (!s || !u) return [];
+    const fig = (l: LoadPhase): string =>
+      `${fmtRate(l.phase.total.renewalsPerSec)} renewals/s, p99 ${fmtMs(l.phase.total.renewP99Ms)} ms, ${fmtInt(serverUsPerRenewal(l.phase.total, idleCpu))} µs server CPU each`;
+    const ratio = kind === "steady" ? serverUsPerRenewal(s.phase.total, idleCpu) / serverUsPerRenewal(u.phase.total, idleCpu) : s.phase.total.renewalsPerSec / u.phase.total.renewalsPerSec;
+    return [
+      {
+        scenario: `${fmtInt(r.opts.agents)} SDK NodeAgents, ${kind === "steady" ? "steady" : "pushed"} (lease ${s.leaseS} s, ~${fmtInt(offeredOf(r.opts, s.leaseS))} renewals/s offered), streaming heartbeat`,
+        result: fig(s),
+        baseline: `the same agents on unary RenewLease: ${fig(u)}: **${ratio.toFixed(2)}×** ${kind === "steady" ? "server CPU per renewal" : "renewals/s"}`,
+        target: "–",
+        verdict: "–",
+      },
+    ];
+  });
 }
 
 main().then(

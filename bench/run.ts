@@ -1,6 +1,6 @@
 /**
- * `npm run bench` (first part): what one node heartbeat costs nodeplane, beside its baselines
- * measured in the same run by the same generator at the same concurrency. Writes bench/RESULTS.md
+ * Part of `npm run bench` (bench/suite.ts), or on its own: what one node heartbeat costs nodeplane, beside its baselines
+ * measured in the same run by the same generator at the same concurrency. Writes bench/RESULTS-heartbeat.md
  * and prints the same tables.
  *
  *  1. RenewLease (unary) at rising concurrency against
@@ -35,8 +35,8 @@
  *   --workers K      grpc-js load worker processes (default: one per CPU, 2 to 8)
  *   --scenarios L    renew,heartbeat (default both)
  *   --no-etcd        skip the etcd baseline
- *   --cpu-prof       profile nodeplane and the trivial server (node --cpu-prof) and summarise; RESULTS.md is not written
- *   --out FILE       where to write the results (default bench/RESULTS.md, with --quick nowhere; "" = nowhere)
+ *   --cpu-prof       profile nodeplane and the trivial server (node --cpu-prof) and summarise; no results file is written
+ *   --out FILE       where to write the results (default bench/RESULTS-heartbeat.md, with --quick nowhere; "" = nowhere)
  *
  * Everything is bounded (durations, per-call deadlines, watchdogs, a whole-run limit) and local
  * (127.0.0.1); child processes (servers, etcd, h2load, workers) are killed and temp dirs removed
@@ -74,6 +74,7 @@ import {
 } from "./harness.js";
 import { Histogram } from "./histogram.js";
 import { summarizeProfile } from "./profile-summary.js";
+import { emitSummary, type SummaryRow, verdict } from "./summary.js";
 import {
   benchNodeName,
   encodePutRequest,
@@ -89,7 +90,7 @@ import {
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const WORKER_JS = path.join(HERE, "load-worker.js");
 const TRIVIAL_JS = path.join(HERE, "trivial-server.js");
-const DEFAULT_OUT = path.join(ROOT, "bench/RESULTS.md");
+const DEFAULT_OUT = path.join(ROOT, "bench/RESULTS-heartbeat.md");
 const CALL_DEADLINE_MS = 10_000;
 const RENEW_PATH = NodeServiceService.renewLease.path;
 const HEARTBEAT_PATH = NodeServiceService.heartbeat.path;
@@ -192,7 +193,7 @@ function parseOptions(argv: string[]): Options {
     etcd: !(values["no-etcd"] ?? process.env.BENCH_NO_ETCD === "1"),
     scenarios,
     cpuProf: values["cpu-prof"] ?? process.env.BENCH_CPU_PROF === "1",
-    // A quick run is a smoke test: it prints its tables but leaves bench/RESULTS.md (the full run's) alone unless --out says where.
+    // A quick run is a smoke test: it prints its tables but leaves bench/RESULTS-heartbeat.md (the full run's) alone unless --out says where.
     out: pick("out", values.out, quick ? "" : DEFAULT_OUT),
   };
   // Never two calls renewing one node at once (they would queue behind each other in nodeplane).
@@ -995,6 +996,41 @@ interface Verdict {
   met: boolean | undefined;
 }
 
+/** The suite's summary rows (bench/summary.ts): the best unary level and the heartbeat, each beside its baseline. */
+function summaryRows(rows: Row[], n: Names): SummaryRow[] {
+  const out: SummaryRow[] = [];
+  const np = rows.filter((r) => r.scenario === "renew" && r.target === "nodeplane");
+  if (np.length > 0) {
+    const best = np.reduce((a, b) => (b.callsPerSec > a.callsPerSec ? b : a));
+    const tr = rows.find((r) => r.scenario === "renew" && r.target === "trivial" && r.inFlight === best.inFlight);
+    const et = rows.find((r) => r.scenario === "renew" && r.target === "etcd" && r.inFlight === best.inFlight);
+    const ratio = tr ? pairedRatio(best, tr, (m) => m.callsPerSec) : Number.NaN;
+    out.push({
+      scenario: `RenewLease (unary), at nodeplane's best concurrency (${best.inFlight} in flight)`,
+      result: `${fmtInt(best.callsPerSec)} calls/s, p50 ${fmtMs(best.p50Ms)} / p99 ${fmtMs(best.p99Ms)} ms`,
+      baseline:
+        (tr ? `trivial grpc-js ${fmtInt(tr.callsPerSec)} calls/s: **${fmtX(ratio)}**` : "–") +
+        (et ? `; ${rowName(et, n)} ${fmtInt(et.callsPerSec)}/s: ${fmtX(pairedRatio(best, et, (m) => m.callsPerSec))}` : ""),
+      target: "≥ 0.8 × trivial; p99 ≤ 50 ms",
+      verdict: verdict(tr ? ratio >= 0.8 && best.p99Ms <= 50 : undefined),
+    });
+  }
+  const hb = rows.find((r) => r.scenario === "heartbeat" && r.target === "nodeplane");
+  if (hb) {
+    const etcdRows = rows.filter((r) => r.target === "etcd");
+    const best = etcdRows.length ? etcdRows.reduce((a, b) => (b.callsPerSec > a.callsPerSec ? b : a)) : undefined;
+    const ratio = best ? hb.callsPerSec / best.callsPerSec : Number.NaN;
+    out.push({
+      scenario: `Streaming Heartbeat as fast as it goes (${hb.inFlight} streams)`,
+      result: `${fmtInt(hb.callsPerSec)} durable renewals/s, probe p50 ${fmtMs(hb.p50Ms)} / p99 ${fmtMs(hb.p99Ms)} ms`,
+      baseline: best ? `${rowName(best, n)}, its best (${best.inFlight} in flight): ${fmtInt(best.callsPerSec)}/s: **${fmtX(ratio)}**` : "– (no etcd in this run)",
+      target: "≥ 2 × etcd Put/s",
+      verdict: verdict(best ? ratio >= 2 : undefined),
+    });
+  }
+  return out;
+}
+
 function verdicts(rows: Row[], n: Names): Verdict[] {
   const out: Verdict[] = [];
   const np = rows.filter((r) => r.scenario === "renew" && r.target === "nodeplane");
@@ -1337,11 +1373,18 @@ async function main(): Promise<void> {
       if (fs.existsSync(file)) process.stdout.write(`\n${summarizeProfile(file)}\n`);
       else log(`bench: no profile at ${file}`);
     }
-    log(`bench: profiles kept in ${profDir}; RESULTS.md not written (profiling slows the servers)`);
+    log(`bench: profiles kept in ${profDir}; results file not written (profiling slows the servers)`);
   } else if (opts.out) {
     fs.writeFileSync(opts.out, doc);
     log(`bench: wrote ${path.relative(process.cwd(), opts.out) || opts.out} (took ${Math.round((Date.now() - began) / 1000)} s)`);
   }
+  emitSummary({
+    bench: "run.js",
+    details: opts.out && !profDir ? path.relative(ROOT, opts.out) : undefined,
+    tookS: (Date.now() - began) / 1000,
+    rows: summaryRows(rows, names),
+    failures: [],
+  });
 }
 
 main().then(
