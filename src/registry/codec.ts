@@ -1,6 +1,6 @@
 /**
  * Objects are stored as protobuf bytes. resource_version is not stored: it is the store's
- * revision of the key's last change, set on every read.
+ * revision of the key's last change, set on every read (and on the object a write answers).
  */
 import type { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Lease } from "../gen/nodeplane/v1/lease.js";
@@ -38,6 +38,15 @@ function decodeWith<T extends Stored>(codec: Codec<T>, kv: KeyValue): T {
   meta.resourceVersion = formatRevision(kv.modRevision);
   obj.metadata = meta;
   return obj;
+}
+
+/**
+ * `obj` as a read of `kv` would decode it, when `kv` is the result of writing `encode(obj)`:
+ * the same object with resource_version set, so a write can answer without decoding what it
+ * just encoded. Copies the metadata only; everything else is shared with `obj`.
+ */
+export function withRevision<T extends Stored>(obj: T, kv: KeyValue): T {
+  return { ...obj, metadata: { ...(obj.metadata ?? ObjectMeta.fromPartial({})), resourceVersion: formatRevision(kv.modRevision) } };
 }
 
 export const encodeNode = (node: Node): Uint8Array => encodeWith(Node, node);

@@ -11,7 +11,7 @@ import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodepla
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
-import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey } from "./codec.js";
+import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey, withRevision } from "./codec.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import {
   type FullNode,
@@ -97,9 +97,10 @@ export class NodeRegistry {
       const lease = currentLease ? renewedLease(currentLease.obj, renewal, now) : newLease(node, renewal, now);
       // A lease left from an earlier incarnation of the node is adopted by this one.
       lease.metadata = { ...lease.metadata!, ownerReferences: ownedBy(node) };
-      const nodeUnchanged = current !== undefined && sameBytes(current.kv.value, encodeNode(node));
+      const value = encodeNode(node);
+      const nodeUnchanged = current !== undefined && sameBytes(current.kv.value, value);
       const ops: Op[] = [];
-      if (!nodeUnchanged) ops.push({ type: "put", key: nodeKey(name), value: encodeNode(node) });
+      if (!nodeUnchanged) ops.push({ type: "put", key: nodeKey(name), value });
       ops.push({ type: "put", key: leaseKey(name), value: encodeLease(lease) });
       const compare = [
         { key: nodeKey(name), modRevision: current?.kv.modRevision ?? 0 },
@@ -107,8 +108,9 @@ export class NodeRegistry {
       ];
       const res = await this.commitWithClaim(name, claim, compare, ops);
       if (!res) return undefined;
-      const nodeOut = nodeUnchanged ? current.obj : decodeNode(res[0]!);
-      return { node: nodeOut, lease: decodeLease(res[nodeUnchanged ? 0 : 1]!) };
+      // The objects in hand are what GetNode and GetLease will decode from these bytes.
+      const nodeOut = nodeUnchanged ? current.obj : withRevision(node, res[0]!);
+      return { node: nodeOut, lease: withRevision(lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
 
@@ -123,7 +125,7 @@ export class NodeRegistry {
       const claim = this.allocate(node, now);
       const key = nodeKey(name);
       const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value: encodeNode(node) }]);
-      if (res) return decodeNode(res[0]!);
+      if (res) return withRevision(node, res[0]!);
       if (await this.store.get(key)) throw new AlreadyExistsError("node", name);
       return undefined;
     });
@@ -249,9 +251,7 @@ export class NodeRegistry {
         ];
       }
       const res = await this.store.txn({ compare, ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }] });
-      if (!res.succeeded) return undefined;
-      next.metadata = { ...next.metadata!, resourceVersion: formatRevision(res.revision) };
-      return next;
+      return res.succeeded ? withRevision(next, res.results[0]!) : undefined;
     });
   }
 
@@ -285,7 +285,8 @@ export class NodeRegistry {
       },
       spec: {
         ...requested.spec,
-        taints: stampTaints([...requested.spec.taints, ...this.newNodeTaints.filter((t) => !requested.spec.taints.some((r) => r.key === t.key && r.effect === t.effect))], [], now),
+        // Copies of the configured taints: the node is answered as it is, and callers own the answer.
+        taints: stampTaints([...requested.spec.taints, ...this.newNodeTaints.filter((t) => !requested.spec.taints.some((r) => r.key === t.key && r.effect === t.effect)).map((t) => ({ ...t }))], [], now),
       },
       status: { ...requested.status, conditions: stampConditions(requested.status.conditions, [], now) },
     };
@@ -360,7 +361,7 @@ export class NodeRegistry {
         ops: [{ type: "put", key: nodeKey(name), value }],
       };
       const res = await this.store.txn(req);
-      return res.succeeded ? decodeNode(res.results[0]!) : undefined;
+      return res.succeeded ? withRevision(next, res.results[0]!) : undefined;
     });
   }
 
