@@ -14,7 +14,8 @@
  * previous one was unanswered), unanswered after the window, stream errors.
  *
  * Standalone (`node dist/bench/steady-heartbeat.js [--nodes N] [--interval S] [--window S]`)
- * it starts its own server on a temp dir and registers the nodes first.
+ * it starts its own server on a temp dir and registers the nodes first (--cpu-prof DIR profiles
+ * that server).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -23,7 +24,20 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { NodeClient } from "../src/client/client.js";
 import { cpuWindow } from "./cpu-window.js";
-import { exitAfter, fmtInt, fmtMiB, fmtMs, fmtPct, scrapeMetrics, spawnNodeplane, stopServer, sumOf, trackTempDir } from "./harness.js";
+import {
+  exitAfter,
+  fmtInt,
+  fmtMiB,
+  fmtMs,
+  fmtPct,
+  NODEPLANE_BIN,
+  scrapeMetrics,
+  spawnNodeplane,
+  spawnServing,
+  stopServer,
+  sumOf,
+  trackTempDir,
+} from "./harness.js";
 import { Histogram } from "./histogram.js";
 import { WorkerProcess } from "./ipc.js";
 import { registerRange } from "./register.js";
@@ -33,6 +47,7 @@ import { epochNow } from "./worker-side.js";
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const WORKER_JS = path.join(HERE, "steady-worker.js");
 /** Issue 7: 100,000 nodes at 10 s sustained with p99 ≤ 100 ms and under one core. */
+const SERVING = /^nodeplane serving grpc=[^:]+:(\d+) http=(\d+|-)/;
 export const STEADY_TARGET = { p99Ms: 100, serverCpuPct: 100 };
 
 export interface SteadyOptions {
@@ -214,12 +229,20 @@ async function standalone(): Promise<void> {
       window: { type: "string", default: "10" },
       workers: { type: "string", default: "2" },
       connections: { type: "string", default: "8" },
+      "cpu-prof": { type: "string" },
     },
   });
   const nodes = Number(values.nodes);
   exitAfter(600_000, "steady-heartbeat");
   const dir = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-steady-")));
-  const server = await spawnNodeplane(dir);
+  const prof = values["cpu-prof"];
+  const server = prof
+    ? await spawnServing(
+        "nodeplane",
+        ["--cpu-prof", "--cpu-prof-dir", prof, NODEPLANE_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"],
+        SERVING,
+      )
+    : await spawnNodeplane(dir);
   const client = new NodeClient(`127.0.0.1:${server.port}`);
   const t = performance.now();
   await registerRange(client, 0, nodes, 64);
