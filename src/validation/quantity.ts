@@ -13,19 +13,20 @@
 import { type FieldViolation, InvalidError, quote } from "../errors.js";
 import { labelKeyViolations } from "./labels.js";
 
-const BINARY_SI: Readonly<Record<string, number>> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 };
-const DECIMAL_SI: Readonly<Record<string, number>> = {
-  n: -9,
-  u: -6,
-  m: -3,
-  "": 0,
-  k: 3,
-  M: 6,
-  G: 9,
-  T: 12,
-  P: 15,
-  E: 18,
-};
+// Maps, not object literals: a suffix such as "toString" must not find Object.prototype's.
+const BINARY_SI: ReadonlyMap<string, number> = new Map([["Ki", 1], ["Mi", 2], ["Gi", 3], ["Ti", 4], ["Pi", 5], ["Ei", 6]]);
+const DECIMAL_SI: ReadonlyMap<string, number> = new Map([
+  ["n", -9],
+  ["u", -6],
+  ["m", -3],
+  ["", 0],
+  ["k", 3],
+  ["M", 6],
+  ["G", 9],
+  ["T", 12],
+  ["P", 15],
+  ["E", 18],
+]);
 
 const NUMBER = /^([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)$/s;
 const EXPONENT = /^[eE]([+-]?[0-9]+)$/;
@@ -40,11 +41,11 @@ function interpret(value: string): number | string {
   const [, sign = "", digits = "", suffix = ""] = m;
   const mantissa = `${sign}${digits.endsWith(".") ? `${digits}0` : digits}`;
   let result: number;
-  const binary = BINARY_SI[suffix];
-  const decimal = DECIMAL_SI[suffix];
-  const exponent = EXPONENT.exec(suffix)?.[1];
+  const binary = BINARY_SI.get(suffix);
+  const decimal = binary === undefined ? DECIMAL_SI.get(suffix) : undefined;
+  const exponent = binary === undefined && decimal === undefined ? EXPONENT.exec(suffix)?.[1] : undefined;
   if (binary !== undefined) result = Number(mantissa) * 1024 ** binary;
-  else if (decimal !== undefined) result = Number(`${mantissa}e${decimal}`);
+  else if (decimal !== undefined) result = decimal === 0 ? Number(mantissa) : Number(`${mantissa}e${decimal}`);
   else if (exponent !== undefined) result = Number(`${mantissa}e${exponent}`);
   else {
     return (
@@ -82,9 +83,12 @@ export function parseQuantity(value: string, field = "quantity"): number {
 export function resourceListViolations(resources: Record<string, string>, field: string): FieldViolation[] {
   const out: FieldViolation[] = [];
   for (const [name, quantity] of Object.entries(resources)) {
+    const nameRules = labelKeyViolations(name);
+    const quantityRules = quantityViolations(quantity);
+    if (nameRules.length === 0 && quantityRules.length === 0) continue;
     const at = `${field}[${quote(name, 317)}]`; // 317: the longest valid qualified name, shown whole
-    for (const rule of labelKeyViolations(name)) out.push({ field: at, value: name, rule: `resource name ${rule}` });
-    for (const rule of quantityViolations(quantity)) out.push({ field: at, value: quantity, rule });
+    for (const rule of nameRules) out.push({ field: at, value: name, rule: `resource name ${rule}` });
+    for (const rule of quantityRules) out.push({ field: at, value: quantity, rule });
   }
   return out;
 }

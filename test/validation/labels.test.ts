@@ -5,6 +5,7 @@ import {
   labelsViolations,
   labelValueViolations,
 } from "../../src/validation/labels.js";
+import { sampleStrings } from "./helpers.js";
 
 const CHARS = "must consist of alphanumeric characters, '-', '_' or '.'";
 const START = "must start with an alphanumeric character";
@@ -125,5 +126,23 @@ describe("annotationsViolations", () => {
     expect(annotationsViolations({ "bad key": "x" }, "metadata.annotations")).toEqual([
       { field: 'metadata.annotations["bad key"]', value: "bad key", rule: `key ${CHARS}` },
     ]);
+  });
+});
+
+describe("label keys and values agree with Kubernetes' regexes", () => {
+  const NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+  const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  const isName = (s: string): boolean => s.length <= 63 && NAME.test(s);
+  const isKey = (s: string): boolean => {
+    const parts = s.split("/");
+    if (parts.length === 1) return isName(s);
+    return parts.length === 2 && parts[0]!.length <= 253 && SUBDOMAIN.test(parts[0]!) && isName(parts[1]!);
+  };
+  const inputs = [...sampleStrings("aZ0-._/ ", 5000, 9), "k".repeat(63), "k".repeat(64), `${PREFIX_253}/x`, `${PREFIX_253}a/x`];
+  it("a key is valid exactly when IsQualifiedName accepts it", () => {
+    for (const key of inputs) expect(labelKeyViolations(key).length === 0, JSON.stringify(key)).toBe(isKey(key));
+  });
+  it("a value is valid exactly when IsValidLabelValue accepts it", () => {
+    for (const value of inputs) expect(labelValueViolations(value).length === 0, JSON.stringify(value)).toBe(value === "" || isName(value));
   });
 });

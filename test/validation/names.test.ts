@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dns1123SubdomainViolations } from "../../src/validation/names.js";
+import { sampleStrings } from "./helpers.js";
 
 const LENGTH = "must be no more than 253 characters";
 const CHARS = "must consist of lower case alphanumeric characters, '-' or '.'";
@@ -39,5 +40,15 @@ describe("dns1123SubdomainViolations", () => {
   ];
   it.each(rows)("$name", ({ input, rules }) => {
     expect(dns1123SubdomainViolations(input)).toEqual(rules);
+  });
+});
+
+describe("dns1123SubdomainViolations agrees with Kubernetes' regex", () => {
+  const K8S = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  it("is empty exactly when the regex matches and the name has at most 253 characters", () => {
+    const inputs = [...sampleStrings("a0-.A_", 5000, 8), nameOf(253), nameOf(254), `${nameOf(252)}.`];
+    for (const input of inputs) {
+      expect(dns1123SubdomainViolations(input).length === 0, JSON.stringify(input)).toBe(K8S.test(input) && input.length <= 253);
+    }
   });
 });

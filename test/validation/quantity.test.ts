@@ -58,6 +58,8 @@ describe("quantityViolations: invalid forms", () => {
     { name: "leading space", input: " 4", rule: NOT_A_NUMBER },
     { name: "trailing space", input: "4 ", rule: unknownSuffix(" ") },
     { name: "upper-case K is not a suffix", input: "1K", rule: unknownSuffix("K") },
+    { name: "a name on Object.prototype is not a suffix", input: "1toString", rule: unknownSuffix("toString") },
+    { name: "__proto__ is not a suffix", input: "1__proto__", rule: unknownSuffix("__proto__") },
     { name: "lower-case ki is not a suffix", input: "1ki", rule: unknownSuffix("ki") },
     { name: "unit name", input: "1GB", rule: unknownSuffix("GB") },
     { name: "two decimal points", input: "1.2.3", rule: unknownSuffix(".3") },
