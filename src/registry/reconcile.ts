@@ -3,7 +3,7 @@
  * owns on re-registration, taint stamping. No I/O; the registry applies them under CAS.
  */
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
-import { Node, type NodeCondition, NodeSpec, NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+import { type Node, type NodeCondition, NodeSpec, NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
 
 /** Label keys the agent set at its last registration (comma separated). */
 const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
@@ -45,13 +45,15 @@ export function stampTaints(next: Taint[], previous: Taint[], now: Date): Taint[
 /** A Node whose metadata, spec and status are present (what the registry works with). */
 export type FullNode = Node & { metadata: ObjectMeta; spec: NodeSpec; status: NodeStatus };
 
-/** Fill absent parts with their defaults. */
+/**
+ * Fill absent parts with their defaults. The parts `node` has are shared, not copied: nothing
+ * here or in the registry modifies a part it was given (changes build new objects).
+ */
 export function fullNode(node: Node | undefined): FullNode {
-  const n = Node.fromPartial(node ?? {});
   return {
-    metadata: n.metadata ?? ObjectMeta.fromPartial({}),
-    spec: n.spec ?? NodeSpec.fromPartial({}),
-    status: n.status ?? NodeStatus.fromPartial({}),
+    metadata: node?.metadata ?? ObjectMeta.fromPartial({}),
+    spec: node?.spec ?? NodeSpec.fromPartial({}),
+    status: node?.status ?? NodeStatus.fromPartial({}),
   };
 }
 

@@ -43,12 +43,21 @@ function parseIPv6(s: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
 }
 
+/** The family of an IPv4 or IPv6 address, 0 if `s` is none. */
+function ipFamily(s: string): 0 | 4 | 6 {
+  const family = isIP(s);
+  // node:net accepts zone ids ("fe80::1%eth0"); an address in an API object must not carry one.
+  return family === 4 || (family === 6 && !s.includes("%")) ? family : 0;
+}
+
+/** Whether `s` is an IPv4 or IPv6 address (what parseIP accepts), without computing its value. */
+export const isIPAddress = (s: string): boolean => ipFamily(s) !== 0;
+
 /** Parses an IPv4 or IPv6 address ("10.0.0.1", "fd00::1", "::ffff:10.0.0.1"); undefined if it is none. */
 export function parseIP(s: string): IPAddress | undefined {
-  const family = isIP(s);
+  const family = ipFamily(s);
   if (family === 4) return { family, value: parseIPv4(s) };
-  // node:net accepts zone ids ("fe80::1%eth0"); an address in an API object must not carry one.
-  if (family === 6 && !s.includes("%")) return { family, value: parseIPv6(s) };
+  if (family === 6) return { family, value: parseIPv6(s) };
   return undefined;
 }
 

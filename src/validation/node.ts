@@ -8,7 +8,7 @@ import { type FieldViolation, InvalidError } from "../errors.js";
 import type { Node, NodeAddress, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
 import { annotationsViolations, labelKeyViolations, labelsViolations, labelValueViolations } from "./labels.js";
 import { dns1123SubdomainViolations } from "./names.js";
-import { cidrViolations, parseIP, podCIDRsViolations } from "./net.js";
+import { cidrViolations, isIPAddress, podCIDRsViolations } from "./net.js";
 import { resourceListViolations } from "./quantity.js";
 
 const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
@@ -60,7 +60,7 @@ export function addressViolations(a: NodeAddress, at: string): FieldViolation[] 
   const out: FieldViolation[] = [];
   if (!ADDRESS_TYPES.includes(a.type)) out.push({ field: `${at}.type`, value: a.type, rule: oneOf(ADDRESS_TYPES) });
   if (a.address.length === 0) out.push({ field: `${at}.address`, value: a.address, rule: "must not be empty" });
-  else if (IP_ADDRESS_TYPES.includes(a.type) && !parseIP(a.address)) {
+  else if (IP_ADDRESS_TYPES.includes(a.type) && !isIPAddress(a.address)) {
     out.push({ field: `${at}.address`, value: a.address, rule: `must be a valid IPv4 or IPv6 address for type ${a.type}` });
   }
   return out;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cidrFamily, cidrViolations, parseCIDR, parseIP, podCIDRsViolations } from "../../src/validation/net.js";
+import { cidrFamily, cidrViolations, isIPAddress, parseCIDR, parseIP, podCIDRsViolations } from "../../src/validation/net.js";
 import { invalidErrorOf } from "./helpers.js";
 
 describe("parseIP", () => {
@@ -17,6 +17,7 @@ describe("parseIP", () => {
   ];
   it.each(valid)("$name: $input", ({ input, family, value }) => {
     expect(parseIP(input)).toEqual({ family, value });
+    expect(isIPAddress(input)).toBe(true);
   });
 
   const invalid: { name: string; input: string }[] = [
@@ -35,6 +36,7 @@ describe("parseIP", () => {
   ];
   it.each(invalid)("$name: $input is not an address", ({ input }) => {
     expect(parseIP(input)).toBeUndefined();
+    expect(isIPAddress(input)).toBe(false);
   });
 });
 
