@@ -2,7 +2,7 @@
  * Objects are stored as protobuf bytes. resource_version is not stored: it is the store's
  * revision of the key's last change, set on every read (and on the object a write answers).
  */
-import type { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { type BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Lease } from "../gen/nodeplane/v1/lease.js";
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { Node } from "../gen/nodeplane/v1/node.js";
@@ -26,10 +26,28 @@ interface Codec<T extends Stored> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
 }
 
+/**
+ * One writer for every encode, so that its buffer grows once, not on every object (a fresh
+ * writer starts at 128 bytes and doubles its way to a node's few KB: half the cost of encoding
+ * one). finish() copies the bytes out and resets it. Encoding is synchronous, so encodes never
+ * interleave; a writer left mid-message by a throwing encode, or grown by a huge object, is
+ * replaced.
+ */
+let writer = new BinaryWriter();
+const KEEP_WRITER_BYTES = 64 * 1024;
+
 function encodeWith<T extends Stored>(codec: Codec<T>, obj: T): Uint8Array {
   const meta = obj.metadata;
-  if (!meta || meta.resourceVersion === "") return codec.encode(obj).finish();
-  return codec.encode({ ...obj, metadata: { ...meta, resourceVersion: "" } }).finish();
+  const stored = !meta || meta.resourceVersion === "" ? obj : { ...obj, metadata: { ...meta, resourceVersion: "" } };
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(stored, writer).finish();
+  } catch (err) {
+    writer = new BinaryWriter();
+    throw err;
+  }
+  if (bytes.length > KEEP_WRITER_BYTES) writer = new BinaryWriter();
+  return bytes;
 }
 
 function decodeWith<T extends Stored>(codec: Codec<T>, kv: KeyValue): T {
