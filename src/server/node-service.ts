@@ -13,6 +13,7 @@ import { parseRevision } from "../registry/paging.js";
 import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
+import { batchWrites } from "./batched-writes.js";
 import { drained } from "./drain.js";
 import { acceptEncodedWatchResponses, watchResponseBytes } from "./watch-wire.js";
 import { codeName, toServiceError } from "./errors.js";
@@ -90,6 +91,7 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
   acceptEncodedWatchResponses();
   return (call: ServerWritableStream<WatchRequest, WatchResponse | Buffer>) => {
     const id = requestId();
+    batchWrites(call);
     let watcher: Watcher | undefined;
     call.on("cancelled", () => watcher?.cancel());
     const run = async (): Promise<void> => {
