@@ -3,8 +3,9 @@
  * no gRPC. Phase "create" registers `--nodes` realistic nodes (bench/realistic-node.ts) with
  * `--concurrency` calls in flight, each answer encoded as the server would send it; phase
  * "reregister" (unless `--no-reregister`) registers the same nodes again (agents restarting:
- * reconcile, nothing changes but the Lease). Reports nodes/s and process CPU µs per node for each phase, and the
- * group commits the store made.
+ * reconcile; their conditions carry no heartbeat time, so the server stamps a new one and the
+ * node is rewritten with its Lease). Reports nodes/s and process CPU µs per node for each
+ * phase, and the group commits the store made.
  *
  * Requests are built and decoded before timing starts (the gRPC layer's work, not Register's).
  * `--cpu-prof PREFIX` profiles each timed phase into PREFIX.<phase>.cpuprofile and prints its
