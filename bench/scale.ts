@@ -36,6 +36,8 @@
  *   --max-other P         see --quiet-wait (default 50)
  *   --cpu-prof            profile both nodeplane servers (node --cpu-prof), print summaries; no file written
  *   --out FILE            default bench/RESULTS-scale.md (quick: none); "" = nowhere
+ *   --keep-data DIR       register into DIR (absent or empty) and keep it after the run, to profile
+ *                         restarts on it by hand (`node --cpu-prof bin/nodeplane.js serve --data-dir DIR`)
  *
  * Local (127.0.0.1) and bounded; servers and workers are killed and the data dir removed on
  * exit, error, signal or deadline.
@@ -96,6 +98,7 @@ interface Options {
   quietWaitS: number;
   maxOtherPct: number;
   out: string;
+  keepData: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -115,6 +118,7 @@ function parseOptions(argv: string[]): Options {
       "quiet-wait": { type: "string" },
       "max-other": { type: "string" },
       out: { type: "string" },
+      "keep-data": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -122,7 +126,7 @@ function parseOptions(argv: string[]): Options {
     process.stdout.write(
       "usage: node dist/bench/scale.js [--quick] [--nodes N] [--workers K] [--lanes L] [--baseline-window S] [--settle S]\n" +
         "         [--register-timeout S] [--deadline S] [--cpu-prof]\n" +
-        "         [--quiet-wait S] [--max-other P] [--out FILE]\n",
+        "         [--quiet-wait S] [--max-other P] [--out FILE] [--keep-data DIR]\n",
     );
     process.exit(0);
   }
@@ -152,6 +156,7 @@ function parseOptions(argv: string[]): Options {
     quietWaitS: num("quiet-wait", quick ? 5 : 15, 0, 600, false),
     maxOtherPct: num("max-other", 50, 0, 10_000, false),
     out: raw("out") ?? (quick ? "" : DEFAULT_OUT),
+    keepData: raw("keep-data"),
   };
 }
 
@@ -393,6 +398,14 @@ async function startTimed(
   };
 }
 
+/** A data dir the run keeps: created if absent, refused unless empty (registering twice would fail). */
+function keptDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  if (fs.readdirSync(dir).length > 0) throw new Error(`--keep-data ${dir}: not empty`);
+  log(`scale: keeping the data dir ${dir}`);
+  return dir;
+}
+
 /** A spread of the registered nodes must read back whole. */
 async function checkSample(address: string, nodes: number): Promise<number> {
   const client = new NodeClient(address);
@@ -422,7 +435,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`);
   }
   const began = Date.now();
-  const dataDir = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-scale-")));
+  const dataDir = opts.keepData ? keptDir(opts.keepData) : trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-scale-")));
   const profDir = opts.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-scale-prof-")) : undefined;
   const failures: string[] = [];
 
