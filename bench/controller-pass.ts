@@ -17,6 +17,7 @@ import { encodeLease, encodeNode, leaseKey, nodeKey } from "../src/registry/code
 import { EventRecorder } from "../src/registry/events.js";
 import { NodeRegistry } from "../src/registry/nodes.js";
 import { SqliteStore } from "../src/store/sqlite.js";
+import { WatchCache } from "../src/watch/cache.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,8 +69,10 @@ async function main(): Promise<void> {
     }
     const registry = new NodeRegistry({ store, clock });
     const events = new EventRecorder({ store, clock, source: "bench" });
-    const ctl = new NodeLifecycleController({ registry, events, clock });
+    const cache = new WatchCache({ store });
+    const ctl = new NodeLifecycleController({ registry, nodes: cache, events, clock });
     const loadStart = performance.now();
+    await cache.start();
     await ctl.start(false);
     const loadMs = performance.now() - loadStart;
     await ctl.monitor(); // first sight of every node
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
       );
     }
     await ctl.stop();
+    await cache.stop();
     const pass = { cpu: median(passes.map((p) => p.cpuMs)), wall: median(passes.map((p) => p.wallMs)) };
     const base = { cpu: median(baseline.map((p) => p.cpuMs)), wall: median(baseline.map((p) => p.wallMs)) };
     const lines = [

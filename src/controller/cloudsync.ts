@@ -13,11 +13,10 @@ import type { Logger } from "pino";
 import type { CloudProvider, InstanceMetadata } from "../cloud/provider.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { NodeAddress, Taint } from "../gen/nodeplane/v1/node.js";
-import { decodeNode, NODE_PREFIX } from "../registry/codec.js";
 import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { type FullNode, fullNode } from "../registry/reconcile.js";
-import { StoreInformer } from "./informer.js";
+import type { NodeInformer } from "./informer.js";
 import { readyCondition } from "./taints.js";
 
 const TAINT_UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
@@ -30,6 +29,8 @@ export const uninitializedTaint = (): Taint => ({ key: TAINT_UNINITIALIZED, valu
 
 export interface CloudSyncOptions {
   registry: NodeRegistry;
+  /** Every node, shared with the watch cache (read only). */
+  nodes: NodeInformer;
   provider: CloudProvider;
   events: EventRecorder;
   log?: Logger;
@@ -38,25 +39,17 @@ export interface CloudSyncOptions {
 }
 
 export class CloudSyncController {
-  private readonly nodes: StoreInformer<FullNode>;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private busy = false;
   private stopped = false;
 
-  constructor(private readonly o: CloudSyncOptions) {
-    this.nodes = new StoreInformer<FullNode>({
-      store: o.registry.store,
-      prefix: NODE_PREFIX,
-      decode: (kv) => fullNode(decodeNode(kv)),
-      onError: (err) => o.log?.warn({ err }, "cloud sync informer relisting"),
-    });
-  }
+  constructor(private readonly o: CloudSyncOptions) {}
 
-  /** Load the informer; with `run`, also start the periodic passes. */
+  /** Wait for the node informer to sync; with `run`, then start the periodic passes. */
   async start(run = true): Promise<void> {
-    await this.nodes.start();
-    if (!run) return;
+    await this.o.nodes.synced();
+    if (!run || this.stopped) return;
     this.timer = setInterval(() => {
       if (this.busy) return;
       this.busy = true;
@@ -70,19 +63,19 @@ export class CloudSyncController {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    this.nodes.stop();
     await this.running;
   }
 
   /** Wait until the informer has seen every change up to the store's current revision. */
   async sync(): Promise<void> {
-    await this.nodes.waitFor(await this.o.registry.store.currentRevision());
+    await this.o.nodes.waitFor(await this.o.registry.store.currentRevision());
   }
 
-  /** One pass over every node with a provider id. */
+  /** One pass over every node with a provider id (never on a half-loaded list). */
   async pass(): Promise<void> {
+    await this.o.nodes.synced();
     await this.o.provider.refresh();
-    for (const [, node] of [...this.nodes.entries()]) {
+    for (const [, node] of [...this.o.nodes.entries()]) {
       if (this.stopped) return;
       const providerId = node.spec.providerId;
       if (providerId === "") continue;

@@ -1,15 +1,38 @@
 /**
- * StoreInformer: a local cache of the objects under one store prefix, kept in step by
- * list-then-watch (client-go's reflector, in process). On a broken watch (compaction, store
- * trouble) it lists again, with backoff, and reports the difference as adds, updates and deletes.
+ * What controllers read through.
+ *
+ * - NodeInformer: every node, shared. The server's watch cache is one (one decode and one copy
+ *   of each node, read by the watchers and by every controller); a controller subscribes to it
+ *   once it has synced and never changes the objects it hands out.
+ * - StoreInformer: a local cache of the objects under one store prefix (Leases, pod CIDR
+ *   blocks), kept in step by list-then-watch (client-go's reflector, in process). On a broken
+ *   watch (compaction, store trouble) it lists again, with backoff, and reports the difference
+ *   as adds, updates and deletes.
  */
+import { setImmediate as yieldToIo } from "node:timers/promises";
 import { Backoff, type BackoffOptions } from "../backoff.js";
+import type { FullNode } from "../registry/reconcile.js";
 import type { KeyValue, Store, StoreWatch } from "../store/store.js";
 
 export interface InformerHandlers<T> {
   onAdd?(name: string, obj: T): void;
   onUpdate?(name: string, obj: T, old: T): void;
   onDelete?(name: string, old: T): void;
+}
+
+/** Every node, kept current by its owner and shared read-only (frozen) by its readers. */
+export interface NodeInformer {
+  /** Resolves once the first complete list is loaded (or the owner stopped). */
+  synced(): Promise<void>;
+  get(name: string): FullNode | undefined;
+  entries(): IterableIterator<[string, FullNode]>;
+  /** Resolves once every change up to `revision` has been applied (or the owner stopped). */
+  waitFor(revision: number): Promise<void>;
+  /**
+   * Replays every current node to `onAdd`, then reports every change (after a relist, the
+   * difference) until the returned function is called. Subscribe once synced.
+   */
+  subscribe(handlers: InformerHandlers<FullNode>): () => void;
 }
 
 export interface StoreInformerOptions<T> extends InformerHandlers<T> {
@@ -20,6 +43,9 @@ export interface StoreInformerOptions<T> extends InformerHandlers<T> {
   backoff?: BackoffOptions;
 }
 
+/** Keys per store read while listing; between reads the event loop answers calls. */
+const PAGE = 2000;
+
 export class StoreInformer<T> {
   private readonly items = new Map<string, T>();
   private revision = 0;
@@ -29,21 +55,28 @@ export class StoreInformer<T> {
   private readonly backoff: Backoff;
   /** When the current watch started (for the backoff's reset after a long healthy run). */
   private healthySince: number | undefined;
+  /** The list in progress, if any (stop waits for it: the store may close right after). */
+  private listing: Promise<void> | undefined;
+  private resolveSynced!: () => void;
+  private readonly whenSynced = new Promise<void>((resolve) => (this.resolveSynced = resolve));
 
   constructor(private readonly opts: StoreInformerOptions<T>) {
     this.backoff = new Backoff(opts.backoff);
   }
 
-  /** Resolves once the first list is loaded. */
-  async start(): Promise<void> {
-    await this.relist();
+  /** Resolves once the first list is loaded; a failed list is retried with backoff. */
+  start(): Promise<void> {
+    this.relistNow();
+    return this.whenSynced;
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
     this.watch?.cancel();
+    this.resolveSynced();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+    await this.listing;
   }
 
   get(name: string): T | undefined {
@@ -64,12 +97,22 @@ export class StoreInformer<T> {
     return new Promise((resolve) => this.waiters.push({ revision, resolve }));
   }
 
+  private relistNow(): void {
+    this.listing = this.relist().then(
+      () => this.resolveSynced(),
+      (err: unknown) => this.watchFailed(err instanceof Error ? err : new Error(String(err))),
+    ).finally(() => (this.listing = undefined));
+  }
+
   private async relist(): Promise<void> {
     const fresh = new Map<string, T>();
     let after: string | undefined;
     let revision: number | undefined;
     for (;;) {
-      const page = await this.opts.store.list(this.opts.prefix, { revision, startAfter: after, limit: 5000 });
+      // Each page after a turn of the event loop, so calls are answered while this lists.
+      await yieldToIo();
+      if (this.stopped) return;
+      const page = await this.opts.store.list(this.opts.prefix, { revision, startAfter: after, limit: PAGE });
       revision = page.revision;
       for (const kv of page.kvs) fresh.set(this.nameOf(kv.key), this.opts.decode(kv));
       after = page.kvs.at(-1)?.key;
@@ -101,18 +144,11 @@ export class StoreInformer<T> {
   private watchFailed(err: Error): void {
     if (this.stopped) return;
     this.opts.onError?.(err);
-    const retry = (): void => {
-      const healthyMs = this.healthySince === undefined ? 0 : Date.now() - this.healthySince;
-      this.healthySince = undefined;
-      setTimeout(() => {
-        if (this.stopped) return;
-        this.relist().catch((e: unknown) => {
-          this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
-          retry();
-        });
-      }, this.backoff.next(healthyMs)).unref();
-    };
-    retry();
+    const healthyMs = this.healthySince === undefined ? 0 : Date.now() - this.healthySince;
+    this.healthySince = undefined;
+    setTimeout(() => {
+      if (!this.stopped) this.relistNow();
+    }, this.backoff.next(healthyMs)).unref();
   }
 
   private set(name: string, obj: T): void {

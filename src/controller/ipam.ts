@@ -3,18 +3,22 @@
  * every existing allocation is marked used before anything new is handed out, and blocks taken
  * or freed by another replica are seen), and gives nodes created while no block was free their
  * CIDRs as soon as one frees up. Records a CIDRNotAvailable event for each such node.
+ *
+ * start() waits for the blocks only (small); nodes still waiting for a block are found in the
+ * shared node informer once it has synced, in the background.
  */
 import type { Logger } from "pino";
 import { IPAM_PREFIX } from "../ipam/allocator.js";
 import type { Ipam } from "../ipam/ipam.js";
-import { decodeNode, NODE_PREFIX } from "../registry/codec.js";
 import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry, RegistryHooks } from "../registry/nodes.js";
-import { StoreInformer } from "./informer.js";
+import { type NodeInformer, StoreInformer } from "./informer.js";
 
 export interface IpamControllerOptions {
   registry: NodeRegistry;
   ipam: Ipam;
+  /** Every node, shared with the watch cache (read only). */
+  nodes: NodeInformer;
   events: EventRecorder;
   log?: Logger;
   /** How often waiting nodes are tried again even if no release was seen (ms, default 5 s). */
@@ -54,29 +58,28 @@ export class IpamController {
     };
   }
 
-  /** Mark every recorded block used, find nodes still waiting for one, then retry periodically. */
+  /**
+   * Mark every recorded block used (before this resolves: no block may be handed out twice);
+   * then, once the node informer has synced, find the nodes still waiting for one and retry
+   * them periodically.
+   */
   async start(): Promise<void> {
     await this.blocks.start();
-    const store = this.o.registry.store;
-    let after: string | undefined;
-    let revision: number | undefined;
-    for (;;) {
-      const page = await store.list(NODE_PREFIX, { revision, startAfter: after, limit: 5000 });
-      revision = page.revision;
-      for (const kv of page.kvs) if (decodeNode(kv).spec?.podCidrs.length === 0) this.o.ipam.pending.add(kv.key.slice(NODE_PREFIX.length));
-      after = page.kvs.at(-1)?.key;
-      if (!page.more) break;
-    }
-    this.o.log?.info({ ranges: this.o.ipam.describe(), waiting: this.o.ipam.pending.size }, "pod CIDR allocation on");
-    this.timer = setInterval(() => this.kick(), this.o.retryPeriodMs ?? 5_000);
-    this.timer.unref();
-    this.kick();
+    // Not awaited by stop(): the informer may be stopped after this controller, still loading.
+    void this.o.nodes.synced().then(() => {
+      if (this.stopped) return;
+      for (const [name, node] of this.o.nodes.entries()) if (node.spec.podCidrs.length === 0) this.o.ipam.pending.add(name);
+      this.o.log?.info({ ranges: this.o.ipam.describe(), waiting: this.o.ipam.pending.size }, "pod CIDR allocation on");
+      this.timer = setInterval(() => this.kick(), this.o.retryPeriodMs ?? 5_000);
+      this.timer.unref();
+      void this.kick();
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    this.blocks.stop();
+    await this.blocks.stop();
     await this.running;
   }
 

@@ -11,17 +11,19 @@
  * - NoExecute not-ready/unreachable taints are removed and swapped at once, but added at a
  *   per-zone rate that depends on the zone's disruption state; when every zone is fully
  *   disrupted the control plane assumes it is the one cut off and stops tainting.
+ *
+ * It acts only once both informers have synced: a node is never judged on a half-loaded list.
  */
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { Node, NodeCondition } from "../gen/nodeplane/v1/node.js";
-import { decodeLease, decodeNode, LEASE_PREFIX, NODE_PREFIX } from "../registry/codec.js";
+import { decodeLease, LEASE_PREFIX } from "../registry/codec.js";
 import type { EventInput, EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { type FullNode, fullNode } from "../registry/reconcile.js";
-import { StoreInformer } from "./informer.js";
+import { type NodeInformer, StoreInformer } from "./informer.js";
 import type { ControllerMetrics } from "./metrics.js";
 import {
   desiredNoExecuteKey,
@@ -46,6 +48,8 @@ import {
 
 export interface NodeLifecycleOptions {
   registry: NodeRegistry;
+  /** Every node, shared with the watch cache (the controller only reads it). */
+  nodes: NodeInformer;
   events: EventRecorder;
   clock: Clock;
   log?: Logger;
@@ -90,8 +94,14 @@ function allMonitoredUnknown(node: FullNode): boolean {
 
 export class NodeLifecycleController {
   private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
-  private readonly nodes: StoreInformer<FullNode>;
+  private readonly nodes: NodeInformer;
   private readonly leases: StoreInformer<Lease>;
+  private unsubscribe: (() => void) | undefined;
+  /** Settles once both informers have synced and the controller has seen every node (or it stopped). */
+  private readonly synced: Promise<void>;
+  private startSync!: () => void;
+  private signalStop!: () => void;
+  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
   private readonly health = new Map<string, Health>();
   private readonly zoneStates = new Map<string, ZoneState>();
   private readonly queues = new Map<string, ZoneQueue>();
@@ -116,31 +126,33 @@ export class NodeLifecycleController {
       taintPassPeriodMs: 100,
       ...opts,
     };
-    const store = opts.registry.store;
-    const onError = (err: Error): void => this.o.log?.warn({ err }, "node lifecycle informer relisting");
-    this.nodes = new StoreInformer<FullNode>({
-      store,
-      prefix: NODE_PREFIX,
-      decode: (kv) => fullNode(decodeNode(kv)),
-      onAdd: (name, node) => this.nodeChanged(name, node),
-      onUpdate: (name, node) => this.nodeChanged(name, node),
-      onDelete: (name) => this.forget(name),
-      onError,
-    });
+    this.nodes = opts.nodes;
     this.leases = new StoreInformer<Lease>({
-      store,
+      store: opts.registry.store,
       prefix: LEASE_PREFIX,
       decode: decodeLease,
       onAdd: (name, lease) => this.leaseChanged(name, lease),
       onUpdate: (name, lease) => this.leaseChanged(name, lease),
-      onError,
+      onError: (err) => this.o.log?.warn({ err }, "node lifecycle lease informer relisting"),
+    });
+    this.synced = new Promise<void>((resolve) => (this.startSync = resolve)).then(async () => {
+      await Promise.race([Promise.all([this.nodes.synced(), this.leases.start()]), this.stopping]);
+      if (this.stopped) return;
+      // Leases first, so a node seen now starts from its Lease's renew time; every node gets
+      // a full grace period from now.
+      this.unsubscribe = this.nodes.subscribe({
+        onAdd: (name, node) => void this.nodeChanged(name, node),
+        onUpdate: (name, node) => void this.nodeChanged(name, node),
+        onDelete: (name) => this.forget(name),
+      });
     });
   }
 
-  /** Load the informers; with `run`, also start the periodic passes. */
+  /** Wait for the informers to sync; with `run`, then start the periodic passes. */
   async start(run = true): Promise<void> {
-    await Promise.all([this.nodes.start(), this.leases.start()]);
-    if (!run) return;
+    this.startSync();
+    await this.synced;
+    if (!run || this.stopped) return;
     // A tick while the same pass is still queued or running is skipped, so a slow pass never
     // builds a backlog of passes that then run back to back.
     const every = (ms: number, fn: () => Promise<void>): void => {
@@ -162,13 +174,17 @@ export class NodeLifecycleController {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    this.nodes.stop();
-    this.leases.stop();
+    this.unsubscribe?.();
+    this.signalStop();
+    this.startSync();
+    await this.leases.stop();
+    await this.synced;
     await this.chain.catch(() => undefined);
   }
 
-  /** Wait until the informers have applied every change up to the store's current revision. */
+  /** Wait until the informers have synced and applied every change up to the store's current revision. */
   async sync(): Promise<void> {
+    await this.synced;
     const rev = await this.o.registry.store.currentRevision();
     await Promise.all([this.nodes.waitFor(rev), this.leases.waitFor(rev)]);
   }
@@ -188,8 +204,9 @@ export class NodeLifecycleController {
     return this.serial(() => this.reconcileDirty());
   }
 
+  /** Passes and writes, one at a time, never before the informers have synced. */
   private serial(fn: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(() => (this.stopped ? undefined : fn()));
+    const run = this.chain.then(() => this.synced).then(() => (this.stopped ? undefined : fn()));
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -1,7 +1,16 @@
 /**
- * NodeplaneServer: the composition root. Opens the store, loads the watch cache, serves
- * NodeService, reflection and health over gRPC and metrics/probes over HTTP; shuts down in
- * order: stop taking work, end watches with UNAVAILABLE, finish in-flight calls, close the store.
+ * NodeplaneServer: the composition root. Opens the store, starts loading the watch cache (which
+ * is also the controllers' node informer), serves NodeService, reflection and health over gRPC
+ * and metrics/probes over HTTP; shuts down in order: stop taking work, end watches with
+ * UNAVAILABLE, finish in-flight calls, close the store.
+ *
+ * Serving and ready, as kube-apiserver does it:
+ * - serving (the `nodeplane serving` log line, gRPC health SERVING) as soon as the port is bound,
+ *   before the watch cache has loaded: reads and writes go to the store, which answers them
+ *   correctly from the first call; a Watch waits for the cache's first load;
+ * - ready (/readyz 200, the `nodeplane ready` log line) once the watch cache has loaded and the
+ *   controllers' informers have synced. Controllers act only from then on: no node is judged on
+ *   a half-loaded list.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Server as HttpServer } from "node:http";
@@ -68,7 +77,7 @@ export interface ServeOptions {
 }
 
 /** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
-export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "events" | "clock" | "log" | "metrics">;
+export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "nodes" | "events" | "clock" | "log" | "metrics">;
 
 export const DEFAULTS = {
   listen: "127.0.0.1:50051",
@@ -143,21 +152,25 @@ export class NodeplaneServer {
       const hooks: RegistryHooks = {};
       const newNodeTaints = provider ? [uninitializedTaint()] : [];
       const registry = new NodeRegistry({ store, clock, ipam, hooks, newNodeTaints });
-      if (ipam) {
-        const ipamController = new IpamController({ registry, ipam, events, log: log.child({ component: "ipam" }) });
-        Object.assign(hooks, ipamController.hooks());
-        await ipamController.start();
-        parts.push(() => ipamController.stop());
-      }
       const cache = new WatchCache({
         store,
         queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
         bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
         maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
-        onError: (err) => log.warn({ err }, "watch cache restarting"),
+        onError: (err) => log.warn({ err }, "watch cache (re)loading after an error"),
       });
-      await cache.start();
+      // Loads in the background (in pages, answering calls in between); everything that must
+      // see every node waits for it below.
+      const loadStarted = performance.now();
+      const syncing: Promise<unknown>[] = [cache.start()];
       parts.push(() => cache.stop());
+      if (ipam) {
+        const ipamController = new IpamController({ registry, ipam, nodes: cache, events, log: log.child({ component: "ipam" }) });
+        Object.assign(hooks, ipamController.hooks());
+        // Every used block is known before the first Register can allocate one.
+        await ipamController.start();
+        parts.push(() => ipamController.stop());
+      }
       const compactor = new Compactor({
         store,
         minEvents: opts.watchWindowEvents ?? DEFAULTS.watchWindowEvents,
@@ -173,6 +186,7 @@ export class NodeplaneServer {
           ? undefined
           : new NodeLifecycleController({
               registry,
+              nodes: cache,
               events,
               clock,
               log: log.child({ component: "node-lifecycle" }),
@@ -180,18 +194,19 @@ export class NodeplaneServer {
               ...opts.nodeLifecycle,
             });
       if (controller) {
-        await controller.start();
+        syncing.push(controller.start());
         parts.push(() => controller.stop());
       }
       if (provider) {
         const cloud = new CloudSyncController({
           registry,
+          nodes: cache,
           provider,
           events,
           log: log.child({ component: "cloud-sync" }),
           periodMs: (opts.nodeLifecycle || undefined)?.monitorPeriodMs,
         });
-        await cloud.start();
+        syncing.push(cloud.start());
         parts.push(() => cloud.stop());
       }
       const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
@@ -218,7 +233,7 @@ export class NodeplaneServer {
       });
       parts.push(() => server.forceShutdown());
 
-      const state = { accepting: true };
+      const state = { accepting: true, synced: false };
       let http: { server: HttpServer; port: number } | undefined;
       if (opts.httpListen) {
         const { host, port: httpPort } = splitHostPort(opts.httpListen);
@@ -226,10 +241,12 @@ export class NodeplaneServer {
           host,
           port: httpPort,
           metrics: metrics.registry,
-          // The controllers and watch cache started before this listener did: ready means the
-          // store answers and we are not shutting down.
+          // Ready: the watch cache has loaded, the controllers have synced, the store answers and
+          // we are not shutting down.
           ready: async () => {
             if (!state.accepting) throw new UnavailableError("shutting down");
+            if (!cache.isLoaded) throw new UnavailableError("the watch cache is still loading");
+            if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
             await store.ping();
           },
         }).catch((err: unknown) => {
@@ -239,7 +256,16 @@ export class NodeplaneServer {
       parts.pop(); // from here on, shutdown() stops the gRPC server gracefully
       health.setServing("", true);
       health.setServing(NODE_SERVICE_NAME, true);
-      log.info({ listen: opts.listen, port, httpPort: http?.port, revision: await store.currentRevision() }, "nodeplane serving");
+      log.info(
+        { listen: opts.listen, port, httpPort: http?.port, revision: await store.currentRevision(), cacheLoaded: cache.isLoaded },
+        "nodeplane serving",
+      );
+      const ready = Promise.all(syncing).then(() => {
+        if (!state.accepting) return;
+        state.synced = true;
+        log.info({ nodes: cache.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
+      });
+      ready.catch((err: unknown) => log.error({ err }, "start-up sync failed: not ready"));
       return new NodeplaneServer({
         port,
         httpPort: http?.port,
@@ -253,11 +279,20 @@ export class NodeplaneServer {
         state,
         stopParts,
         controller,
+        ready,
       });
     } catch (err) {
       await stopParts();
       throw err;
     }
+  }
+
+  /**
+   * Resolves once the watch cache has loaded and the controllers' informers have synced (from
+   * then on /readyz answers 200); calls are answered before that.
+   */
+  whenReady(): Promise<void> {
+    return this.parts.ready;
   }
 
   /** Stop taking work, end watches with UNAVAILABLE, finish in-flight calls, close the store. */
@@ -307,11 +342,13 @@ interface ServerParts {
   health: { setServing(service: string, serving: boolean): void };
   log: Logger;
   shutdownTimeoutMs: number;
-  /** Read by /readyz: false from the first moment of shutdown. */
-  state: { accepting: boolean };
+  /** Read by /readyz: accepting is false from the first moment of shutdown; synced once every part has loaded. */
+  state: { accepting: boolean; synced: boolean };
   /** Stops the background parts (controllers, watch cache, compactor), last started first. */
   stopParts: () => Promise<void>;
   controller: NodeLifecycleController | undefined;
+  /** Settles once the watch cache has loaded and the controllers have synced. */
+  ready: Promise<void>;
 }
 
 /** "host:port" or "[v6]:port". */

@@ -4,13 +4,24 @@
  * `metadata.name` are indexed by name, so a change costs O(watchers it matches), not
  * O(watchers). A watcher starting at an older revision first catches up from the store's
  * history (its own store watch, paused while its queue is full), then joins the live feed.
+ *
+ * It is also the controllers' node informer (see NodeInformer): they read the same decoded,
+ * frozen nodes (src/watch/shared-node.ts) and subscribe to the same changes, so the server
+ * holds one copy of each node.
+ *
+ * start() loads in pages, yielding between them, so the server answers calls while it loads.
+ * A watch opened before the first load is done waits for it, starting from the revision it
+ * asked for or else the store's revision when it arrived (then caught up from history).
  */
+import { setImmediate as yieldToIo } from "node:timers/promises";
 import { InvalidError, ResourceExhaustedError, UnavailableError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import { decodeNode, formatRevision, NODE_PREFIX } from "../registry/codec.js";
 import type { NodeFilter } from "../registry/filter.js";
+import type { FullNode } from "../registry/reconcile.js";
 import type { Store, StoreWatch, WatchEvent } from "../store/store.js";
 import { type Change, CatchUp, eventFor } from "./catchup.js";
+import { SharedNodeDecoder } from "./shared-node.js";
 import { type NodeWatchEvent, Watcher } from "./watcher.js";
 
 export interface WatchCacheOptions {
@@ -21,9 +32,19 @@ export interface WatchCacheOptions {
   bookmarkIntervalMs?: number;
   /** Most watchers at once. */
   maxWatchers?: number;
-  /** Called when the cache's own store watch fails (it restarts itself). */
+  /** Called when the cache's own store watch or a load fails (it retries itself). */
   onError?: (err: Error) => void;
 }
+
+/** Change handlers of a subscriber (a controller). */
+interface NodeHandlers {
+  onAdd?(name: string, node: FullNode): void;
+  onUpdate?(name: string, node: FullNode, old: FullNode): void;
+  onDelete?(name: string, old: FullNode): void;
+}
+
+/** Keys per store read while loading; between reads the event loop answers calls. */
+const LOAD_PAGE = 1000;
 
 export interface WatchRequest {
   /** Deliver events after this revision; undefined = from now. */
@@ -39,7 +60,15 @@ export class WatchCache {
   private readonly maxWatchers: number;
   private readonly bookmarkIntervalMs: number;
   private readonly onError: (err: Error) => void;
-  private readonly nodes = new Map<string, Node>();
+  private readonly decoder = new SharedNodeDecoder();
+  private nodes = new Map<string, FullNode>();
+  private readonly subscribers = new Set<NodeHandlers>();
+  private waiters: { revision: number; resolve: () => void }[] = [];
+  private loaded = false;
+  private resolveLoaded!: () => void;
+  private readonly whenLoaded = new Promise<void>((resolve) => (this.resolveLoaded = resolve));
+  /** The load in progress, if any (stop waits for it: the store may close right after). */
+  private loading: Promise<void> | undefined;
   private readonly byName = new Map<string, Set<Watcher>>();
   private readonly unindexed = new Set<Watcher>();
   private readonly catchingUp = new Map<Watcher, CatchUp>();
@@ -61,24 +90,66 @@ export class WatchCache {
     this.onError = opts.onError ?? (() => {});
   }
 
-  /** Load the current state and follow the store. Resolves once the cache is current. */
-  async start(): Promise<void> {
-    await this.load();
+  /**
+   * Load the current state (in the background: a failed load is retried with backoff) and
+   * follow the store. Resolves once the first load is done (or the cache stopped).
+   */
+  start(): Promise<void> {
     this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.bookmarkIntervalMs);
     this.bookmarkTimer.unref();
+    this.loadUntilDone(100);
+    return this.whenLoaded;
   }
 
   /** End every watcher with `reason` (UNAVAILABLE on shutdown) and stop following the store. */
-  stop(reason: Error = new UnavailableError("server is shutting down; watch again from the last revision received")): void {
+  async stop(reason: Error = new UnavailableError("server is shutting down; watch again from the last revision received")): Promise<void> {
     if (this.stopped) return;
     this.stopped = reason;
     clearInterval(this.bookmarkTimer);
     this.storeWatch?.cancel();
     for (const w of this.allWatchers()) w.fail(reason);
+    this.resolveLoaded();
+    for (const w of this.waiters.splice(0)) w.resolve();
+    await this.loading;
   }
 
   get watcherCount(): number {
     return this.open;
+  }
+
+  /** Whether the first load is done. */
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  /** Nodes held. */
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  // NodeInformer: the controllers' view (src/controller/informer.ts).
+
+  synced(): Promise<void> {
+    return this.whenLoaded;
+  }
+
+  get(name: string): FullNode | undefined {
+    return this.nodes.get(name);
+  }
+
+  entries(): IterableIterator<[string, FullNode]> {
+    return this.nodes.entries();
+  }
+
+  waitFor(revision: number): Promise<void> {
+    if ((this.loaded && this.revision >= revision) || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ revision, resolve }));
+  }
+
+  subscribe(handlers: NodeHandlers): () => void {
+    this.subscribers.add(handlers);
+    for (const [name, node] of this.nodes) handlers.onAdd?.(name, node);
+    return () => void this.subscribers.delete(handlers);
   }
 
   /** Open a watcher. Throws InvalidError / ResourceExhaustedError / UnavailableError before any event. */
@@ -114,6 +185,13 @@ export class WatchCache {
   }
 
   private async begin(w: Watcher, req: WatchRequest): Promise<void> {
+    if (!this.loaded) {
+      // Not loaded yet: start where the caller asked, else at the store's revision now, once loaded.
+      const afterRevision = req.afterRevision ?? (await this.store.currentRevision());
+      await this.whenLoaded;
+      this.checkServing();
+      req = { ...req, afterRevision };
+    }
     const after = req.afterRevision;
     if (after === undefined) {
       // From now: the cache's state is the start (all synchronous: no change can slip in).
@@ -152,25 +230,91 @@ export class WatchCache {
     if (this.reloading) throw reloading();
   }
 
+  /** Load, retrying with backoff until a load succeeds or the cache stops; then serve again. */
+  private loadUntilDone(delayMs: number): void {
+    if (this.stopped) return;
+    this.loading = this.load()
+      .then(
+        () => {
+          this.reloading = false;
+          if (!this.loaded && !this.stopped) {
+            this.loaded = true;
+            this.resolveLoaded();
+            this.release();
+          }
+        },
+        (err: unknown) => {
+          if (this.stopped) return;
+          this.onError(err instanceof Error ? err : new Error(String(err)));
+          setTimeout(() => this.loadUntilDone(Math.min(delayMs * 2, 30_000)), delayMs).unref();
+        },
+      )
+      .finally(() => (this.loading = undefined));
+  }
+
+  /**
+   * Read every node at one revision into a fresh map (the current one stays readable until the
+   * swap), then follow the store from there. A node unchanged since the last load keeps its
+   * object; subscribers are told the difference.
+   */
   private async load(): Promise<void> {
-    this.nodes.clear();
+    const fresh = new Map<string, FullNode>();
     let after: string | undefined;
     let revision: number | undefined;
     for (;;) {
-      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: 5000 });
+      // Each page after a turn of the event loop (the first one too: start() returns at once).
+      await yieldToIo();
+      if (this.stopped) return;
+      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: LOAD_PAGE });
+      if (this.stopped) return;
       revision = page.revision;
-      for (const kv of page.kvs) this.nodes.set(kv.key.slice(NODE_PREFIX.length), decodeNode(kv));
+      for (const kv of page.kvs) {
+        const name = kv.key.slice(NODE_PREFIX.length);
+        const old = this.nodes.get(name);
+        fresh.set(name, old !== undefined && revisionOf(old) === kv.modRevision ? old : this.decoder.decode(kv));
+      }
       after = page.kvs.at(-1)?.key;
       if (!page.more) break;
     }
+    const old = this.nodes;
+    this.nodes = fresh;
     this.revision = revision;
+    for (const [name, prev] of old) if (!fresh.has(name)) this.notify(name, undefined, prev);
+    for (const [name, node] of fresh) {
+      const prev = old.get(name);
+      if (prev !== node) this.notify(name, node, prev);
+    }
     this.storeWatch = this.store.watch(NODE_PREFIX, revision, {
       onEvents: (events) => this.apply(events),
       onProgress: (rev) => {
         if (rev > this.revision) this.revision = rev;
+        this.release();
       },
       onError: (err) => this.storeWatchFailed(err),
     });
+    if (this.loaded) this.release();
+  }
+
+  /** Tell the subscribers of one change; a failing subscriber does not stop the others or the watchers. */
+  private notify(name: string, node: FullNode | undefined, prev: FullNode | undefined): void {
+    for (const h of this.subscribers) {
+      try {
+        if (node === undefined) h.onDelete?.(name, prev!);
+        else if (prev === undefined) h.onAdd?.(name, node);
+        else h.onUpdate?.(name, node, prev);
+      } catch (err) {
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  /** Resolve the waiters the cache's revision has reached. */
+  private release(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.revision <= this.revision);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.revision > this.revision);
+    for (const w of ready) w.resolve();
   }
 
   private async listAt(revision: number): Promise<Node[]> {
@@ -188,13 +332,15 @@ export class WatchCache {
     for (const ev of events) {
       const name = ev.kv.key.slice(NODE_PREFIX.length);
       const prev = this.nodes.get(name);
-      const node = ev.type === "put" ? decodeNode(ev.kv) : undefined;
+      const node = ev.type === "put" ? this.decoder.decode(ev.kv) : undefined;
       if (node) this.nodes.set(name, node);
       else this.nodes.delete(name);
       const change: Change = { revision: ev.kv.modRevision, name, node, prev };
       this.revision = change.revision;
+      if (node !== undefined || prev !== undefined) this.notify(name, node, prev);
       this.fanOut(change);
     }
+    this.release();
   }
 
   private fanOut(change: Change): void {
@@ -264,19 +410,7 @@ export class WatchCache {
     this.reloading = true;
     const reason = new UnavailableError("watch cache restarting; watch again from the last revision received");
     for (const w of this.allWatchers()) w.fail(reason);
-    const attempt = (delayMs: number): void => {
-      if (this.stopped) return;
-      this.load().then(
-        () => {
-          this.reloading = false;
-        },
-        (e: unknown) => {
-          this.onError(e instanceof Error ? e : new Error(String(e)));
-          setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs).unref();
-        },
-      );
-    };
-    attempt(100);
+    this.loadUntilDone(100);
   }
 
   private *allWatchers(): Iterable<Watcher> {

@@ -1,7 +1,8 @@
 /**
- * A node lifecycle controller over a real SQLite store and registry, on a fake clock the test
- * steps. Nothing sleeps: `step()` advances the clock, then runs exactly one monitor pass and
- * one tainting pass, waiting for the informers to catch up in between.
+ * A node lifecycle controller over a real SQLite store, registry and watch cache (its node
+ * informer, as in the server), on a fake clock the test steps. Nothing sleeps: `step()` advances
+ * the clock, then runs exactly one monitor pass and one tainting pass, waiting for the informers
+ * to catch up in between.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,14 +14,16 @@ import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { type FullNode, fullNode } from "../../src/registry/reconcile.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import { WatchCache } from "../../src/watch/cache.js";
 
-export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "events" | "clock">>;
+export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "nodes" | "events" | "clock">>;
 
 export class World {
   readonly clock = new FakeClock(Date.UTC(2026, 0, 1));
   registry!: NodeRegistry;
   events!: EventRecorder;
   ctl!: NodeLifecycleController;
+  cache!: WatchCache;
   private store!: SqliteStore;
   private dir = mkdtempSync(join(tmpdir(), "nodeplane-ctl-"));
 
@@ -29,6 +32,8 @@ export class World {
     w.store = await SqliteStore.open({ dir: w.dir });
     w.registry = new NodeRegistry({ store: w.store, clock: w.clock });
     w.events = new EventRecorder({ store: w.store, clock: w.clock, source: "test" });
+    w.cache = new WatchCache({ store: w.store });
+    await w.cache.start();
     await w.startController(tunables);
     return w;
   }
@@ -36,12 +41,13 @@ export class World {
   /** (Re)start the controller, as after a control-plane restart. */
   async startController(tunables: Tunables = {}): Promise<void> {
     await this.ctl?.stop();
-    this.ctl = new NodeLifecycleController({ registry: this.registry, events: this.events, clock: this.clock, ...tunables });
+    this.ctl = new NodeLifecycleController({ registry: this.registry, nodes: this.cache, events: this.events, clock: this.clock, ...tunables });
     await this.ctl.start(false);
   }
 
   async close(): Promise<void> {
     await this.ctl.stop();
+    await this.cache.stop();
     await this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -21,8 +21,8 @@ export interface Harness {
 
 export async function startHarness(overrides: Partial<ServeOptions> = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "nodeplane-test-"));
-  const start = (o: Partial<ServeOptions>): Promise<NodeplaneServer> =>
-    NodeplaneServer.start({
+  const start = async (o: Partial<ServeOptions>): Promise<NodeplaneServer> => {
+    const server = await NodeplaneServer.start({
       listen: "127.0.0.1:0",
       httpListen: null,
       dataDir,
@@ -31,6 +31,10 @@ export async function startHarness(overrides: Partial<ServeOptions> = {}): Promi
       nodeLifecycle: false,
       ...o,
     });
+    // Serving starts before the watch cache has loaded; tests not about start-up begin ready.
+    await server.whenReady();
+    return server;
+  };
   const h: Harness = {
     server: await start(overrides),
     client: undefined as unknown as NodeClient,

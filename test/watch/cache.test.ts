@@ -5,11 +5,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/errors.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
-import { encodeNode, nodeKey } from "../../src/registry/codec.js";
+import { encodeNode, NODE_PREFIX, nodeKey } from "../../src/registry/codec.js";
 import { compileFilter } from "../../src/registry/filter.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { WatchCache } from "../../src/watch/cache.js";
 import type { NodeWatchEvent } from "../../src/watch/watcher.js";
+import { gateFirstList } from "./gated-store.js";
 
 let dir: string;
 let store: SqliteStore;
@@ -23,7 +24,7 @@ beforeEach(async () => {
   await cache.start();
 });
 afterEach(async () => {
-  cache.stop();
+  await cache.stop();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -73,5 +74,82 @@ describe("WatchCache", () => {
     w.cancel();
     other.cancel();
     expect(cache.watcherCount).toBe(0);
+  });
+});
+
+describe("WatchCache while it loads", () => {
+  it("answers a watch opened before the load is done from the moment it was asked, missing nothing", async () => {
+    const first = await put("a");
+    const gated = gateFirstList(store, NODE_PREFIX);
+    const loading = new WatchCache({ store: gated.store });
+    const loaded = loading.start();
+    await gated.held;
+    expect(loading.isLoaded).toBe(false);
+    // From now, with initial events: "now" is the store's revision when the watch arrived.
+    const pending = loading.watch({ filter: everything, sendInitialEvents: true, allowBookmarks: false });
+    const second = await put("b");
+    gated.open();
+    await loaded;
+    expect(loading.isLoaded).toBe(true);
+    const w = await pending;
+    const events = await take(w[Symbol.asyncIterator](), 3);
+    expect(events.map((e) => [e.type, e.node.metadata?.name, e.revision])).toEqual([
+      ["ADDED", "a", first],
+      ["BOOKMARK", "", first],
+      ["ADDED", "b", second],
+    ]);
+    w.cancel();
+    await loading.stop();
+  });
+
+  it("refuses a watch that waited for a load the cache stopped, and stops only once the page in flight is done", async () => {
+    const gated = gateFirstList(store, NODE_PREFIX);
+    const loading = new WatchCache({ store: gated.store });
+    const loaded = loading.start();
+    await gated.held;
+    const pending = loading.watch({ filter: everything, sendInitialEvents: false, allowBookmarks: false });
+    let stopped = false;
+    const stopping = loading.stop().then(() => (stopped = true));
+    await loaded; // settles on stop, loaded or not
+    expect(stopped).toBe(false); // the held list is still in flight
+    gated.open();
+    await stopping;
+    await expect(pending).rejects.toBeInstanceOf(UnavailableError);
+    expect(loading.isLoaded).toBe(false);
+    expect(loading.watcherCount).toBe(0);
+  });
+});
+
+describe("WatchCache as the controllers' node informer", () => {
+  it("hands subscribers and watchers the one frozen copy of each node", async () => {
+    await put("shared");
+    const seen: { type: string; node: unknown }[] = [];
+    const unsubscribe = cache.subscribe({
+      onAdd: (_, node) => seen.push({ type: "add", node }),
+      onUpdate: (_, node) => seen.push({ type: "update", node }),
+      onDelete: (_, old) => seen.push({ type: "delete", node: old }),
+    });
+    const node = cache.get("shared")!;
+    expect(seen).toEqual([{ type: "add", node }]);
+    expect(seen[0]!.node).toBe(node);
+    for (const part of [node, node.metadata, node.metadata.labels, node.spec, node.spec.taints, node.status, node.status.conditions]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(() => {
+      (node.metadata.labels as Record<string, string>).x = "y";
+    }).toThrow(TypeError);
+
+    const live = await cache.watch({ filter: everything, sendInitialEvents: false, allowBookmarks: false });
+    const rev = await put("shared");
+    await cache.waitFor(rev);
+    const [ev] = await take(live[Symbol.asyncIterator](), 1);
+    const updated = cache.get("shared")!;
+    expect(ev!.node).toBe(updated);
+    expect(seen.at(-1)).toEqual({ type: "update", node: updated });
+    expect(seen.at(-1)!.node).toBe(updated);
+    unsubscribe();
+    await cache.waitFor(await put("shared"));
+    expect(seen).toHaveLength(2);
+    live.cancel();
   });
 });

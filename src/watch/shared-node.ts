@@ -1,0 +1,118 @@
+/**
+ * The one decoded copy of a stored node that the watch cache keeps and shares with every
+ * watcher and every controller (one decode, one copy per node, however many readers):
+ *
+ * - a FullNode (metadata, spec and status present), as the controllers read it;
+ * - strings that repeat from node to node — label and annotation values, resource quantities,
+ *   condition types, statuses, reasons and messages, node info, taints — interned, so 100,000
+ *   nodes hold one copy of "eu-west-1a" or of a kubelet's condition message, not 100,000;
+ * - deeply frozen: it is shared, so nobody may change it. A controller that wants a change
+ *   builds a new object and writes it through the registry; the cache then holds the new one.
+ */
+import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
+import { NodeSpec, NodeStatus } from "../gen/nodeplane/v1/node.js";
+import { decodeNode } from "../registry/codec.js";
+import type { FullNode } from "../registry/reconcile.js";
+import type { KeyValue } from "../store/store.js";
+
+/** Strings longer than this are not worth a lookup (they rarely repeat). */
+const MAX_INTERNED = 4096;
+
+/**
+ * Interned strings in two generations: a string found in the older one moves to the newer, and
+ * when the newer is full the older is dropped. Strings that repeat stay; strings seen once (a
+ * node's own hostname) fall out, so the pool stays small however many nodes pass through it.
+ */
+class StringPool {
+  private current = new Map<string, string>();
+  private previous = new Map<string, string>();
+
+  constructor(private readonly generationSize = 16_384) {}
+
+  intern(s: string): string {
+    if (s.length === 0 || s.length > MAX_INTERNED) return s;
+    const hit = this.current.get(s);
+    if (hit !== undefined) return hit;
+    const kept = this.previous.get(s) ?? s;
+    if (this.current.size >= this.generationSize) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(kept, kept);
+    return kept;
+  }
+}
+
+/** Decodes stored nodes into frozen FullNodes whose repeated strings come from one pool. */
+export class SharedNodeDecoder {
+  private readonly pool = new StringPool();
+
+  decode(kv: KeyValue): FullNode {
+    const decoded = decodeNode(kv);
+    const node: FullNode = {
+      metadata: decoded.metadata ?? ObjectMeta.fromPartial({}),
+      spec: decoded.spec ?? NodeSpec.fromPartial({}),
+      status: decoded.status ?? NodeStatus.fromPartial({}),
+    };
+    internStrings(node, this.pool);
+    return deepFreeze(node);
+  }
+}
+
+function internStrings(node: FullNode, pool: StringPool): void {
+  const name = node.metadata.name;
+  // A node's own name recurs in its hostname label and address: share the name, keep it out of the pool.
+  const s = (v: string): string => (v === name ? name : pool.intern(v));
+  const values = (m: Record<string, string>): void => {
+    for (const k of Object.keys(m)) m[k] = s(m[k]!);
+  };
+  const meta = node.metadata;
+  meta.namespace = s(meta.namespace);
+  values(meta.labels);
+  values(meta.annotations);
+  for (const ref of meta.ownerReferences) {
+    ref.apiVersion = s(ref.apiVersion);
+    ref.kind = s(ref.kind);
+  }
+  for (const t of node.spec.taints) {
+    t.key = s(t.key);
+    t.value = s(t.value);
+    t.effect = s(t.effect);
+  }
+  const status = node.status;
+  values(status.capacity);
+  values(status.allocatable);
+  for (const a of status.addresses) {
+    a.type = s(a.type);
+    if (a.address === name) a.address = name;
+  }
+  for (const c of status.conditions) {
+    c.type = s(c.type);
+    c.status = s(c.status);
+    c.reason = s(c.reason);
+    c.message = s(c.message);
+  }
+  const info = status.nodeInfo;
+  if (info) {
+    info.kernelVersion = s(info.kernelVersion);
+    info.osImage = s(info.osImage);
+    info.containerRuntimeVersion = s(info.containerRuntimeVersion);
+    info.agentVersion = s(info.agentVersion);
+    info.operatingSystem = s(info.operatingSystem);
+    info.architecture = s(info.architecture);
+  }
+}
+
+/** Freeze `obj` and everything it holds (nothing in a Node is binary; a Date holds nothing). */
+function deepFreeze<T extends object>(obj: T): T {
+  if (Array.isArray(obj)) {
+    for (const v of obj) if (typeof v === "object" && v !== null) deepFreeze(v as object);
+  } else if (!(obj instanceof Date)) {
+    const record = obj as Record<string, unknown>;
+    for (const k in record) {
+      const v = record[k];
+      if (typeof v === "object" && v !== null) deepFreeze(v);
+    }
+  }
+  return Object.freeze(obj);
+}
