@@ -4,6 +4,12 @@
  * `queueLimit` live events wait, the watcher is ended with RESOURCE_EXHAUSTED naming the
  * revision the consumer can resume from. Initial and history events do not count against the
  * limit: their producers pause themselves instead (see CatchUp in cache.ts).
+ *
+ * The limit counts events waiting here. The server's Watch handler takes them as fast as its
+ * gRPC stream accepts them (up to the stream's buffer of 16 messages, handed to HTTP/2 together:
+ * src/server/batched-writes.ts), so a watcher is cut off only when its stream stays full while
+ * `queueLimit` more events arrive: its client reads too slowly, or the server cannot send fast
+ * enough.
  */
 import { ResourceExhaustedError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
