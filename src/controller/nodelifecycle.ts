@@ -17,7 +17,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { Node, NodeCondition } from "../gen/nodeplane/v1/node.js";
 import { decodeLease, LEASE_PREFIX } from "../registry/codec.js";
 import type { EventInput, EventRecorder } from "../registry/events.js";
@@ -95,7 +94,8 @@ function allMonitoredUnknown(node: FullNode): boolean {
 export class NodeLifecycleController {
   private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
   private readonly nodes: NodeInformer;
-  private readonly leases: StoreInformer<Lease>;
+  /** Each node's Lease renew_time (ms, -1 = none): all the controller reads of a Lease. */
+  private readonly leases: StoreInformer<number>;
   private unsubscribe: (() => void) | undefined;
   /** Settles once both informers have synced and the controller has seen every node (or it stopped). */
   private readonly synced: Promise<void>;
@@ -127,12 +127,12 @@ export class NodeLifecycleController {
       ...opts,
     };
     this.nodes = opts.nodes;
-    this.leases = new StoreInformer<Lease>({
+    this.leases = new StoreInformer<number>({
       store: opts.registry.store,
       prefix: LEASE_PREFIX,
-      decode: decodeLease,
-      onAdd: (name, lease) => this.leaseChanged(name, lease),
-      onUpdate: (name, lease) => this.leaseChanged(name, lease),
+      decode: (kv) => decodeLease(kv).spec?.renewTime?.getTime() ?? -1,
+      onAdd: (name, renew) => this.leaseChanged(name, renew),
+      onUpdate: (name, renew) => this.leaseChanged(name, renew),
       onError: (err) => this.o.log?.warn({ err }, "node lifecycle lease informer relisting"),
     });
     this.synced = new Promise<void>((resolve) => (this.startSync = resolve)).then(async () => {
@@ -283,7 +283,7 @@ export class NodeLifecycleController {
     const excluded = node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] !== undefined;
     let h = this.health.get(name);
     if (!h) {
-      const renew = this.leases.get(name)?.spec?.renewTime?.getTime() ?? -1;
+      const renew = this.leases.get(name) ?? -1;
       h = { probe: this.o.clock.now(), heartbeat, renew, ready: readyCondition(node)?.status ?? "", zone, excluded };
       this.health.set(name, h);
       return h;
@@ -298,9 +298,8 @@ export class NodeLifecycleController {
   }
 
   /** A Lease was renewed: its node's probe time moves to now when renew_time advanced. */
-  private leaseChanged(name: string, lease: Lease): void {
+  private leaseChanged(name: string, renew: number): void {
     const h = this.health.get(name);
-    const renew = lease.spec?.renewTime?.getTime() ?? -1;
     if (h && renew > h.renew) {
       h.renew = renew;
       h.probe = this.o.clock.now();

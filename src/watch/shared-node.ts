@@ -6,6 +6,12 @@
  * - strings that repeat from node to node — label and annotation values, resource quantities,
  *   condition types, statuses, reasons and messages, node info, taints — interned, so 100,000
  *   nodes hold one copy of "eu-west-1a" or of a kubelet's condition message, not 100,000;
+ * - maps (labels, annotations, capacity, allocatable) of more than 12 keys rebuilt with
+ *   Object.fromEntries: the decoder adds their keys one by one, and past 12 keys added that way
+ *   V8 turns the object into a hash table (~1 KB for 20 labels) where a rebuilt one is a plain
+ *   object sharing its shape with every node that has the same keys;
+ * - equal times within the node (an agent posts every condition with one heartbeat time; a
+ *   new node's transition times are its creation time) one Date: a Date costs ~100 bytes;
  * - deeply frozen: it is shared, so nobody may change it. A controller that wants a change
  *   builds a new object and writes it through the registry; the cache then holds the new one.
  */
@@ -55,6 +61,7 @@ export class SharedNodeDecoder {
       status: decoded.status ?? NodeStatus.fromPartial({}),
     };
     internStrings(node, this.pool);
+    shareDates(node);
     return deepFreeze(node);
   }
 }
@@ -63,13 +70,16 @@ function internStrings(node: FullNode, pool: StringPool): void {
   const name = node.metadata.name;
   // A node's own name recurs in its hostname label and address: share the name, keep it out of the pool.
   const s = (v: string): string => (v === name ? name : pool.intern(v));
-  const values = (m: Record<string, string>): void => {
-    for (const k of Object.keys(m)) m[k] = s(m[k]!);
+  const map = (m: Record<string, string>): Record<string, string> => {
+    const keys = Object.keys(m);
+    if (keys.length > 12) return Object.fromEntries(keys.map((k) => [k, s(m[k]!)]));
+    for (const k of keys) m[k] = s(m[k]!);
+    return m;
   };
   const meta = node.metadata;
   meta.namespace = s(meta.namespace);
-  values(meta.labels);
-  values(meta.annotations);
+  meta.labels = map(meta.labels);
+  meta.annotations = map(meta.annotations);
   for (const ref of meta.ownerReferences) {
     ref.apiVersion = s(ref.apiVersion);
     ref.kind = s(ref.kind);
@@ -80,8 +90,8 @@ function internStrings(node: FullNode, pool: StringPool): void {
     t.effect = s(t.effect);
   }
   const status = node.status;
-  values(status.capacity);
-  values(status.allocatable);
+  status.capacity = map(status.capacity);
+  status.allocatable = map(status.allocatable);
   for (const a of status.addresses) {
     a.type = s(a.type);
     if (a.address === name) a.address = name;
@@ -101,6 +111,24 @@ function internStrings(node: FullNode, pool: StringPool): void {
     info.operatingSystem = s(info.operatingSystem);
     info.architecture = s(info.architecture);
   }
+}
+
+/** One Date object per distinct time within the node (nothing changes a Date in place). */
+function shareDates(node: FullNode): void {
+  const seen: Date[] = [];
+  const d = (v: Date | undefined): Date | undefined => {
+    if (v === undefined) return v;
+    const t = v.getTime();
+    for (const x of seen) if (x.getTime() === t) return x;
+    seen.push(v);
+    return v;
+  };
+  node.metadata.creationTimestamp = d(node.metadata.creationTimestamp);
+  for (const c of node.status.conditions) {
+    c.lastHeartbeatTime = d(c.lastHeartbeatTime);
+    c.lastTransitionTime = d(c.lastTransitionTime);
+  }
+  for (const t of node.spec.taints) t.timeAdded = d(t.timeAdded);
 }
 
 /** Freeze `obj` and everything it holds (nothing in a Node is binary; a Date holds nothing). */

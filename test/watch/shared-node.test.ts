@@ -1,0 +1,54 @@
+/** The watch cache's shared node copy: complete, equal to a plain decode, compact, frozen. */
+import { describe, expect, it } from "vitest";
+import { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { decodeNode, encodeNode, nodeKey } from "../../src/registry/codec.js";
+import type { KeyValue } from "../../src/store/store.js";
+import { SharedNodeDecoder } from "../../src/watch/shared-node.js";
+
+const stored = (node: Node, rev: number): KeyValue => ({ key: nodeKey(node.metadata!.name), value: encodeNode(node), createRevision: rev, modRevision: rev });
+
+const at = new Date(Date.UTC(2026, 0, 1));
+const labels = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`example.com/label-${i}`, `value-${i % 3}`]));
+const node = Node.fromPartial({
+  metadata: { name: "n1", labels: { ...labels, "kubernetes.io/hostname": "n1" }, annotations: { a: "b" }, creationTimestamp: at },
+  spec: { taints: [{ key: "k", value: "v", effect: "NoExecute", timeAdded: at }] },
+  status: {
+    capacity: { cpu: "4" },
+    addresses: [{ type: "Hostname", address: "n1" }],
+    conditions: ["Ready", "MemoryPressure"].map((type) => ({ type, status: "True", reason: "R", message: "m", lastHeartbeatTime: at, lastTransitionTime: at })),
+    nodeInfo: { kernelVersion: "6.1.0" },
+  },
+});
+
+describe("SharedNodeDecoder", () => {
+  it("decodes what a plain decode does, with one Date per distinct time", () => {
+    const decoder = new SharedNodeDecoder();
+    const shared = decoder.decode(stored(node, 7));
+    expect(shared).toEqual(decodeNode(stored(node, 7)));
+    expect(shared.metadata.resourceVersion).toBe("7");
+    const [ready, memory] = shared.status.conditions;
+    expect(ready!.lastHeartbeatTime).toBe(memory!.lastTransitionTime);
+    expect(ready!.lastHeartbeatTime).toBe(shared.metadata.creationTimestamp);
+    expect(shared.spec.taints[0]!.timeAdded).toBe(shared.metadata.creationTimestamp);
+  });
+
+  it("fills absent parts, as the controllers expect a FullNode", () => {
+    const bare = new SharedNodeDecoder().decode(stored(Node.fromPartial({ metadata: { name: "bare" } }), 3));
+    expect(bare.spec.taints).toEqual([]);
+    expect(bare.status.conditions).toEqual([]);
+  });
+
+  it("freezes the whole node: nobody can change what every reader shares", () => {
+    const shared = new SharedNodeDecoder().decode(stored(node, 7));
+    const parts: object[] = [
+      shared, shared.metadata, shared.metadata.labels, shared.metadata.annotations, shared.spec, shared.spec.taints,
+      shared.spec.taints[0]!, shared.status, shared.status.capacity, shared.status.addresses[0]!, shared.status.conditions[1]!,
+      shared.status.nodeInfo!, shared.metadata.creationTimestamp!,
+    ];
+    for (const part of parts) expect(Object.isFrozen(part)).toBe(true);
+    expect(() => shared.status.conditions.push(shared.status.conditions[0]!)).toThrow(TypeError);
+    expect(() => {
+      (shared.metadata as { name: string }).name = "other";
+    }).toThrow(TypeError);
+  });
+});
