@@ -44,7 +44,7 @@ export interface StoreInformerOptions<T> extends InformerHandlers<T> {
 }
 
 /** Keys per store read while listing; between reads the event loop answers calls. */
-const PAGE = 2000;
+const PAGE = 500;
 
 export class StoreInformer<T> {
   private readonly items = new Map<string, T>();

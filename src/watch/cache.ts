@@ -44,7 +44,7 @@ interface NodeHandlers {
 }
 
 /** Keys per store read while loading; between reads the event loop answers calls. */
-const LOAD_PAGE = 1000;
+const LOAD_PAGE = 250;
 
 export interface WatchRequest {
   /** Deliver events after this revision; undefined = from now. */
