@@ -2,13 +2,19 @@
  * Store micro-benchmark: renew-like transactions straight against SqliteStore, no gRPC. Each of
  * C concurrent callers loops over its own keys: get the key, then a compare-and-swap put of a
  * new 230-byte value at the modRevision it read (what a Lease renewal does). One live watch on
- * everything consumes the events, as the server's watch cache does.
+ * everything consumes the events, as the server's watch cache does. `--work-us W` has each
+ * renewal first spin W µs of CPU on the main thread, standing in for what the server does per
+ * renewal besides the store (gRPC, protobuf, registry: ~50 µs in bench/RESULTS.md): with W = 0
+ * every caller waits in the same batch, so the main thread idles while a batch commits and the
+ * next cannot form; with W > 0 the main thread is the bottleneck, as in the server.
  *
  * Reported per window: durable txns/s, CPU of this process's main thread per txn (µs, from
  * /proc/self/task/PID/stat: the JS thread that also serves gRPC in the server), CPU of the whole
- * process per txn, group commits/s and txns per commit.
+ * process per txn, group commits/s and txns per commit. Two writers side by side, taking turns
+ * within each repeat: `thread` (the default: commits in SqliteStore's writer thread) and
+ * `inline` (`writerThread: false`: commits on the main thread, as before the thread existed).
  *
- *   npm run build && node dist/bench/store-micro.js [--concurrency 64,256] [--seconds 3] [--repeats 3]
+ *   npm run build && node dist/bench/store-micro.js [--concurrency 64,256] [--seconds 3] [--repeats 3] [--writers thread,inline] [--work-us 0,50]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -32,8 +38,9 @@ function cpuMs(stat: string): number {
 const mainThreadCpu = (): number => cpuMs(`/proc/self/task/${process.pid}/stat`);
 const processCpu = (): number => cpuMs("/proc/self/stat");
 
+type WriterMode = "thread" | "inline";
+
 interface Window {
-  concurrency: number;
   txnsPerSec: number;
   mainUsPerTxn: number;
   processUsPerTxn: number;
@@ -44,12 +51,13 @@ interface Window {
 const VALUE_BYTES = 230;
 const KEYS_PER_CALLER = 8;
 
-async function measure(concurrency: number, seconds: number): Promise<Window> {
+async function measure(mode: WriterMode, concurrency: number, workUs: number, seconds: number): Promise<Window> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-store-micro-"));
   let commits = 0;
   let committed = 0;
   const store = await SqliteStore.open({
     dir,
+    writerThread: mode === "thread",
     onCommit: (n) => {
       commits++;
       committed += n;
@@ -78,6 +86,7 @@ async function measure(concurrency: number, seconds: number): Promise<Window> {
     const caller = async (c: number): Promise<void> => {
       for (let i = 0; !stop; i++) {
         const key = keys[c * KEYS_PER_CALLER + (i % KEYS_PER_CALLER)]!;
+        spin(workUs);
         const kv = await store.get(key);
         const res = await store.txn({ compare: [{ key, modRevision: kv!.modRevision }], ops: [{ type: "put", key, value: value(i) }] });
         if (!res.succeeded) throw new Error(`renewal of ${key} lost its compare`);
@@ -96,7 +105,6 @@ async function measure(concurrency: number, seconds: number): Promise<Window> {
     const n = end.done - start.done;
     const s = (end.at - start.at) / 1000;
     return {
-      concurrency,
       txnsPerSec: n / s,
       mainUsPerTxn: ((end.main - start.main) * 1000) / n,
       processUsPerTxn: ((end.proc - start.proc) * 1000) / n,
@@ -109,6 +117,13 @@ async function measure(concurrency: number, seconds: number): Promise<Window> {
   }
 }
 
+/** Busy the thread for `us` µs. */
+function spin(us: number): void {
+  if (us <= 0) return;
+  const until = performance.now() + us / 1000;
+  while (performance.now() < until);
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number, digits = 0): string => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -117,15 +132,21 @@ async function main(): Promise<void> {
   const seconds = Number(arg("seconds", "3"));
   const repeats = Number(arg("repeats", "3"));
   console.log(`store micro-benchmark: ${os.cpus().length} CPUs, Node ${process.version}, ${seconds} s windows, median of ${repeats}`);
-  console.log("| concurrency | txns/s | main-thread µs/txn | process µs/txn | commits/s | txns/commit |");
-  console.log("|---:|---:|---:|---:|---:|---:|");
-  for (const c of levels) {
-    const runs: Window[] = [];
-    for (let r = 0; r < repeats; r++) runs.push(await measure(c, seconds));
-    const m = (f: (w: Window) => number): number => median(runs.map(f));
-    console.log(
-      `| ${c} | ${fmt(m((w) => w.txnsPerSec))} | ${fmt(m((w) => w.mainUsPerTxn), 1)} | ${fmt(m((w) => w.processUsPerTxn), 1)} | ${fmt(m((w) => w.commitsPerSec))} | ${fmt(m((w) => w.txnsPerCommit), 1)} |`,
-    );
+  const modes = arg("writers", "thread,inline").split(",") as WriterMode[];
+  const works = arg("work-us", "0,50").split(",").map(Number);
+  console.log("| writer | concurrency | work µs | txns/s | main-thread µs/txn | process µs/txn | commits/s | txns/commit |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const work of works) for (const c of levels) {
+    const runs = new Map<WriterMode, Window[]>(modes.map((m) => [m, []]));
+    for (let r = 0; r < repeats; r++) {
+      for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) runs.get(mode)!.push(await measure(mode, c, work, seconds));
+    }
+    for (const [mode, windows] of runs) {
+      const m = (f: (w: Window) => number): number => median(windows.map(f));
+      console.log(
+        `| ${mode} | ${c} | ${work} | ${fmt(m((w) => w.txnsPerSec))} | ${fmt(m((w) => w.mainUsPerTxn), 1)} | ${fmt(m((w) => w.processUsPerTxn), 1)} | ${fmt(m((w) => w.commitsPerSec))} | ${fmt(m((w) => w.txnsPerCommit), 1)} |`,
+      );
+    }
   }
 }
 

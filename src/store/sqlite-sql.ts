@@ -1,5 +1,6 @@
 /**
- * The SQLite schema of SqliteStore and every statement it runs, prepared once.
+ * The SQLite schema of SqliteStore and every statement it runs, prepared once per connection:
+ * the writer's (WriteStatements, in the writer thread) and the read connection's (ReadStatements).
  *
  * - `kv`: the current state, one row per live key (fast get and list at head).
  * - `log`: the history, one row per change. `id` is insertion order, which is revision order
@@ -81,20 +82,52 @@ function rangeSql(col: string, v: Variant): string {
 
 type RangeParams = { lo: string; hi?: string; limit: number };
 
-export class Statements {
+const GET_KV = "SELECT key, value, create_rev, mod_rev FROM kv WHERE key = ?";
+const GET_META = "SELECT value FROM meta WHERE name = ?";
+
+/** What the writer (src/store/sqlite-writer.ts) runs: point reads inside its transactions, changes, compaction. */
+export class WriteStatements {
   readonly getKv: Database.Statement<[string], KvRow>;
   readonly upsertKv: Database.Statement<[string, Uint8Array, number, number]>;
   readonly deleteKv: Database.Statement<[string]>;
   readonly insertLog: Database.Statement<[number, string, number, Uint8Array, number, number]>;
   readonly getMeta: Database.Statement<[string], { value: number }>;
   readonly setMeta: Database.Statement<[number, string]>;
-  readonly ping: Database.Statement<[], { one: number }>;
   /** The id of the first log row with rev > ?1, else max(id) + 1: where compaction to ?1 stops. */
   readonly compactBound: Database.Statement<[number], { id: number }>;
   /** The id of the (?3 + 1)-th row with ?1 < id < ?2: the end of one compaction batch. */
   readonly nthIdBetween: Database.Statement<[number, number, number], { id: number }>;
   /** Delete, among rows @from < id <= @to with rev <= @rev, tombstones and rows superseded at or before @rev. */
   readonly compactRange: Database.Statement<{ from: number; to: number; rev: number }>;
+
+  constructor(db: Database.Database) {
+    this.getKv = db.prepare(GET_KV);
+    this.upsertKv = db.prepare(
+      `INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev`,
+    );
+    this.deleteKv = db.prepare("DELETE FROM kv WHERE key = ?");
+    this.insertLog = db.prepare(
+      "INSERT INTO log (rev, key, deleted, value, create_rev, prev_rev) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.getMeta = db.prepare(GET_META);
+    this.setMeta = db.prepare("UPDATE meta SET value = ? WHERE name = ?");
+    this.compactBound = db.prepare(
+      `SELECT coalesce((SELECT id FROM log WHERE rev > ? ORDER BY rev, id LIMIT 1), (SELECT max(id) FROM log) + 1, 1) AS id`,
+    );
+    this.nthIdBetween = db.prepare("SELECT id FROM log WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?");
+    this.compactRange = db.prepare(
+      `DELETE FROM log WHERE id > @from AND id <= @to AND rev <= @rev AND (deleted = 1 OR EXISTS (
+         SELECT 1 FROM log AS n WHERE n.key = log.key AND n.rev > log.rev AND n.rev <= @rev))`,
+    );
+  }
+}
+
+/** What the store's read connection runs: gets, lists (at head and in the past), history for watches. */
+export class ReadStatements {
+  readonly getKv: Database.Statement<[string], KvRow>;
+  readonly getMeta: Database.Statement<[string], { value: number }>;
+  readonly ping: Database.Statement<[], { one: number }>;
 
   private readonly headList = new Map<Variant, Database.Statement<[RangeParams], KvRow>>();
   private readonly pastList = new Map<Variant, Database.Statement<[RangeParams & { rev: number }], KvRow>>();
@@ -104,26 +137,9 @@ export class Statements {
   >();
 
   constructor(private readonly db: Database.Database) {
-    this.getKv = db.prepare("SELECT key, value, create_rev, mod_rev FROM kv WHERE key = ?");
-    this.upsertKv = db.prepare(
-      `INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev`,
-    );
-    this.deleteKv = db.prepare("DELETE FROM kv WHERE key = ?");
-    this.insertLog = db.prepare(
-      "INSERT INTO log (rev, key, deleted, value, create_rev, prev_rev) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    this.getMeta = db.prepare("SELECT value FROM meta WHERE name = ?");
-    this.setMeta = db.prepare("UPDATE meta SET value = ? WHERE name = ?");
+    this.getKv = db.prepare(GET_KV);
+    this.getMeta = db.prepare(GET_META);
     this.ping = db.prepare("SELECT 1 AS one");
-    this.compactBound = db.prepare(
-      `SELECT coalesce((SELECT id FROM log WHERE rev > ? ORDER BY rev, id LIMIT 1), (SELECT max(id) FROM log) + 1, 1) AS id`,
-    );
-    this.nthIdBetween = db.prepare("SELECT id FROM log WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?");
-    this.compactRange = db.prepare(
-      `DELETE FROM log WHERE id > @from AND id <= @to AND rev <= @rev AND (deleted = 1 OR EXISTS (
-         SELECT 1 FROM log AS n WHERE n.key = log.key AND n.rev > log.rev AND n.rev <= @rev))`,
-    );
   }
 
   /** Live keys in a range, ascending, at most `limit` (-1: all). */

@@ -1,33 +1,57 @@
 /**
  * SqliteStore: the Store contract (store.ts) on one SQLite file, for a single server process.
  *
- * One writer: this process owns the revision counter in memory and writes it to `meta` in
- * the same SQLite transaction as the changes and their history rows, so revision and events
- * never disagree (no kine-style poll loop or fill rows). Each commit checks that `meta` still
- * holds the revision this process last wrote: a second process writing the same file makes
- * the first one's writes fail with UnavailableError instead of forking the history.
+ * Two connections. Writes go to a Writer (sqlite-writer.ts) that runs in a worker thread of
+ * its own with its own connection; reads (get, list, watch history) run on this thread's
+ * read-only connection. better-sqlite3 is synchronous, and a durable commit blocks for the
+ * fsync of the WAL: on this thread it stalled gRPC, protobuf and the registry for every group
+ * commit (37-48% of the server's one JS thread in the lease benchmarks). In the writer thread
+ * the apply and the fsync overlap with this thread's work, and a batch pipelines with the next:
+ * while the writer commits batch N, batch N+1 accumulates here.
  *
- * Group commit: `txn()` queues; one event-loop turn later every queued transaction (up to
- * `maxBatch`) is applied in one SQLite transaction, each evaluated against the state that
- * includes the earlier ones, and committed with one fsync (synchronous=FULL, WAL). Promises
- * resolve and watchers hear of the changes only after that commit. If it fails, every
- * transaction of the batch rejects with UnavailableError and nothing of it is visible.
+ * Why not keep one connection and fsync asynchronously (synchronous=OFF, then fdatasync of
+ * the WAL on libuv's pool)? That moves only the fsync off this thread, not the apply; and it
+ * is hard to make exact: every read would have to wait for the fsync of the data it sees (with
+ * one connection a read sees un-synced commits at once), and a checkpoint may copy un-synced
+ * frames into the database and reuse the WAL, so checkpoints would need their own syncing. With
+ * the writer thread, durability stays SQLite's own (synchronous=FULL): a commit becomes visible
+ * to other connections only after its WAL frames are synced, so reads never see un-synced data.
  *
- * better-sqlite3 is synchronous, so every method runs start to finish without another one
- * interleaving; that is what makes the reads below consistent without snapshots.
+ * Group commit: `txn()` queues. When the writer is idle (one event-loop turn after the first
+ * txn, or as soon as it answers the previous batch) every queued transaction, up to `maxBatch`,
+ * goes to it as one batch: one SQLite transaction, each txn evaluated against the state that
+ * includes the earlier ones, one fsync. Promises resolve and watchers hear of the changes only
+ * when the writer has answered, that is after the commit, in revision order. If the commit
+ * fails, every transaction of the batch rejects with UnavailableError and nothing of it is
+ * visible. One request is out at a time; compaction steps take turns with batches.
+ *
+ * Revisions: the writer owns the counter (and the second-writer check, see sqlite-writer.ts);
+ * this thread learns each batch's revision from its answer. The read connection may see a
+ * commit a little before that answer is handled here; that is harmless (the commit is durable)
+ * as long as every read reports a revision consistent with what it read: a list reads `meta`'s
+ * revision in the same read transaction as its rows and answers with it, and currentRevision()
+ * is never below a revision a list has answered. Watch history is read only up to the revision
+ * whose events were published, so a watch turning live has no gap and no duplicate.
+ *
+ * If the writer thread dies, the store stops writing: the batch in flight rejects with
+ * UnavailableError (its outcome unknown), and every later txn, compact and ping too; reads go
+ * on. Restart the process.
  *
  * Where store.ts leaves room, this backend does what etcd does (so both pass one suite): a
  * txn changing a key twice is refused with InvalidError; list revision 0 means current;
  * compacting to a future revision is InvalidError; a delete event's kv carries only key and
- * revision (createRevision 0); a watch may start from a future revision. Values are not
- * copied: results, reads and events share the caller's bytes, which nobody may modify.
+ * revision (createRevision 0); a watch may start from a future revision. Put values are not
+ * copied here: results and events share the caller's bytes, which nobody may modify.
  */
 import fs from "node:fs";
 import path from "node:path";
+import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { CompactedError, NodeplaneError, UnavailableError } from "../errors.js";
 import { compareKeys, futureRevision, prefixEnd, validateRevision, validateTxn } from "./keys.js";
-import { type KeyRange, type LogRow, SCHEMA, SCHEMA_VERSION, Statements, toKeyValue } from "./sqlite-sql.js";
+import { type KeyRange, type KvRow, type LogRow, ReadStatements, toKeyValue } from "./sqlite-sql.js";
+import type { TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
+import { startWriter, type WriterLink } from "./sqlite-writer-link.js";
 import type {
   KeyValue,
   ListOptions,
@@ -46,7 +70,7 @@ export interface SqliteStoreOptions {
   dir: string;
   /** Most transactions committed together (default 2,000): bounds a batch's latency. */
   maxBatch?: number;
-  /** Told of every group commit: how many transactions it carried and how long it took (s). */
+  /** Told of every group commit: how many transactions it carried and how long the writer took (s). */
   onCommit?: (transactions: number, seconds: number) => void;
   /** History rows `compact()` examines per SQLite transaction before yielding (default 10,000). */
   compactBatchRows?: number;
@@ -54,6 +78,10 @@ export interface SqliteStoreOptions {
   historyPageSize?: number;
   /** How long a write waits for a lock another connection holds, ms (default 5,000). */
   busyTimeoutMs?: number;
+  /** Commit in a worker thread (default true); false commits on this thread, as before the thread existed. */
+  writerThread?: boolean;
+  /** Told of the writer thread once it is ready (tests use it to make the thread die). */
+  onWriterThread?: (worker: Worker) => void;
 }
 
 interface Queued {
@@ -62,42 +90,66 @@ interface Queued {
   reject(err: Error): void;
 }
 
-interface Applied {
-  revision: number;
-  results: TxnResult[];
-  events: WatchEvent[];
+/** The request the writer is working on: what to do with its reply, or if the writer dies first. */
+interface InFlight {
+  reply(reply: WriterReply): void;
+  lost(err: UnavailableError): void;
+}
+
+/** A request other than a batch, waiting for its turn. */
+interface Job extends InFlight {
+  req: WriterRequest;
 }
 
 const EMPTY = new Uint8Array(0);
 const DB_FILE = "nodeplane.db";
 
 export class SqliteStore implements Store {
+  /** The revision whose events have been published. */
   private rev: number;
+  /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
+  private readRev = 0;
   private compactRev: number;
   private queue: Queued[] = [];
+  private jobs: Job[] = [];
+  private inFlight: InFlight | undefined;
+  /** Half the last batch: a queue this long may go to an idle writer early (see overlapPays). */
+  private eagerBatch = 1;
+  /** Whether the last batch went early (see overlapPays) rather than at the end of a turn. */
+  private sentEarly = false;
+  /** How long the writer took for the last batch, and this thread's turn that handled its answer, s. */
+  private commitSeconds = Infinity;
+  private answerSeconds = 0;
+  /** Whether the last request sent was a batch (compaction steps and batches take turns). */
+  private lastWasBatch = false;
   private flushTimer: NodeJS.Immediate | undefined;
+  private idleWaiters: (() => void)[] = [];
+  /** Set when the writer has died: writes fail with it from then on. */
+  private failure: UnavailableError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Compactions run one at a time, in call order. */
   private compactions: Promise<unknown> = Promise.resolve();
   private readonly hub: WatchHub;
-  private readonly applyBatch: (batch: Queued[]) => Applied;
+  private readonly listAt: (asked: number, range: KeyRange, fetch: number) => { at: number; rows: KvRow[] };
   private readonly maxBatch: number;
   private readonly onCommit: ((transactions: number, seconds: number) => void) | undefined;
   private readonly compactBatchRows: number;
 
   private constructor(
     private readonly db: Database.Database,
-    private readonly sql: Statements,
+    private readonly sql: ReadStatements,
+    private readonly writer: WriterLink,
+    ready: { revision: number; compactRevision: number },
     private readonly file: string,
     opts: SqliteStoreOptions,
   ) {
-    this.rev = sql.getMeta.get("revision")!.value;
-    this.compactRev = sql.getMeta.get("compact_revision")!.value;
+    this.rev = ready.revision;
+    this.compactRev = ready.compactRevision;
     this.maxBatch = opts.maxBatch ?? 2000;
     this.onCommit = opts.onCommit;
     this.compactBatchRows = opts.compactBatchRows ?? 10_000;
-    this.applyBatch = db.transaction((batch: Queued[]) => this.applyAll(batch));
+    this.listAt = db.transaction((asked: number, range: KeyRange, fetch: number) => this.readList(asked, range, fetch));
     this.hub = new WatchHub(
       {
         currentRevision: () => this.rev,
@@ -107,51 +159,46 @@ export class SqliteStore implements Store {
       },
       opts.historyPageSize ?? 1000,
     );
+    writer.attach({ reply: this.onReply, stopped: (err) => this.writerStopped(err) });
   }
 
   /** Open (or create) the store in `opts.dir`. Fails with UnavailableError. */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
     const file = path.join(opts.dir, DB_FILE);
+    let writer: WriterLink | undefined;
     let db: Database.Database | undefined;
     try {
       fs.mkdirSync(opts.dir, { recursive: true });
-      db = new Database(file, { timeout: opts.busyTimeoutMs ?? 5000 });
-      const mode = db.pragma("journal_mode = WAL", { simple: true });
-      if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);
-      db.pragma("synchronous = FULL");
-      db.exec(SCHEMA);
-      const sql = new Statements(db);
-      const version = sql.getMeta.get("schema_version")!.value;
-      if (version !== SCHEMA_VERSION) {
-        throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}; was it written by another nodeplane version?`);
-      }
-      return new SqliteStore(db, sql, file, opts);
+      // The writer creates the file and its schema; then this thread's read connection opens it.
+      const started = await startWriter({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 }, opts.writerThread ?? true, opts.onWriterThread);
+      writer = started.link;
+      if (started.ready.type !== "ready") throw new Error(`the writer answered ${started.ready.type}`);
+      db = new Database(file, { readonly: true, timeout: opts.busyTimeoutMs ?? 5000 });
+      return new SqliteStore(db, new ReadStatements(db), writer, started.ready, file, opts);
     } catch (err) {
       db?.close();
+      await writer?.close();
       throw new UnavailableError(`cannot open the SQLite store ${file}: ${messageOf(err)}`);
     }
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.assertOpen();
-    return this.driver("get", () => this.readKv(key));
+    return this.driver("get", () => {
+      const row = this.sql.getKv.get(key);
+      return row && toKeyValue(row);
+    });
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     this.assertOpen();
-    const head = this.rev;
     // 0 means "current", as in etcd, so a backend-neutral caller can pass either.
-    const at = opts.revision === undefined || opts.revision === 0 ? head : opts.revision;
+    const asked = opts.revision ?? 0;
     const limit = opts.limit ?? 0;
-    const invalid = validateRevision("revision", at) ?? validateRevision("limit", limit);
+    const invalid = validateRevision("revision", asked) ?? validateRevision("limit", limit);
     if (invalid) throw invalid;
-    if (at > head) throw futureRevision("revision", at, head);
-    if (at < this.compactRev) throw new CompactedError(at, this.compactRev);
-    const range = prefixRange(prefix, opts.startAfter);
     const fetch = limit > 0 ? limit + 1 : -1;
-    const rows = this.driver("list", () =>
-      at === head ? this.sql.listHead(range, fetch) : this.sql.listPast(range, at, fetch),
-    );
+    const { at, rows } = this.driver("list", () => this.listAt(asked, prefixRange(prefix, opts.startAfter), fetch));
     const more = limit > 0 && rows.length > limit;
     if (more) rows.length = limit;
     return { kvs: rows.map(toKeyValue), revision: at, more };
@@ -159,11 +206,16 @@ export class SqliteStore implements Store {
 
   txn(req: TxnRequest): Promise<TxnResult> {
     if (this.closed) return Promise.reject(closedError());
+    if (this.failure) return Promise.reject(this.failure);
     const invalid = validateTxn(req);
     if (invalid) return Promise.reject(invalid);
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
-      this.flushTimer ??= setImmediate(this.onFlushTimer);
+      if (this.inFlight) return;
+      // The writer is idle: gather this turn's transactions first, or start on half a batch
+      // now when that lets the writer work while this thread does (see overlapPays).
+      if (this.queue.length >= this.eagerBatch && this.overlapPays()) this.pump(true);
+      else this.flushTimer ??= setImmediate(this.onFlushTimer);
     });
   }
 
@@ -187,7 +239,7 @@ export class SqliteStore implements Store {
 
   async currentRevision(): Promise<number> {
     this.assertOpen();
-    return this.rev;
+    return this.head();
   }
 
   async compactRevision(): Promise<number> {
@@ -197,6 +249,7 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.assertOpen();
+    if (this.failure) throw this.failure;
     this.driver("ping", () => this.sql.ping.get());
   }
 
@@ -209,132 +262,187 @@ export class SqliteStore implements Store {
     this.closed = true;
     // Leave the caller's stack first: watch listeners are never called from inside it.
     await new Promise<void>((resolve) => setImmediate(resolve));
+    // Finish what is queued and in flight (a compaction stops at its next step: closed).
+    await new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.pump();
+    });
     if (this.flushTimer) clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
-    while (this.queue.length > 0) this.flush();
     this.hub.closeAll(closedError());
+    // The writer's connection closes last, so that it checkpoints the WAL into the file.
     this.db.close();
+    await this.writer.close();
+  }
+
+  private head(): number {
+    return Math.max(this.rev, this.readRev);
   }
 
   private readonly onFlushTimer = (): void => {
     this.flushTimer = undefined;
-    this.flush();
-    if (this.queue.length > 0) this.flushTimer = setImmediate(this.onFlushTimer);
+    this.pump();
   };
 
-  /** Commit one batch, then settle its promises and tell the watchers. */
-  private flush(): void {
+  /** If the writer is idle, send it the next request: a compaction step or a batch (taking turns). */
+  private pump(early = false): void {
+    if (this.inFlight) return;
+    if (this.failure) {
+      this.failQueued(this.failure);
+      return;
+    }
+    const job = this.jobs.length > 0 && (this.lastWasBatch || this.queue.length === 0) ? this.jobs.shift() : undefined;
+    if (job) {
+      this.lastWasBatch = false;
+      this.send(job.req, job);
+      return;
+    }
+    if (this.queue.length === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      return;
+    }
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
-    let applied: Applied;
-    const started = performance.now();
-    try {
-      applied = this.applyBatch(batch);
-      this.onCommit?.(batch.length, (performance.now() - started) / 1000);
-    } catch (err) {
-      // The SQLite transaction rolled back and this.rev was never advanced: as if the batch never ran.
+    this.lastWasBatch = true;
+    this.eagerBatch = Math.ceil(batch.length / 2);
+    this.sentEarly = early;
+    this.send(
+      { type: "batch", txns: batch.map((q) => wireTxn(q.req)) },
+      {
+        reply: (reply) => this.settleBatch(batch, reply),
+        lost: (err) => {
+          const e = new UnavailableError(
+            `storage unavailable: the SQLite writer stopped while committing ${batch.length} transaction(s); whether they were applied is unknown`,
+            { cause: err },
+          );
+          for (const q of batch) q.reject(e);
+        },
+      },
+    );
+  }
+
+  private send(req: WriterRequest, inFlight: InFlight): void {
+    this.inFlight = inFlight;
+    this.writer.post(req);
+  }
+
+  private readonly onReply = (reply: WriterReply): void => {
+    const done = this.inFlight;
+    this.inFlight = undefined;
+    if (reply.type === "batch") {
+      const started = performance.now();
+      this.commitSeconds = reply.seconds;
+      setImmediate(() => (this.answerSeconds = (performance.now() - started) / 1000));
+    }
+    // Either the next batch commits while this one's callers are answered, or it waits for the
+    // end of this turn and takes along what they send next (see overlapPays).
+    if (reply.type !== "batch") this.pump();
+    else if (this.overlapPays()) this.pump(true);
+    else this.flushTimer ??= setImmediate(this.onFlushTimer);
+    done?.reply(reply);
+  };
+
+  /**
+   * Whether to send batches early (pipelined) rather than gathered at the end of a turn.
+   * Callers answered in one turn (streams that renew again as soon as they are answered) come
+   * back in one turn too. Gathered, they make one batch: the writer idles while this thread
+   * works on them, then this thread idles while the writer commits. Sent in two halves, one
+   * half as soon as it is here and the other as soon as the writer answers, the writer commits
+   * one half while this thread works on the other, at the price of twice the commits. That pays
+   * when a commit's fixed cost (fsync) is below this thread's work on a whole batch: taken to
+   * hold if the last commit took no longer than the turn that handled its answer (than twice
+   * that turn, once halved: the halves merge again when commits get slow).
+   */
+  private overlapPays(): boolean {
+    return this.commitSeconds <= this.answerSeconds * (this.sentEarly ? 2 : 1);
+  }
+
+  /** Send a request other than a batch when its turn comes; resolves with its reply. */
+  private request(req: WriterRequest): Promise<WriterReply> {
+    return new Promise((resolve, reject) => {
+      this.jobs.push({ req, reply: resolve, lost: reject });
+      this.pump();
+    });
+  }
+
+  /** The writer answered a batch: settle its promises and tell the watchers. */
+  private settleBatch(batch: Queued[], reply: WriterReply): void {
+    if (reply.type !== "batch") {
       // Our own refusals (a second writer) say what to do; driver failures stay in the log.
-      const why = err instanceof NodeplaneError ? `: ${err.message}` : "; retry";
-      const e = new UnavailableError(
-        `storage unavailable: committing ${batch.length} transaction(s) failed, none applied${why}`,
-        { cause: new Error(`SQLite store ${this.file}: ${messageOf(err)}`) },
-      );
+      const why = reply.type === "failed" && reply.refused ? `: ${reply.message}` : "; retry";
+      const e = new UnavailableError(`storage unavailable: committing ${batch.length} transaction(s) failed, none applied${why}`, {
+        cause: new Error(`SQLite store ${this.file}: ${reply.type === "failed" ? reply.message : `unexpected ${reply.type}`}`),
+      });
       for (const q of batch) q.reject(e);
       return;
     }
+    this.onCommit?.(batch.length, reply.seconds);
+    const events: WatchEvent[] | undefined = this.hub.hasLiveWatchers ? [] : undefined;
+    const results = batch.map((q, i) => toResult(q.req, reply.outcomes[i]!, events));
     const before = this.rev;
-    this.rev = applied.revision;
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(applied.results[i]!);
-    if (applied.revision > before) this.hub.publish(applied.events, applied.revision);
+    this.rev = Math.max(before, reply.revision);
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+    if (reply.revision > before) this.hub.publish(events ?? [], reply.revision);
   }
 
-  /** Runs inside the SQLite transaction; throwing rolls the whole batch back. */
-  private applyAll(batch: Queued[]): Applied {
-    const onDisk = this.sql.getMeta.get("revision")!.value;
-    if (onDisk !== this.rev) {
-      throw new UnavailableError(
-        `the file holds revision ${onDisk} but this process wrote ${this.rev}: another process is writing to it; run one server per data directory`,
-      );
-    }
-    const events: WatchEvent[] = [];
-    const collect = this.hub.hasLiveWatchers;
-    let rev = this.rev;
-    const results: TxnResult[] = [];
-    for (const q of batch) {
-      const res = this.applyOne(q.req, rev, collect ? events : undefined);
-      if (res.succeeded) rev = res.revision;
-      results.push(res);
-    }
-    if (rev !== this.rev) this.sql.setMeta.run(rev, "revision");
-    return { revision: rev, results, events };
+  private writerStopped(err: Error): void {
+    this.failure = new UnavailableError(`storage unavailable: the SQLite writer thread stopped (${err.message}); restart the server`, {
+      cause: err,
+    });
+    const lost = this.inFlight;
+    this.inFlight = undefined;
+    lost?.lost(this.failure);
+    this.pump();
   }
 
-  private applyOne(req: TxnRequest, rev: number, events: WatchEvent[] | undefined): TxnResult {
-    let holds = true;
-    const current: (KeyValue | undefined)[] = [];
-    for (const c of req.compare) {
-      const kv = this.readKv(c.key);
-      current.push(kv);
-      if ((kv?.modRevision ?? 0) !== c.modRevision) holds = false;
-    }
-    if (!holds) return { succeeded: false, revision: rev, current };
-    const next = rev + 1;
-    let changed = false;
-    const results: (KeyValue | undefined)[] = [];
-    for (const op of req.ops) {
-      const prev = this.readKv(op.key);
-      if (op.type === "put") {
-        const createRevision = prev ? prev.createRevision : next;
-        const kv: KeyValue = { key: op.key, value: op.value, createRevision, modRevision: next };
-        this.sql.upsertKv.run(op.key, op.value, createRevision, next);
-        this.sql.insertLog.run(next, op.key, 0, op.value, createRevision, prev ? prev.modRevision : 0);
-        results.push(kv);
-        events?.push(prev ? { type: "put", kv, prev } : { type: "put", kv });
-        changed = true;
-      } else if (prev) {
-        this.sql.deleteKv.run(op.key);
-        this.sql.insertLog.run(next, op.key, 1, prev.value, prev.createRevision, prev.modRevision);
-        results.push(prev);
-        events?.push({ type: "delete", kv: tombstone(op.key, next), prev });
-        changed = true;
-      } else {
-        results.push(undefined);
-      }
-    }
-    return { succeeded: true, revision: changed ? next : rev, results };
+  private failQueued(err: UnavailableError): void {
+    for (const q of this.queue.splice(0)) q.reject(err);
+    for (const job of this.jobs.splice(0)) job.lost(err);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private readKv(key: string): KeyValue | undefined {
-    const row = this.sql.getKv.get(key);
-    return row && toKeyValue(row);
+  /** Runs in a read transaction: `meta`'s revision and the rows are of one snapshot. */
+  private readList(asked: number, range: KeyRange, fetch: number): { at: number; rows: KvRow[] } {
+    const head = this.sql.getMeta.get("revision")!.value;
+    if (head > this.readRev) this.readRev = head;
+    const at = asked === 0 ? head : asked;
+    if (at > head) throw futureRevision("revision", at, head);
+    if (at < this.compactRev) throw new CompactedError(at, this.compactRev);
+    return { at, rows: at === head ? this.sql.listHead(range, fetch) : this.sql.listPast(range, at, fetch) };
   }
 
   /**
-   * Record the compact revision first, then delete in batches. Recording first means no read
-   * or watch below `revision` can run against a history that is already partly deleted; if
-   * the process stops half-way, the rows left over are removed by the next compaction.
+   * The writer records the compact revision first, then deletes in steps. Recording first means
+   * no read or watch below `revision` can run against a history that is already partly
+   * deleted; if the process stops half-way, the rows left over are removed by the next compaction.
    */
   private async runCompaction(revision: number): Promise<void> {
     this.assertOpen();
-    if (revision > this.rev) throw futureRevision("revision", revision, this.rev);
+    if (revision > this.head()) throw futureRevision("revision", revision, this.head());
     if (revision <= this.compactRev) return;
-    this.driver("compact", () => this.sql.setMeta.run(revision, "compact_revision"));
-    this.compactRev = revision;
-    // Rows with rev <= revision are exactly the rows with id < bound (ids follow revisions);
-    // rows written while this runs come after it.
-    const bound = this.driver("compact", () => this.sql.compactBound.get(revision)!.id);
+    const begun = await this.compactRequest({ type: "compact-begin", revision });
+    if (begun.type !== "compact-begin") throw new Error(`unexpected ${begun.type}`);
+    if (revision > this.compactRev) this.compactRev = revision;
+    const bound = begun.bound;
     let from = 0;
     for (;;) {
-      const end = this.driver("compact", () => {
-        const last = this.sql.nthIdBetween.get(from, bound, this.compactBatchRows - 1)?.id ?? bound - 1;
-        this.sql.compactRange.run({ from, to: last, rev: revision });
-        return last;
-      });
-      if (end >= bound - 1) return;
-      from = end;
-      await new Promise<void>((resolve) => setImmediate(resolve));
       this.assertOpen();
+      const step = await this.compactRequest({ type: "compact-step", revision, from, bound, rows: this.compactBatchRows });
+      if (step.type !== "compact-step") throw new Error(`unexpected ${step.type}`);
+      if (step.end >= bound - 1) return;
+      from = step.end;
     }
+  }
+
+  private async compactRequest(req: WriterRequest): Promise<WriterReply> {
+    if (this.failure) throw this.failure;
+    const reply = await this.request(req);
+    if (reply.type === "failed") {
+      throw new UnavailableError("storage unavailable: compact failed; retry", {
+        cause: new Error(`SQLite store ${this.file}: ${reply.message}`),
+      });
+    }
+    return reply;
   }
 
   private assertOpen(): void {
@@ -356,6 +464,44 @@ export class SqliteStore implements Store {
 
 function closedError(): UnavailableError {
   return new UnavailableError("store is closed");
+}
+
+/**
+ * The request as sent to the writer. Posting copies each value's whole ArrayBuffer, so a value
+ * that is a view into a larger buffer is copied out first.
+ */
+function wireTxn(req: TxnRequest): TxnRequest {
+  let copy: TxnRequest | undefined;
+  req.ops.forEach((op, i) => {
+    if (op.type !== "put" || (op.value.byteOffset === 0 && op.value.byteLength === op.value.buffer.byteLength)) return;
+    copy ??= { compare: req.compare, ops: [...req.ops] };
+    copy.ops[i] = { type: "put", key: op.key, value: op.value.slice() };
+  });
+  return copy ?? req;
+}
+
+/** The caller's TxnResult from the writer's outcome; the events of its changes go to `events`. */
+function toResult(req: TxnRequest, outcome: TxnOutcome, events: WatchEvent[] | undefined): TxnResult {
+  if (!outcome.succeeded) {
+    return { succeeded: false, revision: outcome.revision, current: outcome.current.map((v, i) => (v ? toKv(req.compare[i]!.key, v) : undefined)) };
+  }
+  const rev = outcome.revision;
+  const results = req.ops.map((op, i): KeyValue | undefined => {
+    const v = outcome.prev[i]!;
+    const prev = v ? toKv(op.key, v) : undefined;
+    if (op.type === "put") {
+      const kv: KeyValue = { key: op.key, value: op.value, createRevision: prev ? prev.createRevision : rev, modRevision: rev };
+      events?.push(prev ? { type: "put", kv, prev } : { type: "put", kv });
+      return kv;
+    }
+    if (prev) events?.push({ type: "delete", kv: tombstone(op.key, rev), prev });
+    return prev;
+  });
+  return { succeeded: true, revision: rev, results };
+}
+
+function toKv(key: string, [value, createRevision, modRevision]: Version): KeyValue {
+  return { key, value, createRevision, modRevision };
 }
 
 function tombstone(key: string, revision: number): KeyValue {

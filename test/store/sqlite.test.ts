@@ -1,11 +1,13 @@
 /**
- * SqliteStore: the conformance suite (twice: default sizes, and tiny batches and pages so
- * that batch splitting, history paging and batched compaction run in every test), plus what
- * only SQLite can show: the file, a failed commit, a second writer, compaction internals.
+ * SqliteStore: the conformance suite (three times: default sizes; tiny batches and pages so
+ * that batch splitting, history paging and batched compaction run in every test; and the
+ * writer inline on the store's thread), plus what only SQLite can show: the file, a failed
+ * commit, a second writer, compaction internals, the writer thread dying, close mid-commit.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { CompactedError, UnavailableError } from "../../src/errors.js";
@@ -37,6 +39,7 @@ function sqliteFactory(opts: Omit<SqliteStoreOptions, "dir"> = {}): StoreFactory
 
 describeStoreConformance("sqlite", sqliteFactory());
 describeStoreConformance("sqlite, tiny batches and pages", sqliteFactory({ maxBatch: 7, historyPageSize: 3, compactBatchRows: 5 }));
+describeStoreConformance("sqlite, writer inline", sqliteFactory({ writerThread: false }));
 
 describe("SqliteStore", () => {
   const open: SqliteStore[] = [];
@@ -64,6 +67,64 @@ describe("SqliteStore", () => {
     const err = await SqliteStore.open({ dir: file }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toContain(file);
+  });
+
+  it("fails to open a file that is not a SQLite database with UnavailableError naming it", async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, "nodeplane.db"), "not a database, not at all, no".repeat(100));
+    const err = await SqliteStore.open({ dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toContain(path.join(dir, "nodeplane.db"));
+    expect((err as Error).message).toContain("not a database");
+  });
+
+  it("close lets a batch in the writer's hands and the ones queued behind it commit", async () => {
+    const dir = tempDir();
+    const store = await SqliteStore.open({ dir, maxBatch: 10 });
+    const first = Array.from({ length: 10 }, (_, i) => put(store, `/k/a${i}`, "v"));
+    // One turn: the first batch has gone to the writer; these queue behind it.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const behind = Array.from({ length: 25 }, (_, i) => put(store, `/k/b${i}`, "v"));
+    const closed = store.close();
+    const revisions = await Promise.all([...first, ...behind]);
+    await closed;
+    expect(new Set(revisions).size).toBe(35);
+    await expect(put(store, "/k/late", "v")).rejects.toBeInstanceOf(UnavailableError);
+    const again = await openStore({ dir });
+    expect((await again.list("/k/")).kvs.length).toBe(35);
+    expect(await again.currentRevision()).toBe(Math.max(...revisions));
+  });
+
+  it("if the writer thread dies, writes and ping fail with UnavailableError; reads and close still work", async () => {
+    let thread: Worker | undefined;
+    const store = await openStore({ dir: tempDir(), onWriterThread: (w) => (thread = w) });
+    const r1 = await put(store, "/k/a", "1");
+    const watch = new Recorder();
+    store.watch("/k/", r1, watch);
+
+    const inFlight = Array.from({ length: 20 }, (_, i) => put(store, `/k/x${i}`, "v"));
+    // One turn: the batch has gone to the writer.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const queued = put(store, "/k/queued", "v");
+    await thread!.terminate();
+    for (const res of await Promise.allSettled([...inFlight, queued])) {
+      expect(res.status).toBe("rejected");
+      expect(res.status === "rejected" && res.reason).toBeInstanceOf(UnavailableError);
+    }
+    const lost = await inFlight[0]!.catch((e: unknown) => e);
+    expect((lost as Error).message).toMatch(/while committing 20 transaction\(s\); whether they were applied is unknown/);
+
+    const later = await put(store, "/k/b", "1").catch((e: unknown) => e);
+    expect(later).toBeInstanceOf(UnavailableError);
+    expect((later as Error).message).toContain("writer thread stopped");
+    await expect(store.ping()).rejects.toBeInstanceOf(UnavailableError);
+    await expect(store.compact(r1)).rejects.toBeInstanceOf(UnavailableError);
+    expect(plain(await store.get("/k/a"))?.value).toBe("1");
+    expect((await store.list("/k/")).kvs.length).toBeGreaterThanOrEqual(1);
+
+    await store.close();
+    expect(await watch.ended()).toBeInstanceOf(UnavailableError);
+    watch.expectClean();
   });
 
   it("a failed commit rejects every txn of the batch with UnavailableError and applies none of it", async () => {

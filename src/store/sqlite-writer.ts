@@ -1,0 +1,190 @@
+/**
+ * The writing half of SqliteStore (sqlite.ts): the only connection that changes the file. It
+ * applies batches of transactions, each batch one SQLite transaction committed with one fsync
+ * (WAL, synchronous=FULL), and runs the steps of a compaction. It normally runs in the store's
+ * writer thread (sqlite-writer-thread.ts); `writerThread: false` runs it on the store's own
+ * thread instead (the design before the thread, kept for comparison in bench/store-micro.ts).
+ *
+ * It talks in plain structured-cloneable messages, one WriterReply per WriterRequest, in
+ * order, and knows nothing of promises, watchers or error classes: sqlite.ts turns its replies
+ * into results, events and src/errors.ts errors.
+ *
+ * It owns the revision counter and writes it to `meta` in the same SQLite transaction as the
+ * changes and their history rows, so revision and events never disagree. Each batch first
+ * checks that `meta` still holds the revision this writer last wrote: a second process writing
+ * the same file makes this one's batches fail (`refused`) instead of forking the history.
+ *
+ * Inside a transaction a key is read once: the version a compare read is the version its put
+ * or delete replaces (a txn changes each key at most once, and compares are read before any op).
+ */
+import Database from "better-sqlite3";
+import { type KvRow, SCHEMA, SCHEMA_VERSION, WriteStatements } from "./sqlite-sql.js";
+import type { Op, TxnRequest } from "./store.js";
+
+/** A stored version of the key a compare or op names: its value, createRevision and modRevision. */
+export type Version = [value: Uint8Array, createRevision: number, modRevision: number];
+
+export type TxnOutcome =
+  /** Per op, the version it replaced (put) or deleted (delete), null if there was none. */
+  | { succeeded: true; revision: number; prev: (Version | null)[] }
+  /** Per compare, the key's current version. */
+  | { succeeded: false; revision: number; current: (Version | null)[] };
+
+export type WriterRequest =
+  | { type: "batch"; txns: TxnRequest[] }
+  /** Record the compact revision; answers where its deletion steps stop. */
+  | { type: "compact-begin"; revision: number }
+  /** Delete what compaction to `revision` discards among at most `rows` history rows after `from`. */
+  | { type: "compact-step"; revision: number; from: number; bound: number; rows: number }
+  | { type: "close" };
+
+export type WriterReply =
+  | { type: "ready"; revision: number; compactRevision: number }
+  /** `seconds`: applying and committing the batch, fsync included. */
+  | { type: "batch"; revision: number; outcomes: TxnOutcome[]; seconds: number }
+  | { type: "compact-begin"; bound: number }
+  | { type: "compact-step"; end: number }
+  | { type: "closed" }
+  /** Nothing of the request was applied. `refused`: our own refusal (a second writer), not a driver error. */
+  | { type: "failed"; message: string; refused: boolean };
+
+export interface WriterConfig {
+  file: string;
+  /** How long a write waits for a lock another connection holds, ms. */
+  busyTimeoutMs: number;
+}
+
+/** A refusal of our own, as opposed to an error of the driver. */
+class Refusal extends Error {}
+
+interface Applied {
+  revision: number;
+  outcomes: TxnOutcome[];
+}
+
+export class Writer {
+  private rev: number;
+  private readonly applyBatch: (txns: TxnRequest[]) => Applied;
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly sql: WriteStatements,
+  ) {
+    this.rev = sql.getMeta.get("revision")!.value;
+    this.applyBatch = db.transaction((txns: TxnRequest[]) => this.applyAll(txns));
+  }
+
+  /** Open (or create) the file in WAL mode with its schema. Throws plain driver errors. */
+  static open(config: WriterConfig): Writer {
+    const db = new Database(config.file, { timeout: config.busyTimeoutMs });
+    try {
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);
+      db.pragma("synchronous = FULL");
+      db.exec(SCHEMA);
+      const sql = new WriteStatements(db);
+      const version = sql.getMeta.get("schema_version")!.value;
+      if (version !== SCHEMA_VERSION) {
+        throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}; was it written by another nodeplane version?`);
+      }
+      return new Writer(db, sql);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  ready(): WriterReply {
+    return { type: "ready", revision: this.rev, compactRevision: this.sql.getMeta.get("compact_revision")!.value };
+  }
+
+  /** Answer one request. Never throws: a failure is a `failed` reply, and nothing of the request was applied. */
+  handle(req: WriterRequest): WriterReply {
+    try {
+      switch (req.type) {
+        case "batch": {
+          const started = performance.now();
+          // On a throw the SQLite transaction rolled back and this.rev was never advanced.
+          const applied = this.applyBatch(req.txns);
+          this.rev = applied.revision;
+          return { type: "batch", revision: applied.revision, outcomes: applied.outcomes, seconds: (performance.now() - started) / 1000 };
+        }
+        case "compact-begin":
+          if (req.revision > this.rev) throw new Refusal(`compact revision ${req.revision} is past the writer's revision ${this.rev}`);
+          this.sql.setMeta.run(req.revision, "compact_revision");
+          // Rows with rev <= revision are exactly the rows with id < bound (ids follow revisions);
+          // rows written after this come after it.
+          return { type: "compact-begin", bound: this.sql.compactBound.get(req.revision)!.id };
+        case "compact-step": {
+          const last = this.sql.nthIdBetween.get(req.from, req.bound, req.rows - 1)?.id ?? req.bound - 1;
+          this.sql.compactRange.run({ from: req.from, to: last, rev: req.revision });
+          return { type: "compact-step", end: last };
+        }
+        case "close":
+          this.db.close();
+          return { type: "closed" };
+      }
+    } catch (err) {
+      return { type: "failed", message: err instanceof Error ? err.message : String(err), refused: err instanceof Refusal };
+    }
+  }
+
+  /** Runs inside the SQLite transaction; throwing rolls the whole batch back. */
+  private applyAll(txns: TxnRequest[]): Applied {
+    const onDisk = this.sql.getMeta.get("revision")!.value;
+    if (onDisk !== this.rev) {
+      throw new Refusal(
+        `the file holds revision ${onDisk} but this process wrote ${this.rev}: another process is writing to it; run one server per data directory`,
+      );
+    }
+    let rev = this.rev;
+    const outcomes: TxnOutcome[] = [];
+    for (const req of txns) {
+      const outcome = this.applyOne(req, rev);
+      if (outcome.succeeded) rev = outcome.revision;
+      outcomes.push(outcome);
+    }
+    if (rev !== this.rev) this.sql.setMeta.run(rev, "revision");
+    return { revision: rev, outcomes };
+  }
+
+  private applyOne(req: TxnRequest, rev: number): TxnOutcome {
+    let holds = true;
+    const current: (Version | null)[] = [];
+    for (const c of req.compare) {
+      const v = this.read(c.key);
+      current.push(v);
+      if ((v?.[2] ?? 0) !== c.modRevision) holds = false;
+    }
+    if (!holds) return { succeeded: false, revision: rev, current };
+    const next = rev + 1;
+    let changed = false;
+    const prevs: (Version | null)[] = [];
+    for (const op of req.ops) {
+      const prev = this.replaced(req, current, op);
+      if (op.type === "put") {
+        const createRevision = prev ? prev[1] : next;
+        this.sql.upsertKv.run(op.key, op.value, createRevision, next);
+        this.sql.insertLog.run(next, op.key, 0, op.value, createRevision, prev ? prev[2] : 0);
+        changed = true;
+      } else if (prev) {
+        this.sql.deleteKv.run(op.key);
+        this.sql.insertLog.run(next, op.key, 1, prev[0], prev[1], prev[2]);
+        changed = true;
+      }
+      prevs.push(prev);
+    }
+    return { succeeded: true, revision: changed ? next : rev, prev: prevs };
+  }
+
+  /** The version `op` replaces: what a compare of this txn read of its key, else a read. */
+  private replaced(req: TxnRequest, current: (Version | null)[], op: Op): Version | null {
+    for (let i = 0; i < req.compare.length; i++) if (req.compare[i]!.key === op.key) return current[i]!;
+    return this.read(op.key);
+  }
+
+  private read(key: string): Version | null {
+    const row: KvRow | undefined = this.sql.getKv.get(key);
+    return row ? [row.value, row.create_rev, row.mod_rev] : null;
+  }
+}
