@@ -58,6 +58,13 @@ export class NodeRegistry {
   private readonly clock: Clock;
   private readonly maxRetries: number;
   private readonly serial = new KeyedSerializer();
+  /**
+   * The Lease this registry last wrote, per node, with its revision: a renewal starts from it
+   * instead of reading and decoding the store's copy (as kube-apiserver's GuaranteedUpdate
+   * starts from its watch cache). Its compare on that revision makes a stale entry harmless: a
+   * failed compare drops the entry and the renewal retries from the store.
+   */
+  private readonly leases = new Map<string, { obj: Lease; modRevision: number }>();
   private readonly ipam: Ipam | undefined;
   private readonly newNodeTaints: Taint[];
   private readonly hooks: RegistryHooks;
@@ -110,7 +117,9 @@ export class NodeRegistry {
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
       const nodeOut = nodeUnchanged ? current.obj : withRevision(node, res[0]!);
-      return { node: nodeOut, lease: withRevision(lease, res[nodeUnchanged ? 0 : 1]!) };
+      const leaseOut = withRevision(lease, res[nodeUnchanged ? 0 : 1]!);
+      this.remember(name, leaseOut);
+      return { node: nodeOut, lease: leaseOut };
     });
   }
 
@@ -220,6 +229,7 @@ export class NodeRegistry {
         ],
       });
       if (!res.succeeded) return undefined;
+      this.leases.delete(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
       this.hooks.released?.();
       return current.obj;
@@ -233,14 +243,20 @@ export class NodeRegistry {
     // The hot path. A Lease exists only while its Node does (they are created and deleted
     // together, or the Lease after the Node under a compare on it), so a renewal of an existing
     // Lease needs only the Lease's own compare: a deleted Node took its Lease with it.
+    let attempt = 0;
     return this.retry(nodeName, async () => {
-      const lease = await this.readLease(nodeName);
+      // First from the Lease this registry last wrote (the compare below catches any later
+      // change by anyone else); after a failed compare, from the store.
+      const cached = attempt++ === 0 ? this.leases.get(nodeName) : undefined;
+      if (!cached) this.leases.delete(nodeName);
+      const read = cached ? undefined : await this.readLease(nodeName);
+      const lease = cached ?? (read && { obj: read.obj, modRevision: read.kv.modRevision });
       const now = this.now();
       let next: Lease;
       let compare: Compare[];
       if (lease) {
         next = renewedLease(lease.obj, renewal, now);
-        compare = [{ key: leaseKey(nodeName), modRevision: lease.kv.modRevision }];
+        compare = [{ key: leaseKey(nodeName), modRevision: lease.modRevision }];
       } else {
         const node = await this.readNode(nodeName);
         if (!node) throw new NotFoundError("node", nodeName);
@@ -251,7 +267,10 @@ export class NodeRegistry {
         ];
       }
       const res = await this.store.txn({ compare, ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }] });
-      return res.succeeded ? withRevision(next, res.results[0]!) : undefined;
+      if (!res.succeeded) return undefined;
+      const out = withRevision(next, res.results[0]!);
+      this.remember(nodeName, out);
+      return out;
     });
   }
 
@@ -264,6 +283,11 @@ export class NodeRegistry {
   private async readNode(name: string): Promise<Read<FullNode> | undefined> {
     const kv = await this.store.get(nodeKey(name));
     return kv && { obj: fullNode(decodeNode(kv)), kv };
+  }
+
+  /** Keep the Lease just written for the next renewal (the answered object: never modified). */
+  private remember(name: string, lease: Lease): void {
+    this.leases.set(name, { obj: lease, modRevision: Number(lease.metadata!.resourceVersion) });
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {
