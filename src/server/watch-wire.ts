@@ -8,16 +8,33 @@
  * watcher's queue still holds the event; nothing is added to the nodes the watch cache keeps.
  * The wire format is unchanged: the same WatchResponse, encoded by the same generated codec.
  */
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { NodeServiceService, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeWatchEvent } from "../watch/watcher.js";
 
 const encoded = new WeakMap<NodeWatchEvent, Buffer>();
 
+/**
+ * One writer for every event (as for stored objects in src/registry/codec.ts): a fresh one
+ * starts at 128 bytes and doubles its way to a node's few KB on every encode. finish() copies
+ * the bytes out and resets it; one left mid-message by a throwing encode, or grown by a huge
+ * node, is replaced.
+ */
+let writer = new BinaryWriter();
+const KEEP_WRITER_BYTES = 64 * 1024;
+
 /** The WatchResponse bytes of `ev`: encoded on first use, then shared. */
 export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
   let bytes = encoded.get(ev);
   if (bytes === undefined) {
-    const u8 = WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }).finish();
+    let u8: Uint8Array;
+    try {
+      u8 = WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }, writer).finish();
+    } catch (err) {
+      writer = new BinaryWriter();
+      throw err;
+    }
+    if (u8.length > KEEP_WRITER_BYTES) writer = new BinaryWriter();
     bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
     encoded.set(ev, bytes);
   }
