@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeClient } from "../../src/client/client.js";
+import { UnavailableError } from "../../src/client/errors.js";
 import { FakeClock } from "../../src/clock.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { createLogger } from "../../src/log.js";
@@ -73,5 +74,33 @@ describe("start-up", () => {
     // Seen at the sync, with a full grace period from then however long it was silent before.
     expect(server.controller!.probeTime("before")).toBe(clock.now());
     expect((await client.getNode("before")).status?.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+  });
+
+  it("shuts down in order while the watch cache is still loading", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-startup-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const inner = await SqliteStore.open({ dir });
+    const gated = gateFirstList(inner, NODE_PREFIX);
+    const server = await NodeplaneServer.start({
+      listen: "127.0.0.1:0",
+      httpListen: null,
+      dataDir: dir,
+      store: gated.store,
+      logger: createLogger("silent"),
+      nodeLifecycle: { monitorPeriodMs: 3_600_000 },
+    });
+    await gated.held;
+    const client = new NodeClient(`127.0.0.1:${server.port}`);
+    cleanups.push(() => client.close());
+    const watch = client.watch({})[Symbol.asyncIterator]().next().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await client.register(agentNode("n1")); // answered: the watch is waiting for the cache by now
+    const down = server.shutdown();
+    gated.open(); // the page in flight ends; nothing after it starts
+    await down;
+    expect(await watch).toBeInstanceOf(UnavailableError);
+    await server.whenReady(); // settles: the parts it waited on were stopped
   });
 });
