@@ -14,13 +14,16 @@
  *   3. memory: after --settle seconds idle, the server's RSS (and peak RSS, V8 heap used) with
  *      every node registered, beside the same server empty (measured before step 2).
  *   4. restart: SIGTERM (time to exit), start a new server on the same data dir and port; time
- *      from spawn to its "nodeplane serving" line and to the first ListNodes answered (polled
- *      from spawn every 20 ms); then a sample of nodes read back, and its RSS after --settle s.
+ *      from spawn to its "nodeplane serving" line, to the first ListNodes answered (polled
+ *      from spawn every 20 ms) and to ready (/readyz 200: watch cache loaded, controllers
+ *      synced; polled every 20 ms from the serving line); then a sample of nodes read back,
+ *      and its RSS after --settle s.
  * Each result is printed against its target (register ≥ 2,000 nodes/s; RSS ≤ 1 GiB; restart
  * ≤ 5 s) in a markdown table, also written to bench/RESULTS-scale.md.
  *
- * The lifecycle controller runs (its informers hold every node and Lease, which is part of the
- * memory measured) with grace periods longer than the run, so it adds no writes of its own.
+ * The lifecycle controller runs (it reads the watch cache's nodes and holds each Lease's renew
+ * time, which is part of the memory measured) with grace periods longer than the run, so it
+ * adds no writes of its own.
  *
  * Flags (or env SCALE_<NAME>):
  *   --quick               ~1 minute smoke run: 10,000 nodes, short windows; writes no file unless --out
@@ -302,7 +305,7 @@ async function startTimed(
   profName: string | undefined,
   profDir: string | undefined,
   timeoutMs: number,
-): Promise<{ served: Served; servingMs: number; firstListMs: number; otherPct: number | undefined; pressurePct: number | undefined }> {
+): Promise<{ served: Served; servingMs: number; firstListMs: number; readyMs: number; otherPct: number | undefined; pressurePct: number | undefined }> {
   const args = [
     ...(profDir && profName ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}.cpuprofile`] : []),
     NODEPLANE_BIN,
@@ -323,7 +326,7 @@ async function startTimed(
   const t0 = performance.now();
   if (port === 0) {
     const served = await spawnServing("nodeplane", args, SERVING);
-    return { served, servingMs: performance.now() - t0, firstListMs: Number.NaN, otherPct: undefined, pressurePct: undefined };
+    return { served, servingMs: performance.now() - t0, firstListMs: Number.NaN, readyMs: Number.NaN, otherPct: undefined, pressurePct: undefined };
   }
   const machine0 = machineBusyMs();
   const psi0 = cpuPressureUs();
@@ -379,6 +382,20 @@ async function startTimed(
   await poll;
   clearTimeout(listBound);
   if (!Number.isFinite(firstListMs)) throw new Error(`nodeplane answered no ListNodes within ${timeoutMs} ms of its start`);
+  // Serving comes before ready (the watch cache loads in the background): wait for /readyz too.
+  let readyMs = Number.NaN;
+  while (ports.httpPort !== undefined && performance.now() - t0 < timeoutMs) {
+    const status = await fetch(`http://127.0.0.1:${ports.httpPort}/readyz`).then(
+      async (res) => (await res.arrayBuffer(), res.status),
+      () => 0,
+    );
+    if (status === 200) {
+      readyMs = performance.now() - t0;
+      break;
+    }
+    await sleep(20);
+  }
+  if (!Number.isFinite(readyMs)) throw new Error(`nodeplane was not ready (/readyz) within ${timeoutMs} ms of its start`);
   // What other processes took while this one started: machine busy time minus the new server's and ours.
   const machine1 = machineBusyMs();
   const psi1 = cpuPressureUs();
@@ -393,6 +410,7 @@ async function startTimed(
     served: { child, port: ports.port, httpPort: ports.httpPort, output: () => out, exited },
     servingMs: ports.at - t0,
     firstListMs,
+    readyMs,
     otherPct,
     pressurePct: psi0 !== undefined && psi1 !== undefined ? (100 * (psi1 - psi0)) / 1000 / elapsed : undefined,
   };
@@ -528,6 +546,7 @@ async function main(): Promise<void> {
   const restarted = second.served;
   log(
     `scale: restarted: serving line after ${fmtMs(second.servingMs)} ms, first ListNodes answered after ${fmtMs(second.firstListMs)} ms, ` +
+      `ready after ${fmtMs(second.readyMs)} ms, ` +
       `other load meanwhile ${fmtPct(second.otherPct)}, CPU pressure ${fmtPct(second.pressurePct)}`,
   );
   t = performance.now();
@@ -570,7 +589,8 @@ async function main(): Promise<void> {
     ],
     [
       `Restart to serving, ${n} nodes in the store`,
-      `${fmtMs(second.servingMs)} ms to the serving line, ${fmtMs(second.firstListMs)} ms to the first ListNodes answer`,
+      `${fmtMs(second.servingMs)} ms to the serving line, ${fmtMs(second.firstListMs)} ms to the first ListNodes answer ` +
+        `(ready, /readyz 200: ${fmtMs(second.readyMs)} ms)`,
       `empty server: ${fmtMs(first.servingMs)} ms to the serving line`,
       "≤ 5 s",
       met(restartMs <= TARGET.restartMs),
@@ -609,7 +629,7 @@ async function main(): Promise<void> {
     `- Command: \`npm run build && ${command}\``,
     `- Date: ${new Date(began).toISOString()} (took ${Math.round((Date.now() - began) / 1000)} s)`,
     `- Machine: ${machine}`,
-    `- Server: \`nodeplane serve\` (SQLite store, WAL, synchronous=FULL, group commit), lifecycle controller on (its informers hold every node and Lease) ` +
+    `- Server: \`nodeplane serve\` (SQLite store, WAL, synchronous=FULL, group commit), lifecycle controller on (it reads the watch cache's nodes and holds each Lease's renew time) ` +
       "with grace periods longer than the run so it writes nothing; log level warn.",
     `- Load: ${opts.workers} register worker processes (the SDK's NodeClient.register, one grpc-js channel each), ${opts.lanes} calls in flight each, ` +
       `registering disjoint ranges of ${n} nodes, each with 20 labels, 4 addresses, 6 capacity and 6 allocatable resources, 5 conditions, full node info ` +
@@ -620,7 +640,8 @@ async function main(): Promise<void> {
       "and answers the node and a Lease without storing anything — the ceiling of grpc-js and the codecs on this machine, with clients and server " +
       `sharing its ${cpus.length} CPUs. RSS is VmRSS from /proc after ${opts.settleS} s idle (peak is VmHWM); V8 heap used is from the server's /metrics. ` +
       "Restart time is from spawning the new process to its `nodeplane serving` line, and to the first ListNodes (page of 500) answered, " +
-      "polled every 20 ms from spawn on the same port.",
+      "polled every 20 ms from spawn on the same port. The server serves before its watch cache has loaded (reads and writes go to the store; " +
+      "a Watch waits for the cache); ready is /readyz answering 200 (watch cache loaded, controllers synced), polled every 20 ms.",
     "",
     table,
     "",
