@@ -49,7 +49,7 @@ function steps(quick: boolean): Record<Bench, Step> {
   const q = quick ? ["--quick"] : [];
   return {
     heartbeat: { bench: "heartbeat", script: "run.js", args: quick ? ["--quick", "--levels", "64"] : ["--repeats", "2"] },
-    controller: { bench: "controller", script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3"] : ["--nodes", "100000", "--passes", "7"] },
+    controller: { bench: "controller", script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
     scale: { bench: "scale", script: "scale.js", args: q },
     watch: { bench: "watch", script: "watch-fanout.js", args: q },
     fleet: { bench: "fleet", script: "fleet.js", args: q },
