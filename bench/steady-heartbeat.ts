@@ -83,6 +83,8 @@ export interface SteadyOutcome {
   maxMs: number;
   measured: number;
   serverCpuPct: number | undefined;
+  /** The same server just before, with no renewals. */
+  idleServerCpuPct: number | undefined;
   workersCpuPct: number | undefined;
   otherPct: number | undefined;
   pressurePct: number | undefined;
@@ -131,6 +133,8 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
         return w.next("result", windowEndAt - epochNow() + 60_000);
       }),
     );
+    // The same server with no agents (the workers start and connect meanwhile, sending nothing).
+    const idle = await cpuWindow({ server: o.serverPid }, epochNow() + 500, startAt - 200);
     const pids: Record<string, number | undefined> = { server: o.serverPid };
     workers.forEach((w, i) => (pids[`worker${i}`] = w.pid));
     const cpu = cpuWindow(pids, windowStartAt, windowEndAt);
@@ -181,6 +185,7 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
       maxMs: hist.maxUs / 1000,
       measured: hist.count,
       serverCpuPct: w.pct.server,
+      idleServerCpuPct: idle.pct.server,
       workersCpuPct: (100 * workerCpuUs) / 1000 / (o.windowS * 1000),
       otherPct: w.otherPct,
       pressurePct: w.cpuPressurePct,
@@ -208,7 +213,7 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
   }
 }
 
-/** The result table's row cells: scenario, result, target, verdict. */
+/** The result table's row cells: scenario, result, baseline, target, verdict. */
 export function steadyRow(s: SteadyOutcome): string[] {
   const met = s.failures.length === 0 && s.p99Ms <= STEADY_TARGET.p99Ms && (s.serverCpuPct ?? Infinity) < STEADY_TARGET.serverCpuPct && s.skipped === 0;
   return [
@@ -216,6 +221,7 @@ export function steadyRow(s: SteadyOutcome): string[] {
     `${fmtInt(s.committedPerSec)} durable renewals/s (offered ${fmtInt(s.offeredPerSec)}; ${s.writesPerRenewal.toFixed(2)} writes each), ` +
       `p50 ${fmtMs(s.p50Ms)} / p99 ${fmtMs(s.p99Ms)} ms, server CPU ${fmtPct(s.serverCpuPct)}, RSS ${fmtMiB(s.serverRss)} with ${fmtInt(s.streamsOpen)} streams open; ` +
       `${s.skipped} renewals skipped (previous unanswered); load workers ${fmtPct(s.workersCpuPct)}, other load ${fmtPct(s.otherPct)}, CPU pressure ${fmtPct(s.pressurePct)}`,
+    `the same server idle just before: CPU ${fmtPct(s.idleServerCpuPct)}`,
     `p99 ≤ ${STEADY_TARGET.p99Ms} ms, < 1 core`,
     met ? "met" : "**missed**",
   ];
