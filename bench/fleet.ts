@@ -412,7 +412,7 @@ interface Window {
   otherCpu: number | undefined;
   serverRss: number | undefined;
   clientRss: number;
-  /** nodeplane's group commits (its /metrics): per second, mean transactions each, and time in them (apply + durable commit, on its main thread) as % of the window. */
+  /** nodeplane's group commits (its /metrics): per second, mean transactions each, and time in them (apply + durable commit, in the store writer thread) as % of the window. */
   commitsPerSec: number;
   txnsPerCommit: number;
   commitPct: number;

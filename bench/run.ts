@@ -1352,7 +1352,7 @@ async function main(): Promise<void> {
     "Server CPU is % of one core over the window (/proc); generator CPU is all h2load processes or workers together; other load is CPU taken by processes outside the benchmark " +
       "(other jobs on this shared machine), a noise indicator; server-counted calls/s is the server's own OK counter over the window (nodeplane /metrics, etcd's grpc_server_handled_total); " +
       "handler mean is nodeplane's handling-time histogram; writes/call is the store revision (nodeplane) or MVCC revision (etcd) delta per OK call: 1.00 = one committed write each; " +
-      "group commits/s, txns/commit and time in commits come from nodeplane's store metrics (time in commits = share of the window its single JS thread spent applying and committing batches, fsync included, when it serves no gRPC); " +
+      "group commits/s, txns/commit and time in commits come from nodeplane's store metrics (time in commits = share of the window the store's writer thread spent applying and committing batches, fsync included; the main thread serves gRPC meanwhile); " +
       "all connections answered after: from the last h2load process start until every one of them had had its first answer — the window (calls/s, latencies) starts no earlier, " +
       "so a slow admission of new connections (a reconnect storm) is shown here rather than mixed into the steady state.",
     "",
