@@ -15,7 +15,7 @@ import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
 import { batchWrites } from "./batched-writes.js";
 import { drained } from "./drain.js";
-import { acceptEncodedWatchResponses, watchResponseBytes } from "./watch-wire.js";
+import { watchResponseBytes } from "./watch-wire.js";
 import { codeName, toServiceError } from "./errors.js";
 import type { HeartbeatStreams } from "./heartbeat.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -86,9 +86,8 @@ function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Re
 }
 
 function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchRequest, WatchResponse> {
-  // The handler writes pre-encoded WatchResponse bytes; the Watch definition it is added with
-  // must pass them through.
-  acceptEncodedWatchResponses();
+  // The handler writes pre-encoded WatchResponse bytes: the server adds this service with
+  // nodeServiceDefinition (watch-wire.ts), whose Watch serializer passes them through.
   return (call: ServerWritableStream<WatchRequest, WatchResponse | Buffer>) => {
     const id = requestId();
     batchWrites(call);

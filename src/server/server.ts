@@ -17,7 +17,6 @@ import type { Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { UnavailableError } from "../errors.js";
-import { NodeServiceService } from "../gen/nodeplane/v1/service.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { NodeRegistry, type RegistryHooks } from "../registry/nodes.js";
 import { Compactor } from "../store/compactor.js";
@@ -39,6 +38,7 @@ import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
 import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
+import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
 
 export interface ServeOptions {
@@ -223,7 +223,7 @@ export class NodeplaneServer {
       });
       const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
-      server.addService(NodeServiceService, nodeService({ registry, cache, events, heartbeats, metrics, log }));
+      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log }));
       addReflection(server);
       const health = addHealth(server);
       const port = await new Promise<number>((resolve, reject) =>

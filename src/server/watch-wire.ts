@@ -41,21 +41,16 @@ export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
   return bytes;
 }
 
-type WatchSerialize = (value: WatchResponse | Buffer) => Buffer;
-const passThrough = new WeakSet<object>();
-
 /**
- * Make NodeService's Watch response serializer pass pre-encoded bytes through (and encode a
- * WatchResponse object as before). grpc-js reads the serializer from the service definition
- * when the service is added, so this must run before `addService(NodeServiceService, ...)`;
- * nodeService() calls it. Idempotent. Only the server uses responseSerialize: clients decode
- * with responseDeserialize, which is untouched.
+ * NodeService's definition as the server adds it: the same methods, with a Watch response
+ * serializer that passes pre-encoded bytes through (and encodes a WatchResponse object as
+ * before). Only the server serializes responses; the generated definition clients use is
+ * left as it is.
  */
-export function acceptEncodedWatchResponses(): void {
-  const watch = NodeServiceService.watch;
-  if (passThrough.has(watch.responseSerialize)) return;
-  const encodeObject = watch.responseSerialize;
-  const serialize: WatchSerialize = (value) => (Buffer.isBuffer(value) ? value : encodeObject(value));
-  passThrough.add(serialize);
-  Object.assign(watch, { responseSerialize: serialize });
-}
+export const nodeServiceDefinition: typeof NodeServiceService = {
+  ...NodeServiceService,
+  watch: {
+    ...NodeServiceService.watch,
+    responseSerialize: (value: WatchResponse | Buffer): Buffer => (Buffer.isBuffer(value) ? value : NodeServiceService.watch.responseSerialize(value)),
+  },
+};
