@@ -162,7 +162,10 @@ async function main(): Promise<void> {
   const missed = ran.flatMap((r) => r.summaries.flatMap((s) => s.rows.filter((x) => x.verdict === "missed"))).length;
   const judged = ran.flatMap((r) => r.summaries.flatMap((s) => s.rows.filter((x) => x.verdict !== "–"))).length;
   const doc = [
-    `# nodeplane benchmarks${quick ? " (quick smoke run: small sizes, short windows — not the figures to quote)" : ""}`,
+    `# nodeplane benchmarks${quick ? " (quick smoke run)" : ""}`,
+    ...(quick
+      ? ["", "A smoke run: 10,000-node sizes instead of 100,000, one repeat, short windows. Verdicts hold for these sizes only; quote the full run (bench/RESULTS.md)."]
+      : []),
     "",
     `- Command: \`${command}\` (each benchmark as \`node dist/bench/SCRIPT ARGS\`: ${ran.map((r) => `\`${r.step.script} ${r.step.args.join(" ")}\``.replace(" `", "`")).join(", ")})`,
     `- Date: ${new Date(began).toISOString()}, took ${Math.round((Date.now() - began) / 1000)} s (${ran.map((r) => `${r.step.bench} ${Math.round(r.seconds)} s`).join(", ")})`,

@@ -84,6 +84,7 @@ import {
 } from "./harness.js";
 import { Histogram } from "./histogram.js";
 import { WorkerProcess } from "./ipc.js";
+import { emitSummary, verdict as summaryVerdict } from "./summary.js";
 import { summarizeProfile } from "./profile-summary.js";
 import { registerRange } from "./register.js";
 import { epochNow, sleep } from "./worker-side.js";
@@ -703,6 +704,25 @@ async function main(): Promise<void> {
     fs.writeFileSync(opts.out, doc);
     log(`fanout: wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
   }
+  const fanRow = rows[phases.indexOf(fan)]!;
+  const baseRow = rows[phases.indexOf(base)]!;
+  emitSummary({
+    bench: "watch-fanout.js",
+    details: opts.out && !profDir ? path.relative(ROOT, opts.out) : undefined,
+    tookS: (Date.now() - began) / 1000,
+    rows: [
+      {
+        scenario: `Watch fan-out: ${fmtInt(opts.nodes)} watchers pinned to one node each + ${opts.all} on every node, ${fmtInt(opts.rate)} UpdateStatus/s (${windowName(opts.flowWindow)} client windows)`,
+        result:
+          `delivery p50 / p99 ${fmtMs(q(fan.pinned, 0.5))} / ${fmtMs(p99Pinned)} ms pinned, ${fmtMs(q(fan.all, 0.5))} / ${fmtMs(p99All)} ms all-node; ` +
+          `${fmtInt(fan.eventsPerSec)} events/s sent, ${set0.cut} watchers cut off; server CPU ${fanRow[7]} (${fanRow[8]} µs/change); UpdateStatus p50 / p99 ${fanRow[6]} ms`,
+        baseline: `the same writes with no watchers: server CPU ${baseRow[7]} (${baseRow[8]} µs/change), UpdateStatus p50 / p99 ${baseRow[6]} ms`,
+        target: `p99 ≤ ${TARGET_P99_MS} ms`,
+        verdict: summaryVerdict(metFan),
+      },
+    ],
+    failures,
+  });
   if (failures.length > 0) throw new Error(`${failures.length} check(s) failed`);
 }
 
