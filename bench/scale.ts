@@ -578,20 +578,19 @@ async function main(): Promise<void> {
   const restartHeap = restarted.httpPort !== undefined ? sumOf(await scrapeMetrics(restarted.httpPort), "nodejs_heap_size_used_bytes") : Number.NaN;
   log(`scale: restarted, idle: RSS ${fmtMiB(restartRss)} (peak ${fmtMiB(restartPeak)}), V8 heap used ${fmtMiB(restartHeap)}`);
   let steady: SteadyOutcome | undefined;
+  let steadyBaseline: SteadyOutcome | undefined;
   if (opts.steadyWindowS > 0 && restarted.httpPort !== undefined) {
+    const fleet = { nodes: opts.nodes, intervalS: opts.steadyIntervalS, windowS: opts.steadyWindowS, warmupS: 2, workers: opts.steadyWorkers, connections: 8, log };
+    // Baseline: the same fleet against a bare grpc-js Heartbeat that answers at once.
+    const trivial = await spawnServing("trivial heartbeat server", [TRIVIAL_JS], /^trivial serving grpc=[^:]+:(\d+)/);
+    await waitForQuiet(ours(trivial.child.pid), opts.maxOtherPct, opts.quietWaitS * 1000, log);
+    log("scale: steady heartbeat against the trivial grpc-js server (baseline)");
+    steadyBaseline = await runSteadyHeartbeat({ ...fleet, port: trivial.port, httpPort: undefined, serverPid: trivial.child.pid });
+    await stopServer(trivial, "trivial heartbeat server");
+    failures.push(...steadyBaseline.failures.map((f) => `steady heartbeat baseline: ${f}`));
     await waitForQuiet(ours(restarted.child.pid), opts.maxOtherPct, opts.quietWaitS * 1000, log);
-    steady = await runSteadyHeartbeat({
-      port: restarted.port,
-      httpPort: restarted.httpPort,
-      serverPid: restarted.child.pid,
-      nodes: opts.nodes,
-      intervalS: opts.steadyIntervalS,
-      windowS: opts.steadyWindowS,
-      warmupS: 2,
-      workers: opts.steadyWorkers,
-      connections: 8,
-      log,
-    });
+    log("scale: steady heartbeat against nodeplane");
+    steady = await runSteadyHeartbeat({ ...fleet, port: restarted.port, httpPort: restarted.httpPort, serverPid: restarted.child.pid });
     failures.push(...steady.failures.map((f) => `steady heartbeat: ${f}`));
   }
   const stopped2 = await stopServer(restarted, "nodeplane (restarted)");
@@ -632,7 +631,7 @@ async function main(): Promise<void> {
       "≤ 5 s",
       met(restartMs <= TARGET.restartMs),
     ],
-    ...(steady ? [steadyRow(steady)] : []),
+    ...(steady ? [steadyRow(steady, steadyBaseline)] : []),
   ];
   const table = [
     "| scenario | result | baseline (same run) | target | |",
@@ -656,6 +655,7 @@ async function main(): Promise<void> {
           `Steady heartbeat (bench/steady-heartbeat.ts), against the restarted server: ${opts.steadyWorkers} load worker processes hold one Heartbeat stream per node ` +
             `(as the SDK's NodeAgent does; 8 HTTP/2 connections each) and renew each node every ${opts.steadyIntervalS} s at a seeded phase of its own, so the load is smooth; ` +
             `streams open at each node's first renewal (the first interval is the ramp), then 2 s of warm-up and ${opts.steadyWindowS} s measured. ` +
+            "The baseline runs the same fleet first against bench/trivial-register-server.ts, whose Heartbeat answers each request at once (a Lease renamed to the node) and stores nothing: what grpc-js and HTTP/2 alone cost for this many streams. " +
             "Renewals/s is the server's own nodeplane_heartbeats_total{code=\"OK\"} over the window; writes each is the store revision delta per renewal (1.00 = one durable commit each); " +
             "latency is from the worker's send to the committed answer, over every renewal sent in the window; a renewal due while the node's previous one is unanswered is skipped and counted.",
         ]

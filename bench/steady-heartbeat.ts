@@ -51,9 +51,9 @@ const SERVING = /^nodeplane serving grpc=[^:]+:(\d+) http=(\d+|-)/;
 export const STEADY_TARGET = { p99Ms: 100, serverCpuPct: 100 };
 
 export interface SteadyOptions {
-  /** nodeplane's gRPC port and HTTP (/metrics) port on 127.0.0.1, and its pid. */
+  /** The server's gRPC port and HTTP (/metrics) port on 127.0.0.1 (none: a baseline without nodeplane's counters), and its pid. */
   port: number;
-  httpPort: number;
+  httpPort: number | undefined;
   serverPid: number | undefined;
   /** Nodes scaleNodeName(0 … nodes-1), registered. */
   nodes: number;
@@ -138,10 +138,12 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
     const pids: Record<string, number | undefined> = { server: o.serverPid };
     workers.forEach((w, i) => (pids[`worker${i}`] = w.pid));
     const cpu = cpuWindow(pids, windowStartAt, windowEndAt);
+    const httpPort = o.httpPort;
     const scrapeAt = (at: number): Promise<{ ok: number; all: number; revision: number }> =>
       new Promise((resolve, reject) =>
         setTimeout(() => {
-          scrapeMetrics(o.httpPort).then(
+          if (httpPort === undefined) return resolve({ ok: Number.NaN, all: Number.NaN, revision: Number.NaN });
+          scrapeMetrics(httpPort).then(
             (s) =>
               resolve({
                 ok: sumOf(s, "nodeplane_heartbeats_total", { code: "OK" }),
@@ -171,7 +173,8 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
       for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
       errorSamples.push(...r.errorSamples);
     }
-    const ok = after.ok - before.ok;
+    // Without the server's counters (a baseline), the renewals sent in the window and answered.
+    const ok = httpPort === undefined ? hist.count : after.ok - before.ok;
     const out: SteadyOutcome = {
       nodes: o.nodes,
       intervalS: o.intervalS,
@@ -179,7 +182,7 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
       offeredPerSec: o.nodes / o.intervalS,
       committedPerSec: ok / (w.elapsedMs / 1000),
       writesPerRenewal: ok > 0 ? (after.revision - before.revision) / ok : Number.NaN,
-      serverNotOk: after.all - after.ok - (before.all - before.ok),
+      serverNotOk: httpPort === undefined ? 0 : after.all - after.ok - (before.all - before.ok),
       p50Ms: hist.quantileUs(0.5) / 1000,
       p99Ms: hist.quantileUs(0.99) / 1000,
       maxMs: hist.maxUs / 1000,
@@ -201,7 +204,7 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
     if (out.serverNotOk > 0) out.failures.push(`the server counted ${out.serverNotOk} failed heartbeats in the window`);
     if (unanswered > 0) out.failures.push(`${unanswered} renewals sent in the window were never answered`);
     if (streamsOpen < o.nodes) out.failures.push(`only ${streamsOpen} of ${o.nodes} streams were open at the end of the window`);
-    if (out.writesPerRenewal < 0.99) out.failures.push(`${out.writesPerRenewal.toFixed(2)} store writes per renewal (want 1.00)`);
+    if (httpPort !== undefined && out.writesPerRenewal < 0.99) out.failures.push(`${out.writesPerRenewal.toFixed(2)} store writes per renewal (want 1.00)`);
     o.log(
       `steady: ${fmtInt(out.committedPerSec)} renewals/s committed (offered ${fmtInt(out.offeredPerSec)}), p50 ${fmtMs(out.p50Ms)} / p99 ${fmtMs(out.p99Ms)} / max ${fmtMs(out.maxMs)} ms, ` +
         `server CPU ${fmtPct(out.serverCpuPct)}, RSS ${fmtMiB(out.serverRss)}, workers ${fmtPct(out.workersCpuPct)}, other ${fmtPct(out.otherPct)}, ` +
@@ -214,14 +217,17 @@ export async function runSteadyHeartbeat(o: SteadyOptions): Promise<SteadyOutcom
 }
 
 /** The result table's row cells: scenario, result, baseline, target, verdict. */
-export function steadyRow(s: SteadyOutcome): string[] {
+export function steadyRow(s: SteadyOutcome, baseline?: SteadyOutcome): string[] {
   const met = s.failures.length === 0 && s.p99Ms <= STEADY_TARGET.p99Ms && (s.serverCpuPct ?? Infinity) < STEADY_TARGET.serverCpuPct && s.skipped === 0;
   return [
     `Steady heartbeat: ${fmtInt(s.nodes)} nodes, one stream each, every ${s.intervalS} s, ${s.windowS} s measured`,
     `${fmtInt(s.committedPerSec)} durable renewals/s (offered ${fmtInt(s.offeredPerSec)}; ${s.writesPerRenewal.toFixed(2)} writes each), ` +
       `p50 ${fmtMs(s.p50Ms)} / p99 ${fmtMs(s.p99Ms)} ms, server CPU ${fmtPct(s.serverCpuPct)}, RSS ${fmtMiB(s.serverRss)} with ${fmtInt(s.streamsOpen)} streams open; ` +
       `${s.skipped} renewals skipped (previous unanswered); load workers ${fmtPct(s.workersCpuPct)}, other load ${fmtPct(s.otherPct)}, CPU pressure ${fmtPct(s.pressurePct)}`,
-    `the same server idle just before: CPU ${fmtPct(s.idleServerCpuPct)}`,
+    (baseline
+      ? `the same fleet against a trivial grpc-js Heartbeat (answers at once, stores nothing): ${fmtInt(baseline.committedPerSec)} renewals/s, ` +
+        `p50 ${fmtMs(baseline.p50Ms)} / p99 ${fmtMs(baseline.p99Ms)} ms, CPU ${fmtPct(baseline.serverCpuPct)}, RSS ${fmtMiB(baseline.serverRss)}, ${baseline.skipped} skipped; `
+      : "") + `nodeplane idle just before: CPU ${fmtPct(s.idleServerCpuPct)}`,
     `p99 ≤ ${STEADY_TARGET.p99Ms} ms, < 1 core`,
     met ? "met" : "**missed**",
   ];

@@ -2,7 +2,9 @@
  * The baseline of bench/scale.ts's register throughput: a bare grpc-js server serving the same
  * NodeService definition (same generated codecs: the request is decoded and the response
  * encoded as in nodeplane), whose Register answers the node it was sent and a constant Lease
- * renamed to the node, storing nothing. Every other method answers UNIMPLEMENTED.
+ * renamed to the node, storing nothing. It is also the baseline of the steady heartbeat: its
+ * Heartbeat answers each request at once with that Lease renamed to the request's node and a
+ * 10 s interval. Every other method answers UNIMPLEMENTED.
  *
  * Usage: node dist/bench/trivial-register-server.js
  * Listens on 127.0.0.1, any free port, and prints `trivial serving grpc=127.0.0.1:PORT`.
@@ -10,7 +12,13 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { Lease } from "../src/gen/nodeplane/v1/lease.js";
-import { NodeServiceService, type RegisterRequest, type RegisterResponse } from "../src/gen/nodeplane/v1/service.js";
+import {
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  NodeServiceService,
+  type RegisterRequest,
+  type RegisterResponse,
+} from "../src/gen/nodeplane/v1/service.js";
 
 const now = new Date();
 const lease = Lease.fromPartial({
@@ -27,7 +35,17 @@ const register: grpc.handleUnaryCall<RegisterRequest, RegisterResponse> = (call,
     lease: { ...lease, metadata: { ...lease.metadata!, name }, spec: { ...lease.spec!, holderIdentity: name } },
   });
 };
-server.addService(NodeServiceService, { register });
+const heartbeat: grpc.handleBidiStreamingCall<HeartbeatRequest, HeartbeatResponse> = (call) => {
+  call.on("data", (req: HeartbeatRequest) => {
+    const name = req.nodeName;
+    call.write({
+      lease: { ...lease, metadata: { ...lease.metadata!, name }, spec: { ...lease.spec!, holderIdentity: name } },
+      nextRenewInterval: { seconds: 10n, nanos: 0 },
+    });
+  });
+  call.on("end", () => call.end());
+};
+server.addService(NodeServiceService, { register, heartbeat });
 
 server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) {
