@@ -52,7 +52,11 @@ export class IpamController {
       exhausted: (name, message) => {
         this.o.ipam.pending.add(name);
         this.o.log?.warn({ node: name }, message);
-        void this.o.events.record({ nodeName: name, type: "Warning", reason: "CIDRNotAvailable", message }).catch(() => undefined);
+        // Best effort, as events are: a failed record does not fail the node's write.
+        return this.o.events.record({ nodeName: name, type: "Warning", reason: "CIDRNotAvailable", message }).then(
+          () => undefined,
+          (err: unknown) => this.o.log?.warn({ err, node: name }, "CIDRNotAvailable event not recorded"),
+        );
       },
       released: () => this.kick(),
     };

@@ -41,8 +41,11 @@ export interface NodeRegistryOptions {
 }
 
 export interface RegistryHooks {
-  /** A node was created without a block for some family (none free). */
-  exhausted?(name: string, message: string): void;
+  /**
+   * A node was created without a block for some family (none free). The write answers after
+   * this settles, so the node's CIDRNotAvailable event is there when its creator looks.
+   */
+  exhausted?(name: string, message: string): Promise<void> | void;
   /** A node's blocks were released. */
   released?(): void;
 }
@@ -355,7 +358,7 @@ export class NodeRegistry {
       ops: [...ops, ...keys.map((key): Op => ({ type: "put", key, value }))],
     });
     if (res.succeeded) {
-      if (claim && claim.exhausted.length > 0) this.hooks.exhausted?.(name, cidrNotAvailableMessage(this.ipam!, claim.exhausted));
+      if (claim && claim.exhausted.length > 0) await this.hooks.exhausted?.(name, cidrNotAvailableMessage(this.ipam!, claim.exhausted));
       return res.results;
     }
     if (claim) {
