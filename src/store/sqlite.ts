@@ -186,6 +186,9 @@ export class SqliteStore implements Store {
     this.assertOpen();
     return this.driver("get", () => {
       const row = this.sql.getKv.get(key);
+      // A commit can be visible here before its reply reached this thread: the revision a read
+      // answered with must not be ahead of currentRevision() (a Watch from it would be "future").
+      if (row && row.mod_rev > this.readRev) this.readRev = row.mod_rev;
       return row && toKeyValue(row);
     });
   }
