@@ -157,7 +157,8 @@ export class NodeplaneServer {
         queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
         bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
         maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
-        onError: (err) => log.warn({ err }, "watch cache (re)loading after an error"),
+        // A store failure (the cache reloads) or a failing subscriber (a controller; the cache goes on).
+        onError: (err) => log.warn({ err }, "watch cache error"),
       });
       // Loads in the background (in pages, answering calls in between); everything that must
       // see every node waits for it below.

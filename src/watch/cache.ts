@@ -303,7 +303,8 @@ export class WatchCache {
         else if (prev === undefined) h.onAdd?.(name, node);
         else h.onUpdate?.(name, node, prev);
       } catch (err) {
-        this.onError(err instanceof Error ? err : new Error(String(err)));
+        // A controller's bug, not the store's: said so, and the cache goes on.
+        this.onError(new Error(`a subscriber failed on node ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
       }
     }
   }
