@@ -14,7 +14,7 @@
  *   5. fleet       bench/fleet.ts (only with --fleet): 10,000 SDK NodeAgents, stream vs unary
  *
  * Flags:
- *   --quick        a smoke run of every benchmark (about 2 minutes): small sizes, short windows;
+ *   --quick        a smoke run of every benchmark (about a minute): small sizes, short windows;
  *                  writes bench/RESULTS-quick.md instead of bench/RESULTS.md and no detail files
  *   --only LIST    some of heartbeat,controller,scale,watch,fleet (default: all but fleet)
  *   --fleet        add the fleet benchmark (about 3 more minutes)
@@ -46,13 +46,17 @@ interface Step {
 }
 
 function steps(quick: boolean): Record<Bench, Step> {
-  const q = quick ? ["--quick"] : [];
   return {
     heartbeat: { bench: "heartbeat", script: "run.js", args: quick ? ["--quick", "--levels", "64"] : ["--repeats", "2"] },
     controller: { bench: "controller", script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
-    scale: { bench: "scale", script: "scale.js", args: q },
-    watch: { bench: "watch", script: "watch-fanout.js", args: q },
-    fleet: { bench: "fleet", script: "fleet.js", args: q },
+    // Quick: small sizes and short windows, about a minute in all.
+    scale: {
+      bench: "scale",
+      script: "scale.js",
+      args: quick ? ["--quick", "--nodes", "5000", "--baseline-window", "2", "--settle", "1", "--steady-interval", "2", "--steady-window", "3"] : [],
+    },
+    watch: { bench: "watch", script: "watch-fanout.js", args: quick ? ["--quick", "--nodes", "1000", "--window", "3", "--baseline-window", "2", "--warmup", "1"] : [] },
+    fleet: { bench: "fleet", script: "fleet.js", args: quick ? ["--quick"] : [] },
   };
 }
 
@@ -164,7 +168,7 @@ async function main(): Promise<void> {
   const doc = [
     `# nodeplane benchmarks${quick ? " (quick smoke run)" : ""}`,
     ...(quick
-      ? ["", "A smoke run: 10,000-node sizes instead of 100,000, one repeat, short windows. Verdicts hold for these sizes only; quote the full run (bench/RESULTS.md)."]
+      ? ["", "A smoke run: a few thousand nodes instead of 100,000, one repeat, windows of seconds. Verdicts hold for these sizes only; quote the full run (bench/RESULTS.md)."]
       : []),
     "",
     `- Command: \`${command}\` (each benchmark as \`node dist/bench/SCRIPT ARGS\`: ${ran.map((r) => `\`${r.step.script} ${r.step.args.join(" ")}\``.replace(" `", "`")).join(", ")})`,
@@ -185,7 +189,7 @@ async function main(): Promise<void> {
     "",
     failures.length ? `CHECKS FAILED:\n${failures.map((f) => `- ${f}`).join("\n")}` : "Checks: every benchmark's own checks passed (no failed call, every write durable and counted by the server, clean shutdowns).",
     "",
-    "Reproduce: `apt-get install -y etcd-server nghttp2-client`, then `npm ci` and `npm run bench` (about 8 minutes; `npm run bench -- --quick` is a 2-minute smoke run).",
+    "Reproduce: `apt-get install -y etcd-server nghttp2-client`, then `npm ci` and `npm run bench` (about 8 minutes; `npm run bench -- --quick` is a smoke run of about a minute).",
     "",
   ].join("\n");
   process.stdout.write(`\n${rows}\n\n${failures.length ? `CHECKS FAILED:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""}`);
