@@ -120,9 +120,7 @@ export class NodeRegistry {
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
       const nodeOut = nodeUnchanged ? current.obj : withRevision(node, res[0]!);
-      const leaseOut = withRevision(lease, res[nodeUnchanged ? 0 : 1]!);
-      this.remember(name, leaseOut);
-      return { node: nodeOut, lease: leaseOut };
+      return { node: nodeOut, lease: this.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
 
@@ -271,9 +269,7 @@ export class NodeRegistry {
       }
       const res = await this.store.txn({ compare, ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }] });
       if (!res.succeeded) return undefined;
-      const out = withRevision(next, res.results[0]!);
-      this.remember(nodeName, out);
-      return out;
+      return this.written(nodeName, next, res.results[0]!);
     });
   }
 
@@ -288,9 +284,11 @@ export class NodeRegistry {
     return kv && { obj: fullNode(decodeNode(kv)), kv };
   }
 
-  /** Keep the Lease just written for the next renewal (the answered object: never modified). */
-  private remember(name: string, lease: Lease): void {
-    this.leases.set(name, { obj: lease, modRevision: Number(lease.metadata!.resourceVersion) });
+  /** The Lease as written at `kv` (what a read would answer), kept for the next renewal; never modified. */
+  private written(name: string, lease: Lease, kv: KeyValue): Lease {
+    const out = withRevision(lease, kv);
+    this.leases.set(name, { obj: out, modRevision: kv.modRevision });
+    return out;
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {
