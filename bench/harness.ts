@@ -100,11 +100,11 @@ export async function spawnServing(name: string, args: string[], serving: RegExp
   return { child, port: ports.port, httpPort: ports.httpPort, output: () => out, exited };
 }
 
-/** `nodeplane serve` on loopback, any free ports, with `dataDir`, logging warn and above. */
-export function spawnNodeplane(dataDir: string, extraArgs: string[] = []): Promise<Served> {
+/** `nodeplane serve` on loopback, any free ports, with `dataDir`, logging warn and above; `nodeFlags` go to node itself (e.g. --cpu-prof). */
+export function spawnNodeplane(dataDir: string, extraArgs: string[] = [], nodeFlags: string[] = []): Promise<Served> {
   return spawnServing(
     "nodeplane",
-    [NODEPLANE_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...extraArgs],
+    [...nodeFlags, NODEPLANE_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...extraArgs],
     /^nodeplane serving grpc=[^:]+:(\d+) http=(\d+|-)/,
   );
 }

@@ -89,6 +89,7 @@ import { summarizeProfile } from "./profile-summary.js";
 import { scaleNodeName } from "./realistic-node.js";
 import type { FromRegisterWorker, RegisterResult, ToRegisterWorker } from "./register-protocol.js";
 import { runSteadyHeartbeat, type SteadyOutcome, steadyRow } from "./steady-heartbeat.js";
+import { flagReader } from "./flags.js";
 import { emitSummary } from "./summary.js";
 import { epochNow, sleep } from "./worker-side.js";
 
@@ -151,18 +152,7 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick ?? process.env.SCALE_QUICK === "1";
-  const raw = (name: keyof typeof values): string | undefined => {
-    const v = values[name];
-    return typeof v === "string" ? v : process.env[`SCALE_${name.toUpperCase().replace(/-/g, "_")}`];
-  };
-  const num = (name: keyof typeof values, def: number, min: number, max: number, integer = true): number => {
-    const r = raw(name);
-    const v = r === undefined ? def : Number(r);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw new Error(`--${name} ${r}: want ${integer ? "an integer" : "a number"} in [${min}, ${max}]`);
-    }
-    return v;
-  };
+  const { raw, num } = flagReader(values, "SCALE");
   return {
     quick,
     nodes: num("nodes", quick ? 10_000 : 100_000, 1, 999_999),

@@ -30,10 +30,8 @@ import {
   fmtMiB,
   fmtMs,
   fmtPct,
-  NODEPLANE_BIN,
   scrapeMetrics,
   spawnNodeplane,
-  spawnServing,
   stopServer,
   sumOf,
   trackTempDir,
@@ -47,7 +45,6 @@ import { epochNow } from "./worker-side.js";
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const WORKER_JS = path.join(HERE, "steady-worker.js");
 /** Issue 7: 100,000 nodes at 10 s sustained with p99 ≤ 100 ms and under one core. */
-const SERVING = /^nodeplane serving grpc=[^:]+:(\d+) http=(\d+|-)/;
 export const STEADY_TARGET = { p99Ms: 100, serverCpuPct: 100 };
 
 export interface SteadyOptions {
@@ -249,13 +246,7 @@ async function standalone(): Promise<void> {
   exitAfter(600_000, "steady-heartbeat");
   const dir = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-steady-")));
   const prof = values["cpu-prof"];
-  const server = prof
-    ? await spawnServing(
-        "nodeplane",
-        ["--cpu-prof", "--cpu-prof-dir", prof, NODEPLANE_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"],
-        SERVING,
-      )
-    : await spawnNodeplane(dir);
+  const server = await spawnNodeplane(dir, [], prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []);
   const client = new NodeClient(`127.0.0.1:${server.port}`);
   const t = performance.now();
   await registerRange(client, 0, nodes, 64);

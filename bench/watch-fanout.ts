@@ -84,6 +84,7 @@ import {
 } from "./harness.js";
 import { Histogram } from "./histogram.js";
 import { WorkerProcess } from "./ipc.js";
+import { flagReader } from "./flags.js";
 import { emitSummary, verdict as summaryVerdict } from "./summary.js";
 import { summarizeProfile } from "./profile-summary.js";
 import { registerRange } from "./register.js";
@@ -149,18 +150,7 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick ?? process.env.FANOUT_QUICK === "1";
-  const raw = (name: keyof typeof values): string | undefined => {
-    const v = values[name];
-    return typeof v === "string" ? v : process.env[`FANOUT_${name.toUpperCase().replace(/-/g, "_")}`];
-  };
-  const num = (name: keyof typeof values, def: number, min: number, max: number, integer = true): number => {
-    const r = raw(name);
-    const v = r === undefined ? def : Number(r);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw new Error(`--${name} ${r}: want ${integer ? "an integer" : "a number"} in [${min}, ${max}]`);
-    }
-    return v;
-  };
+  const { raw, num } = flagReader(values, "FANOUT");
   const opts: Options = {
     quick,
     nodes: num("nodes", quick ? 2000 : 10_000, 1, 100_000),
