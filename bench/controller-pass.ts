@@ -17,12 +17,13 @@ import { FakeClock } from "../src/clock.js";
 import { NodeLifecycleController } from "../src/controller/nodelifecycle.js";
 import { Node } from "../src/gen/nodeplane/v1/node.js";
 import { Lease } from "../src/gen/nodeplane/v1/lease.js";
-import { encodeLease, encodeNode, leaseKey, nodeKey } from "../src/registry/codec.js";
+import { encodeLease, encodeNode } from "../src/model/codec.js";
+import { leaseKey, nodeKey } from "../src/model/keys.js";
 import { EventRecorder } from "../src/registry/events.js";
 import { NodeRegistry } from "../src/registry/nodes.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { emitSummary, verdict } from "./summary.js";
-import { WatchCache } from "../src/watch/cache.js";
+import { sharedInformers } from "../src/informer/shared.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -75,10 +76,10 @@ async function main(): Promise<void> {
     }
     const registry = new NodeRegistry({ store, clock });
     const events = new EventRecorder({ store, clock, source: "bench" });
-    const cache = new WatchCache({ store });
-    const ctl = new NodeLifecycleController({ registry, nodes: cache, events, clock });
+    const informers = sharedInformers({ store, onError: () => {} });
+    const ctl = new NodeLifecycleController({ registry, nodes: informers.nodes, leases: informers.leases, events, clock });
     const loadStart = performance.now();
-    await cache.start();
+    informers.start();
     await ctl.start(false);
     const loadMs = performance.now() - loadStart;
     await ctl.monitor(); // first sight of every node
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
       );
     }
     await ctl.stop();
-    await cache.stop();
+    await informers.stop();
     const pass = { cpu: median(passes.map((p) => p.cpuMs)), wall: median(passes.map((p) => p.wallMs)) };
     const base = { cpu: median(baseline.map((p) => p.cpuMs)), wall: median(baseline.map((p) => p.wallMs)) };
     const lines = [

@@ -10,13 +10,14 @@
  *   taint goes once it is Ready again.
  */
 import type { Logger } from "pino";
+import { type Clock, every, systemClock } from "../clock.js";
 import type { CloudProvider, InstanceMetadata } from "../cloud/provider.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { NodeAddress, Taint } from "../gen/nodeplane/v1/node.js";
 import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
-import { type FullNode, fullNode } from "../registry/reconcile.js";
-import type { NodeInformer } from "./informer.js";
+import { type FullNode, fullNode } from "../model/node.js";
+import type { NodeInformer } from "../informer/shared.js";
 import { readyCondition } from "./taints.js";
 
 const TAINT_UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
@@ -36,39 +37,49 @@ export interface CloudSyncOptions {
   log?: Logger;
   /** How often nodes are checked (ms, default 5 s: --node-monitor-period). */
   periodMs?: number;
+  clock?: Clock;
 }
 
 export class CloudSyncController {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  /** Cancels the periodic passes of the current run. */
+  private cancelTimer: (() => void) | undefined;
   private running: Promise<void> = Promise.resolve();
   private busy = false;
   private stopped = false;
 
-  constructor(private readonly o: CloudSyncOptions) {}
+  constructor(private readonly o: CloudSyncOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
 
-  /** Wait for the node informer to sync; with `run`, then start the periodic passes. */
+  /**
+   * Wait for the node informer to sync; with `run`, then pass periodically. start() and stop()
+   * may alternate any number of times.
+   */
   async start(run = true): Promise<void> {
+    this.stopped = false;
     await this.o.nodes.synced();
-    if (!run || this.stopped) return;
-    this.timer = setInterval(() => {
+    if (!run || this.stopped || this.cancelTimer) return;
+    this.cancelTimer = every(this.clock, this.o.periodMs ?? 5_000, () => {
       if (this.busy) return;
       this.busy = true;
       this.running = this.pass()
         .catch((err: unknown) => this.o.log?.error({ err }, "cloud sync pass failed"))
         .finally(() => (this.busy = false));
-    }, this.o.periodMs ?? 5_000);
-    this.timer.unref();
+    });
   }
 
+  /** No timer left once this resolves, and no pass running. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     await this.running;
   }
 
   /** Wait until the informer has seen every change up to the store's current revision. */
   async sync(): Promise<void> {
-    await this.o.nodes.waitFor(await this.o.registry.store.currentRevision());
+    await this.o.nodes.waitFor(await this.o.registry.currentRevision());
   }
 
   /** One pass over every node with a provider id (never on a half-loaded list). */

@@ -18,11 +18,11 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { Node, NodeCondition } from "../gen/nodeplane/v1/node.js";
-import { decodeLease, LEASE_PREFIX } from "../registry/codec.js";
 import type { EventInput, EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
-import { type FullNode, fullNode } from "../registry/reconcile.js";
-import { type NodeInformer, StoreInformer } from "./informer.js";
+import { type FullNode, fullNode } from "../model/node.js";
+import { every } from "../clock.js";
+import type { LeaseRenewTime, NodeInformer, SharedInformer } from "../informer/shared.js";
 import type { ControllerMetrics } from "./metrics.js";
 import {
   desiredNoExecuteKey,
@@ -49,6 +49,8 @@ export interface NodeLifecycleOptions {
   registry: NodeRegistry;
   /** Every node, shared with the watch cache (the controller only reads it). */
   nodes: NodeInformer;
+  /** Every node's Lease renew time (shared, read only). */
+  leases: SharedInformer<LeaseRenewTime>;
   events: EventRecorder;
   clock: Clock;
   log?: Logger;
@@ -95,13 +97,9 @@ export class NodeLifecycleController {
   private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
   private readonly nodes: NodeInformer;
   /** Each node's Lease renew_time (ms, -1 = none): all the controller reads of a Lease. */
-  private readonly leases: StoreInformer<number>;
-  private unsubscribe: (() => void) | undefined;
-  /** Settles once both informers have synced and the controller has seen every node (or it stopped). */
-  private readonly synced: Promise<void>;
-  private startSync!: () => void;
-  private signalStop!: () => void;
-  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
+  private readonly leases: SharedInformer<LeaseRenewTime>;
+  /** The current run (start to stop): what it set up, and when it has seen every node. */
+  private active: { ready: Promise<void>; undo: (() => void)[] } | undefined;
   private readonly health = new Map<string, Health>();
   private readonly zoneStates = new Map<string, ZoneState>();
   private readonly queues = new Map<string, ZoneQueue>();
@@ -109,10 +107,8 @@ export class NodeLifecycleController {
   private readonly dirty = new Set<string>();
   /** Passes and writes run one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
-  private timers: NodeJS.Timeout[] = [];
   /** Every zone is fully disrupted: the control plane assumes it is the one cut off. */
   private allDisrupted = false;
-  private stopped = false;
 
   constructor(opts: NodeLifecycleOptions) {
     this.o = {
@@ -127,65 +123,73 @@ export class NodeLifecycleController {
       ...opts,
     };
     this.nodes = opts.nodes;
-    this.leases = new StoreInformer<number>({
-      store: opts.registry.store,
-      prefix: LEASE_PREFIX,
-      decode: (kv) => decodeLease(kv).spec?.renewTime?.getTime() ?? -1,
-      onAdd: (name, renew) => this.leaseChanged(name, renew),
-      onUpdate: (name, renew) => this.leaseChanged(name, renew),
-      onError: (err) => this.o.log?.warn({ err }, "node lifecycle lease informer relisting"),
-    });
-    this.synced = new Promise<void>((resolve) => (this.startSync = resolve)).then(async () => {
-      await Promise.race([Promise.all([this.nodes.synced(), this.leases.start()]), this.stopping]);
-      if (this.stopped) return;
-      // Leases first, so a node seen now starts from its Lease's renew time; every node gets
-      // a full grace period from now.
-      this.unsubscribe = this.nodes.subscribe({
-        onAdd: (name, node) => void this.nodeChanged(name, node),
-        onUpdate: (name, node) => void this.nodeChanged(name, node),
-        onDelete: (name) => this.forget(name),
-      });
-    });
+    this.leases = opts.leases;
   }
 
-  /** Wait for the informers to sync; with `run`, then start the periodic passes. */
-  async start(run = true): Promise<void> {
-    this.startSync();
-    await this.synced;
-    if (!run || this.stopped) return;
-    // A tick while the same pass is still queued or running is skipped, so a slow pass never
-    // builds a backlog of passes that then run back to back.
-    const every = (ms: number, fn: () => Promise<void>): void => {
-      let busy = false;
-      const t = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        this.serial(fn)
-          .catch((err: unknown) => this.o.log?.error({ err }, "node lifecycle pass failed"))
-          .finally(() => (busy = false));
-      }, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(this.o.monitorPeriodMs, () => this.monitorPass());
-    every(this.o.taintPassPeriodMs, () => this.taintPass());
+  /**
+   * Start a run: once both informers have synced, see every node (each gets a full grace period
+   * from now: after a restart or a change of leader no node is judged on an old observation),
+   * then, with `run`, pass periodically. Resolves once every node has been seen (or stop() came
+   * first). start() and stop() may alternate any number of times.
+   */
+  start(run = true): Promise<void> {
+    if (this.active) return this.active.ready;
+    this.health.clear();
+    this.zoneStates.clear();
+    this.queues.clear();
+    this.dirty.clear();
+    this.allDisrupted = false;
+    const active: { ready: Promise<void>; undo: (() => void)[] } = { ready: Promise.resolve(), undo: [] };
+    this.active = active;
+    active.ready = Promise.all([this.nodes.synced(), this.leases.synced()]).then(() => {
+      if (this.active !== active) return;
+      // Leases first, so a node seen now starts from its Lease's renew time.
+      active.undo.push(
+        this.leases.subscribe({
+          onAdd: (name, renew) => this.leaseChanged(name, renew),
+          onUpdate: (name, renew) => this.leaseChanged(name, renew),
+        }),
+        this.nodes.subscribe({
+          onAdd: (name, node) => void this.nodeChanged(name, node),
+          onUpdate: (name, node) => void this.nodeChanged(name, node),
+          onDelete: (name) => this.forget(name),
+        }),
+      );
+      if (!run) return;
+      // A tick while the same pass is still queued or running is skipped, so a slow pass never
+      // builds a backlog of passes that then run back to back.
+      const periodic = (ms: number, fn: () => Promise<void>): (() => void) => {
+        let busy = false;
+        return every(this.o.clock, ms, () => {
+          if (busy) return;
+          busy = true;
+          this.serial(fn)
+            .catch((err: unknown) => this.o.log?.error({ err }, "node lifecycle pass failed"))
+            .finally(() => (busy = false));
+        });
+      };
+      active.undo.push(periodic(this.o.monitorPeriodMs, () => this.monitorPass()), periodic(this.o.taintPassPeriodMs, () => this.taintPass()));
+    });
+    return active.ready;
   }
 
+  /** End the run: no timer and no subscription left; resolves once its last pass has ended. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    this.unsubscribe?.();
-    this.signalStop();
-    this.startSync();
-    await this.leases.stop();
-    await this.synced;
+    const active = this.active;
+    if (!active) return;
+    this.active = undefined;
+    for (const undo of active.undo) undo();
     await this.chain.catch(() => undefined);
   }
 
-  /** Wait until the informers have synced and applied every change up to the store's current revision. */
+  private get stopped(): boolean {
+    return this.active === undefined;
+  }
+
+  /** Wait until the informers have applied every change up to the store's current revision. */
   async sync(): Promise<void> {
-    await this.synced;
-    const rev = await this.o.registry.store.currentRevision();
+    await this.active?.ready;
+    const rev = await this.o.registry.currentRevision();
     await Promise.all([this.nodes.waitFor(rev), this.leases.waitFor(rev)]);
   }
 
@@ -204,9 +208,9 @@ export class NodeLifecycleController {
     return this.serial(() => this.reconcileDirty());
   }
 
-  /** Passes and writes, one at a time, never before the informers have synced. */
+  /** Passes and writes, one at a time, never before the informers have synced, never when stopped. */
   private serial(fn: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(() => this.synced).then(() => (this.stopped ? undefined : fn()));
+    const run = this.chain.then(() => this.active?.ready).then(() => (this.stopped ? undefined : fn()));
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -3,7 +3,7 @@
  * (Kubernetes' taint-nodes-by-condition and taint-based eviction), as pure functions.
  */
 import type { NodeCondition, Taint } from "../gen/nodeplane/v1/node.js";
-import type { FullNode } from "../registry/reconcile.js";
+import type { FullNode } from "../model/node.js";
 
 const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
 const TAINT_UNREACHABLE = "node.kubernetes.io/unreachable";

@@ -3,7 +3,7 @@
  * region + zone labels; its state decides how fast NoExecute taints may be added in it.
  */
 import type { Clock } from "../clock.js";
-import type { FullNode } from "../registry/reconcile.js";
+import type { FullNode } from "../model/node.js";
 
 export type ZoneState = "Initial" | "Normal" | "PartialDisruption" | "FullDisruption";
 

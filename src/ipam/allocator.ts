@@ -6,8 +6,8 @@
  */
 import { formatIP, parseCIDR } from "../validation/net.js";
 import type { FamilyRange } from "./config.js";
+import { IPAM_PREFIX } from "../model/keys.js";
 
-export const IPAM_PREFIX = "/registry/ipam/";
 
 export class BlockAllocator {
   readonly range: FamilyRange;

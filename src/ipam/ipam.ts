@@ -7,7 +7,10 @@
 import { InvalidError, quote } from "../errors.js";
 import type { FieldViolation } from "../errors.js";
 import { cidrFamily } from "../validation/net.js";
-import { BlockAllocator, IPAM_PREFIX } from "./allocator.js";
+import { BlockAllocator } from "./allocator.js";
+import { IPAM_PREFIX } from "../model/keys.js";
+import type { Logger } from "pino";
+import type { SharedInformer } from "../informer/shared.js";
 import type { FamilyRange } from "./config.js";
 
 /** Blocks tentatively taken for one node, to be written with it (or given back). */
@@ -19,13 +22,46 @@ export interface Claim {
   taken: { alloc: BlockAllocator; index: number }[];
 }
 
+/** Where events go (the registry's EventRecorder). */
+export interface EventSink {
+  record(event: { nodeName: string; type: "Warning"; reason: string; message: string }): Promise<unknown>;
+}
+
+export interface IpamOptions {
+  ranges: FamilyRange[];
+  /** Where a node created while no block was free gets its CIDRNotAvailable event. */
+  events: EventSink;
+  log?: Logger;
+}
+
 export class Ipam {
   private readonly allocators: BlockAllocator[];
-  /** Nodes created while a family was exhausted, waiting for a block. */
-  readonly pending = new Set<string>();
 
-  constructor(ranges: FamilyRange[]) {
-    this.allocators = ranges.map((r) => new BlockAllocator(r));
+  constructor(private readonly o: IpamOptions) {
+    this.allocators = o.ranges.map((r) => new BlockAllocator(r));
+  }
+
+  /**
+   * Keep the used blocks in step with the store's block keys (every replica: blocks taken or
+   * freed by another are seen). Wait for `blocks` to sync before the first claim.
+   */
+  follow(blocks: SharedInformer<string>): () => void {
+    return blocks.subscribe({
+      onAdd: (name) => this.markKey(IPAM_PREFIX + name, true),
+      onDelete: (name) => this.markKey(IPAM_PREFIX + name, false),
+    });
+  }
+
+  /**
+   * A node was created without a block for some family (none free): its CIDRNotAvailable event.
+   * Best effort, as events are: a failed record does not fail the node's write.
+   */
+  async exhausted(name: string, families: number[]): Promise<void> {
+    const message = cidrNotAvailableMessage(this, families);
+    this.o.log?.warn({ node: name }, message);
+    await this.o.events.record({ nodeName: name, type: "Warning", reason: "CIDRNotAvailable", message }).catch((err: unknown) => {
+      this.o.log?.warn({ err, node: name }, "CIDRNotAvailable event not recorded");
+    });
   }
 
   /** "10.244.0.0/16 (256 blocks of /24, 12 free)", for logs and messages. */

@@ -8,9 +8,9 @@ import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { Event } from "../gen/nodeplane/v1/event.js";
 import type { Store } from "../store/store.js";
-import { formatRevision } from "./codec.js";
+import { EVENT_PREFIX } from "../model/keys.js";
+import { formatRevision } from "../model/revision.js";
 
-const EVENT_PREFIX = "/registry/events/";
 /** Events about the cluster as a whole (zones) live under a name no node can have. */
 const CLUSTER = "_cluster";
 

@@ -4,8 +4,8 @@
  */
 import { Lease, LeaseSpec } from "../gen/nodeplane/v1/lease.js";
 import type { OwnerReference } from "../gen/nodeplane/v1/meta.js";
-import type { FullNode } from "./reconcile.js";
-import { LEASE_NAMESPACE } from "./codec.js";
+import type { FullNode } from "../model/node.js";
+import { LEASE_NAMESPACE } from "../model/keys.js";
 
 const DEFAULT_LEASE_DURATION_SECONDS = 40;
 

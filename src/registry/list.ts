@@ -7,8 +7,10 @@ import type { Node } from "../gen/nodeplane/v1/node.js";
 import type { Store } from "../store/store.js";
 import { InvalidError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { decodeLease, decodeNode, formatRevision, LEASE_PREFIX, NODE_PREFIX } from "./codec.js";
-import { compileFilter } from "./filter.js";
+import { decodeLease, decodeNode } from "../model/codec.js";
+import { formatRevision } from "../model/revision.js";
+import { LEASE_PREFIX, NODE_PREFIX } from "../model/keys.js";
+import { compileFilter } from "../model/filter.js";
 import { decodeContinue, encodeContinue } from "./paging.js";
 
 export interface ListNodesRequest {

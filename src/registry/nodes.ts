@@ -11,19 +11,13 @@ import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodepla
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
-import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey, withRevision } from "./codec.js";
+import { decodeLease, decodeNode, encodeLease, encodeNode, withRevision } from "../model/codec.js";
+import { formatRevision } from "../model/revision.js";
+import { leaseKey, nodeKey } from "../model/keys.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
-import {
-  type FullNode,
-  fullNode,
-  keepManaged,
-  reconcileRegistration,
-  recordAgentOwnership,
-  stampConditions,
-  stampTaints,
-  withoutManaged,
-} from "./reconcile.js";
-import { parseRevision } from "./paging.js";
+import { type FullNode, fullNode } from "../model/node.js";
+import { keepManaged, reconcileRegistration, recordAgentOwnership, stampConditions, stampTaints, withoutManaged } from "./reconcile.js";
+import { parseRevision } from "../model/revision.js";
 import { KeyedSerializer } from "./serial.js";
 import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
 
@@ -34,20 +28,8 @@ export interface NodeRegistryOptions {
   ipam?: Ipam;
   /** Taints every new node gets (e.g. the cloud provider's "uninitialized"). */
   newNodeTaints?: Taint[];
-  /** Told about allocation events (the IPAM controller records them and retries). */
-  hooks?: RegistryHooks;
   /** Attempts of a read-modify-write before giving up under contention. */
   maxRetries?: number;
-}
-
-export interface RegistryHooks {
-  /**
-   * A node was created without a block for some family (none free). The write answers after
-   * this settles, so the node's CIDRNotAvailable event is there when its creator looks.
-   */
-  exhausted?(name: string, message: string): Promise<void> | void;
-  /** A node's blocks were released. */
-  released?(): void;
 }
 
 /** A stored object together with its key's store metadata. */
@@ -57,7 +39,7 @@ interface Read<T> {
 }
 
 export class NodeRegistry {
-  readonly store: Store;
+  private readonly store: Store;
   private readonly clock: Clock;
   private readonly maxRetries: number;
   private readonly serial = new KeyedSerializer();
@@ -70,7 +52,6 @@ export class NodeRegistry {
   private readonly leases = new Map<string, { obj: Lease; modRevision: number }>();
   private readonly ipam: Ipam | undefined;
   private readonly newNodeTaints: Taint[];
-  private readonly hooks: RegistryHooks;
 
   constructor(opts: NodeRegistryOptions) {
     this.store = opts.store;
@@ -78,7 +59,6 @@ export class NodeRegistry {
     this.maxRetries = opts.maxRetries ?? 32;
     this.ipam = opts.ipam;
     this.newNodeTaints = opts.newNodeTaints ?? [];
-    this.hooks = opts.hooks ?? {};
   }
 
   private now(): Date {
@@ -163,6 +143,11 @@ export class NodeRegistry {
     });
   }
 
+  /** The store's current revision (what an informer must reach to have seen every write so far). */
+  currentRevision(): Promise<number> {
+    return this.store.currentRevision();
+  }
+
   async getNode(name: string): Promise<Node> {
     const read = await this.readNode(name);
     if (!read) throw new NotFoundError("node", name);
@@ -232,7 +217,6 @@ export class NodeRegistry {
       if (!res.succeeded) return undefined;
       this.leases.delete(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
-      this.hooks.released?.();
       return current.obj;
     });
   }
@@ -356,7 +340,7 @@ export class NodeRegistry {
       ops: [...ops, ...keys.map((key): Op => ({ type: "put", key, value }))],
     });
     if (res.succeeded) {
-      if (claim && claim.exhausted.length > 0) await this.hooks.exhausted?.(name, cidrNotAvailableMessage(this.ipam!, claim.exhausted));
+      if (claim && claim.exhausted.length > 0) await this.ipam!.exhausted(name, claim.exhausted);
       return res.results;
     }
     if (claim) {

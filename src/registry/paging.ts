@@ -27,12 +27,3 @@ export function decodeContinue(token: string): ContinueToken {
   if (v !== 1 || typeof r !== "number" || !Number.isSafeInteger(r) || r < 0 || typeof a !== "string") throw bad();
   return { revision: r, after: a };
 }
-
-/** Parse a client's resource_version ("" = none). */
-export function parseRevision(field: string, value: string): number | undefined {
-  if (value === "") return undefined;
-  if (!/^\d{1,15}$/.test(value)) {
-    throw InvalidError.of(field, value, "must be a resource_version: a decimal revision returned by the server");
-  }
-  return Number(value);
-}

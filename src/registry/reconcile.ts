@@ -2,8 +2,8 @@
  * Pure rules for how stored nodes change: condition transition times, the fields an agent
  * owns on re-registration, taint stamping. No I/O; the registry applies them under CAS.
  */
-import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
-import { type Node, type NodeCondition, NodeSpec, NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+import type { NodeCondition, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
+import type { FullNode } from "../model/node.js";
 
 /** Label keys the agent set at its last registration (comma separated). */
 const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
@@ -40,21 +40,6 @@ export function stampTaints(next: Taint[], previous: Taint[], now: Date): Taint[
     if (old?.timeAdded) return { ...t, timeAdded: old.timeAdded };
     return t.effect === "NoExecute" ? { ...t, timeAdded: now } : t;
   });
-}
-
-/** A Node whose metadata, spec and status are present (what the registry works with). */
-export type FullNode = Node & { metadata: ObjectMeta; spec: NodeSpec; status: NodeStatus };
-
-/**
- * Fill absent parts with their defaults. The parts `node` has are shared, not copied: nothing
- * here or in the registry modifies a part it was given (changes build new objects).
- */
-export function fullNode(node: Node | undefined): FullNode {
-  return {
-    metadata: node?.metadata ?? ObjectMeta.fromPartial({}),
-    spec: node?.spec ?? NodeSpec.fromPartial({}),
-    status: node?.status ?? NodeStatus.fromPartial({}),
-  };
 }
 
 const taintId = (t: Taint): string => `${t.key}:${t.effect}`;

@@ -6,10 +6,10 @@ import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream }
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
-import { compileFilter } from "../registry/filter.js";
+import { compileFilter } from "../model/filter.js";
 import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
-import { parseRevision } from "../registry/paging.js";
+import { parseRevision } from "../model/revision.js";
 import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";

@@ -18,21 +18,15 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { UnavailableError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
-import { NodeRegistry, type RegistryHooks } from "../registry/nodes.js";
-import { Compactor } from "../store/compactor.js";
 import { SqliteStore } from "../store/sqlite.js";
 import type { Store } from "../store/store.js";
-import { WatchCache } from "../watch/cache.js";
-import { ControllerMetrics } from "../controller/metrics.js";
-import { NodeLifecycleController, type NodeLifecycleOptions } from "../controller/nodelifecycle.js";
+import type { NodeLifecycleController } from "../controller/nodelifecycle.js";
+import type { NodeRegistry } from "../registry/nodes.js";
+import { buildCore, type ControllerSettings } from "./core.js";
 import { systemClock } from "../clock.js";
-import { EventRecorder } from "../registry/events.js";
-import { IpamController } from "../controller/ipam.js";
-import { CloudSyncController, uninitializedTaint } from "../controller/cloudsync.js";
 import { InventoryProvider } from "../cloud/inventory.js";
 import type { CloudProvider } from "../cloud/provider.js";
 import { type FamilyRange, type IpamFlags, ipamRanges } from "../ipam/config.js";
-import { Ipam } from "../ipam/ipam.js";
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
 import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
@@ -76,8 +70,7 @@ export interface ServeOptions {
   cloud?: { provider: "inventory"; configFile: string };
 }
 
-/** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
-export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "nodes" | "events" | "clock" | "log" | "metrics">;
+export type { ControllerSettings } from "./core.js";
 
 export const DEFAULTS = {
   listen: "127.0.0.1:50051",
@@ -147,72 +140,32 @@ export class NodeplaneServer {
       for (const stop of parts.splice(0).reverse()) await stop();
     };
     try {
-      const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
-      const ipam = ranges && new Ipam(ranges);
-      const hooks: RegistryHooks = {};
-      const newNodeTaints = provider ? [uninitializedTaint()] : [];
-      const registry = new NodeRegistry({ store, clock, ipam, hooks, newNodeTaints });
-      const cache = new WatchCache({
+      const core = buildCore({
         store,
-        queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
-        bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
-        maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
-        // A store failure (the cache reloads) or a failing subscriber (a controller; the cache goes on).
-        onError: (err) => log.warn({ err }, "watch cache error"),
+        clock,
+        log,
+        metrics,
+        watch: {
+          queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
+          bookmarkIntervalMs: opts.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
+          maxWatchers: opts.maxWatchers ?? DEFAULTS.maxWatchers,
+        },
+        compaction: {
+          minEvents: opts.watchWindowEvents ?? DEFAULTS.watchWindowEvents,
+          minAgeMs: opts.watchWindowMs ?? DEFAULTS.watchWindowMs,
+          intervalMs: opts.compactIntervalMs ?? DEFAULTS.compactIntervalMs,
+        },
+        nodeLifecycle: opts.nodeLifecycle,
+        ipamRanges: ranges,
+        cloud: provider,
       });
-      // Loads in the background (in pages, answering calls in between); everything that must
-      // see every node waits for it below.
+      parts.push(() => core.stop());
+      const { registry, cache, events } = core;
       const loadStarted = performance.now();
-      const syncing: Promise<unknown>[] = [cache.start()];
-      parts.push(() => cache.stop());
-      if (ipam) {
-        const ipamController = new IpamController({ registry, ipam, nodes: cache, events, log: log.child({ component: "ipam" }) });
-        Object.assign(hooks, ipamController.hooks());
-        // Every used block is known before the first Register can allocate one.
-        await ipamController.start();
-        parts.push(() => ipamController.stop());
-      }
-      const compactor = new Compactor({
-        store,
-        minEvents: opts.watchWindowEvents ?? DEFAULTS.watchWindowEvents,
-        minAgeMs: opts.watchWindowMs ?? DEFAULTS.watchWindowMs,
-        intervalMs: opts.compactIntervalMs ?? DEFAULTS.compactIntervalMs,
-        onError: (err) => log.warn({ err }, "compaction failed"),
-      });
-      compactor.start();
-      parts.push(() => compactor.stop());
-
-      const controller =
-        opts.nodeLifecycle === false
-          ? undefined
-          : new NodeLifecycleController({
-              registry,
-              nodes: cache,
-              events,
-              clock,
-              log: log.child({ component: "node-lifecycle" }),
-              metrics: new ControllerMetrics(metrics.registry),
-              ...opts.nodeLifecycle,
-            });
-      if (controller) {
-        syncing.push(controller.start());
-        parts.push(() => controller.stop());
-      }
-      if (provider) {
-        const cloud = new CloudSyncController({
-          registry,
-          nodes: cache,
-          provider,
-          events,
-          log: log.child({ component: "cloud-sync" }),
-          periodMs: (opts.nodeLifecycle || undefined)?.monitorPeriodMs,
-        });
-        syncing.push(cloud.start());
-        parts.push(() => cloud.stop());
-      }
-      const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
-      expiry.unref();
-      parts.push(() => clearInterval(expiry));
+      // Every used pod CIDR block is known before the first Register can allocate one.
+      await core.informers.blocks?.synced();
+      // Controllers act once the informers have synced: no node is judged on a half-loaded list.
+      const syncing = core.ready.then(() => core.controllers.start());
 
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
@@ -261,10 +214,10 @@ export class NodeplaneServer {
         { listen: opts.listen, port, httpPort: http?.port, revision: await store.currentRevision(), cacheLoaded: cache.isLoaded },
         "nodeplane serving",
       );
-      const ready = Promise.all(syncing).then(() => {
+      const ready = syncing.then(() => {
         if (!state.accepting) return;
         state.synced = true;
-        log.info({ nodes: cache.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
+        log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
       });
       ready.catch((err: unknown) => log.error({ err }, "start-up sync failed: not ready"));
       return new NodeplaneServer({
@@ -279,7 +232,7 @@ export class NodeplaneServer {
         shutdownTimeoutMs: opts.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
         state,
         stopParts,
-        controller,
+        controller: core.lifecycle,
         ready,
       });
     } catch (err) {

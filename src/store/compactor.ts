@@ -20,7 +20,7 @@ export interface CompactorOptions {
   /** Reports a failed tick (the job keeps running). */
   onError: (err: Error) => void;
   /** Only differences of `now()` matter (default: a monotonic clock). */
-  clock?: Clock;
+  clock?: Pick<Clock, "now">;
   /** Keep history at least this old (default 5 minutes). */
   minAgeMs?: number;
   /** Keep at least this many revisions of history (default 10,000). */
@@ -41,7 +41,7 @@ interface Sample {
   revision: number;
 }
 
-const monotonic: Clock = { now: () => performance.now() };
+const monotonic: Pick<Clock, "now"> = { now: () => performance.now() };
 
 const globalTimers: Timers = {
   setInterval(fn, ms) {
@@ -57,7 +57,7 @@ const globalTimers: Timers = {
 export class Compactor {
   private readonly store: CompactorOptions["store"];
   private readonly onError: (err: Error) => void;
-  private readonly clock: Clock;
+  private readonly clock: Pick<Clock, "now">;
   private readonly minAgeMs: number;
   private readonly minEvents: number;
   private readonly intervalMs: number;

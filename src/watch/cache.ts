@@ -1,50 +1,41 @@
 /**
- * WatchCache: one store watch on the node prefix feeds the current state of every node and
- * fans each change out to the watchers it concerns. Watchers pinned to one node by
- * `metadata.name` are indexed by name, so a change costs O(watchers it matches), not
- * O(watchers). A watcher starting at an older revision first catches up from the store's
- * history (its own store watch, paused while its queue is full), then joins the live feed.
+ * WatchCache: fans each change of the shared node informer out to the watchers it concerns.
+ * Watchers pinned to one node by `metadata.name` are indexed by name, so a change costs
+ * O(watchers it matches), not O(watchers). A watcher starting at an older revision first catches
+ * up from the store's history (its own store watch, paused while its queue is full), then joins
+ * the live feed.
  *
- * It is also the controllers' node informer (see NodeInformer): they read the same decoded,
- * frozen nodes (src/watch/shared-node.ts) and subscribe to the same changes, so the server
- * holds one copy of each node.
- *
- * start() loads in pages, yielding between them, so the server answers calls while it loads.
- * A watch opened before the first load is done waits for it, starting from the revision it
- * asked for or else the store's revision when it arrived (then caught up from history).
+ * The nodes themselves, their loading (in pages, while the server answers calls), and following
+ * the store are the node informer's (src/informer/): the watchers, the controllers and the
+ * dashboard read the same decoded, frozen nodes. A watch opened before the informer has synced
+ * waits for it, starting from the revision it asked for or else the store's revision when it
+ * arrived (then caught up from history). When the informer relists (it fell behind compaction),
+ * changes in between were not seen one by one: every watcher is ended with UNAVAILABLE and
+ * resumes from its last revision.
  */
-import { setImmediate as yieldToIo } from "node:timers/promises";
 import { InvalidError, ResourceExhaustedError, UnavailableError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import { decodeNode, formatRevision, NODE_PREFIX } from "../registry/codec.js";
-import type { NodeFilter } from "../registry/filter.js";
-import type { FullNode } from "../registry/reconcile.js";
-import type { Store, StoreWatch, WatchEvent } from "../store/store.js";
+import type { NodeInformer } from "../informer/shared.js";
+import { decodeNode } from "../model/codec.js";
+import type { NodeFilter } from "../model/filter.js";
+import { NODE_PREFIX } from "../model/keys.js";
+import { formatRevision, revisionOf } from "../model/revision.js";
+import type { Store } from "../store/store.js";
 import { type Change, CatchUp, eventFor } from "./catchup.js";
-import { SharedNodeDecoder } from "./shared-node.js";
 import { type NodeWatchEvent, Watcher } from "./watcher.js";
 
 export interface WatchCacheOptions {
+  /** For history (catch-up, initial events at an older revision) and the current revision. */
   store: Store;
+  /** Every node, kept current by the informer; the cache only reads it. */
+  nodes: NodeInformer;
   /** Per-watcher queue bound (events). */
   queueLimit?: number;
   /** How often idle watchers that allow bookmarks get one (ms). */
   bookmarkIntervalMs?: number;
   /** Most watchers at once. */
   maxWatchers?: number;
-  /** Called when the cache's own store watch or a load fails (it retries itself). */
-  onError?: (err: Error) => void;
 }
-
-/** Change handlers of a subscriber (a controller). */
-interface NodeHandlers {
-  onAdd?(name: string, node: FullNode): void;
-  onUpdate?(name: string, node: FullNode, old: FullNode): void;
-  onDelete?(name: string, old: FullNode): void;
-}
-
-/** Keys per store read while loading; between reads the event loop answers calls. */
-const LOAD_PAGE = 250;
 
 export interface WatchRequest {
   /** Deliver events after this revision; undefined = from now. */
@@ -56,100 +47,60 @@ export interface WatchRequest {
 
 export class WatchCache {
   private readonly store: Store;
+  private readonly nodes: NodeInformer;
   private readonly queueLimit: number;
   private readonly maxWatchers: number;
   private readonly bookmarkIntervalMs: number;
-  private readonly onError: (err: Error) => void;
-  private readonly decoder = new SharedNodeDecoder();
-  private nodes = new Map<string, FullNode>();
-  private readonly subscribers = new Set<NodeHandlers>();
-  private waiters: { revision: number; resolve: () => void }[] = [];
-  private loaded = false;
-  private resolveLoaded!: () => void;
-  private readonly whenLoaded = new Promise<void>((resolve) => (this.resolveLoaded = resolve));
-  /** The load in progress, if any (stop waits for it: the store may close right after). */
-  private loading: Promise<void> | undefined;
   private readonly byName = new Map<string, Set<Watcher>>();
   private readonly unindexed = new Set<Watcher>();
   private readonly catchingUp = new Map<Watcher, CatchUp>();
-  private revision = 0;
   /** Open watchers, counted from the moment watch() accepts one. */
   private open = 0;
-  /** Bumped on every reload: a watcher that started before one must not join after it. */
+  /** Bumped on every relist: a watcher that started before one must not join after it. */
   private generation = 0;
-  private reloading = false;
-  private storeWatch: StoreWatch | undefined;
+  private unsubscribe: (() => void) | undefined;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private stopped: Error | undefined;
 
   constructor(opts: WatchCacheOptions) {
     this.store = opts.store;
+    this.nodes = opts.nodes;
     this.queueLimit = opts.queueLimit ?? 1000;
     this.maxWatchers = opts.maxWatchers ?? 100_000;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
-    this.onError = opts.onError ?? (() => {});
   }
 
-  /**
-   * Load the current state (in the background: a failed load is retried with backoff) and
-   * follow the store. Resolves once the first load is done (or the cache stopped).
-   */
+  /** Follow the node informer (which the caller starts). Resolves once it has synced. */
   start(): Promise<void> {
     this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.bookmarkIntervalMs);
     this.bookmarkTimer.unref();
-    this.loadUntilDone(100);
-    return this.whenLoaded;
+    // Subscribed before the informer's first list: its adds reach no watcher (none attaches
+    // before it has synced) and cost a lookup each.
+    this.unsubscribe = this.nodes.subscribe({
+      onAdd: (name, node, revision) => this.fanOut({ revision, name, node, prev: undefined }),
+      onUpdate: (name, node, prev, revision) => this.fanOut({ revision, name, node, prev }),
+      onDelete: (name, prev, revision) => this.fanOut({ revision, name, node: undefined, prev }),
+      onRelist: () => this.relisted(),
+    });
+    return this.nodes.synced();
   }
 
-  /** End every watcher with `reason` (UNAVAILABLE on shutdown) and stop following the store. */
+  /** End every watcher with `reason` (UNAVAILABLE on shutdown) and stop following the informer. */
   async stop(reason: Error = new UnavailableError("server is shutting down; watch again from the last revision received")): Promise<void> {
     if (this.stopped) return;
     this.stopped = reason;
     clearInterval(this.bookmarkTimer);
-    this.storeWatch?.cancel();
+    this.unsubscribe?.();
     for (const w of this.allWatchers()) w.fail(reason);
-    this.resolveLoaded();
-    for (const w of this.waiters.splice(0)) w.resolve();
-    await this.loading;
   }
 
   get watcherCount(): number {
     return this.open;
   }
 
-  /** Whether the first load is done. */
+  /** Whether the node informer has loaded every node. */
   get isLoaded(): boolean {
-    return this.loaded;
-  }
-
-  /** Nodes held. */
-  get size(): number {
-    return this.nodes.size;
-  }
-
-  // NodeInformer: the controllers' view (src/controller/informer.ts).
-
-  synced(): Promise<void> {
-    return this.whenLoaded;
-  }
-
-  get(name: string): FullNode | undefined {
-    return this.nodes.get(name);
-  }
-
-  entries(): IterableIterator<[string, FullNode]> {
-    return this.nodes.entries();
-  }
-
-  waitFor(revision: number): Promise<void> {
-    if ((this.loaded && this.revision >= revision) || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ revision, resolve }));
-  }
-
-  subscribe(handlers: NodeHandlers): () => void {
-    this.subscribers.add(handlers);
-    for (const [name, node] of this.nodes) handlers.onAdd?.(name, node);
-    return () => void this.subscribers.delete(handlers);
+    return this.nodes.hasSynced;
   }
 
   /** Open a watcher. Throws InvalidError / ResourceExhaustedError / UnavailableError before any event. */
@@ -185,10 +136,10 @@ export class WatchCache {
   }
 
   private async begin(w: Watcher, req: WatchRequest): Promise<void> {
-    if (!this.loaded) {
+    if (!this.nodes.hasSynced) {
       // Not loaded yet: start where the caller asked, else at the store's revision now, once loaded.
       const afterRevision = req.afterRevision ?? (await this.store.currentRevision());
-      await this.whenLoaded;
+      await this.nodes.synced();
       this.checkServing();
       req = { ...req, afterRevision };
     }
@@ -196,12 +147,12 @@ export class WatchCache {
     if (after === undefined) {
       // From now: the cache's state is the start (all synchronous: no change can slip in).
       if (req.sendInitialEvents) {
-        for (const node of this.nodes.values()) {
+        for (const [, node] of this.nodes.entries()) {
           if (req.filter.matches(node)) w.pushInitial({ type: "ADDED", node, revision: revisionOf(node) });
         }
-        w.pushInitial(bookmark(this.revision));
+        w.pushInitial(bookmark(this.nodes.revision));
       }
-      w.startFrom(this.revision);
+      w.startFrom(this.nodes.revision);
       this.attach(w);
       return;
     }
@@ -221,101 +172,22 @@ export class WatchCache {
     this.checkServing();
     if (generation !== this.generation) throw reloading();
     w.startFrom(after);
-    if (after >= this.revision) this.attach(w);
+    if (after >= this.nodes.revision) this.attach(w);
     else this.catchUp(w);
   }
 
   private checkServing(): void {
     if (this.stopped) throw this.stopped;
-    if (this.reloading) throw reloading();
-  }
-
-  /** Load, retrying with backoff until a load succeeds or the cache stops; then serve again. */
-  private loadUntilDone(delayMs: number): void {
-    if (this.stopped) return;
-    this.loading = this.load()
-      .then(
-        () => {
-          this.reloading = false;
-          if (!this.loaded && !this.stopped) {
-            this.loaded = true;
-            this.resolveLoaded();
-            this.release();
-          }
-        },
-        (err: unknown) => {
-          if (this.stopped) return;
-          this.onError(err instanceof Error ? err : new Error(String(err)));
-          setTimeout(() => this.loadUntilDone(Math.min(delayMs * 2, 30_000)), delayMs).unref();
-        },
-      )
-      .finally(() => (this.loading = undefined));
   }
 
   /**
-   * Read every node at one revision into a fresh map (the current one stays readable until the
-   * swap), then follow the store from there. A node unchanged since the last load keeps its
-   * object; subscribers are told the difference.
+   * The informer listed again: changes since its last revision were not seen one by one, so
+   * end every watcher (each resumes from its last revision, caught up from history).
    */
-  private async load(): Promise<void> {
-    const fresh = new Map<string, FullNode>();
-    let after: string | undefined;
-    let revision: number | undefined;
-    for (;;) {
-      // Each page after a turn of the event loop (the first one too: start() returns at once).
-      await yieldToIo();
-      if (this.stopped) return;
-      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: LOAD_PAGE });
-      if (this.stopped) return;
-      revision = page.revision;
-      for (const kv of page.kvs) {
-        const name = kv.key.slice(NODE_PREFIX.length);
-        const old = this.nodes.get(name);
-        fresh.set(name, old !== undefined && revisionOf(old) === kv.modRevision ? old : this.decoder.decode(kv));
-      }
-      after = page.kvs.at(-1)?.key;
-      if (!page.more) break;
-    }
-    const old = this.nodes;
-    this.nodes = fresh;
-    this.revision = revision;
-    for (const [name, prev] of old) if (!fresh.has(name)) this.notify(name, undefined, prev);
-    for (const [name, node] of fresh) {
-      const prev = old.get(name);
-      if (prev !== node) this.notify(name, node, prev);
-    }
-    this.storeWatch = this.store.watch(NODE_PREFIX, revision, {
-      onEvents: (events) => this.apply(events),
-      onProgress: (rev) => {
-        if (rev > this.revision) this.revision = rev;
-        this.release();
-      },
-      onError: (err) => this.storeWatchFailed(err),
-    });
-    if (this.loaded) this.release();
-  }
-
-  /** Tell the subscribers of one change; a failing subscriber does not stop the others or the watchers. */
-  private notify(name: string, node: FullNode | undefined, prev: FullNode | undefined): void {
-    for (const h of this.subscribers) {
-      try {
-        if (node === undefined) h.onDelete?.(name, prev!);
-        else if (prev === undefined) h.onAdd?.(name, node);
-        else h.onUpdate?.(name, node, prev);
-      } catch (err) {
-        // A controller's bug, not the store's: said so, and the cache goes on.
-        this.onError(new Error(`a subscriber failed on node ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
-      }
-    }
-  }
-
-  /** Resolve the waiters the cache's revision has reached. */
-  private release(): void {
-    if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.revision <= this.revision);
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.revision > this.revision);
-    for (const w of ready) w.resolve();
+  private relisted(): void {
+    this.generation++;
+    const reason = new UnavailableError("watch cache restarting; watch again from the last revision received");
+    for (const w of this.allWatchers()) w.fail(reason);
   }
 
   private async listAt(revision: number): Promise<Node[]> {
@@ -327,21 +199,6 @@ export class WatchCache {
       after = page.kvs.at(-1)?.key;
       if (!page.more) return out;
     }
-  }
-
-  private apply(events: WatchEvent[]): void {
-    for (const ev of events) {
-      const name = ev.kv.key.slice(NODE_PREFIX.length);
-      const prev = this.nodes.get(name);
-      const node = ev.type === "put" ? this.decoder.decode(ev.kv) : undefined;
-      if (node) this.nodes.set(name, node);
-      else this.nodes.delete(name);
-      const change: Change = { revision: ev.kv.modRevision, name, node, prev };
-      this.revision = change.revision;
-      if (node !== undefined || prev !== undefined) this.notify(name, node, prev);
-      this.fanOut(change);
-    }
-    this.release();
   }
 
   private fanOut(change: Change): void {
@@ -383,13 +240,13 @@ export class WatchCache {
       // Caught up: events the cache delivers at or below offeredRevision are skipped by offer().
       this.catchingUp.delete(w);
       this.attach(w);
-    }, () => this.revision, this.queueLimit);
+    }, () => this.nodes.revision, this.queueLimit);
     this.catchingUp.set(w, job);
     job.resume();
   }
 
   private sendBookmarks(): void {
-    const rev = this.revision;
+    const rev = this.nodes.revision;
     for (const w of this.allWatchers()) {
       if (!w.allowBookmarks || this.catchingUp.has(w) || w.size > 0) continue;
       // A live watcher has been offered every change up to the cache's revision.
@@ -399,19 +256,6 @@ export class WatchCache {
         w.push(bookmark(at));
       }
     }
-  }
-
-  private storeWatchFailed(err: Error): void {
-    if (this.stopped) return;
-    this.onError(err);
-    // The cache lost its feed (fell behind compaction, store trouble): watchers may have missed
-    // events, so end them (they resume from their last revision) and reload, retrying with
-    // backoff. New watches are refused with UNAVAILABLE until the reload is done.
-    this.generation++;
-    this.reloading = true;
-    const reason = new UnavailableError("watch cache restarting; watch again from the last revision received");
-    for (const w of this.allWatchers()) w.fail(reason);
-    this.loadUntilDone(100);
   }
 
   private *allWatchers(): Iterable<Watcher> {
@@ -443,10 +287,6 @@ const emptyMeta = {
   annotations: {},
   ownerReferences: [],
 };
-
-function revisionOf(node: Node): number {
-  return Number(node.metadata?.resourceVersion ?? 0);
-}
 
 function reloading(): UnavailableError {
   return new UnavailableError("watch cache is reloading; retry the watch in a moment");

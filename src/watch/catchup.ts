@@ -5,7 +5,9 @@
  */
 import { CompactedError, UnavailableError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import { decodeNode, formatRevision, NODE_PREFIX } from "../registry/codec.js";
+import { decodeNode } from "../model/codec.js";
+import { formatRevision } from "../model/revision.js";
+import { NODE_PREFIX } from "../model/keys.js";
 import type { Store, StoreWatch, WatchEvent } from "../store/store.js";
 import type { NodeEventType, NodeWatchEvent, Watcher } from "./watcher.js";
 

@@ -13,7 +13,7 @@
  */
 import { ResourceExhaustedError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import type { NodeFilter } from "../registry/filter.js";
+import type { NodeFilter } from "../model/filter.js";
 
 export type NodeEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
 

@@ -11,14 +11,14 @@ import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { WatchCache } from "../../src/watch/cache.js";
+import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
 
 let dir: string;
 let store: SqliteStore;
 let registry: NodeRegistry;
 let events: EventRecorder;
 let cloud: CloudSyncController;
-let cache: WatchCache;
+let informers: SharedInformers;
 let inventory: string;
 const clock = new FakeClock(Date.UTC(2026, 3, 1));
 const reloadErrors: Error[] = [];
@@ -48,11 +48,11 @@ beforeEach(async () => {
   store = await SqliteStore.open({ dir });
   registry = new NodeRegistry({ store, clock, newNodeTaints: [uninitializedTaint()] });
   events = new EventRecorder({ store, clock, source: "test" });
-  cache = new WatchCache({ store });
-  await cache.start();
+  informers = sharedInformers({ store, onError: () => {} });
+  informers.start();
   cloud = new CloudSyncController({
     registry,
-    nodes: cache,
+    nodes: informers.nodes,
     events,
     provider: await InventoryProvider.open(inventory, (err) => reloadErrors.push(err)),
   });
@@ -60,7 +60,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await cloud.stop();
-  await cache.stop();
+  await informers.stop();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -12,18 +12,18 @@ import { NodeLifecycleController, type NodeLifecycleOptions } from "../../src/co
 import { type DeepPartial, Node, type NodeCondition, NodeStatus } from "../../src/gen/nodeplane/v1/node.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
-import { type FullNode, fullNode } from "../../src/registry/reconcile.js";
+import { type FullNode, fullNode } from "../../src/model/node.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { WatchCache } from "../../src/watch/cache.js";
+import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
 
-export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "nodes" | "events" | "clock">>;
+export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "nodes" | "leases" | "events" | "clock">>;
 
 export class World {
   readonly clock = new FakeClock(Date.UTC(2026, 0, 1));
   registry!: NodeRegistry;
   events!: EventRecorder;
   ctl!: NodeLifecycleController;
-  cache!: WatchCache;
+  informers!: SharedInformers;
   private store!: SqliteStore;
   private dir = mkdtempSync(join(tmpdir(), "nodeplane-ctl-"));
 
@@ -32,8 +32,8 @@ export class World {
     w.store = await SqliteStore.open({ dir: w.dir });
     w.registry = new NodeRegistry({ store: w.store, clock: w.clock });
     w.events = new EventRecorder({ store: w.store, clock: w.clock, source: "test" });
-    w.cache = new WatchCache({ store: w.store });
-    await w.cache.start();
+    w.informers = sharedInformers({ store: w.store, onError: () => {} });
+    w.informers.start();
     await w.startController(tunables);
     return w;
   }
@@ -41,13 +41,20 @@ export class World {
   /** (Re)start the controller, as after a control-plane restart. */
   async startController(tunables: Tunables = {}): Promise<void> {
     await this.ctl?.stop();
-    this.ctl = new NodeLifecycleController({ registry: this.registry, nodes: this.cache, events: this.events, clock: this.clock, ...tunables });
+    this.ctl = new NodeLifecycleController({
+      registry: this.registry,
+      nodes: this.informers.nodes,
+      leases: this.informers.leases,
+      events: this.events,
+      clock: this.clock,
+      ...tunables,
+    });
     await this.ctl.start(false);
   }
 
   async close(): Promise<void> {
     await this.ctl.stop();
-    await this.cache.stop();
+    await this.informers.stop();
     await this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -26,7 +26,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "nodeplane-answers-"));
   store = await SqliteStore.open({ dir });
   // Two /32 blocks: the third node created finds none free.
-  const ipam = new Ipam(ipamRanges({ clusterCidr: "10.244.0.0/31", nodeCidrMaskSizeIpv4: 32 }));
+  const ipam = new Ipam({ ranges: ipamRanges({ clusterCidr: "10.244.0.0/31", nodeCidrMaskSizeIpv4: 32 }), events: { record: async () => undefined } });
   registry = new NodeRegistry({ store, clock, ipam, newNodeTaints: [uninitialized] });
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 /** The stored encoding: resource_version left out, and one reused writer that never leaks bytes between objects. */
 import { describe, expect, it } from "vitest";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
-import { decodeNode, encodeNode } from "../../src/registry/codec.js";
+import { decodeNode, encodeNode } from "../../src/model/codec.js";
 import { realisticNode } from "../../bench/realistic-node.js";
 
 const node = (i: number): Node => Node.fromPartial(realisticNode(i));

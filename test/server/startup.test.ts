@@ -13,7 +13,7 @@ import { UnavailableError } from "../../src/client/errors.js";
 import { FakeClock } from "../../src/clock.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { createLogger } from "../../src/log.js";
-import { NODE_PREFIX } from "../../src/registry/codec.js";
+import { NODE_PREFIX } from "../../src/model/keys.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { NodeplaneServer } from "../../src/server/server.js";
 import { SqliteStore } from "../../src/store/sqlite.js";

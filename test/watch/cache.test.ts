@@ -5,22 +5,23 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/errors.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
-import { encodeNode, NODE_PREFIX, nodeKey } from "../../src/registry/codec.js";
-import { compileFilter } from "../../src/registry/filter.js";
+import { encodeNode } from "../../src/model/codec.js";
+import { NODE_PREFIX, nodeKey } from "../../src/model/keys.js";
+import { compileFilter } from "../../src/model/filter.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { WatchCache } from "../../src/watch/cache.js";
+import { NodeCache } from "../support/node-cache.js";
 import type { NodeWatchEvent } from "../../src/watch/watcher.js";
 import { gateFirstList } from "./gated-store.js";
 
 let dir: string;
 let store: SqliteStore;
-let cache: WatchCache;
+let cache: NodeCache;
 const everything = compileFilter("", "");
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "nodeplane-cache-"));
   store = await SqliteStore.open({ dir });
-  cache = new WatchCache({ store, queueLimit: 4 });
+  cache = new NodeCache(store, { queueLimit: 4 });
   await cache.start();
 });
 afterEach(async () => {
@@ -81,7 +82,7 @@ describe("WatchCache while it loads", () => {
   it("answers a watch opened before the load is done from the moment it was asked, missing nothing", async () => {
     const first = await put("a");
     const gated = gateFirstList(store, NODE_PREFIX);
-    const loading = new WatchCache({ store: gated.store });
+    const loading = new NodeCache(gated.store);
     const loaded = loading.start();
     await gated.held;
     expect(loading.isLoaded).toBe(false);
@@ -104,7 +105,7 @@ describe("WatchCache while it loads", () => {
 
   it("refuses a watch that waited for a load the cache stopped, and stops only once the page in flight is done", async () => {
     const gated = gateFirstList(store, NODE_PREFIX);
-    const loading = new WatchCache({ store: gated.store });
+    const loading = new NodeCache(gated.store);
     const loaded = loading.start();
     await gated.held;
     const pending = loading.watch({ filter: everything, sendInitialEvents: false, allowBookmarks: false });

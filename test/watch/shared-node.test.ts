@@ -1,9 +1,10 @@
 /** The watch cache's shared node copy: complete, equal to a plain decode, compact, frozen. */
 import { describe, expect, it } from "vitest";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
-import { decodeNode, encodeNode, nodeKey } from "../../src/registry/codec.js";
+import { decodeNode, encodeNode } from "../../src/model/codec.js";
+import { nodeKey } from "../../src/model/keys.js";
 import type { KeyValue } from "../../src/store/store.js";
-import { SharedNodeDecoder } from "../../src/watch/shared-node.js";
+import { SharedNodeDecoder } from "../../src/model/shared-node.js";
 
 const stored = (node: Node, rev: number): KeyValue => ({ key: nodeKey(node.metadata!.name), value: encodeNode(node), createRevision: rev, modRevision: rev });
 

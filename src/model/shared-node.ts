@@ -17,8 +17,8 @@
  */
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { NodeSpec, NodeStatus } from "../gen/nodeplane/v1/node.js";
-import { decodeNode } from "../registry/codec.js";
-import type { FullNode } from "../registry/reconcile.js";
+import { decodeNode } from "./codec.js";
+import type { FullNode } from "./node.js";
 import type { KeyValue } from "../store/store.js";
 
 /** Strings longer than this are not worth a lookup (they rarely repeat). */

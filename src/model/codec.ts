@@ -7,16 +7,7 @@ import { Lease } from "../gen/nodeplane/v1/lease.js";
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { Node } from "../gen/nodeplane/v1/node.js";
 import type { KeyValue } from "../store/store.js";
-
-export const NODE_PREFIX = "/registry/nodes/";
-export const LEASE_NAMESPACE = "kube-node-lease";
-export const LEASE_PREFIX = `/registry/leases/${LEASE_NAMESPACE}/`;
-
-export const nodeKey = (name: string): string => NODE_PREFIX + name;
-export const leaseKey = (name: string): string => LEASE_PREFIX + name;
-
-/** A revision as clients see it. */
-export const formatRevision = (rev: number): string => String(rev);
+import { formatRevision } from "./revision.js";
 
 interface Stored {
   metadata?: ObjectMeta | undefined;
