@@ -1,8 +1,9 @@
 /**
- * Informer: a local, always-current cache of Nodes kept in step with the server over gRPC,
- * as client-go's reflector + indexer do it: list (paged), watch from the list's revision,
- * relist when that revision is no longer retained (OUT_OF_RANGE), and on any other failure
- * back off with jitter (800 ms → 30 s, reset after 2 min of healthy watching) and watch
+ * Informer: a local, always-current cache of Nodes kept in step with the server over gRPC: the
+ * server's own Reflector (src/informer/reflector.ts) over a gRPC ListerWatcher — list (paged),
+ * watch from the list's revision, relist when that revision is no longer retained
+ * (OUT_OF_RANGE, or INVALID_ARGUMENT for a revision newer than the server's), and on any other
+ * failure back off with jitter (800 ms → 30 s, reset after 2 min of healthy watching) and watch
  * again from the last revision applied.
  *
  * Contract: handlers run synchronously, one at a time, in revision order; every change the
@@ -12,12 +13,15 @@
  * another uid), then adds and updates in the list's order; unchanged nodes are not reported.
  * No handler runs after stop() returns. Cached nodes are shared: do not mutate them.
  */
-import { Backoff, type BackoffOptions, sleep } from "../backoff.js";
+import type { BackoffOptions } from "../backoff.js";
 import { status } from "@grpc/grpc-js";
+import type { Clock } from "../clock.js";
 import { InvalidError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import { type LabelSelector, matchesLabels, parseFieldSelector, parseLabelSelector } from "../validation/selector.js";
-import type { NodeClient, WatchEvent } from "./client.js";
+import { Reflector } from "../informer/reflector.js";
+import type { FailureKind, ListerWatcher, ListPage, SourceChange } from "../informer/source.js";
+import type { NodeClient } from "./client.js";
 import { CancelledError, InvalidArgumentError, OutOfRangeError } from "./errors.js";
 
 export interface InformerHandlers {
@@ -32,7 +36,6 @@ export interface InformerHandlers {
   onDelete?: (node: Node) => void;
 }
 
-
 export interface InformerOptions extends InformerHandlers {
   client: NodeClient;
   /** Kubernetes label selector the server filters by (validated here: a bad one throws). */
@@ -44,6 +47,8 @@ export interface InformerOptions extends InformerHandlers {
   backoff?: BackoffOptions;
   /** Nodes per ListNodes page (default 500). */
   pageSize?: number;
+  /** Time for the backoff waits (default: the system clock). */
+  clock?: Clock;
   /**
    * Told of every failure the informer recovers from (a failed list or watch, OUT_OF_RANGE,
    * a handler that threw) before it retries. For logs and metrics; never stops the informer.
@@ -57,39 +62,30 @@ export class Informer {
   /** Resolves once the first full list is in the cache; rejects with CancelledError if stopped before. */
   readonly synced: Promise<void>;
 
-  private readonly client: NodeClient;
-  private readonly labelSelector: string;
-  private readonly fieldSelector: string;
-  private readonly pageSize: number;
-  private readonly handlers: InformerHandlers;
-  private readonly onError: (err: Error) => void;
-  private readonly backoff: Backoff;
-  private readonly abort = new AbortController();
+  private readonly reflector: Reflector<Node>;
   private readonly userSignal: AbortSignal | undefined;
-  private readonly items = new Map<string, Node>();
-  /** The last revision applied; undefined until the first list. */
-  private revision: bigint | undefined;
-  private waiters: { revision: bigint; resolve: () => void; reject: (err: Error) => void }[] = [];
-  private resolveSynced!: () => void;
-  private rejectSynced!: (err: Error) => void;
-  private isSynced = false;
-  private stopped = false;
-  private loop: Promise<void> | undefined;
   private selectorMemo: { text: string; selector: LabelSelector } | undefined;
 
   constructor(opts: InformerOptions) {
-    this.client = opts.client;
-    this.labelSelector = opts.labelSelector ?? "";
-    this.fieldSelector = opts.fieldSelector ?? "";
-    localParse(() => parseLabelSelector(this.labelSelector));
-    localParse(() => parseFieldSelector(this.fieldSelector));
-    this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    this.handlers = { onAdd: opts.onAdd, onUpdate: opts.onUpdate, onDelete: opts.onDelete };
-    this.onError = opts.onError ?? (() => {});
-    this.backoff = new Backoff(opts.backoff);
-    this.synced = new Promise<void>((resolve, reject) => {
-      this.resolveSynced = resolve;
-      this.rejectSynced = reject;
+    const labelSelector = opts.labelSelector ?? "";
+    const fieldSelector = opts.fieldSelector ?? "";
+    localParse(() => parseLabelSelector(labelSelector));
+    localParse(() => parseFieldSelector(fieldSelector));
+    this.reflector = new Reflector<Node>({
+      source: grpcSource(opts.client, labelSelector, fieldSelector, opts.pageSize ?? DEFAULT_PAGE_SIZE),
+      clock: opts.clock,
+      backoff: opts.backoff,
+      onError: opts.onError,
+      // A node deleted and created again under its name is another node: delete, then add.
+      incarnation: (node) => node.metadata?.uid ?? "",
+    });
+    this.reflector.subscribe({
+      onAdd: (_, node) => opts.onAdd?.(node),
+      onUpdate: (_, node, old) => opts.onUpdate?.(old, node),
+      onDelete: (_, old, __, last) => opts.onDelete?.(last ?? old),
+    });
+    this.synced = this.reflector.synced().then(() => {
+      if (!this.reflector.hasSynced) throw stoppedError();
     });
     // A caller who never awaits `synced` must not get an unhandled rejection on stop().
     this.synced.catch(() => {});
@@ -100,8 +96,7 @@ export class Informer {
 
   /** Start listing and watching in the background. Idempotent; does nothing once stopped. */
   start(): void {
-    if (this.loop || this.stopped) return;
-    this.loop = this.run().catch((err: unknown) => this.report(err));
+    void this.reflector.start();
   }
 
   /**
@@ -109,31 +104,23 @@ export class Informer {
    * returns; the promise resolves once the background loop has ended. Idempotent.
    */
   stop(): Promise<void> {
-    if (!this.stopped) {
-      this.stopped = true;
-      this.userSignal?.removeEventListener("abort", this.onUserAbort);
-      this.abort.abort();
-      const err = stoppedError();
-      if (!this.isSynced) this.rejectSynced(err);
-      for (const w of this.waiters) w.reject(err);
-      this.waiters = [];
-    }
-    return this.loop ?? Promise.resolve();
+    this.userSignal?.removeEventListener("abort", this.onUserAbort);
+    return this.reflector.stop();
   }
 
   /** Whether the first full list is in the cache. */
   get hasSynced(): boolean {
-    return this.isSynced;
+    return this.reflector.hasSynced;
   }
 
   /** The last revision applied to the cache ("" before the first list). */
   get resourceVersion(): string {
-    return this.revision === undefined ? "" : this.revision.toString();
+    return this.reflector.hasSynced ? String(this.reflector.revision) : "";
   }
 
   /** The cached node, or undefined. */
   get(name: string): Node | undefined {
-    return this.items.get(name);
+    return this.reflector.get(name);
   }
 
   /**
@@ -143,7 +130,7 @@ export class Informer {
   list(labelSelector = ""): Node[] {
     const selector = this.parsed(labelSelector);
     const out: Node[] = [];
-    for (const node of this.items.values()) if (matchesLabels(selector, node.metadata?.labels)) out.push(node);
+    for (const [, node] of this.reflector.entries()) if (matchesLabels(selector, node.metadata?.labels)) out.push(node);
     return out.sort((a, b) => compareNames(nameOf(a), nameOf(b)));
   }
 
@@ -152,170 +139,50 @@ export class Informer {
    * for read-your-writes). With a selector, revisions of non-matching changes are only reached
    * through the server's bookmarks. Rejects with CancelledError if the informer stops first.
    */
-  waitFor(resourceVersion: string): Promise<void> {
-    const target = BigInt(resourceVersion);
-    if (this.revision !== undefined && this.revision >= target) return Promise.resolve();
-    if (this.stopped) return Promise.reject(stoppedError());
-    return new Promise((resolve, reject) => this.waiters.push({ revision: target, resolve, reject }));
+  async waitFor(resourceVersion: string): Promise<void> {
+    if (!(await this.reflector.waitFor(Number(resourceVersion)))) throw stoppedError();
   }
 
   private readonly onUserAbort = (): void => void this.stop();
-
-  private async run(): Promise<void> {
-    let mustList = true;
-    while (!this.stopped) {
-      let listedNow = false;
-      if (mustList) {
-        try {
-          await this.relist();
-        } catch (err) {
-          if (this.stopped) return;
-          this.report(err);
-          await this.sleep(this.backoff.next(0));
-          continue;
-        }
-        if (this.stopped) return;
-        mustList = false;
-        listedNow = true;
-      }
-      const openedAt = performance.now();
-      const from = this.revision;
-      let failure: unknown;
-      try {
-        const events = this.client.watch(
-          {
-            resourceVersion: this.resourceVersion,
-            allowBookmarks: true,
-            labelSelector: this.labelSelector,
-            fieldSelector: this.fieldSelector,
-          },
-          { signal: this.abort.signal },
-        );
-        for await (const ev of events) {
-          if (this.stopped) break;
-          this.apply(ev);
-        }
-      } catch (err) {
-        failure = err;
-      }
-      if (this.stopped) return;
-      const healthyMs = performance.now() - openedAt;
-      if (failure !== undefined) this.report(failure);
-      if (failure instanceof OutOfRangeError) {
-        // Our revision is gone from the server's history: list again at once, unless a list
-        // just made was itself already too old (then wait, so that retries stay bounded).
-        mustList = true;
-        if (listedNow && this.revision === from) await this.sleep(this.backoff.next(healthyMs));
-        continue;
-      }
-      // INVALID_ARGUMENT here means our revision is newer than the server's (its data was
-      // replaced): as client-go does for "too large resource version", list again.
-      if (failure instanceof InvalidArgumentError) mustList = true;
-      // Anything else (UNAVAILABLE on shutdown or a refused connection, RESOURCE_EXHAUSTED for
-      // a slow reader, a clean end): wait, then watch again from the last revision applied.
-      await this.sleep(this.backoff.next(healthyMs));
-    }
-  }
-
-  /** List everything, then make the cache equal to the list, reporting the difference. */
-  private async relist(): Promise<void> {
-    const { nodes, resourceVersion } = await this.client.listAllNodes(
-      { labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, limit: this.pageSize },
-      { signal: this.abort.signal },
-    );
-    if (this.stopped) return;
-    const fresh = new Map<string, Node>();
-    for (const node of nodes) fresh.set(nameOf(node), node);
-    for (const [name, old] of this.items) {
-      const now = fresh.get(name);
-      if (now === undefined || now.metadata?.uid !== old.metadata?.uid) {
-        this.items.delete(name);
-        this.call(() => this.handlers.onDelete?.(old));
-      }
-    }
-    for (const [name, node] of fresh) {
-      const old = this.items.get(name);
-      this.items.set(name, node);
-      if (old === undefined) this.call(() => this.handlers.onAdd?.(node));
-      else if (old.metadata?.resourceVersion !== node.metadata?.resourceVersion) this.call(() => this.handlers.onUpdate?.(old, node));
-    }
-    // The list's revision stands even if lower (the server's data was replaced): the cache is the list.
-    this.revision = BigInt(resourceVersion);
-    if (!this.isSynced) {
-      this.isSynced = true;
-      this.resolveSynced();
-    }
-    this.wake();
-  }
-
-  private apply(ev: WatchEvent): void {
-    const revision = BigInt(ev.resourceVersion);
-    if (this.revision !== undefined && (revision < this.revision || (revision === this.revision && this.applied(ev)))) return;
-    const name = nameOf(ev.node);
-    switch (ev.type) {
-      case "ADDED":
-      case "MODIFIED": {
-        const old = this.items.get(name);
-        this.items.set(name, ev.node);
-        if (old === undefined) this.call(() => this.handlers.onAdd?.(ev.node));
-        else this.call(() => this.handlers.onUpdate?.(old, ev.node));
-        break;
-      }
-      case "DELETED":
-        if (this.items.delete(name)) this.call(() => this.handlers.onDelete?.(ev.node));
-        break;
-      case "BOOKMARK":
-        break;
-      default:
-        return; // a type this SDK does not know vouches for nothing
-    }
-    this.revision = revision;
-    this.wake();
-  }
-
-  /** For an event at the revision already applied: whether the cache already reflects it. */
-  private applied(ev: WatchEvent): boolean {
-    if (ev.type === "BOOKMARK") return true;
-    const cached = this.items.get(nameOf(ev.node));
-    if (ev.type === "DELETED") return cached === undefined;
-    return cached?.metadata?.resourceVersion === ev.node.metadata?.resourceVersion;
-  }
-
-  private wake(): void {
-    const at = this.revision;
-    if (at === undefined || this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.revision <= at);
-    this.waiters = this.waiters.filter((w) => w.revision > at);
-    for (const w of ready) w.resolve();
-  }
-
-  /** Run a handler; one that throws is reported and does not stop the informer. */
-  private call(handler: () => void): void {
-    if (this.stopped) return;
-    try {
-      handler();
-    } catch (err) {
-      this.report(err);
-    }
-  }
-
-  private report(err: unknown): void {
-    try {
-      this.onError(err instanceof Error ? err : new Error(String(err)));
-    } catch {
-      // An onError that throws has nowhere to report to.
-    }
-  }
-
-  /** Wait `ms`, or less if the informer stops. */
-  private sleep(ms: number): Promise<void> {
-    return sleep(ms, this.abort.signal);
-  }
 
   private parsed(text: string): LabelSelector {
     if (this.selectorMemo?.text !== text) this.selectorMemo = { text, selector: localParse(() => parseLabelSelector(text)) };
     return this.selectorMemo.selector;
   }
+}
+
+/** Nodes over gRPC: ListNodes in pages, Watch with bookmarks, both filtered by the server. */
+function grpcSource(client: NodeClient, labelSelector: string, fieldSelector: string, pageSize: number): ListerWatcher<Node> {
+  return {
+    async list(next: string | undefined, signal: AbortSignal): Promise<ListPage<Node>> {
+      const page = await client.listNodes({ labelSelector, fieldSelector, limit: pageSize, continueToken: next ?? "" }, { signal });
+      return {
+        items: page.nodes.map((node) => ({ name: nameOf(node), revision: Number(node.metadata?.resourceVersion ?? 0), decode: () => node })),
+        revision: Number(page.resourceVersion),
+        next: page.continueToken || undefined,
+      };
+    },
+
+    async watch(afterRevision, sink, signal): Promise<void> {
+      const events = client.watch({ resourceVersion: String(afterRevision), allowBookmarks: true, labelSelector, fieldSelector }, { signal });
+      for await (const ev of events) {
+        if (signal.aborted) return;
+        const revision = Number(ev.resourceVersion);
+        const name = nameOf(ev.node);
+        let change: SourceChange<Node> | undefined;
+        if (ev.type === "ADDED" || ev.type === "MODIFIED") change = { type: "put", name, revision, decode: () => ev.node };
+        else if (ev.type === "DELETED") change = { type: "delete", name, revision, last: ev.node };
+        else if (ev.type !== "BOOKMARK") continue; // a type this SDK does not know vouches for nothing
+        sink({ changes: change ? [change] : [], revision });
+      }
+    },
+
+    classify(err: unknown): FailureKind {
+      // INVALID_ARGUMENT here means our revision is newer than the server's (its data was
+      // replaced): as client-go does for "too large resource version", list again.
+      return err instanceof OutOfRangeError || err instanceof InvalidArgumentError ? "relist" : "retry";
+    },
+  };
 }
 
 function nameOf(node: Node): string {
