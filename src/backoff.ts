@@ -39,18 +39,3 @@ export class Backoff {
     return ceiling / 2 + this.random() * (ceiling / 2);
   }
 }
-
-
-/** Wait `ms`, or less if the signal aborts (resolves either way: the caller checks the signal). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

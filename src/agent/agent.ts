@@ -5,7 +5,8 @@
  * the report period passed. It rides out outages with backoff (100 ms doubling to 7 s, with
  * jitter), and registers again by itself when its Node is deleted while it runs.
  */
-import { sleep } from "../backoff.js";
+import { Backoff } from "../backoff.js";
+import { type Clock, sleep as sleepOn, systemClock } from "../clock.js";
 import { status } from "@grpc/grpc-js";
 import { CancelledError, NotFoundError, RpcError } from "../client/errors.js";
 import type { HeartbeatStream, NodeClient } from "../client/client.js";
@@ -37,6 +38,8 @@ export interface NodeAgentOptions {
   /** "stream" (default): the streaming heartbeat, falling back to RenewLease; "unary": RenewLease only. */
   heartbeat?: "stream" | "unary";
   log?: AgentLogger;
+  /** Time for every wait (default: the system clock). */
+  clock?: Clock;
 }
 
 /** What the agent has done, for tests, benchmarks and logs. */
@@ -51,7 +54,8 @@ const silent: AgentLogger = { info: () => {}, warn: () => {} };
 
 export class NodeAgent {
   readonly stats: AgentStats = { registrations: 0, renewals: 0, statusSends: 0, failures: 0 };
-  private readonly o: Required<Omit<NodeAgentOptions, "providerId" | "log" | "heartbeat">> & Pick<NodeAgentOptions, "providerId">;
+  private readonly o: Required<Omit<NodeAgentOptions, "providerId" | "log" | "heartbeat" | "clock">> & Pick<NodeAgentOptions, "providerId">;
+  private readonly clock: Clock;
   private readonly log: AgentLogger;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
@@ -77,6 +81,7 @@ export class NodeAgent {
       ...opts,
     };
     this.log = opts.log ?? silent;
+    this.clock = opts.clock ?? systemClock;
     this.streaming = opts.heartbeat !== "unary";
   }
 
@@ -149,7 +154,7 @@ export class NodeAgent {
     const renewal = { holderIdentity: this.o.holderIdentity, leaseDurationSeconds: this.o.leaseDurationSeconds };
     // Registration renewed the Lease just now. Spread the next renewal over one interval, so a
     // fleet that starts (or reconnects) at once does not keep renewing in step.
-    await sleep(interval * Math.random(), signal);
+    await this.sleep(interval * Math.random(), signal);
     try {
       while (!signal.aborted) {
         const ok = await this.retry("lease renewal", signal, async () => {
@@ -172,7 +177,7 @@ export class NodeAgent {
           this.stats.renewals++;
         });
         if (!ok) return;
-        await sleep(interval * (1 + Math.random() * 0.04), signal);
+        await this.sleep(interval * (1 + Math.random() * 0.04), signal);
       }
     } finally {
       stream?.close();
@@ -181,7 +186,7 @@ export class NodeAgent {
 
   private async statusLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(this.o.statusUpdateFrequencyMs, signal);
+      await this.sleep(this.o.statusUpdateFrequencyMs, signal);
       if (signal.aborted) return;
       const status = this.measure();
       const due = Date.now() - this.lastSentAt >= this.o.statusReportFrequencyMs;
@@ -201,16 +206,22 @@ export class NodeAgent {
    * the cycle was restarted, or the node is gone (which restarts the cycle).
    */
   private async retry(what: string, signal: AbortSignal, attempt: () => Promise<void>): Promise<boolean> {
-    for (let delay = 100; !signal.aborted; delay = Math.min(delay * 2, 7_000)) {
+    // 100 ms doubling to 7 s, with jitter: the kubelet's node status backoff.
+    const backoff = new Backoff({ initialMs: 100, maxMs: 7_000 });
+    while (!signal.aborted) {
       try {
         await attempt();
         return true;
       } catch (err) {
         if (!this.handle(err, what)) return false;
-        await sleep(delay * (0.5 + Math.random()), signal);
+        await this.sleep(backoff.next(0), signal);
       }
     }
     return false;
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return sleepOn(this.clock, ms, signal);
   }
 
   /** Log a failure; answer whether the loop should go on. A missing node restarts the cycle. */

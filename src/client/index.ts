@@ -1,4 +1,4 @@
-/** The nodeplane SDK: `import { NodeClient } from "nodeplane/client"`. */
+/** The client part of the SDK (src/sdk.ts adds the agent): NodeClient, Informer, errors, types. */
 export { NodeClient } from "./client.js";
 export type { CallOptions, NodeClientOptions, NodeInput, PreconditionOptions, RenewOptions, WatchEvent, WatchEventType } from "./client.js";
 export * from "./errors.js";
@@ -8,4 +8,3 @@ export type { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 export type { Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint } from "../gen/nodeplane/v1/node.js";
 export { Informer, type InformerHandlers, type InformerOptions } from "./informer.js";
 export type { BackoffOptions } from "../backoff.js";
-export { NodeAgent, type AgentStats, type NodeAgentOptions } from "../agent/agent.js";

@@ -6,14 +6,13 @@
  * a longer interval (at most half the lease duration, so leases never lapse).
  */
 import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
-import type { Logger } from "pino";
 import { UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
+import type { Calls } from "./calls.js";
 import { drained } from "./drain.js";
-import { codeName, toServiceError } from "./errors.js";
+import { toServiceError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
@@ -21,7 +20,8 @@ type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
 export interface HeartbeatOptions {
   registry: NodeRegistry;
   metrics: ServerMetrics;
-  log: Logger;
+  /** Every renewal goes through the calls wrapper: request id, metrics, log line, error map. */
+  calls: Calls;
   /** Renewals per second the whole fleet should stay under (default 10,000). */
   maxRate?: number;
 }
@@ -76,19 +76,18 @@ export class HeartbeatStreams {
   }
 
   private async renew(call: Stream, req: HeartbeatRequest, finish: () => void): Promise<void> {
-    const started = performance.now();
+    const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
+    let lease: Lease;
     try {
-      const lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
-      this.o.metrics.heartbeats.inc({ code: "OK" });
-      this.o.metrics.latency.observe({ method: "Heartbeat" }, (performance.now() - started) / 1000);
-      if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) await drained(call);
+      lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
     } catch (err) {
-      const mapped = toServiceError(err, `hb-${process.pid}`);
-      this.o.metrics.heartbeats.inc({ code: codeName(mapped.code) });
-      if (mapped.internal) this.o.log.error({ err, method: "Heartbeat" }, "internal error");
+      const error = rec.fail(err);
       finish();
-      if (!call.cancelled && mapped.code !== status.OK) call.emit("error", mapped.error);
+      if (!call.cancelled) call.emit("error", error);
+      return;
     }
+    rec.ok();
+    if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) await drained(call);
   }
 
   /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */

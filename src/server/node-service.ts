@@ -3,8 +3,6 @@
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
 import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
-import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import { compileFilter } from "../model/filter.js";
 import type { EventRecorder } from "../registry/events.js";
@@ -16,7 +14,7 @@ import { ResourceExhaustedError } from "../errors.js";
 import { batchWrites } from "./batched-writes.js";
 import { drained } from "./drain.js";
 import { watchResponseBytes } from "./watch-wire.js";
-import { codeName, toServiceError } from "./errors.js";
+import type { Calls } from "./calls.js";
 import type { HeartbeatStreams } from "./heartbeat.js";
 import type { ServerMetrics } from "./metrics.js";
 
@@ -26,11 +24,8 @@ export interface NodeServiceDeps {
   heartbeats: HeartbeatStreams;
   cache: WatchCache;
   metrics: ServerMetrics;
-  log: Logger;
+  calls: Calls;
 }
-
-let nextRequestId = 0;
-const requestId = (): string => `${process.pid.toString(36)}-${(++nextRequestId).toString(36)}`;
 
 export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
   const { registry } = deps;
@@ -59,28 +54,13 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
 
 function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const started = performance.now();
-    const id = requestId();
+    const rec = deps.calls.begin(method, call.getPeer());
     fn(call.request).then(
       (res) => {
-        const seconds = (performance.now() - started) / 1000;
-        deps.metrics.handled.inc({ method, code: "OK" });
-        deps.metrics.latency.observe({ method }, seconds);
-        deps.log.debug({ requestId: id, method, code: "OK", ms: seconds * 1000, peer: call.getPeer() }, "call");
+        rec.ok();
         callback(null, res);
       },
-      (err: unknown) => {
-        const mapped = toServiceError(err, id);
-        const code = codeName(mapped.code);
-        const seconds = (performance.now() - started) / 1000;
-        deps.metrics.handled.inc({ method, code });
-        deps.metrics.latency.observe({ method }, seconds);
-        const fields = { requestId: id, method, code, ms: seconds * 1000, peer: call.getPeer() };
-        if (mapped.internal) deps.log.error({ ...fields, err }, "internal error");
-        else if (mapped.code === status.UNAVAILABLE) deps.log.warn({ ...fields, err }, "call failed: unavailable");
-        else deps.log.debug({ ...fields, details: mapped.error.details }, "call rejected");
-        callback(mapped.error);
-      },
+      (err: unknown) => callback(rec.fail(err)),
     );
   };
 }
@@ -89,7 +69,7 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
   // The handler writes pre-encoded WatchResponse bytes: the server adds this service with
   // nodeServiceDefinition (watch-wire.ts), whose Watch serializer passes them through.
   return (call: ServerWritableStream<WatchRequest, WatchResponse | Buffer>) => {
-    const id = requestId();
+    const rec = deps.calls.begin("Watch", call.getPeer(), { timed: false });
     batchWrites(call);
     let watcher: Watcher | undefined;
     call.on("cancelled", () => watcher?.cancel());
@@ -116,15 +96,13 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
     };
     run().then(
       () => {
-        deps.metrics.handled.inc({ method: "Watch", code: call.cancelled ? "CANCELLED" : "OK" });
+        rec.ok(call.cancelled ? "CANCELLED" : "OK");
         call.end();
       },
       (err: unknown) => {
-        const mapped = toServiceError(err, id);
         if (err instanceof ResourceExhaustedError) deps.metrics.slowWatchers.inc();
-        deps.metrics.handled.inc({ method: "Watch", code: codeName(call.cancelled ? status.CANCELLED : mapped.code) });
-        if (mapped.internal) deps.log.error({ err, method: "Watch", requestId: id }, "internal error");
-        if (!call.cancelled) call.emit("error", mapped.error);
+        if (call.cancelled) rec.ok("CANCELLED");
+        else call.emit("error", rec.fail(err));
       },
     );
   };

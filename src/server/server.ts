@@ -30,6 +30,7 @@ import { type FamilyRange, type IpamFlags, ipamRanges } from "../ipam/config.js"
 import { addHealth, NODE_SERVICE_NAME } from "./health.js";
 import { startHttpSide } from "./http.js";
 import { ServerMetrics } from "./metrics.js";
+import { Calls } from "./calls.js";
 import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { nodeServiceDefinition } from "./watch-wire.js";
@@ -175,9 +176,10 @@ export class NodeplaneServer {
         "grpc.keepalive_time_ms": 60_000,
         "grpc.keepalive_timeout_ms": 20_000,
       });
-      const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
+      const calls = new Calls(metrics, log);
+      const heartbeats = new HeartbeatStreams({ registry, metrics, calls, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
-      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log }));
+      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls }));
       addReflection(server);
       const health = addHealth(server);
       const port = await new Promise<number>((resolve, reject) =>
