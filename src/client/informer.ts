@@ -20,9 +20,9 @@ import { InvalidError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import { type LabelSelector, matchesLabels, parseFieldSelector, parseLabelSelector } from "../validation/selector.js";
 import { Reflector } from "../informer/reflector.js";
-import type { FailureKind, ListerWatcher, ListPage, SourceChange } from "../informer/source.js";
 import type { NodeClient } from "./client.js";
-import { CancelledError, InvalidArgumentError, OutOfRangeError } from "./errors.js";
+import { CancelledError, InvalidArgumentError } from "./errors.js";
+import { nodeSource } from "./node-source.js";
 
 export interface InformerHandlers {
   /** A node entered the cache (created, started matching the selector, or seen by a list). */
@@ -72,7 +72,7 @@ export class Informer {
     localParse(() => parseLabelSelector(labelSelector));
     localParse(() => parseFieldSelector(fieldSelector));
     this.reflector = new Reflector<Node>({
-      source: grpcSource(opts.client, labelSelector, fieldSelector, opts.pageSize ?? DEFAULT_PAGE_SIZE),
+      source: nodeSource({ client: opts.client, labelSelector, fieldSelector, pageSize: opts.pageSize ?? DEFAULT_PAGE_SIZE }),
       clock: opts.clock,
       backoff: opts.backoff,
       onError: opts.onError,
@@ -149,40 +149,6 @@ export class Informer {
     if (this.selectorMemo?.text !== text) this.selectorMemo = { text, selector: localParse(() => parseLabelSelector(text)) };
     return this.selectorMemo.selector;
   }
-}
-
-/** Nodes over gRPC: ListNodes in pages, Watch with bookmarks, both filtered by the server. */
-function grpcSource(client: NodeClient, labelSelector: string, fieldSelector: string, pageSize: number): ListerWatcher<Node> {
-  return {
-    async list(next: string | undefined, signal: AbortSignal): Promise<ListPage<Node>> {
-      const page = await client.listNodes({ labelSelector, fieldSelector, limit: pageSize, continueToken: next ?? "" }, { signal });
-      return {
-        items: page.nodes.map((node) => ({ name: nameOf(node), revision: Number(node.metadata?.resourceVersion ?? 0), decode: () => node })),
-        revision: Number(page.resourceVersion),
-        next: page.continueToken || undefined,
-      };
-    },
-
-    async watch(afterRevision, sink, signal): Promise<void> {
-      const events = client.watch({ resourceVersion: String(afterRevision), allowBookmarks: true, labelSelector, fieldSelector }, { signal });
-      for await (const ev of events) {
-        if (signal.aborted) return;
-        const revision = Number(ev.resourceVersion);
-        const name = nameOf(ev.node);
-        let change: SourceChange<Node> | undefined;
-        if (ev.type === "ADDED" || ev.type === "MODIFIED") change = { type: "put", name, revision, decode: () => ev.node };
-        else if (ev.type === "DELETED") change = { type: "delete", name, revision, last: ev.node };
-        else if (ev.type !== "BOOKMARK") continue; // a type this SDK does not know vouches for nothing
-        sink({ changes: change ? [change] : [], revision });
-      }
-    },
-
-    classify(err: unknown): FailureKind {
-      // INVALID_ARGUMENT here means our revision is newer than the server's (its data was
-      // replaced): as client-go does for "too large resource version", list again.
-      return err instanceof OutOfRangeError || err instanceof InvalidArgumentError ? "relist" : "retry";
-    },
-  };
 }
 
 function nameOf(node: Node): string {

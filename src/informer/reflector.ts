@@ -107,6 +107,11 @@ export class Reflector<T> {
     return this.items.size;
   }
 
+  /** Subscriptions not yet ended (a stopped controller leaves none). */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
   get(name: string): T | undefined {
     return this.items.get(name)?.obj;
   }
