@@ -6,8 +6,9 @@ export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
   /**
-   * Call `fn` once `ms` have passed on this clock; the returned function cancels it. Timers of
-   * the system clock do not keep the process alive (background work only).
+   * Call `fn` once `ms` have passed on this clock; the returned function cancels it. A pending
+   * timer of the system clock keeps the process alive, as setTimeout does (an agent between two
+   * renewals has nothing else to): whoever arms one cancels it when it stops.
    */
   setTimer(fn: () => void, ms: number): () => void;
 }
@@ -16,7 +17,6 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
     const t = setTimeout(fn, ms);
-    t.unref();
     return () => clearTimeout(t);
   },
 };
