@@ -9,7 +9,7 @@ import type { NodeClient } from "../../src/client/client.js";
 import type { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { type SpawnedAgent, spawnAgent } from "../support/process.js";
 import { type Harness, startHarness } from "../support/server.js";
-import { cpuGrid, type FakeMachine, fakeSysfs, removeFakeSysfs } from "../support/sysfs.js";
+import { fakeSysfs, removeFakeSysfs, TWO_SOCKETS } from "../support/sysfs.js";
 
 let h: Harness | undefined;
 const agents: SpawnedAgent[] = [];
@@ -19,14 +19,6 @@ afterEach(async () => {
   h = undefined;
 });
 afterAll(removeFakeSysfs);
-
-const TWO_SOCKETS: FakeMachine = {
-  cpus: cpuGrid(2, 2, 2),
-  nodes: [
-    { cpus: "0-1,4-5", memKb: 16318584, distances: [10, 21] },
-    { cpus: "2-3,6-7", memKb: 16777216, distances: [21, 10] },
-  ],
-};
 
 function agent(server: string, name: string, ...args: string[]): SpawnedAgent {
   const a = spawnAgent(["--server", server, "--hostname-override", name, "--node-lease-duration-seconds", "1", "--log-level", "info", ...args]);

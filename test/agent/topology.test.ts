@@ -8,20 +8,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { NUMA_ZONES_LABEL, probeTopology, readTopology, TopologyError, topologyLabels } from "../../src/agent/topology.js";
 import { countCpus, parseCpuList } from "../../src/validation/cpulist.js";
 import { topologyViolations } from "../../src/validation/topology.js";
-import { cpuGrid, type FakeMachine, fakeSysfs, removeFakeSysfs } from "../support/sysfs.js";
+import { cpuGrid, type FakeMachine, fakeSysfs, removeFakeSysfs, TWO_SOCKETS } from "../support/sysfs.js";
 
 afterAll(removeFakeSysfs);
 
 const GiB_KB = 1024 * 1024;
-
-/** 2 sockets × 2 cores × 2 threads, one NUMA node per socket: CPUs 0-1,4-5 and 2-3,6-7. */
-const TWO_SOCKETS: FakeMachine = {
-  cpus: cpuGrid(2, 2, 2),
-  nodes: [
-    { cpus: "0-1,4-5", memKb: 16 * GiB_KB, distances: [10, 21] },
-    { cpus: "2-3,6-7", memKb: 16 * GiB_KB, distances: [21, 10] },
-  ],
-};
 
 /** A logger that keeps what it is told. */
 function recorder(): { lines: { obj: object; msg: string }[]; info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void } {
@@ -42,7 +33,7 @@ describe("readTopology on fake sysfs trees", () => {
   it("two NUMA nodes, one per socket, with their distances", () => {
     expect(readTopology({ sysfsRoot: fakeSysfs(TWO_SOCKETS) })).toEqual({
       zones: [
-        { id: 0, cpus: "0-1,4-5", memory: "16777216Ki", distances: [10, 21], cpuCounts: { sockets: 1, cores: 2, threads: 4 } },
+        { id: 0, cpus: "0-1,4-5", memory: "16318584Ki", distances: [10, 21], cpuCounts: { sockets: 1, cores: 2, threads: 4 } },
         { id: 1, cpus: "2-3,6-7", memory: "16777216Ki", distances: [21, 10], cpuCounts: { sockets: 1, cores: 2, threads: 4 } },
       ],
       cpuCounts: { sockets: 2, cores: 4, threads: 8 },

@@ -68,3 +68,12 @@ export function cpuGrid(sockets: number, cores: number, threads: number): [numbe
   for (let t = 0; t < threads; t++) for (let s = 0; s < sockets; s++) for (let c = 0; c < cores; c++) out.push([s, c]);
   return out;
 }
+
+/** 2 sockets × 2 cores × 2 threads, one NUMA node per socket: CPUs 0-1,4-5 and 2-3,6-7. */
+export const TWO_SOCKETS: FakeMachine = {
+  cpus: cpuGrid(2, 2, 2),
+  nodes: [
+    { cpus: "0-1,4-5", memKb: 16318584, distances: [10, 21] },
+    { cpus: "2-3,6-7", memKb: 16777216, distances: [21, 10] },
+  ],
+};
