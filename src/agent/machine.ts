@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statfsSync } from "node:fs";
 import os from "node:os";
-import type { NodeAddress, NodeCondition, NodeSystemInfo } from "../gen/nodeplane/v1/node.js";
+import type { NodeAddress, NodeCondition, NodeSystemInfo, NodeTopology } from "../gen/nodeplane/v1/node.js";
 import { amountOf, type EvictionThresholds, under } from "./eviction.js";
 
 export interface MachineStatus {
@@ -14,6 +14,8 @@ export interface MachineStatus {
   nodeInfo: NodeSystemInfo;
   /** Ready, MemoryPressure, DiskPressure, PIDPressure (heartbeat times are set when sent). */
   conditions: NodeCondition[];
+  /** The NUMA layout and TopologyManager settings (read once at start: see topology.ts). */
+  topology?: NodeTopology;
 }
 
 export interface MachineOptions {
@@ -25,6 +27,7 @@ export interface MachineOptions {
   maxPods: number;
   thresholds: EvictionThresholds;
   agentVersion: string;
+  topology?: NodeTopology;
 }
 
 const read = (path: string): string => {
@@ -112,6 +115,7 @@ export function probeMachine(o: MachineOptions): MachineStatus {
       condition("PIDPressure", pidPressure, ["AgentHasInsufficientPID", "free process ids are under the eviction threshold"], ["AgentHasSufficientPID", "agent has sufficient PID available"]),
       condition("Ready", true, ["AgentReady", "agent is posting ready status"], ["", ""]),
     ],
+    topology: o.topology,
   };
 }
 

@@ -5,9 +5,11 @@ import { parse as parseYaml } from "yaml";
 import { NodeAgent } from "../agent/agent.js";
 import { parseEvictionHard } from "../agent/eviction.js";
 import { defaultLabels, nodeNameOf, probeMachine } from "../agent/machine.js";
+import { probeTopology, topologyLabels } from "../agent/topology.js";
 import { NodeClient } from "../client/client.js";
 import { NodeplaneError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "../validation/topology.js";
 import { parseTaintSpec } from "./taints.js";
 import { durationOption, parseAddress, parseBool, parsePositiveInt } from "./flags.js";
 
@@ -26,6 +28,9 @@ interface AgentFlags {
   evictionHard: string;
   rootDir: string;
   maxPods: number;
+  topologyManagerPolicy: string;
+  topologyManagerScope: string;
+  sysfsRoot: string;
   logLevel: LogLevel;
 }
 
@@ -76,6 +81,9 @@ export function addAgentCommand(program: Command): void {
     .option("--eviction-hard <thresholds>", "pressure thresholds: memory.available<100Mi,nodefs.available<10%,pid.available<5%", "")
     .option("--root-dir <dir>", "the filesystem whose free space DiskPressure watches", "/")
     .option("--max-pods <n>", "pods capacity to report", parsePositiveInt, 110)
+    .addOption(new Option("--topology-manager-policy <policy>", "the TopologyManager policy to report with the NUMA layout").choices(TOPOLOGY_MANAGER_POLICIES).default("none"))
+    .addOption(new Option("--topology-manager-scope <scope>", "the TopologyManager scope to report with the NUMA layout").choices(TOPOLOGY_MANAGER_SCOPES).default("container"))
+    .option("--sysfs-root <dir>", "where sysfs is mounted, to read the NUMA layout from (e.g. /host/sys in a container)", "/sys")
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: AgentFlags) => {
       const config = flags.kubeconfig ? readKubeconfig(flags.kubeconfig) : {};
@@ -91,18 +99,20 @@ export function addAgentCommand(program: Command): void {
       }
       const nodeIPs = flags.nodeIp.split(",").map((s) => s.trim()).filter(Boolean);
       const log = createLogger(flags.logLevel);
+      // Read once at start, as the kubelet does: the layout changes only with CPU hotplug.
+      const topology = probeTopology({ sysfsRoot: flags.sysfsRoot, policy: flags.topologyManagerPolicy, scope: flags.topologyManagerScope, log });
       const client = new NodeClient(server);
       const agent = new NodeAgent({
         client,
         nodeName,
         registerNode: flags.registerNode,
-        labels: { ...defaultLabels(nodeName), ...parseLabels(flags.nodeLabels) },
+        labels: { ...defaultLabels(nodeName), ...topologyLabels(topology), ...parseLabels(flags.nodeLabels) },
         taints,
         providerId: flags.providerId,
         leaseDurationSeconds: flags.nodeLeaseDurationSeconds,
         statusUpdateFrequencyMs: flags.nodeStatusUpdateFrequency,
         statusReportFrequencyMs: flags.nodeStatusReportFrequency,
-        probe: () => probeMachine({ hostname: nodeName, nodeIPs, rootDir: flags.rootDir, maxPods: flags.maxPods, thresholds, agentVersion: AGENT_VERSION }),
+        probe: () => probeMachine({ hostname: nodeName, nodeIPs, rootDir: flags.rootDir, maxPods: flags.maxPods, thresholds, agentVersion: AGENT_VERSION, topology }),
         log,
       });
       log.info({ server, node: nodeName, registerNode: flags.registerNode }, "nodeplane agent starting");

@@ -10,6 +10,7 @@ import { annotationsViolations, labelKeyViolations, labelsViolations, labelValue
 import { dns1123SubdomainViolations } from "./names.js";
 import { cidrViolations, isIPAddress, podCIDRsViolations } from "./net.js";
 import { resourceListViolations } from "./quantity.js";
+import { topologyViolations } from "./topology.js";
 
 const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 const ADDRESS_TYPES = ["Hostname", "InternalIP", "ExternalIP", "InternalDNS", "ExternalDNS"];
@@ -97,6 +98,7 @@ function statusViolations(status: NodeStatus | undefined, prefix: string): Field
       rule: `must be a whole number from 0 to ${MAX_PORT}`,
     });
   }
+  out.push(...topologyViolations(status.topology, `${prefix}.topology`));
   return out;
 }
 

@@ -7,14 +7,18 @@
  * in Kubernetes; `a in ()` is rejected (Kubernetes requires a non-empty set) and so are empty
  * list entries. `<` and `>` are not supported.
  *
- * Field selectors follow Kubernetes' fields.ParseSelector for the two fields a Node supports:
- * `metadata.name` and `spec.unschedulable`, with `=`, `==`, `!=`, terms ANDed by commas.
+ * Field selectors follow Kubernetes' fields.ParseSelector for the fields a Node supports:
+ * `metadata.name`, `spec.unschedulable`, `status.topology.topology_manager_policy` and
+ * `status.topology.topology_manager_scope` (the empty value: the node reports no topology),
+ * with `=`, `==`, `!=`, terms ANDed by commas. Counts (NUMA zones) are selected through the
+ * agent's `topology.nodeplane.io/numa-zones` label instead.
  *
  * Parsed selectors are plain data (they can be logged, compared and copied).
  */
 import { InvalidError, quote } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import { labelKeyViolations, labelValueViolations } from "./labels.js";
+import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "./topology.js";
 
 export interface LabelRequirement {
   key: string;
@@ -29,9 +33,9 @@ export interface LabelSelector {
 }
 
 export interface FieldRequirement {
-  field: "metadata.name" | "spec.unschedulable";
+  field: "metadata.name" | "spec.unschedulable" | "status.topology.topology_manager_policy" | "status.topology.topology_manager_scope";
   operator: "Equals" | "NotEquals";
-  /** For spec.unschedulable, "true" or "false". */
+  /** One of the field's values when it has a fixed set (spec.unschedulable: "true" or "false"). */
   value: string;
 }
 
@@ -206,9 +210,34 @@ export function matchesLabels(sel: LabelSelector, labels: Record<string, string>
 
 // ---- field selectors -------------------------------------------------------------------
 
-const FIELDS: readonly FieldRequirement["field"][] = ["metadata.name", "spec.unschedulable"];
+/** How to read a selectable field, and its values when they form a fixed set. */
+interface SelectableField {
+  get(node: Node): string;
+  values?: readonly string[];
+}
 
-const isField = (f: string): f is FieldRequirement["field"] => (FIELDS as readonly string[]).includes(f);
+const FIELDS: Record<FieldRequirement["field"], SelectableField> = {
+  "metadata.name": { get: (n) => n.metadata?.name ?? "" },
+  "spec.unschedulable": { get: (n) => String(n.spec?.unschedulable ?? false), values: ["true", "false"] },
+  "status.topology.topology_manager_policy": {
+    get: (n) => n.status?.topology?.topologyManagerPolicy ?? "",
+    values: [...TOPOLOGY_MANAGER_POLICIES, ""],
+  },
+  "status.topology.topology_manager_scope": {
+    get: (n) => n.status?.topology?.topologyManagerScope ?? "",
+    values: [...TOPOLOGY_MANAGER_SCOPES, ""],
+  },
+};
+
+const FIELD_NAMES = Object.keys(FIELDS);
+
+const isField = (f: string): f is FieldRequirement["field"] => Object.hasOwn(FIELDS, f);
+
+/** "a", "b" or "c" (quoted), as the rules name allowed values. */
+const alternatives = (values: readonly string[]): string => {
+  const q = values.map((v) => quote(v));
+  return q.length < 2 ? q.join("") : `${q.slice(0, -1).join(", ")} or ${q.at(-1)}`;
+};
 
 /** `<field> <op> <value>`: the first operator wins (as in Kubernetes: "!=" before "==" before "="). */
 const TERM = /^(\s*)(.*?)(\s*)(!=|==|=)(\s*)(.*?)\s*$/s;
@@ -218,8 +247,8 @@ function fieldSelectorError(s: string, pos: number, rule: string): InvalidError 
 }
 
 /**
- * Parses a field selector over `metadata.name` and `spec.unschedulable` (`=`, `==`, `!=`,
- * comma = AND); "" (or only whitespace) selects everything.
+ * Parses a field selector over the fields above (`=`, `==`, `!=`, comma = AND); "" (or only
+ * whitespace) selects everything.
  * @throws InvalidError on field `field_selector` naming the position and the problem.
  */
 export function parseFieldSelector(s: string): FieldSelector {
@@ -241,11 +270,13 @@ export function parseFieldSelector(s: string): FieldSelector {
     const [, lead = "", field = "", gap = "", op = "", gap2 = "", value = ""] = m;
     const fieldPos = at + lead.length;
     if (!isField(field)) {
-      throw fieldSelectorError(s, fieldPos, `unknown field ${quote(field)}: supported fields are ${FIELDS.join(" and ")}`);
+      const names = `${FIELD_NAMES.slice(0, -1).join(", ")} and ${FIELD_NAMES.at(-1)}`;
+      throw fieldSelectorError(s, fieldPos, `unknown field ${quote(field)}: supported fields are ${names}`);
     }
-    if (field === "spec.unschedulable" && value !== "true" && value !== "false") {
+    const values = FIELDS[field].values;
+    if (values !== undefined && !values.includes(value)) {
       const valuePos = fieldPos + field.length + gap.length + op.length + gap2.length;
-      throw fieldSelectorError(s, valuePos, `spec.unschedulable must be "true" or "false", found ${quote(value)}`);
+      throw fieldSelectorError(s, valuePos, `${field} must be ${alternatives(values)}, found ${quote(value)}`);
     }
     requirements.push({ field, operator: op === "!=" ? "NotEquals" : "Equals", value });
   }
@@ -254,10 +285,7 @@ export function parseFieldSelector(s: string): FieldSelector {
 
 /** Whether `node` satisfies every requirement; no requirements match all. */
 export function matchesFields(sel: FieldSelector, node: Node): boolean {
-  return sel.requirements.every((r) => {
-    const actual = r.field === "metadata.name" ? (node.metadata?.name ?? "") : String(node.spec?.unschedulable ?? false);
-    return (actual === r.value) === (r.operator === "Equals");
-  });
+  return sel.requirements.every((r) => (FIELDS[r.field].get(node) === r.value) === (r.operator === "Equals"));
 }
 
 /** The node name a field selector pins with `metadata.name=X` (or `==`), if any. */

@@ -163,6 +163,8 @@ describe("parseLabelSelector: errors name the field, the selector and the positi
 });
 
 const node = (name: string, unschedulable: boolean): Node => Node.fromPartial({ metadata: { name }, spec: { unschedulable } });
+const numaNode = (policy: string, scope: string): Node =>
+  Node.fromPartial({ metadata: { name: "numa" }, status: { topology: { topologyManagerPolicy: policy, topologyManagerScope: scope } } });
 
 describe("parseFieldSelector", () => {
   const rows: { name: string; input: string; selector: FieldSelector }[] = [
@@ -182,6 +184,21 @@ describe("parseFieldSelector", () => {
       },
     },
     { name: "empty terms are skipped (as Kubernetes)", input: "metadata.name=n1,", selector: { requirements: [{ field: "metadata.name", operator: "Equals", value: "n1" }] } },
+    {
+      name: "topology policy and scope",
+      input: "status.topology.topology_manager_policy=single-numa-node,status.topology.topology_manager_scope!=pod",
+      selector: {
+        requirements: [
+          { field: "status.topology.topology_manager_policy", operator: "Equals", value: "single-numa-node" },
+          { field: "status.topology.topology_manager_scope", operator: "NotEquals", value: "pod" },
+        ],
+      },
+    },
+    {
+      name: "topology policy empty: nodes reporting no topology",
+      input: "status.topology.topology_manager_policy=",
+      selector: { requirements: [{ field: "status.topology.topology_manager_policy", operator: "Equals", value: "" }] },
+    },
   ];
   it.each(rows)("$name: $input", ({ input, selector }) => {
     expect(parseFieldSelector(input)).toEqual(selector);
@@ -191,12 +208,12 @@ describe("parseFieldSelector", () => {
     {
       name: "unknown field",
       input: "status.phase=Ready",
-      rule: 'at position 0: unknown field "status.phase": supported fields are metadata.name and spec.unschedulable',
+      rule: 'at position 0: unknown field "status.phase": supported fields are metadata.name, spec.unschedulable, status.topology.topology_manager_policy and status.topology.topology_manager_scope',
     },
     {
       name: "unknown field in the second term",
       input: "metadata.name=n1, spec.providerID=x",
-      rule: 'at position 18: unknown field "spec.providerID": supported fields are metadata.name and spec.unschedulable',
+      rule: 'at position 18: unknown field "spec.providerID": supported fields are metadata.name, spec.unschedulable, status.topology.topology_manager_policy and status.topology.topology_manager_scope',
     },
     {
       name: "unschedulable not a boolean",
@@ -207,6 +224,21 @@ describe("parseFieldSelector", () => {
       name: "unschedulable with upper case",
       input: "spec.unschedulable!=True",
       rule: 'at position 20: spec.unschedulable must be "true" or "false", found "True"',
+    },
+    {
+      name: "unknown topology policy",
+      input: "status.topology.topology_manager_policy=single-numa",
+      rule: 'at position 40: status.topology.topology_manager_policy must be "none", "best-effort", "restricted", "single-numa-node" or "", found "single-numa"',
+    },
+    {
+      name: "unknown topology scope",
+      input: "status.topology.topology_manager_scope==node",
+      rule: 'at position 40: status.topology.topology_manager_scope must be "container", "pod" or "", found "node"',
+    },
+    {
+      name: "the camelCase JSON name (field selectors use the proto's names)",
+      input: "status.topology.topologyManagerPolicy=none",
+      rule: `at position 0: unknown field "status.topology.topologyManagerPolicy": supported fields are metadata.name, spec.unschedulable, status.topology.topology_manager_policy and status.topology.topology_manager_scope`,
     },
     {
       name: "no operator",
@@ -233,6 +265,13 @@ describe("matchesFields", () => {
     { name: "unschedulable=false matches a node without spec", selector: "spec.unschedulable=false", node: Node.fromPartial({ metadata: { name: "n1" } }), matches: true },
     { name: "unschedulable!=true matches a schedulable node", selector: "spec.unschedulable!=true", node: node("n1", false), matches: true },
     { name: "terms are ANDed", selector: "metadata.name=n1,spec.unschedulable=true", node: node("n1", false), matches: false },
+    { name: "policy = matches the node's policy", selector: "status.topology.topology_manager_policy=restricted", node: numaNode("restricted", "pod"), matches: true },
+    { name: "policy = does not match another policy", selector: "status.topology.topology_manager_policy=none", node: numaNode("restricted", "pod"), matches: false },
+    { name: "policy = does not match a node without topology", selector: "status.topology.topology_manager_policy=none", node: node("n1", false), matches: false },
+    { name: "policy empty matches a node without topology", selector: "status.topology.topology_manager_policy=", node: node("n1", false), matches: true },
+    { name: "policy != matches a node without topology", selector: "status.topology.topology_manager_policy!=single-numa-node", node: node("n1", false), matches: true },
+    { name: "scope = matches the node's scope", selector: "status.topology.topology_manager_scope=pod", node: numaNode("restricted", "pod"), matches: true },
+    { name: "scope != does not match the node's scope", selector: "status.topology.topology_manager_scope!=pod", node: numaNode("restricted", "pod"), matches: false },
   ];
   it.each(rows)("$name: $selector", ({ selector, node: n, matches }) => {
     expect(matchesFields(parseFieldSelector(selector), n)).toBe(matches);

@@ -77,6 +77,8 @@ function report(ctx: Ctx, err: unknown): number {
 
 export interface GetOptions {
   selector?: string;
+  /** --field-selector (nodes only): metadata.name, spec.unschedulable, status.topology.topology_manager_policy/scope. */
+  fieldSelector?: string;
   output?: OutputFormat;
   watch?: boolean;
   watchOnly?: boolean;
@@ -88,9 +90,10 @@ export interface GetOptions {
 export async function get(ctx: Ctx, resourceArg: string, rest: string[], opts: GetOptions): Promise<number> {
   const target = parseResource(resourceArg);
   const wanted = names(target, rest);
-  if (wanted.length > 0 && opts.selector) throw new CliError("name cannot be provided when a selector is specified");
+  if (wanted.length > 0 && (opts.selector || opts.fieldSelector)) throw new CliError("name cannot be provided when a selector is specified");
   if (target.resource === "leases") {
     if (opts.watch || opts.watchOnly) throw new CliError("watch is only supported for nodes");
+    if (opts.fieldSelector) throw new CliError("--field-selector is only supported for nodes");
     return getLeases(ctx, wanted, opts);
   }
   if (opts.watch || opts.watchOnly) return watchNodes(ctx, wanted, opts);
@@ -106,7 +109,7 @@ export async function get(ctx: Ctx, resourceArg: string, rest: string[], opts: G
       }
     }
   } else {
-    nodes = (await s.call((o) => s.client.listAllNodes({ labelSelector: opts.selector ?? "" }, o))).nodes;
+    nodes = (await s.call((o) => s.client.listAllNodes({ labelSelector: opts.selector ?? "", fieldSelector: opts.fieldSelector ?? "" }, o))).nodes;
   }
   const output = opts.output ?? "";
   if (nodes.length === 0) {
@@ -162,7 +165,7 @@ async function watchNodes(ctx: Ctx, wanted: string[], opts: GetOptions): Promise
   if (wanted.length > 0) {
     for (const name of wanted) await s.call((o) => s.client.getNode(name, o));
   } else {
-    await s.call((o) => s.client.listNodes({ labelSelector: opts.selector ?? "", limit: 1 }, o));
+    await s.call((o) => s.client.listNodes({ labelSelector: opts.selector ?? "", fieldSelector: opts.fieldSelector ?? "", limit: 1 }, o));
   }
   const output = opts.output ?? "";
   const table = new TableStream();
@@ -195,7 +198,7 @@ async function watchNodes(ctx: Ctx, wanted: string[], opts: GetOptions): Promise
   const informer = new Informer({
     client: s.client,
     labelSelector: opts.selector ?? "",
-    fieldSelector: wanted.length === 1 ? `metadata.name=${wanted[0]}` : "",
+    fieldSelector: wanted.length === 1 ? `metadata.name=${wanted[0]}` : (opts.fieldSelector ?? ""),
     signal: ctx.io.signal,
     onAdd: (n) => synced && keep(n) && print("ADDED", [n]),
     onUpdate: (_, n) => synced && keep(n) && print("MODIFIED", [n]),

@@ -16,6 +16,8 @@ type Shape = "scalar" | "time" | "map" | { list: Shape } | { fields: Record<stri
 
 const msg = (fields: Record<string, Shape>): Shape => ({ fields });
 
+const CPU_COUNTS = msg({ sockets: "scalar", cores: "scalar", threads: "scalar" });
+
 /** Node's fields in the proto's JSON names (API.md); test/nodectl/manifest.test.ts keeps this in step with the generated code. */
 export const NODE_SCHEMA: Record<string, Shape> = {
   metadata: msg({
@@ -62,6 +64,12 @@ export const NODE_SCHEMA: Record<string, Shape> = {
       architecture: "scalar",
     }),
     daemonEndpoints: msg({ agentEndpoint: msg({ port: "scalar" }) }),
+    topology: msg({
+      topologyManagerPolicy: "scalar",
+      topologyManagerScope: "scalar",
+      zones: { list: msg({ id: "scalar", cpus: "scalar", memory: "scalar", distances: { list: "scalar" }, cpuCounts: CPU_COUNTS }) },
+      cpuCounts: CPU_COUNTS,
+    }),
   }),
 };
 

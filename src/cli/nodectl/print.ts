@@ -6,7 +6,7 @@
 import { stringify as toYaml } from "yaml";
 import type { Event } from "../../gen/nodeplane/v1/event.js";
 import { Lease } from "../../gen/nodeplane/v1/lease.js";
-import { Node, type Taint } from "../../gen/nodeplane/v1/node.js";
+import { Node, type NodeTopology, type Taint } from "../../gen/nodeplane/v1/node.js";
 import { DESCRIBE, formatTable, rfc1123, since, tabwrite } from "./table.js";
 
 /** The annotation `apply` keeps its last manifest in (describe hides it, as kubectl does). */
@@ -177,6 +177,30 @@ function resourcesBlock(title: string, resources: Record<string, string> | undef
   return `${title}:\n` + names.map((n) => `  ${n}:\t${resources![n]}\n`).join("");
 }
 
+/**
+ * The Topology section (nodeplane's own; kubectl has none): the TopologyManager's policy and
+ * scope, the machine's sockets, cores and threads, and a table of its NUMA zones with their
+ * distances in zone order (as numactl --hardware prints them). No zones: the layout is unknown.
+ */
+function topologyBlock(t: NodeTopology): string {
+  let out = "Topology:\n";
+  out += `  Topology Manager Policy:\t${t.topologyManagerPolicy}\n`;
+  out += `  Topology Manager Scope:\t${t.topologyManagerScope}\n`;
+  if (t.cpuCounts) {
+    out += `  Sockets:\t${t.cpuCounts.sockets}\n`;
+    out += `  Cores:\t${t.cpuCounts.cores}\n`;
+    out += `  Threads:\t${t.cpuCounts.threads}\n`;
+  }
+  if (t.zones.length === 0) return out + "  NUMA Zones:\t<unknown>\n";
+  out += "  NUMA Zones:\n    ID\tCPUs\tMemory\tSockets\tCores\tThreads\tDistances\n";
+  out += "    --\t----\t------\t-------\t-----\t-------\t---------\n";
+  for (const z of t.zones) {
+    const c = z.cpuCounts;
+    out += `    ${z.id}\t${z.cpus || "<none>"}\t${z.memory}\t${c?.sockets ?? 0}\t${c?.cores ?? 0}\t${c?.threads ?? 0}\t${z.distances.join(" ")}\n`;
+  }
+  return out;
+}
+
 /** The Events section (DescribeEvents): "<none>", or a table of Type, Reason, Age, From, Message. */
 function eventsBlock(events: readonly Event[], now: number): string {
   if (events.length === 0) return "Events:\t<none>\n";
@@ -226,6 +250,7 @@ export function describeNode(node: Node, lease: Lease | undefined, events: reado
   for (const a of status?.addresses ?? []) out += `  ${a.type}:\t${a.address}\n`;
   out += resourcesBlock("Capacity", status?.capacity);
   out += resourcesBlock("Allocatable", status?.allocatable);
+  if (status?.topology) out += topologyBlock(status.topology);
   out += "System Info:\n";
   out += `  Machine ID:\t${info?.machineId ?? ""}\n`;
   out += `  System UUID:\t${info?.systemUuid ?? ""}\n`;

@@ -83,6 +83,7 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
       .command(`${name} <resource> [names...]`)
       .description(description)
       .addOption(selectorOption())
+      .option("--field-selector <selector>", "field selector (nodes), e.g. 'spec.unschedulable=true,status.topology.topology_manager_policy=single-numa-node'")
       .addOption(outputOption())
       .option("-w, --watch", "after listing, print a row for every change until interrupted")
       .option("--watch-only", "print only the changes, not the first list")
@@ -93,7 +94,7 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
         act((ctx, resource: string, names: string[], opts: GetOptions) => cmd.get(ctx, resource, names, watch ? { ...opts, watch: true } : opts)),
       );
 
-  getCommand("get", "list nodes (or leases): nodectl get nodes [NAME…] [-l SELECTOR] [-o wide|json|yaml|name] [-w]", false);
+  getCommand("get", "list nodes (or leases): nodectl get nodes [NAME…] [-l SELECTOR] [--field-selector SELECTOR] [-o wide|json|yaml|name] [-w]", false);
   getCommand("watch", "watch nodes: nodectl watch nodes (the same as get nodes -w)", true);
 
   program
