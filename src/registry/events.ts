@@ -7,10 +7,12 @@
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { Event } from "../gen/nodeplane/v1/event.js";
-import type { Store } from "../store/store.js";
+import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
+import type { KeyValue, Store } from "../store/store.js";
 import { formatRevision } from "./codec.js";
 
-const EVENT_PREFIX = "/registry/events/";
+/** Where events are stored (one key per node and reason). */
+export const EVENT_PREFIX = "/registry/events/";
 /** Events about the cluster as a whole (zones) live under a name no node can have. */
 const CLUSTER = "_cluster";
 
@@ -85,11 +87,7 @@ export class EventRecorder {
     for (;;) {
       const page = await this.store.list(prefix, { revision, startAfter: after, limit: 1000 });
       revision = page.revision;
-      for (const kv of page.kvs) {
-        const ev = Event.decode(kv.value);
-        ev.metadata!.resourceVersion = formatRevision(kv.modRevision);
-        events.push(ev);
-      }
+      for (const kv of page.kvs) events.push(decodeEvent(kv));
       after = page.kvs.at(-1)?.key;
       if (!page.more) break;
     }
@@ -111,4 +109,11 @@ export class EventRecorder {
     }
     return removed;
   }
+}
+
+/** A stored event, with its resource_version (the revision of its last change). */
+export function decodeEvent(kv: KeyValue): Event {
+  const ev = Event.decode(kv.value);
+  ev.metadata = { ...(ev.metadata ?? ObjectMeta.fromPartial({})), resourceVersion: formatRevision(kv.modRevision) };
+  return ev;
 }
