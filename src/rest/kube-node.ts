@@ -175,3 +175,27 @@ export function nodeFromKube(doc: unknown, report: DecodeReport): KubeNodeInput 
   f.done();
   return { node, kind, apiVersion, generateName };
 }
+
+/** `t`, or the stored time it is a second-precision copy of (what a Go client writes back). */
+function sameSecond(t: Date | undefined, stored: Date | undefined): Date | undefined {
+  if (t === undefined || stored === undefined || t.getUTCMilliseconds() !== 0) return t;
+  return Math.floor(stored.getTime() / 1000) * 1000 === t.getTime() ? stored : t;
+}
+
+/**
+ * Kubernetes clients written in Go hold times at second precision: kubectl's taint sends the
+ * whole `spec.taints` list back with each `timeAdded` cut to the second. A time that is the
+ * stored one cut to the second is taken as the stored one, so a taint or a condition a client
+ * did not change keeps its time exactly.
+ */
+export function keepStoredTimes(requested: Node, stored: Node): void {
+  for (const t of requested.spec?.taints ?? []) {
+    const old = stored.spec?.taints.find((o) => o.key === t.key && o.effect === t.effect);
+    t.timeAdded = sameSecond(t.timeAdded, old?.timeAdded);
+  }
+  for (const c of requested.status?.conditions ?? []) {
+    const old = stored.status?.conditions.find((o) => o.type === c.type);
+    c.lastHeartbeatTime = sameSecond(c.lastHeartbeatTime, old?.lastHeartbeatTime);
+    c.lastTransitionTime = sameSecond(c.lastTransitionTime, old?.lastTransitionTime);
+  }
+}

@@ -15,7 +15,7 @@ import type { NodeRegistry } from "../registry/nodes.js";
 import { type RestContext, reply, subjectOf } from "./context.js";
 import { formatOne, NODE_KIND } from "./format.js";
 import { DecodeReport, Fields, isObject, type Json } from "./kube-json.js";
-import { type KubeNodeInput, nodeFromKube, nodeToKube } from "./kube-node.js";
+import { keepStoredTimes, type KubeNodeInput, nodeFromKube, nodeToKube } from "./kube-node.js";
 import { jsonPatch, mergePatch, NODE_MERGE_SCHEMA, strategicMergePatch } from "./patch.js";
 import { contentType, fieldValidation, parseDocument, parseText, patchType, readBody, refuseDryRun } from "./request.js";
 import { badRequest, RestError, success } from "./status.js";
@@ -81,6 +81,7 @@ export async function updateNode(ctx: RestContext, deps: NodeHandlerDeps): Promi
   refuseDryRun(ctx.query);
   const { node } = await readNode(ctx, deps);
   checkName(node, ctx.name!);
+  keepStoredTimes(node, await deps.registry.getNode(ctx.name!));
   const updated = isStatus(ctx)
     ? await deps.registry.updateStatus(ctx.name!, node.status, node.metadata.resourceVersion)
     : await deps.registry.updateNode(node);
@@ -100,6 +101,7 @@ export async function patchNode(ctx: RestContext, deps: NodeHandlerDeps): Promis
     ctx.warnings.length = 0;
     const { node } = decode(ctx, patched);
     checkName(node, name);
+    keepStoredTimes(node, current);
     const uid = current.metadata?.uid ?? "";
     if (node.metadata.uid !== "" && node.metadata.uid !== uid) {
       throw new RestError(409, "Conflict", `Precondition failed: UID in precondition: ${node.metadata.uid}, UID in object meta: ${uid}`, { name, kind: "nodes" });
