@@ -56,9 +56,20 @@ export function asBadRequest<T>(parse: () => T): T {
   try {
     return parse();
   } catch (err) {
-    if (err instanceof InvalidError) {
-      throw badRequest(err.violations.map((v) => `${kubeFieldPath(v.field)}: ${quote(v.value)}: ${v.rule}`).join("; "));
-    }
-    throw err;
+    throw toBadRequest(err);
   }
+}
+
+/** The same for a call that answers a promise (a list whose continue token is checked by the registry). */
+export async function asBadRequestAsync<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw toBadRequest(err);
+  }
+}
+
+function toBadRequest(err: unknown): unknown {
+  if (!(err instanceof InvalidError)) return err;
+  return badRequest(err.violations.map((v) => `${kubeFieldPath(v.field)}: ${quote(v.value)}: ${v.rule}`).join("; "));
 }

@@ -24,7 +24,7 @@ import { matchesLabels } from "../validation/selector.js";
 import type { WatchCache } from "../watch/cache.js";
 import { type RestContext, reply, subjectOf } from "./context.js";
 import { EVENT_KIND, formatEmptyList, formatList, formatOne, type Kind, LEASE_KIND, NODE_KIND, WatchEncoder } from "./format.js";
-import { asBadRequest, parseFields, parseLabels } from "./field-selector.js";
+import { asBadRequest, asBadRequestAsync, parseFields, parseLabels } from "./field-selector.js";
 import { EVENT_NAMESPACE, eventFields, eventToKube, leaseFields } from "./kube-objects.js";
 import { boolParam, intParam } from "./request.js";
 import { badRequest, RestError } from "./status.js";
@@ -93,7 +93,7 @@ function inNamespace(ctx: RestContext, namespace: string): boolean {
 export async function listNodes(ctx: RestContext, deps: ReadDeps): Promise<void> {
   const q = await listQuery(ctx, deps.store);
   // Selectors, limit and continue are query parameters: a bad one is a 400.
-  const page = await asBadRequest(() => {
+  const page = await asBadRequestAsync(() => {
     compileFilter(q.labelSelector, q.fieldSelector);
     return deps.registry.listNodes(q);
   });
@@ -115,7 +115,7 @@ export async function listLeases(ctx: RestContext, deps: ReadDeps): Promise<void
     reply(ctx, 200, formatList(LEASE_KIND, [], ctx.want, ctx.now(), String(await deps.store.currentRevision())));
     return;
   }
-  const page = await asBadRequest(() => deps.registry.listLeases(q));
+  const page = await asBadRequestAsync(() => deps.registry.listLeases(q));
   reply(ctx, 200, formatList(LEASE_KIND, page.leases.filter(matches), ctx.want, ctx.now(), page.resourceVersion, page.continueToken));
 }
 
