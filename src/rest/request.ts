@@ -66,19 +66,42 @@ function includeObject(query: URLSearchParams): IncludeObject {
   throw badRequest(`includeObject: ${JSON.stringify(v)}: must be None, Metadata or Object`);
 }
 
-/** Read the body, refusing more than `maxBytes` (413) without buffering the excess. */
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Read the body, refusing more than `maxBytes` (413) without buffering the excess. On refusal
+ * the rest is left unread (not destroyed, so the 413 can still be sent; the router closes the
+ * connection after it).
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const tooLarge = (): RestError => new RestError(413, "RequestEntityTooLarge", `request entity too large: limit is ${maxBytes} bytes`);
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (declared > maxBytes) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      stop();
+      req.pause();
+      reject(tooLarge());
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+  });
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
