@@ -90,10 +90,3 @@ export function attributes(verb: RestVerb, resource: RestResource, name?: string
     rpc: RULES[resource][verb],
   };
 }
-
-/** A refusal the way a message names it: `user "x" cannot patch resource "nodes" …`. */
-export function describeAction(attrs: RestAttributes): string {
-  const target = attrs.name !== undefined ? ` ${JSON.stringify(attrs.name)}` : "";
-  const where = attrs.namespace ? ` in namespace ${JSON.stringify(attrs.namespace)}` : "";
-  return `${attrs.verb} ${attrs.resource}${target}${where}`;
-}

@@ -15,7 +15,7 @@ import type { RestResource, RestVerb } from "./access.js";
 export const KUBE_MAJOR = "1";
 export const KUBE_MINOR = "32";
 
-export function versionInfo(): object {
+function versionInfo(): object {
   return {
     major: KUBE_MAJOR,
     minor: KUBE_MINOR,

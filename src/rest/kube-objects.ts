@@ -7,7 +7,6 @@
  */
 import type { Event } from "../gen/nodeplane/v1/event.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import type { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { compact, formatMicroTime, formatSeconds, type JsonObject } from "./kube-json.js";
 import { metaToKube } from "./kube-node.js";
 
@@ -56,8 +55,25 @@ export function eventToKube(ev: Event): JsonObject {
   };
 }
 
-/** The values an event's field selector can test (Kubernetes' event field set). */
-export function eventFields(ev: JsonObject): Record<string, string> {
+/** The fields an event's field selector can test (Kubernetes' event field set). */
+export const EVENT_FIELD_NAMES = [
+  "metadata.name",
+  "metadata.namespace",
+  "involvedObject.kind",
+  "involvedObject.namespace",
+  "involvedObject.name",
+  "involvedObject.uid",
+  "involvedObject.apiVersion",
+  "involvedObject.resourceVersion",
+  "involvedObject.fieldPath",
+  "reason",
+  "reportingComponent",
+  "source",
+  "type",
+] as const;
+
+/** The values of EVENT_FIELD_NAMES for one event (as Kubernetes JSON). */
+export function eventFields(ev: JsonObject): Record<(typeof EVENT_FIELD_NAMES)[number], string> {
   const meta = ev.metadata as JsonObject;
   const inv = ev.involvedObject as JsonObject;
   const str = (v: unknown): string => (typeof v === "string" ? v : "");
@@ -86,9 +102,4 @@ export function leaseFields(lease: Lease): Record<string, string> {
 /** A `<Kind>List`. */
 export function listOf(kind: string, apiVersion: string, items: JsonObject[], resourceVersion: string, continueToken = ""): JsonObject {
   return { kind: `${kind}List`, apiVersion, metadata: { resourceVersion, ...(continueToken && { continue: continueToken }) }, items };
-}
-
-/** An object reduced to its metadata (`as=PartialObjectMetadata`, and a Table row's object). */
-export function partialMetadata(meta: ObjectMeta | undefined, metaApiVersion: string, override?: JsonObject): JsonObject {
-  return { kind: "PartialObjectMetadata", apiVersion: metaApiVersion, metadata: override ?? metaToKube(meta) };
 }

@@ -25,7 +25,7 @@ import type { WatchCache } from "../watch/cache.js";
 import { type RestContext, reply, subjectOf } from "./context.js";
 import { EVENT_KIND, formatEmptyList, formatList, formatOne, type Kind, LEASE_KIND, NODE_KIND, WatchEncoder } from "./format.js";
 import { asBadRequest, asBadRequestAsync, parseFields, parseLabels } from "./field-selector.js";
-import { EVENT_NAMESPACE, eventFields, eventToKube, leaseFields } from "./kube-objects.js";
+import { EVENT_FIELD_NAMES, EVENT_NAMESPACE, eventFields, eventToKube, leaseFields } from "./kube-objects.js";
 import { boolParam, intParam } from "./request.js";
 import { badRequest, RestError } from "./status.js";
 import { POD_COLUMNS } from "./table.js";
@@ -44,7 +44,6 @@ export interface ReadDeps {
 }
 
 const LEASE_FIELDS = ["metadata.name", "metadata.namespace"];
-const EVENT_FIELDS = Object.keys(eventFields(eventToKube({ nodeName: "", type: "", reason: "", message: "", source: "", count: 0 })));
 
 /** A revision parameter: "" and "0" mean "any"/"now" (undefined). */
 function revisionParam(query: URLSearchParams, name: string): number | undefined {
@@ -128,7 +127,7 @@ export async function getLease(ctx: RestContext, deps: ReadDeps): Promise<void> 
 
 function eventFilter(ctx: RestContext): (e: Event) => boolean {
   const labels = parseLabels(ctx.query.get("labelSelector") ?? "");
-  const fields = parseFields(ctx.query.get("fieldSelector") ?? "", EVENT_FIELDS);
+  const fields = parseFields(ctx.query.get("fieldSelector") ?? "", EVENT_FIELD_NAMES);
   return (e) => matchesLabels(labels, e.metadata?.labels) && fields.matches(eventFields(eventToKube(e)));
 }
 

@@ -24,6 +24,7 @@ import type { KeyValue, Store } from "../store/store.js";
 import type { NodeFilter } from "../registry/filter.js";
 import type { WatchCache } from "../watch/cache.js";
 import type { WatchEncoder, WatchEventType } from "./format.js";
+import { drained } from "../server/drain.js";
 import { StoreFeed } from "./store-feed.js";
 import { type StatusSubject, toStatus } from "./status.js";
 
@@ -135,6 +136,7 @@ export async function streamWatch<T>(res: ServerResponse, source: WatchSource<T>
     source.cancel();
   };
   const onStop = (): void => source.cancel();
+  const gone = new Promise<void>((resolve) => res.once("close", () => resolve()));
   res.on("close", onClose);
   opts.stop.addEventListener("abort", onStop);
   const timer = opts.timeoutSeconds > 0 ? setTimeout(() => source.cancel(), opts.timeoutSeconds * 1000) : undefined;
@@ -144,7 +146,7 @@ export async function streamWatch<T>(res: ServerResponse, source: WatchSource<T>
     for await (const item of source) {
       if (closed) break;
       // One write per event: Node sends it as its own chunk at once (no buffering to wait for).
-      if (!res.write(encoder.event(item.type, item.obj, item.revision, item.initialEventsEnd))) await drainedOrClosed(res);
+      if (!res.write(encoder.event(item.type, item.obj, item.revision, item.initialEventsEnd))) await drained(res, gone);
     }
   } catch (err) {
     failure = err;
@@ -164,16 +166,4 @@ export async function streamWatch<T>(res: ServerResponse, source: WatchSource<T>
     res.write(`${JSON.stringify({ type: "ERROR", object: mapped.status })}\n`);
   }
   res.end();
-}
-
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.on("drain", done);
-    res.on("close", done);
-  });
 }

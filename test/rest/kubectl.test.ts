@@ -139,6 +139,8 @@ describe("kubectl describe node", () => {
     expect(r.stdout).toMatch(/\nNon-terminated Pods:\s+\(0 in total\)\n/);
     expect(r.stdout).toMatch(/\nEvents:\n\s+Type\s+Reason\s+Age\s+From\s+Message\n\s+----.*\n\s+Normal\s+NodeReady\s+\d+s\s+node-lifecycle-controller\s+Node desc-a status is now: NodeReady\n$/);
     expect(r.stdout).not.toContain("not this one");
+
+    await ok(["get", "events", "--field-selector", "involvedObject.name=desc-a"], /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE\n\d+s\s+Normal\s+NodeReady\s+node\/desc-a\s+Node desc-a status is now: NodeReady\n$/);
   });
 });
 
@@ -161,6 +163,11 @@ describe("kubectl changes nodes, and gRPC sees every change", () => {
     expect((await h.client.getNode("edit-a")).spec!.taints).toEqual([tainted[1]]);
 
     await ok(["cordon", "edit-a"], "node/edit-a cordoned\n");
+    expect((await h.client.getNode("edit-a")).spec?.unschedulable).toBe(true);
+    await ok(["uncordon", "edit-a"], "node/edit-a uncordoned\n");
+    expect((await h.client.getNode("edit-a")).spec?.unschedulable).toBe(false);
+    // drain: cordon, then the (always empty) pods on the node.
+    await ok(["drain", "edit-a", "--ignore-daemonsets"], "node/edit-a cordoned\nnode/edit-a drained\n");
     expect((await h.client.getNode("edit-a")).spec?.unschedulable).toBe(true);
     await ok(["uncordon", "edit-a"], "node/edit-a uncordoned\n");
     const after = await h.client.getNode("edit-a");
