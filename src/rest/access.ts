@@ -22,7 +22,8 @@ import type { IncomingMessage } from "node:http";
 
 export type RestVerb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete";
 
-export type RestResource = "nodes" | "nodes/status" | "leases" | "events" | "pods";
+/** `discovery`: /version, /api, /apis and /openapi (what every client reads first). */
+export type RestResource = "nodes" | "nodes/status" | "leases" | "events" | "pods" | "discovery";
 
 /** NodeService methods, as the gRPC view's authorization rules name them. */
 export type NodeServiceMethod =
@@ -45,8 +46,9 @@ export interface RestAttributes {
   /** For namespaced resources (leases, events, pods) when the request names one. */
   namespace?: string;
   /**
-   * The RPC whose rule governs this request (undefined for pods: nodeplane holds no pods and
-   * always answers an empty list, so there is nothing to protect).
+   * The RPC whose rule governs this request. Undefined where no data is behind it: discovery,
+   * and pods (nodeplane holds none and answers an empty list); there the hook only needs to
+   * authenticate.
    */
   rpc: NodeServiceMethod | undefined;
 }
@@ -78,6 +80,7 @@ const RULES: Record<RestResource, Partial<Record<RestVerb, NodeServiceMethod>>> 
   leases: { get: "GetLease", list: "ListLeases", watch: "ListLeases" },
   events: { get: "ListEvents", list: "ListEvents", watch: "ListEvents" },
   pods: {},
+  discovery: {},
 };
 
 /** The attributes of a request: its verb on a resource, and the RPC with the same rule. */

@@ -17,7 +17,7 @@ import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import type { Store } from "../store/store.js";
 import type { WatchCache } from "../watch/cache.js";
-import { allowAll, attributes, type RestAccess, type RestVerb } from "./access.js";
+import { allowAll, attributes, type RestAccess, type RestAttributes, type RestVerb } from "./access.js";
 import { type RestContext, reply, subjectOf } from "./context.js";
 import { discovery, EVENTS, LEASES, NODE_STATUS, NODES, PODS, type ResourceInfo } from "./discovery.js";
 import { createNode, deleteNode, getNode, type NodeHandlerDeps, patchNode, updateNode } from "./nodes.js";
@@ -166,6 +166,7 @@ export class RestRouter {
     const simple = { res, warnings: [] };
     if (path === "/openapi/v2" || path === "/openapi/v3" || discovery(path, "") !== undefined) {
       if (method !== "GET" && method !== "HEAD") throw new RestError(405, "MethodNotAllowed", `${method} is not allowed on ${path}`);
+      await this.check(req, attributes("get", "discovery"), undefined);
       if (path === "/openapi/v2") {
         const body = openapiV2();
         res.writeHead(200, { "content-type": OPENAPI_V2_CONTENT_TYPE, "content-length": String(body.length) });
@@ -195,16 +196,20 @@ export class RestRouter {
     };
     routed.ctx = ctx;
     const attrs = attributes(verb, r.resource.resource, r.name, r.resource.namespaced && r.namespace ? r.namespace : undefined);
-    const decision = await this.access(req, attrs);
-    if (!decision.allowed) {
-      throw new RestError(decision.code, decision.code === 401 ? "Unauthorized" : "Forbidden", decision.message, {
-        ...(r.name !== undefined && { name: r.name }),
-        ...(r.resource.group && { group: r.resource.group }),
-        kind: r.resource.name.split("/")[0],
-      });
-    }
+    await this.check(req, attrs, r);
     ctx.want = negotiate(req.headers.accept, url.searchParams, verb === "get" || verb === "list" || verb === "watch");
     await this.handler(r, verb)(ctx);
+  }
+
+  /** The access hook's decision; a refusal is a 401 or 403 Status naming what was refused. */
+  private async check(req: IncomingMessage, attrs: RestAttributes, r: Route | undefined): Promise<void> {
+    const decision = await this.access(req, attrs);
+    if (decision.allowed) return;
+    throw new RestError(decision.code, decision.code === 401 ? "Unauthorized" : "Forbidden", decision.message, r && {
+      ...(r.name !== undefined && { name: r.name }),
+      ...(r.resource.group && { group: r.resource.group }),
+      kind: r.resource.name.split("/")[0],
+    });
   }
 
   private handler(r: Route, verb: RestVerb): Handler {
@@ -234,6 +239,9 @@ export class RestRouter {
         return verb === "get" ? (ctx) => getEvent(ctx, reads) : (ctx) => listEvents(ctx, reads);
       case "pods":
         return verb === "get" ? (ctx) => Promise.reject(notFound(ctx)) : (ctx) => listPods(ctx, reads);
+      case "discovery":
+        // Discovery is answered before routing (see serve); no route names it.
+        throw new RestError(404, "NotFound", "the server could not find the requested resource");
     }
   }
 }

@@ -233,6 +233,8 @@ describe("access", () => {
       const r = await kc.run(["label", "node", "acc-a", "team=infra"]);
       expect(r).toEqual({ code: 1, stdout: "", stderr: 'Error from server (Forbidden): user "system:node:acc-b" cannot patch resource "nodes" named "acc-a"\n' });
       expect(seen).toContainEqual({ verb: "patch", resource: "nodes", name: "acc-a", rpc: "UpdateNode" });
+      // Discovery too goes through the hook (with no RPC behind it: authentication only).
+      expect(seen).toContainEqual({ verb: "get", resource: "discovery", rpc: undefined });
       expect((await h.client.getNode("acc-a")).metadata?.labels).not.toHaveProperty("team");
 
       decide = () => ({ allowed: false, code: 401, message: "no credentials" });
