@@ -76,6 +76,14 @@ function route(path: string): Route | undefined {
   return undefined;
 }
 
+function parseUrl(target: string): URL {
+  try {
+    return new URL(target, "http://nodeplane.invalid");
+  } catch {
+    throw new RestError(400, "BadRequest", `the request target ${JSON.stringify(target.slice(0, 64))} is not a valid URL`);
+  }
+}
+
 function decodeSegment(s: string): string {
   try {
     return decodeURIComponent(s);
@@ -160,7 +168,7 @@ export class RestRouter {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse, id: string, routed: { ctx?: RestContext }): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://nodeplane.invalid");
+    const url = parseUrl(req.url ?? "/");
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
     const method = req.method ?? "GET";
     const simple = { res, warnings: [] };

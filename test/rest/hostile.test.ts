@@ -4,6 +4,7 @@
  * server serving (the node written at the start is untouched at the end, /healthz answers).
  */
 import { request } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type RequestOptions } from "../support/rest.js";
 import { agentNode, type Harness, startHarness } from "../support/server.js";
@@ -137,6 +138,15 @@ describe("hostile input: a Status with the right code, nothing changed, the serv
     const quiet = await call(base, "POST", "/api/v1/nodes?fieldValidation=Ignore", { body: json({ metadata: { name: "quiet" }, spec: { bogus: 1 } }) });
     expect(quiet.status).toBe(201);
     expect(quiet.headers.get("warning")).toBeNull();
+  });
+
+  it("a request target that is not a URL is a 400", async () => {
+    const socket = connect(h.server.httpPort!, "127.0.0.1");
+    socket.end("GET http://[::1/api/v1/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = "";
+    for await (const chunk of socket) answer += String(chunk);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"reason":"BadRequest"');
   });
 
   it("a body sent in chunks past the limit is cut off with 413, and the server goes on", async () => {
