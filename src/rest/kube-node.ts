@@ -199,3 +199,12 @@ export function keepStoredTimes(requested: Node, stored: Node): void {
     c.lastTransitionTime = sameSecond(c.lastTransitionTime, old?.lastTransitionTime);
   }
 }
+
+/**
+ * A status written through the REST view replaces what Kubernetes' NodeStatus can express;
+ * status fields it has no place for (nodeplane's own, added to the proto beside Kubernetes'
+ * ones) are kept as stored, so a `PUT` or `PATCH` of `nodes/status` never erases them.
+ */
+export function withStoredExtras(requested: NodeStatus | undefined, stored: NodeStatus | undefined): NodeStatus | undefined {
+  return requested && stored ? { ...stored, ...requested } : requested;
+}

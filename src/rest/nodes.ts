@@ -15,7 +15,7 @@ import type { NodeRegistry } from "../registry/nodes.js";
 import { type RestContext, reply, subjectOf } from "./context.js";
 import { formatOne, NODE_KIND } from "./format.js";
 import { DecodeReport, Fields, isObject, type Json } from "./kube-json.js";
-import { keepStoredTimes, type KubeNodeInput, nodeFromKube, nodeToKube } from "./kube-node.js";
+import { keepStoredTimes, type KubeNodeInput, nodeFromKube, nodeToKube, withStoredExtras } from "./kube-node.js";
 import { jsonPatch, mergePatch, NODE_MERGE_SCHEMA, strategicMergePatch } from "./patch.js";
 import { contentType, fieldValidation, parseDocument, parseText, patchType, readBody, refuseDryRun } from "./request.js";
 import { badRequest, RestError, success } from "./status.js";
@@ -81,9 +81,10 @@ export async function updateNode(ctx: RestContext, deps: NodeHandlerDeps): Promi
   refuseDryRun(ctx.query);
   const { node } = await readNode(ctx, deps);
   checkName(node, ctx.name!);
-  keepStoredTimes(node, await deps.registry.getNode(ctx.name!));
+  const stored = await deps.registry.getNode(ctx.name!);
+  keepStoredTimes(node, stored);
   const updated = isStatus(ctx)
-    ? await deps.registry.updateStatus(ctx.name!, node.status, node.metadata.resourceVersion)
+    ? await deps.registry.updateStatus(ctx.name!, withStoredExtras(node.status, stored.status), node.metadata.resourceVersion)
     : await deps.registry.updateNode(node);
   reply(ctx, 200, formatOne(NODE_KIND, updated, ctx.want, ctx.now()));
 }
@@ -110,7 +111,7 @@ export async function patchNode(ctx: RestContext, deps: NodeHandlerDeps): Promis
     const ours = node.metadata.resourceVersion === current.metadata?.resourceVersion;
     try {
       const updated = isStatus(ctx)
-        ? await deps.registry.updateStatus(name, node.status, node.metadata.resourceVersion)
+        ? await deps.registry.updateStatus(name, withStoredExtras(node.status, current.status), node.metadata.resourceVersion)
         : await deps.registry.updateNode(node);
       reply(ctx, 200, formatOne(NODE_KIND, updated, ctx.want, ctx.now()));
       return;

@@ -9,7 +9,7 @@ import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { kubeFieldPath } from "../../src/rest/field-names.js";
 import { DecodeReport, formatMicroTime, formatSeconds, formatTime } from "../../src/rest/kube-json.js";
-import { keepStoredTimes, nodeFromKube, nodeToKube } from "../../src/rest/kube-node.js";
+import { keepStoredTimes, nodeFromKube, nodeToKube, withStoredExtras } from "../../src/rest/kube-node.js";
 import { eventToKube, leaseToKube } from "../../src/rest/kube-objects.js";
 
 const t = (iso: string): Date => new Date(iso);
@@ -116,6 +116,13 @@ describe("Node as Kubernetes JSON", () => {
     expect(() => nodeFromKube({ spec: { taints: {} } }, new DecodeReport("Warn"))).toThrow("spec.taints: expected a list, found object");
     expect(() => nodeFromKube({ status: { conditions: [{ lastHeartbeatTime: "2024-13-45" }] } }, new DecodeReport("Warn"))).toThrow("status.conditions[0].lastHeartbeatTime: expected an RFC 3339 time");
     expect(() => nodeFromKube("a node", new DecodeReport("Warn"))).toThrow("the body: expected an object, found string");
+  });
+
+  it("a status written through REST keeps the stored fields Kubernetes' NodeStatus has no place for", () => {
+    const stored = { ...NODE.status!, nodeplaneOnly: { zones: 2 } };
+    const requested = nodeFromKube({ status: { capacity: { cpu: "8" } } }, new DecodeReport("Warn")).node.status;
+    expect(withStoredExtras(requested, stored)).toEqual({ ...requested, nodeplaneOnly: { zones: 2 } });
+    expect(withStoredExtras(requested, undefined)).toBe(requested);
   });
 
   it("a time a Go client cut to the second is taken as the stored one", () => {
