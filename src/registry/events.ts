@@ -7,7 +7,8 @@
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { Event } from "../gen/nodeplane/v1/event.js";
-import type { Store } from "../store/store.js";
+import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
+import type { KeyValue, Store } from "../store/store.js";
 import { EVENT_PREFIX } from "../model/keys.js";
 import { formatRevision } from "../model/revision.js";
 
@@ -85,11 +86,7 @@ export class EventRecorder {
     for (;;) {
       const page = await this.store.list(prefix, { revision, startAfter: after, limit: 1000 });
       revision = page.revision;
-      for (const kv of page.kvs) {
-        const ev = Event.decode(kv.value);
-        ev.metadata!.resourceVersion = formatRevision(kv.modRevision);
-        events.push(ev);
-      }
+      for (const kv of page.kvs) events.push(decodeEvent(kv));
       after = page.kvs.at(-1)?.key;
       if (!page.more) break;
     }
@@ -111,4 +108,11 @@ export class EventRecorder {
     }
     return removed;
   }
+}
+
+/** A stored event, with its resource_version (the revision of its last change). */
+export function decodeEvent(kv: KeyValue): Event {
+  const ev = Event.decode(kv.value);
+  ev.metadata = { ...(ev.metadata ?? ObjectMeta.fromPartial({})), resourceVersion: formatRevision(kv.modRevision) };
+  return ev;
 }

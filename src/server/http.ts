@@ -1,8 +1,9 @@
 /**
  * The HTTP side: Prometheus metrics and probes for load balancers and orchestrators.
  * /healthz: the process is up. /readyz: the store answers and the server accepts work.
+ * Every other path goes to `fallback` when there is one (the Kubernetes REST API).
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
@@ -12,11 +13,16 @@ export interface HttpSideOptions {
   metrics: Registry;
   /** Resolves when ready; rejects with the reason otherwise. */
   ready: () => Promise<void>;
+  /** Serves every request for another path (src/rest/router.ts); none = 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
+
+const OWN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
 export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (opts.fallback && !OWN_PATHS.has(path)) return opts.fallback(req, res);
     const reply = (code: number, body: string, type = "text/plain; charset=utf-8"): void => {
       res.writeHead(code, { "content-type": type });
       res.end(body);

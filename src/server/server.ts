@@ -35,6 +35,8 @@ import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
+import type { RestAccess } from "../rest/access.js";
+import { RestRouter } from "../rest/router.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -69,6 +71,8 @@ export interface ServeOptions {
   maxHeartbeatRate?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
+  /** Authentication and authorization of the Kubernetes REST API on the HTTP side; default allow all. */
+  restAccess?: RestAccess;
 }
 
 export type { ControllerSettings } from "./core.js";
@@ -177,6 +181,18 @@ export class NodeplaneServer {
         "grpc.keepalive_timeout_ms": 20_000,
       });
       const calls = new Calls(metrics, log);
+      // The Kubernetes REST API on the HTTP side: the same registry, watch cache and events.
+      const rest = new RestRouter({
+        registry,
+        cache,
+        events,
+        store,
+        log: log.child({ component: "rest" }),
+        access: opts.restAccess,
+        watchQueueLimit: opts.watchQueueLimit,
+        bookmarkIntervalMs: opts.bookmarkIntervalMs,
+      });
+      parts.push(() => rest.close());
       const heartbeats = new HeartbeatStreams({ registry, metrics, calls, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
       server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls }));
@@ -205,6 +221,7 @@ export class NodeplaneServer {
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
             await store.ping();
           },
+          fallback: rest.handle,
         }).catch((err: unknown) => {
           throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
         });
