@@ -46,6 +46,41 @@ const runOnce: Policy = {
   execute: async (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
 };
 
+/** Thrown instead of calling a member that failed a moment ago; etcd3 then tries another one. */
+class MemberSkipped extends Error {}
+
+/**
+ * With several endpoints: after a member fails a call for want of a connection (refused,
+ * dropped, "no leader"), skip it for a second, so that the next attempt goes to another one
+ * (etcd3 moves to the next endpoint when a host policy refuses without calling). A deadline
+ * does not count: a slow member is not a dead one.
+ */
+function skipFailedMember(): Policy {
+  let downUntil = 0;
+  return {
+    ...runOnce,
+    execute: async (fn, signal) => {
+      if (Date.now() < downUntil) throw new MemberSkipped("etcd member failed a moment ago; not tried");
+      try {
+        return await fn({ signal: signal ?? new AbortController().signal });
+      } catch (err) {
+        if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") downUntil = Date.now() + 1000;
+        throw err;
+      }
+    },
+  };
+}
+
+type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>;
+
+/**
+ * Reconnect a lost watch stream after 100 ms, doubling to at most 2 s (the library's default
+ * grows to 30 s: the watch cache would lag etcd's return by that much).
+ */
+function watchBackoff(ms: number): Backoff {
+  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2000)) };
+}
+
 /** etcd's WithRequireLeader: refuse at once on a member that has lost its leader. */
 const requireLeader: Interceptor = (options, nextCall) =>
   new InterceptingCall(nextCall(options), {
@@ -91,7 +126,7 @@ export function etcdClientOptions(opts: EtcdConnectionOptions): IOptions {
       "grpc.keepalive_timeout_ms": 5_000,
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { interceptors: [requireLeader], deadline: Date.now() + timeout }),
-    faultHandling: { global: runOnce, host: () => runOnce },
+    faultHandling: { global: runOnce, host: opts.endpoints.length > 1 ? skipFailedMember : () => runOnce, watchBackoff: watchBackoff(100) },
   };
 }
 
@@ -123,7 +158,9 @@ export function classify(err: unknown): EtcdFailure {
   if (err instanceof GRPCInvalidArgumentError || /request is too large|too many operations in txn|duplicate key given/.test(msg)) {
     return { kind: "refused", reason: msg.replace(/^.*?etcdserver: /, "") };
   }
-  const unsent = !(err instanceof GRPCDeadlineExceededError) && /No connection established|ECONNREFUSED|etcdserver: no leader|client was already closed/.test(msg);
+  const unsent =
+    err instanceof MemberSkipped ||
+    (!(err instanceof GRPCDeadlineExceededError) && /No connection established|ECONNREFUSED|etcdserver: no leader|client was already closed/.test(msg));
   return { kind: "unavailable", unsent };
 }
 
