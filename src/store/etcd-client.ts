@@ -219,7 +219,7 @@ export class EtcdCalls {
   unavailable(what: string, unsent: boolean, cause: unknown): UnavailableError {
     const outcome = what.startsWith("txn") && !unsent ? "; whether it was applied is unknown" : "";
     return new UnavailableError(`storage unavailable: etcd did not answer the ${what}${outcome}; retry`, {
-      cause: new Error(`etcd ${this.describe}: ${messageOf(cause)}`),
+      cause: new Error(`etcd ${this.describe}: ${messageOf(cause)}`, { cause }),
     });
   }
 

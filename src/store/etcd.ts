@@ -91,7 +91,7 @@ export class EtcdStore implements Store {
       await store.marker();
     } catch (err) {
       calls.close();
-      throw new UnavailableError(`cannot reach etcd at ${endpoints}: ${messageOf(err instanceof Error && err.cause ? err.cause : err)}`);
+      throw new UnavailableError(`cannot reach etcd at ${endpoints}: ${rootCause(err).replace(/\.? ?Resolution note: ?$/, "")}`, { cause: err });
     }
     return store;
   }
@@ -319,6 +319,13 @@ function closedError(): UnavailableError {
 function rangeEnd(prefix: string): Buffer {
   const end = prefixEnd(prefix);
   return end === undefined ? Buffer.from([0]) : Buffer.from(end);
+}
+
+/** The message of the innermost cause (the driver's own words). */
+function rootCause(err: unknown): string {
+  let e = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return messageOf(e);
 }
 
 function markerOf(kv: IKeyValue | undefined, revision: number): Marker {
