@@ -167,15 +167,23 @@ export function classify(err: unknown): EtcdFailure {
 /**
  * Runs calls against etcd: bounded (the deadline), retried where safe on another endpoint,
  * tracked (close waits for calls in flight), and failing with UnavailableError otherwise.
+ *
+ * At most `maxInFlight` calls are out at once; the others wait their turn here. A deadline
+ * runs from the moment a call is handed to gRPC, so thousands of concurrent callers must not
+ * queue inside the client (gRPC's own queue is on the deadline's clock: under load, calls
+ * expired there before reaching etcd). etcd's throughput stops growing long before 256.
  */
 export class EtcdCalls {
   readonly client: Etcd3;
   private readonly attempts: number;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private active = 0;
+  private readonly turns: (() => void)[] = [];
 
   constructor(
     options: IOptions,
     private readonly describe: string,
+    private readonly maxInFlight = 256,
   ) {
     this.client = new Etcd3(options);
     // Enough tries to reach every endpoint once (hosts are picked at random per call).
@@ -203,6 +211,9 @@ export class EtcdCalls {
 
   private async run<T>(what: string, call: (client: Etcd3) => Promise<T>, retry: (f: { unsent: boolean }) => boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      // A slot is taken here, or handed over by the call that frees it.
+      if (this.active < this.maxInFlight) this.active++;
+      else await new Promise<void>((resolve) => this.turns.push(resolve));
       try {
         return await call(this.client);
       } catch (err) {
@@ -211,6 +222,10 @@ export class EtcdCalls {
         if (failure.kind !== "unavailable") throw new EtcdCallError(failure, err);
         if (attempt < this.attempts && retry(failure)) continue;
         throw this.unavailable(what, failure.unsent, err);
+      } finally {
+        const next = this.turns.shift();
+        if (next) next();
+        else this.active--;
       }
     }
   }

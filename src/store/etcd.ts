@@ -60,8 +60,6 @@ export class EtcdStore implements Store {
   private readonly hub: EtcdWatchHub;
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** Compactions run one at a time, in call order. */
-  private compactions: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly calls: EtcdCalls,
@@ -187,13 +185,12 @@ export class EtcdStore implements Store {
     return this.hub.watch(prefix, afterRevision, listener);
   }
 
-  compact(revision: number): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
+  /** Concurrent compactions (of this store or of other replicas) take turns on the marker's compare-and-swap. */
+  async compact(revision: number): Promise<void> {
+    this.assertOpen();
     const invalid = validateRevision("revision", revision);
-    if (invalid) return Promise.reject(invalid);
-    const run = this.compactions.then(() => this.runCompaction(revision));
-    this.compactions = run.catch(() => undefined);
-    return run;
+    if (invalid) throw invalid;
+    await this.runCompaction(revision);
   }
 
   async currentRevision(): Promise<number> {
@@ -229,7 +226,6 @@ export class EtcdStore implements Store {
 
   /** Move the marker to `revision` (compare-and-swap, so replicas take turns), then compact etcd. */
   private async runCompaction(revision: number): Promise<void> {
-    this.assertOpen();
     let m = await this.marker();
     for (;;) {
       if (revision > m.revision) throw futureRevision("revision", revision, m.revision);
