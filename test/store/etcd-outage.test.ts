@@ -1,7 +1,7 @@
 /**
  * EtcdStore when etcd members go away: calls fail fast with UnavailableError while no member
  * answers, and watches resume with no gap and no duplicate once one does; with three members,
- * losing one costs at most a call that was on its way to it.
+ * losing one costs at most a call that was on its way to it; losing two makes calls fail fast.
  */
 import { Etcd3 } from "etcd3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -80,6 +80,28 @@ describe("EtcdStore, etcd members going away", () => {
     await rec.untilRevision(revs.at(-1)!);
     expect(rec.events.map((e) => e.kv.modRevision)).toEqual(revs);
     rec.expectClean();
+  });
+
+  it("with two of three members down, writes fail with UnavailableError, the first when etcd gives up on it, the next ones at once; they work again once the members are back", async () => {
+    const cluster = await startCluster(3);
+    // A deadline far beyond the test's timeout: etcd's own answer ends these calls. The survivor
+    // answers a write it took before it lost its leader after its request timeout (7 s); then
+    // the client skips it for a moment and the other calls fail at once.
+    const store = await EtcdStore.open({ endpoints: cluster.endpoints, requestTimeoutMs: 600_000 });
+    cleanup.push(() => store.close());
+    await put(store, "/k/a", "1");
+
+    const [a, b] = cluster.members;
+    await Promise.all([a!.kill(), b!.kill()]);
+    for (let i = 0; i < 3; i++) {
+      const err = await put(store, "/k/a", "2").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+    }
+    await expect(store.get("/k/a")).rejects.toBeInstanceOf(UnavailableError);
+
+    await Promise.all([a!.start(), b!.start()]);
+    const rev = await put(store, "/k/a", "3");
+    expect((await store.get("/k/a"))?.modRevision).toBe(rev);
   });
 });
 
