@@ -143,7 +143,7 @@ function readPemIf(flag: string, file: string | undefined): Buffer | undefined {
 }
 
 /** What an etcd error means for the store. */
-export type EtcdFailure =
+type EtcdFailure =
   | { kind: "compacted" }
   | { kind: "future" }
   /** etcd refused the request as malformed or too large (nothing applied). */
@@ -151,7 +151,7 @@ export type EtcdFailure =
   /** etcd could not be asked or did not answer; `unsent` when no member can have applied it. */
   | { kind: "unavailable"; unsent: boolean };
 
-export function classify(err: unknown): EtcdFailure {
+function classify(err: unknown): EtcdFailure {
   const msg = messageOf(err);
   if (err instanceof GRPCOutOfRangeError && msg.includes("required revision has been compacted")) return { kind: "compacted" };
   if (err instanceof GRPCOutOfRangeError && msg.includes("required revision is a future revision")) return { kind: "future" };

@@ -13,17 +13,17 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 
-export const ETCD_BIN = "/usr/bin/etcd";
+const ETCD_BIN = "/usr/bin/etcd";
 const READY_MS = 20_000;
 
-export interface EtcdTls {
+interface EtcdTls {
   certFile: string;
   keyFile: string;
   /** Clients must present a certificate signed by this CA. */
   caFile: string;
 }
 
-export interface EtcdMember {
+interface EtcdMember {
   readonly name: string;
   readonly clientUrl: string;
   readonly running: boolean;
@@ -41,7 +41,7 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-export interface StartEtcdOptions {
+interface StartEtcdOptions {
   /** 1 (default) or 3. */
   members?: 1 | 3;
   /** Serve clients over TLS with these files (client certificates required). */
