@@ -3,7 +3,9 @@
  * Kubernetes has one.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { InvalidError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { DEFAULT_ETCD_PREFIX, EtcdStore } from "../store/etcd.js";
 import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
@@ -14,6 +16,10 @@ interface ServeFlags {
   dataDir: string;
   store: "sqlite" | "etcd";
   etcdEndpoints?: string;
+  etcdPrefix: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
   logLevel: LogLevel;
   watchQueueSize: number;
   watchBookmarkInterval: number;
@@ -52,6 +58,10 @@ program
   .option("--data-dir <dir>", "where the embedded SQLite store keeps its data", DEFAULTS.dataDir)
   .addOption(new Option("--store <kind>", "storage backend").choices(["sqlite", "etcd"]).default("sqlite"))
   .option("--etcd-endpoints <urls>", "comma-separated etcd client URLs (with --store etcd)")
+  .option("--etcd-prefix <prefix>", "etcd key prefix of this cluster's data; clusters sharing an etcd need prefixes that are not prefixes of each other", DEFAULT_ETCD_PREFIX)
+  .option("--etcd-cafile <file>", "PEM CA bundle that signed the etcd members' certificates (https endpoints)")
+  .option("--etcd-certfile <file>", "PEM client certificate for etcd (with --etcd-keyfile)")
+  .option("--etcd-keyfile <file>", "PEM private key of --etcd-certfile")
   .addOption(
     new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   )
@@ -78,8 +88,11 @@ program
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
   .action(async (flags: ServeFlags) => {
-    if (flags.store === "etcd") {
-      throw new InvalidArgumentError("--store etcd: the etcd backend is not part of this version yet; use --store sqlite");
+    if (flags.store === "etcd" && !flags.etcdEndpoints) {
+      throw new InvalidArgumentError("--store etcd needs --etcd-endpoints (e.g. --etcd-endpoints http://127.0.0.1:2379)");
+    }
+    if (flags.store !== "etcd" && (flags.etcdEndpoints ?? flags.etcdCafile ?? flags.etcdCertfile ?? flags.etcdKeyfile) !== undefined) {
+      throw new InvalidArgumentError("--etcd-* flags take effect only with --store etcd");
     }
     const maskFlags = flags.nodeCidrMaskSize ?? flags.nodeCidrMaskSizeIpv4 ?? flags.nodeCidrMaskSizeIpv6;
     if (!flags.allocateNodeCidrs && (flags.clusterCidr !== undefined || maskFlags !== undefined)) {
@@ -89,7 +102,9 @@ program
       throw new InvalidArgumentError("--cloud-provider and --cloud-config go together (e.g. --cloud-provider=inventory --cloud-config=inventory.yaml)");
     }
     const log = createLogger(flags.logLevel);
+    const store = flags.store === "etcd" ? await openEtcd(flags) : undefined;
     const server = await NodeplaneServer.start({
+      store,
       cloud: flags.cloudConfig ? { provider: "inventory", configFile: flags.cloudConfig } : undefined,
       maxHeartbeatRate: flags.maxHeartbeatRate,
       ipam: flags.allocateNodeCidrs
@@ -135,6 +150,21 @@ program
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+
+/** The etcd store of `--store etcd`; bad flags and an unreachable etcd fail start-up with a message naming them. */
+async function openEtcd(flags: ServeFlags): Promise<EtcdStore> {
+  try {
+    return await EtcdStore.open({
+      endpoints: (flags.etcdEndpoints ?? "").split(",").map((u) => u.trim()).filter((u) => u !== ""),
+      prefix: flags.etcdPrefix,
+      tls: { caFile: flags.etcdCafile, certFile: flags.etcdCertfile, keyFile: flags.etcdKeyfile },
+    });
+  } catch (err) {
+    // Its message names the flag: "etcd-endpoints: ...".
+    if (err instanceof InvalidError) throw new InvalidArgumentError(`--${err.message}`);
+    throw err;
+  }
+}
 
 addAgentCommand(program);
 

@@ -174,7 +174,8 @@ export class WatchHub {
   }
 }
 
-function guard(w: HubWatch, call: () => void): void {
+/** Call a listener; if it throws, cancel its watch and rethrow from a microtask (see above). */
+export function guard(w: StoreWatch, call: () => void): void {
   try {
     call();
   } catch (err) {
