@@ -10,7 +10,7 @@ import { Event } from "../gen/nodeplane/v1/event.js";
 import type { Store } from "../store/store.js";
 import { formatRevision } from "./codec.js";
 
-const EVENT_PREFIX = "/registry/events/";
+export const EVENT_PREFIX = "/registry/events/";
 /** Events about the cluster as a whole (zones) live under a name no node can have. */
 const CLUSTER = "_cluster";
 

@@ -2,7 +2,7 @@
  * The HTTP side: Prometheus metrics and probes for load balancers and orchestrators.
  * /healthz: the process is up. /readyz: the store answers and the server accepts work.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
@@ -12,6 +12,8 @@ export interface HttpSideOptions {
   metrics: Registry;
   /** Resolves when ready; rejects with the reason otherwise. */
   ready: () => Promise<void>;
+  /** More routes (the dashboard): answers true when it took the request. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Server; port: number }> {
@@ -21,6 +23,8 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
       res.writeHead(code, { "content-type": type });
       res.end(body);
     };
+    const probe = path === "/healthz" || path === "/readyz" || path === "/metrics";
+    if (!probe && opts.routes?.(req, res)) return;
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "method not allowed\n");
     if (path === "/healthz") return reply(200, "ok\n");
     if (path === "/readyz") {

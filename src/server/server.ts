@@ -40,6 +40,7 @@ import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
+import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -74,7 +75,11 @@ export interface ServeOptions {
   maxHeartbeatRate?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
+  /** The dashboard on the HTTP listener (its authentication hooks and limits); false = none. */
+  dashboard?: false | DashboardSettings;
 }
+
+export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
 
 /** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
 export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "nodes" | "events" | "clock" | "log" | "metrics">;
@@ -214,6 +219,12 @@ export class NodeplaneServer {
       expiry.unref();
       parts.push(() => clearInterval(expiry));
 
+      const dashboard =
+        opts.httpListen && opts.dashboard !== false
+          ? new Dashboard({ ...opts.dashboard, registry, events, store, controller, log: log.child({ component: "dashboard" }), metrics: metrics.registry })
+          : undefined;
+      if (dashboard) parts.push(() => dashboard.stop());
+
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
         "grpc.max_receive_message_length": maxMessage,
@@ -250,6 +261,7 @@ export class NodeplaneServer {
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
             await store.ping();
           },
+          routes: dashboard && ((req, res) => dashboard.handle(req, res)),
         }).catch((err: unknown) => {
           throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
         });

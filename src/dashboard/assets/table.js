@@ -1,0 +1,183 @@
+// @ts-check
+/**
+ * The nodes table, virtualized: only the rows in view exist in the document (about 40 of
+ * them, reused as the view scrolls), so 10,000 or 100,000 rows cost the same to show. Rows
+ * are filtered and sorted by the page (app.js) and handed over whole; cells are updated as
+ * text only when their value changed, so a button stays the same element while the fleet
+ * changes around it.
+ */
+import { age, collator, h } from "./dom.js";
+import { statusOf } from "./model.js";
+
+/** @typedef {import("./model.js").NodeRow} NodeRow */
+/** @typedef {import("./model.js").LeaseRow} LeaseRow */
+/** @typedef {{el: HTMLElement, cells: HTMLElement[], button: HTMLButtonElement | undefined, name: string}} Slot */
+/**
+ * @typedef {{key: string, title: string, text: (n: NodeRow, lease: LeaseRow | undefined, now: number) => string,
+ *   sort: (n: NodeRow, lease: LeaseRow | undefined) => string | number}} Column
+ */
+
+const ROW_HEIGHT = 28;
+/** Rows drawn beyond the visible ones on each side (smooth scrolling). */
+const OVERSCAN = 6;
+
+const list = (/** @type {string[]} */ xs) => (xs.length ? xs.join(",") : "<none>");
+
+/** @type {Column[]} */
+export const COLUMNS = [
+  { key: "name", title: "Name", text: (n) => n.name, sort: (n) => n.name },
+  { key: "status", title: "Status", text: (n) => statusOf(n), sort: (n) => statusOf(n) },
+  { key: "roles", title: "Roles", text: (n) => list(n.roles), sort: (n) => n.roles.join(",") },
+  { key: "zone", title: "Zone", text: (n) => n.zone, sort: (n) => n.zone },
+  { key: "version", title: "Version", text: (n) => n.version || "—", sort: (n) => n.version },
+  { key: "internalIP", title: "Internal IP", text: (n) => n.internalIP || "—", sort: (n) => n.internalIP },
+  { key: "podCIDRs", title: "Pod CIDRs", text: (n) => list(n.podCIDRs), sort: (n) => n.podCIDRs.join(",") },
+  { key: "lease", title: "Lease age", text: (_n, l, now) => (l?.renew ? age(now - l.renew) : "—"), sort: (_n, l) => -(l?.renew ?? 0) },
+  { key: "taints", title: "Taints", text: (n) => list(n.taints), sort: (n) => n.taints.join(",") },
+  { key: "cordoned", title: "Cordoned", text: (n) => (n.cordoned ? "yes" : "no"), sort: (n) => (n.cordoned ? 1 : 0) },
+];
+
+export class NodesTable {
+  /**
+   * @param {HTMLElement} root
+   * @param {{onPick: (name: string) => void, onCordon: (name: string, cordon: boolean) => void, onSort: () => void}} handlers
+   */
+  constructor(root, handlers) {
+    this.handlers = handlers;
+    this.sortKey = "name";
+    this.sortDir = 1;
+    this.canCordon = false;
+    /** @type {NodeRow[]} */
+    this.rows = [];
+    /** @type {Map<string, LeaseRow>} */
+    this.leases = new Map();
+    this.now = 0;
+    /** @type {Slot[]} */
+    this.slots = [];
+    this.head = h("div", { class: "tr thead", role: "row" });
+    this.body = h("div", { class: "tbody", role: "rowgroup", tabindex: "0" });
+    this.spacer = h("div", { class: "spacer" });
+    this.body.append(this.spacer);
+    root.setAttribute("role", "table");
+    root.setAttribute("aria-label", "Nodes");
+    root.append(h("div", { role: "rowgroup" }, this.head), this.body);
+    this.body.addEventListener("scroll", () => this.draw());
+    this.body.addEventListener("click", (e) => this.click(e));
+    this.body.addEventListener("keydown", (e) => {
+      const slot = this.slots.find((s) => s.el === document.activeElement);
+      if (e.key === "Enter" && slot?.name) this.handlers.onPick(slot.name);
+    });
+    this.drawHead();
+  }
+
+  /** @param {boolean} can */
+  setCanCordon(can) {
+    if (can === this.canCordon) return;
+    this.canCordon = can;
+    this.head.classList.toggle("with-actions", can);
+    for (const s of this.slots.splice(0)) s.el.remove();
+    this.drawHead();
+    this.draw();
+  }
+
+  /**
+   * Sort rows in place by the current column (stable, then by name).
+   * @param {NodeRow[]} rows
+   * @param {Map<string, LeaseRow>} leases
+   */
+  sort(rows, leases) {
+    const col = COLUMNS.find((c) => c.key === this.sortKey) ?? /** @type {Column} */ (COLUMNS[0]);
+    const keyed = rows.map((n) => ({ n, k: col.sort(n, leases.get(n.name)) }));
+    keyed.sort((a, b) => {
+      const c = typeof a.k === "number" && typeof b.k === "number" ? a.k - b.k : collator.compare(String(a.k), String(b.k));
+      return c * this.sortDir || collator.compare(a.n.name, b.n.name);
+    });
+    for (let i = 0; i < keyed.length; i++) rows[i] = /** @type {{n: NodeRow}} */ (keyed[i]).n;
+  }
+
+  /**
+   * @param {NodeRow[]} rows filtered and sorted
+   * @param {Map<string, LeaseRow>} leases
+   * @param {number} now server clock, ms
+   */
+  show(rows, leases, now) {
+    this.rows = rows;
+    this.leases = leases;
+    this.now = now;
+    this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+    this.body.parentElement?.setAttribute("aria-rowcount", String(rows.length + 1));
+    this.draw();
+  }
+
+  drawHead() {
+    this.head.replaceChildren(
+      ...COLUMNS.map((c) => {
+        const sorted = c.key === this.sortKey;
+        const b = h("button", { type: "button", "data-sort": c.key }, c.title, sorted ? (this.sortDir > 0 ? " ▲" : " ▼") : "");
+        b.addEventListener("click", () => {
+          if (this.sortKey === c.key) this.sortDir = -this.sortDir;
+          else [this.sortKey, this.sortDir] = [c.key, 1];
+          this.drawHead();
+          this.handlers.onSort();
+        });
+        return h("div", { role: "columnheader", "aria-sort": sorted ? (this.sortDir > 0 ? "ascending" : "descending") : "none" }, b);
+      }),
+      ...(this.canCordon ? [h("div", { role: "columnheader" }, "Actions")] : []),
+    );
+  }
+
+  /** Put the rows in view into the reused row elements. */
+  draw() {
+    const first = Math.max(0, Math.floor(this.body.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const count = Math.ceil((this.body.clientHeight || 400) / ROW_HEIGHT) + 2 * OVERSCAN;
+    while (this.slots.length < count) this.slots.push(this.makeSlot());
+    for (let j = 0; j < this.slots.length; j++) {
+      const slot = /** @type {Slot} */ (this.slots[j]);
+      const n = this.rows[first + j];
+      if (!n || j >= count) {
+        slot.el.hidden = true;
+        slot.name = "";
+        continue;
+      }
+      slot.el.hidden = false;
+      slot.name = n.name;
+      slot.el.style.top = `${(first + j) * ROW_HEIGHT}px`;
+      slot.el.setAttribute("aria-rowindex", String(first + j + 2));
+      slot.el.dataset.node = n.name;
+      slot.el.dataset.status = statusOf(n);
+      const lease = this.leases.get(n.name);
+      COLUMNS.forEach((c, i) => {
+        const text = c.text(n, lease, this.now);
+        const cell = /** @type {HTMLElement} */ (slot.cells[i]);
+        if (cell.textContent !== text) cell.textContent = text;
+      });
+      if (slot.button) {
+        const label = n.cordoned ? "Uncordon" : "Cordon";
+        if (slot.button.textContent !== label) slot.button.textContent = label;
+      }
+    }
+  }
+
+  /** @returns {Slot} */
+  makeSlot() {
+    const cells = COLUMNS.map((c) => h("div", { role: "cell", class: `c-${c.key}` }));
+    const button = this.canCordon ? h("button", { type: "button", class: "cordon" }) : undefined;
+    const el = h("div", { class: "tr", role: "row", tabindex: "-1" }, cells, button ? h("div", { role: "cell" }, button) : null);
+    if (this.canCordon) el.classList.add("with-actions");
+    this.spacer.append(el);
+    return { el, cells, button, name: "" };
+  }
+
+  /** @param {MouseEvent} e */
+  click(e) {
+    const target = /** @type {HTMLElement} */ (e.target);
+    const slot = this.slots.find((s) => s.el.contains(target));
+    if (!slot?.name) return;
+    if (slot.button && slot.button.contains(target)) {
+      const row = this.rows.find((r) => r.name === slot.name);
+      if (row) this.handlers.onCordon(row.name, !row.cordoned);
+      return;
+    }
+    this.handlers.onPick(slot.name);
+  }
+}
