@@ -51,6 +51,7 @@ export class Streams {
 
   constructor(opts: StreamsOptions) {
     this.o = { maxStreams: 10_000, maxLagBytes: 8 * 1024 * 1024, pingMs: 15_000, retryMs: 1000, ...opts };
+    this.zonesText = JSON.stringify(opts.zones() ?? null);
     const streams = this.open;
     if (opts.metrics) {
       new Gauge({

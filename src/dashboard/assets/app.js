@@ -39,7 +39,7 @@ const state = {
   scheduled: false,
   lastDetailRefresh: 0,
 };
-const stats = { renders: 0, renderMs: /** @type {number[]} */ ([]), firstRender: 0 };
+const stats = { renders: 0, renderMs: /** @type {number[]} */ ([]), firstRender: 0, relists: 0 };
 
 const fleetView = new FleetView(byId("fleet", HTMLCanvasElement), byId("tip", HTMLElement), (name) => void detail.show(name));
 const table = new NodesTable(byId("table", HTMLElement), {
@@ -66,6 +66,7 @@ const stream = new LiveStream({
     schedule();
   },
   onRelist: (reason) => {
+    stats.relists++;
     toast(`reloading the fleet: ${reason}`);
     void load();
   },
@@ -271,7 +272,7 @@ function renderEvents(now) {
     if (e.node) nodeButton.addEventListener("click", () => void detail.show(e.node));
     return h(
       "li",
-      { class: `ev ${e.type === "Warning" ? "warning" : "normal"}`, "data-reason": e.reason },
+      { class: `ev ${e.type === "Warning" ? "warning" : "normal"}`, "data-reason": e.reason, "data-node": e.node },
       h("time", { title: when(e.last) }, when(e.last).slice(11)),
       nodeButton,
       h("b", null, e.reason),

@@ -126,23 +126,30 @@ export class NodesTable {
     );
   }
 
-  /** Put the rows in view into the reused row elements. */
+  /**
+   * Put the rows in view into the reused row elements. Row i always goes to element i mod the
+   * element count, so a row on screen keeps its element while the view scrolls.
+   */
   draw() {
-    const first = Math.max(0, Math.floor(this.body.scrollTop / ROW_HEIGHT) - OVERSCAN);
     const count = Math.ceil((this.body.clientHeight || 400) / ROW_HEIGHT) + 2 * OVERSCAN;
-    while (this.slots.length < count) this.slots.push(this.makeSlot());
-    for (let j = 0; j < this.slots.length; j++) {
-      const slot = /** @type {Slot} */ (this.slots[j]);
-      const n = this.rows[first + j];
-      if (!n || j >= count) {
+    const first = Math.max(0, Math.min(Math.floor(this.body.scrollTop / ROW_HEIGHT) - OVERSCAN, this.rows.length - count));
+    if (this.slots.length !== count) {
+      for (const s of this.slots.splice(0)) s.el.remove();
+      while (this.slots.length < count) this.slots.push(this.makeSlot());
+    }
+    for (let j = 0; j < count; j++) {
+      const index = first + j;
+      const slot = /** @type {Slot} */ (this.slots[index % count]);
+      const n = this.rows[index];
+      if (!n) {
         slot.el.hidden = true;
         slot.name = "";
         continue;
       }
       slot.el.hidden = false;
       slot.name = n.name;
-      slot.el.style.top = `${(first + j) * ROW_HEIGHT}px`;
-      slot.el.setAttribute("aria-rowindex", String(first + j + 2));
+      slot.el.style.top = `${index * ROW_HEIGHT}px`;
+      slot.el.setAttribute("aria-rowindex", String(index + 2));
       slot.el.dataset.node = n.name;
       slot.el.dataset.status = statusOf(n);
       const lease = this.leases.get(n.name);
