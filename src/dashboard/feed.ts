@@ -76,7 +76,14 @@ export class FleetFeed {
   private stopped = false;
 
   constructor(opts: FleetFeedOptions) {
-    this.o = { frameMs: 250, ringBytes: 32 * 1024 * 1024, recentEvents: 200, backfillTimeoutMs: 10_000, ...opts };
+    this.o = {
+      store: opts.store,
+      frameMs: opts.frameMs ?? 250,
+      ringBytes: opts.ringBytes ?? 32 * 1024 * 1024,
+      recentEvents: opts.recentEvents ?? 200,
+      backfillTimeoutMs: opts.backfillTimeoutMs ?? 10_000,
+      onError: opts.onError,
+    };
     this.ring = new FrameRing(0, this.o.ringBytes);
   }
 

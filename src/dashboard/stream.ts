@@ -50,7 +50,15 @@ export class Streams {
   private closed = false;
 
   constructor(opts: StreamsOptions) {
-    this.o = { maxStreams: 10_000, maxLagBytes: 8 * 1024 * 1024, pingMs: 15_000, retryMs: 1000, ...opts };
+    this.o = {
+      feed: opts.feed,
+      sessions: opts.sessions,
+      zones: opts.zones,
+      maxStreams: opts.maxStreams ?? 10_000,
+      maxLagBytes: opts.maxLagBytes ?? 8 * 1024 * 1024,
+      pingMs: opts.pingMs ?? 15_000,
+      retryMs: opts.retryMs ?? 1000,
+    };
     this.zonesText = JSON.stringify(opts.zones() ?? null);
     const streams = this.open;
     if (opts.metrics) {

@@ -10,7 +10,7 @@
 import { DetailView } from "./detail.js";
 import { byId, h, when } from "./dom.js";
 import { FleetView } from "./fleet.js";
-import { Fleet, leaseState, matches, statusOf } from "./model.js";
+import { Fleet, matches } from "./model.js";
 import { LiveStream } from "./stream.js";
 import { NodesTable } from "./table.js";
 
@@ -36,10 +36,36 @@ const state = {
   /** @type {NodeRow[]} */
   tableRows: [],
   eventsVersion: -1,
+  /** The event feed's items by event key, with the revision each shows. */
+  eventItems: /** @type {Map<string, {li: HTMLElement, rev: number}>} */ (new Map()),
   scheduled: false,
   lastDetailRefresh: 0,
 };
-const stats = { renders: 0, renderMs: /** @type {number[]} */ ([]), firstRender: 0, relists: 0 };
+/**
+ * Render timings and, for the benchmark, when each frame arrived and each revision was painted
+ * (wall clock, ms; the last 5,000 of each).
+ */
+const stats = {
+  renders: 0,
+  renderMs: /** @type {number[]} */ ([]),
+  firstRender: 0,
+  relists: 0,
+  arrivals: /** @type {{rev: number, at: number}[]} */ ([]),
+  paints: /** @type {{rev: number, at: number}[]} */ ([]),
+  /** How long each part of the first complete render and of the last render took (ms). */
+  firstParts: /** @type {Record<string, number>} */ ({}),
+  lastParts: /** @type {Record<string, number>} */ ({}),
+};
+
+/**
+ * @template T
+ * @param {T[]} list
+ * @param {T} item
+ */
+function keep(list, item) {
+  list.push(item);
+  if (list.length > 10_000) list.splice(0, 5_000);
+}
 
 const fleetView = new FleetView(byId("fleet", HTMLCanvasElement), byId("tip", HTMLElement), (name) => void detail.show(name));
 const table = new NodesTable(byId("table", HTMLElement), {
@@ -56,6 +82,7 @@ const detail = new DetailView(byId("detail", HTMLElement), {
 });
 const stream = new LiveStream({
   onFrame: (f) => {
+    keep(stats.arrivals, { rev: f.rev, at: Date.now() });
     fleet.apply(f);
     schedule();
   },
@@ -195,11 +222,23 @@ function render() {
   if (!state.session) return;
   const started = performance.now();
   const now = Date.now() + state.skew;
-  renderSummary(now);
-  fleetView.render(fleet, state.zones, now, state.graceMs);
+  /** @type {Record<string, number>} */
+  const parts = {};
+  let mark = started;
+  const part = (/** @type {string} */ name) => {
+    const t = performance.now();
+    parts[name] = t - mark;
+    mark = t;
+  };
+  renderSummary(fleetView.render(fleet, state.zones, now, state.graceMs));
+  part("fleet");
   renderZones();
+  part("zones");
   renderTable(now);
+  part("table");
   renderEvents(now);
+  part("events");
+  stats.lastParts = parts;
   const changed = fleet.takeChanged();
   if (detail.name && changed.has(detail.name) && started - state.lastDetailRefresh > 1000) {
     state.lastDetailRefresh = started;
@@ -208,25 +247,19 @@ function render() {
   detail.skew = state.skew;
   const ms = performance.now() - started;
   stats.renders++;
-  stats.renderMs.push(ms);
-  if (stats.renderMs.length > 2000) stats.renderMs.splice(0, 1000);
+  keep(stats.renderMs, ms);
+  keep(stats.paints, { rev: fleet.rev, at: Date.now() });
   if (!stats.firstRender && fleet.rev > 0) {
     stats.firstRender = performance.now();
+    stats.firstParts = parts;
     performance.mark("nodeplane:first-render");
     document.body.dataset.ready = "true";
   }
 }
 
-/** @param {number} now */
-function renderSummary(now) {
-  const c = { Nodes: 0, Ready: 0, NotReady: 0, Unknown: 0, Cordoned: 0, Silent: 0 };
-  for (const n of fleet.nodes.values()) {
-    c.Nodes++;
-    c[statusOf(n)]++;
-    if (n.cordoned) c.Cordoned++;
-    if (leaseState(fleet.leases.get(n.name), now, state.graceMs) === "silent") c.Silent++;
-  }
-  for (const [k, v] of Object.entries(c)) {
+/** @param {Record<string, number>} counts */
+function renderSummary(counts) {
+  for (const [k, v] of Object.entries(counts)) {
     const dd = document.querySelector(`#counts dd[data-count="${k}"]`);
     if (dd && dd.textContent !== String(v)) dd.textContent = String(v);
   }
@@ -249,13 +282,19 @@ function renderTable(now) {
   const key = `${fleet.rowsVersion}|${JSON.stringify(state.selector)}|${state.nameFilter}|${table.sortKey}|${table.sortDir}`;
   if (key !== state.tableKey) {
     state.tableKey = key;
+    const passes = (/** @type {NodeRow} */ n) =>
+      (!state.nameFilter || n.name.includes(state.nameFilter)) && (state.selector.length === 0 || matches(state.selector, n.labels));
+    // The previous order first (the sort then has little to do), then nodes new to the table.
     /** @type {NodeRow[]} */
     const rows = [];
-    for (const n of fleet.nodes.values()) {
-      if (state.nameFilter && !n.name.includes(state.nameFilter)) continue;
-      if (state.selector.length && !matches(state.selector, n.labels)) continue;
-      rows.push(n);
+    /** @type {Set<string>} */
+    const taken = new Set();
+    for (const old of state.tableRows) {
+      const n = fleet.nodes.get(old.name);
+      if (n && passes(n)) rows.push(n);
+      taken.add(old.name);
     }
+    for (const n of fleet.nodes.values()) if (!taken.has(n.name) && passes(n)) rows.push(n);
     table.sort(rows, fleet.leases);
     state.tableRows = rows;
     byId("shown", HTMLElement).textContent = `${rows.length} of ${fleet.nodes.size}`;
@@ -263,14 +302,26 @@ function renderTable(now) {
   table.show(state.tableRows, fleet.leases, now);
 }
 
-/** @param {number} now */
+/**
+ * The event feed, newest first. Only events that changed since the last render are built and
+ * moved to the top (they are the newest); the others keep their elements.
+ * @param {number} now
+ */
 function renderEvents(now) {
   if (fleet.eventsVersion === state.eventsVersion) return;
   state.eventsVersion = fleet.eventsVersion;
-  const items = [...fleet.events.values()].reverse().map((e) => {
+  const list = byId("events", HTMLElement);
+  for (const [key, shown] of state.eventItems) {
+    if (fleet.events.get(key)?.rev === shown.rev) continue;
+    shown.li.remove();
+    state.eventItems.delete(key);
+  }
+  // fleet.events runs from the least to the most recently changed: prepending puts the newest first.
+  for (const e of fleet.events.values()) {
+    if (state.eventItems.has(e.key)) continue;
     const nodeButton = e.node ? h("button", { type: "button", class: "node" }, e.node) : h("span", { class: "node" }, "cluster");
     if (e.node) nodeButton.addEventListener("click", () => void detail.show(e.node));
-    return h(
+    const li = h(
       "li",
       { class: `ev ${e.type === "Warning" ? "warning" : "normal"}`, "data-reason": e.reason, "data-node": e.node },
       h("time", { title: when(e.last) }, when(e.last).slice(11)),
@@ -279,9 +330,10 @@ function renderEvents(now) {
       h("span", { class: "msg" }, e.message),
       e.count > 1 ? h("span", { class: "count" }, `×${e.count}`) : null,
     );
-  });
-  byId("events", HTMLElement).replaceChildren(...items);
-  byId("events-age", HTMLElement).textContent = items.length ? `newest ${when(now).slice(11)}` : "none yet";
+    list.prepend(li);
+    state.eventItems.set(e.key, { li, rev: e.rev });
+  }
+  byId("events-age", HTMLElement).textContent = fleet.events.size ? `newest ${when(now).slice(11)}` : "none yet";
 }
 
 // Filters: the label selector is parsed by the server (the API's syntax and error messages).

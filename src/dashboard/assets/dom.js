@@ -64,5 +64,20 @@ export function when(t) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** Natural order for names: node-2 before node-10. */
-export const collator = new Intl.Collator("en", { numeric: true });
+/**
+ * A string whose plain order (`<`) is natural order — node-2 before node-10 — with case
+ * folded: digit runs padded to one width. Sorting 10,000 names by these keys is many times
+ * faster than with a collator's compare.
+ * @param {string} s
+ */
+export const naturalKey = (s) => s.toLowerCase().replace(/\d+/g, (d) => d.padStart(16, "0"));
+
+/**
+ * Sort strings in natural order (see naturalKey).
+ * @param {string[]} xs
+ */
+export function sortNatural(xs) {
+  const keyed = xs.map((x) => ({ x, k: naturalKey(x) }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return keyed.map((e) => e.x);
+}

@@ -9,7 +9,7 @@
  * into a hole at once, then red when the lifecycle controller marks it Unknown. A dark dot
  * marks a cordoned node.
  */
-import { age, collator } from "./dom.js";
+import { age, sortNatural } from "./dom.js";
 import { leaseState, statusOf } from "./model.js";
 
 /** @typedef {import("./model.js").Fleet} Fleet */
@@ -50,7 +50,8 @@ export class FleetView {
   }
 
   /**
-   * Lay out (when nodes came, went or moved zone, or the width changed) and draw every cell.
+   * Lay out (when nodes came, went or moved zone, or the width changed) and draw every cell;
+   * answers the counts the summary shows (counted on the way).
    * @param {Fleet} fleet
    * @param {Map<string, string>} zoneStates zone → state, from the lifecycle controller
    * @param {number} now server clock, ms
@@ -70,39 +71,63 @@ export class FleetView {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, width, this.canvas.height / dpr);
-    ctx.font = "12px system-ui, sans-serif";
-    ctx.textBaseline = "middle";
+    // Cells are sorted into buckets by look, then drawn bucket by bucket: a canvas parses its
+    // fill style on every change, which costs more than the drawing for 10,000 cells.
+    /** @type {Record<string, {fresh: number[], late: number[], hollow: number[]}>} */
+    const buckets = { Ready: { fresh: [], late: [], hollow: [] }, NotReady: { fresh: [], late: [], hollow: [] }, Unknown: { fresh: [], late: [], hollow: [] } };
+    /** @type {number[]} */
+    const cordoned = [];
+    const counts = { Nodes: 0, Ready: 0, NotReady: 0, Unknown: 0, Cordoned: 0, Silent: 0 };
     for (const b of this.blocks) {
       b.ready = 0;
       for (let i = 0; i < b.names.length; i++) {
         const n = fleet.nodes.get(/** @type {string} */ (b.names[i]));
         if (!n) continue;
         const status = statusOf(n);
+        const lease = leaseState(fleet.leases.get(n.name), now, graceMs);
+        counts.Nodes++;
+        counts[status]++;
         if (status === "Ready") b.ready++;
-        const color = STATUS_COLORS[status];
+        if (lease === "silent") counts.Silent++;
         const x = PAD + (i % this.cols) * (s + GAP);
         const y = b.top + HEADER + Math.floor(i / this.cols) * (s + GAP);
-        const lease = leaseState(fleet.leases.get(n.name), now, graceMs);
-        // Outline in the status color (drawn as strips: exact pixels, no anti-aliasing).
-        ctx.fillStyle = color;
-        if (lease === "fresh") ctx.fillRect(x, y, s, s);
-        else {
+        const bucket = /** @type {{fresh: number[], late: number[], hollow: number[]}} */ (buckets[status]);
+        (lease === "fresh" ? bucket.fresh : lease === "late" ? bucket.late : bucket.hollow).push(x, y);
+        if (n.cordoned) {
+          counts.Cordoned++;
+          cordoned.push(x, y);
+        }
+      }
+    }
+    for (const [status, bucket] of Object.entries(buckets)) {
+      ctx.fillStyle = STATUS_COLORS[/** @type {import("./model.js").Status} */ (status)];
+      const f = bucket.fresh;
+      for (let k = 0; k < f.length; k += 2) ctx.fillRect(/** @type {number} */ (f[k]), /** @type {number} */ (f[k + 1]), s, s);
+      // Outlines as strips: exact pixels, no anti-aliasing.
+      for (const list of [bucket.late, bucket.hollow]) {
+        for (let k = 0; k < list.length; k += 2) {
+          const x = /** @type {number} */ (list[k]);
+          const y = /** @type {number} */ (list[k + 1]);
           ctx.fillRect(x, y, s, 1);
           ctx.fillRect(x, y + s - 1, s, 1);
           ctx.fillRect(x, y, 1, s);
           ctx.fillRect(x + s - 1, y, 1, s);
-          if (lease === "late") {
-            ctx.globalAlpha = 0.4;
-            ctx.fillRect(x + 1, y + 1, s - 2, s - 2);
-            ctx.globalAlpha = 1;
-          }
-        }
-        if (n.cordoned && s >= 5) {
-          ctx.fillStyle = "#24292f";
-          const d = Math.max(1, Math.floor(s / 3));
-          ctx.fillRect(x + Math.floor((s - d) / 2), y + Math.floor((s - d) / 2), d, d);
         }
       }
+      ctx.globalAlpha = 0.4;
+      const l = bucket.late;
+      for (let k = 0; k < l.length; k += 2) ctx.fillRect(/** @type {number} */ (l[k]) + 1, /** @type {number} */ (l[k + 1]) + 1, s - 2, s - 2);
+      ctx.globalAlpha = 1;
+    }
+    if (s >= 5) {
+      ctx.fillStyle = "#24292f";
+      const d = Math.max(1, Math.floor(s / 3));
+      const off = Math.floor((s - d) / 2);
+      for (let k = 0; k < cordoned.length; k += 2) ctx.fillRect(/** @type {number} */ (cordoned[k]) + off, /** @type {number} */ (cordoned[k + 1]) + off, d, d);
+    }
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    for (const b of this.blocks) {
       const state = zoneStates.get(b.zone);
       ctx.fillStyle = "#24292f";
       const label = `${b.zone}  ·  ${b.ready}/${b.names.length} Ready`;
@@ -112,6 +137,7 @@ export class FleetView {
         ctx.fillText(state, PAD + ctx.measureText(label).width + 12, b.top + HEADER / 2);
       }
     }
+    return counts;
   }
 
   /**
@@ -143,11 +169,12 @@ export class FleetView {
     const count = fleet.nodes.size;
     this.size = count <= 300 ? 16 : count <= 2000 ? 10 : count <= 12_000 ? 6 : count <= 50_000 ? 4 : 3;
     this.cols = Math.max(1, Math.floor((width - 2 * PAD + GAP) / (this.size + GAP)));
-    const order = [...zones.keys()].sort((a, b) => (a === "(no zone)" ? 1 : b === "(no zone)" ? -1 : collator.compare(a, b)));
+    const named = sortNatural([...zones.keys()].filter((z) => z !== "(no zone)"));
+    const order = zones.has("(no zone)") ? [...named, "(no zone)"] : named;
     this.blocks = [];
     let top = 4;
     for (const zone of order) {
-      const names = /** @type {string[]} */ (zones.get(zone)).sort(collator.compare);
+      const names = sortNatural(/** @type {string[]} */ (zones.get(zone)));
       this.blocks.push({ zone, names, top, cells: names.length, ready: 0 });
       top += HEADER + Math.ceil(names.length / this.cols) * (this.size + GAP) + 10;
     }

@@ -6,12 +6,12 @@
  * text only when their value changed, so a button stays the same element while the fleet
  * changes around it.
  */
-import { age, collator, h } from "./dom.js";
+import { age, h, naturalKey } from "./dom.js";
 import { statusOf } from "./model.js";
 
 /** @typedef {import("./model.js").NodeRow} NodeRow */
 /** @typedef {import("./model.js").LeaseRow} LeaseRow */
-/** @typedef {{el: HTMLElement, cells: HTMLElement[], button: HTMLButtonElement | undefined, name: string}} Slot */
+/** @typedef {{el: HTMLElement, cells: HTMLElement[], button: HTMLButtonElement | undefined, name: string, index: number}} Slot */
 /**
  * @typedef {{key: string, title: string, text: (n: NodeRow, lease: LeaseRow | undefined, now: number) => string,
  *   sort: (n: NodeRow, lease: LeaseRow | undefined) => string | number}} Column
@@ -54,6 +54,10 @@ export class NodesTable {
     this.now = 0;
     /** @type {Slot[]} */
     this.slots = [];
+    /** Sort keys per column, per row object. @type {Map<string, WeakMap<NodeRow, string>>} */
+    this.keys = new Map();
+    /** @type {WeakMap<NodeRow, string>} */
+    this.nameKeys = new WeakMap();
     this.head = h("div", { class: "tr thead", role: "row" });
     this.body = h("div", { class: "tbody", role: "rowgroup", tabindex: "0" });
     this.spacer = h("div", { class: "spacer" });
@@ -81,17 +85,32 @@ export class NodesTable {
   }
 
   /**
-   * Sort rows in place by the current column (stable, then by name).
+   * Sort rows in place by the current column (then by name), in natural order (node-2 before
+   * node-10). Rows arrive in their previous order, which the sort finishes in near-linear time;
+   * string keys are made comparable with `<` once per row object (rows are replaced, never
+   * changed), since a collator's compare is too slow for 10,000 rows several times a second.
    * @param {NodeRow[]} rows
    * @param {Map<string, LeaseRow>} leases
    */
   sort(rows, leases) {
     const col = COLUMNS.find((c) => c.key === this.sortKey) ?? /** @type {Column} */ (COLUMNS[0]);
-    const keyed = rows.map((n) => ({ n, k: col.sort(n, leases.get(n.name)) }));
-    keyed.sort((a, b) => {
-      const c = typeof a.k === "number" && typeof b.k === "number" ? a.k - b.k : collator.compare(String(a.k), String(b.k));
-      return c * this.sortDir || collator.compare(a.n.name, b.n.name);
-    });
+    let cache = this.keys.get(col.key);
+    if (!cache) this.keys.set(col.key, (cache = new WeakMap()));
+    const keyOf = (/** @type {NodeRow} */ n) => {
+      const k = col.sort(n, leases.get(n.name));
+      if (typeof k === "number") return k;
+      let nat = cache.get(n);
+      if (nat === undefined) cache.set(n, (nat = naturalKey(k)));
+      return nat;
+    };
+    const nameKey = (/** @type {NodeRow} */ n) => {
+      let nat = this.nameKeys.get(n);
+      if (nat === undefined) this.nameKeys.set(n, (nat = naturalKey(n.name)));
+      return nat;
+    };
+    const keyed = rows.map((n) => ({ n, k: keyOf(n), name: nameKey(n) }));
+    const dir = this.sortDir;
+    keyed.sort((a, b) => (a.k < b.k ? -dir : a.k > b.k ? dir : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (let i = 0; i < keyed.length; i++) rows[i] = /** @type {{n: NodeRow}} */ (keyed[i]).n;
   }
 
@@ -104,8 +123,11 @@ export class NodesTable {
     this.rows = rows;
     this.leases = leases;
     this.now = now;
-    this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
-    this.body.parentElement?.setAttribute("aria-rowcount", String(rows.length + 1));
+    const height = `${rows.length * ROW_HEIGHT}px`;
+    if (this.spacer.style.height !== height) {
+      this.spacer.style.height = height;
+      this.body.parentElement?.setAttribute("aria-rowcount", String(rows.length + 1));
+    }
     this.draw();
   }
 
@@ -142,16 +164,22 @@ export class NodesTable {
       const slot = /** @type {Slot} */ (this.slots[index % count]);
       const n = this.rows[index];
       if (!n) {
-        slot.el.hidden = true;
+        if (!slot.el.hidden) slot.el.hidden = true;
         slot.name = "";
+        slot.index = -1;
         continue;
       }
-      slot.el.hidden = false;
-      slot.name = n.name;
-      slot.el.style.top = `${index * ROW_HEIGHT}px`;
-      slot.el.setAttribute("aria-rowindex", String(index + 2));
-      slot.el.dataset.node = n.name;
-      slot.el.dataset.status = statusOf(n);
+      if (slot.el.hidden) slot.el.hidden = false;
+      // Only what changed is written: every write to an element makes the browser look at it again.
+      if (slot.name !== n.name || slot.index !== index) {
+        slot.name = n.name;
+        slot.index = index;
+        slot.el.style.top = `${index * ROW_HEIGHT}px`;
+        slot.el.setAttribute("aria-rowindex", String(index + 2));
+        slot.el.dataset.node = n.name;
+      }
+      const status = statusOf(n);
+      if (slot.el.dataset.status !== status) slot.el.dataset.status = status;
       const lease = this.leases.get(n.name);
       COLUMNS.forEach((c, i) => {
         const text = c.text(n, lease, this.now);
@@ -172,7 +200,7 @@ export class NodesTable {
     const el = h("div", { class: "tr", role: "row", tabindex: "-1" }, cells, button ? h("div", { role: "cell" }, button) : null);
     if (this.canCordon) el.classList.add("with-actions");
     this.spacer.append(el);
-    return { el, cells, button, name: "" };
+    return { el, cells, button, name: "", index: -1 };
   }
 
   /** @param {MouseEvent} e */
