@@ -29,7 +29,7 @@ export interface Identity {
 export type Verb = "get" | "list" | "watch" | "patch";
 export type Resource = "nodes" | "leases" | "events";
 
-export type Authenticate = (token: string) => Promise<Identity | undefined> | Identity | undefined;
+type Authenticate = (token: string) => Promise<Identity | undefined> | Identity | undefined;
 export type Authorize = (who: Identity, verb: Verb, resource: Resource, name: string) => Promise<boolean> | boolean;
 
 export interface DashboardAuth {
@@ -39,7 +39,7 @@ export interface DashboardAuth {
   authorize?: Authorize;
 }
 
-export const ANONYMOUS: Identity = { user: "system:anonymous", groups: ["system:unauthenticated"] };
+const ANONYMOUS: Identity = { user: "system:anonymous", groups: ["system:unauthenticated"] };
 
 const COOKIE = "nodeplane_session";
 

@@ -55,7 +55,7 @@ export interface FeedListener {
   reset(): void;
 }
 
-export type Resume = { seq: number } | { relist: string };
+type Resume = { seq: number } | { relist: string };
 
 export class FleetFeed {
   private readonly o: Required<Omit<FleetFeedOptions, "onError">> & Pick<FleetFeedOptions, "onError">;

@@ -94,7 +94,7 @@ export class Streams {
   async serve(req: IncomingMessage, res: ServerResponse, after: number | undefined): Promise<void> {
     if (this.closed || this.open.size >= this.o.maxStreams) {
       res.writeHead(503, { "content-type": "application/json", "retry-after": "5" });
-      res.end(JSON.stringify({ error: { code: 503, message: `too many dashboard streams open (limit ${this.o.maxStreams}); retry later` } }));
+      res.end(JSON.stringify({ error: { code: 503, reason: "ServiceUnavailable", message: `too many dashboard streams open (limit ${this.o.maxStreams}); retry later` } }));
       return;
     }
     const c = new Connection(req, res, this);
