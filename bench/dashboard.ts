@@ -19,6 +19,7 @@
  *
  * Flags: --nodes N (10000) --loads K (3) --interval S (10) --flips N (50) --window S (20)
  *        --burst N (5000) --burst-window S (10) --out FILE (none: print only)
+ *        --quick: a smoke run of well under a minute (2,000 nodes, 1 load, 5 s and 3 s windows)
  * Local and bounded: the browser, the server and its temp data dir go away on exit or error.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -31,19 +32,25 @@ import { NodeplaneServer } from "../src/server/server.js";
 
 const { values: flags } = parseArgs({
   options: {
-    nodes: { type: "string", default: "10000" },
-    loads: { type: "string", default: "3" },
-    interval: { type: "string", default: "10" },
-    flips: { type: "string", default: "50" },
-    window: { type: "string", default: "20" },
-    burst: { type: "string", default: "5000" },
-    "burst-window": { type: "string", default: "10" },
+    nodes: { type: "string" },
+    loads: { type: "string" },
+    interval: { type: "string" },
+    flips: { type: "string" },
+    window: { type: "string" },
+    burst: { type: "string" },
+    "burst-window": { type: "string" },
     out: { type: "string", default: "" },
+    quick: { type: "boolean", default: false },
   },
 });
-const num = (name: keyof typeof flags): number => {
-  const v = Number(flags[name]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} ${JSON.stringify(flags[name])}: want a number ≥ 0`);
+type NumberFlag = "nodes" | "loads" | "interval" | "flips" | "window" | "burst" | "burst-window";
+const DEFAULTS: Record<NumberFlag, number> = { nodes: 10_000, loads: 3, interval: 10, flips: 50, window: 20, burst: 5000, "burst-window": 10 };
+const QUICK: Partial<Record<NumberFlag, number>> = { nodes: 2000, loads: 1, window: 5, "burst-window": 3 };
+/** A flag as given, else its --quick or full-run default. */
+const num = (name: NumberFlag): number => {
+  const given = flags[name];
+  const v = given === undefined ? ((flags.quick ? QUICK[name] : undefined) ?? DEFAULTS[name]) : Number(given);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} ${JSON.stringify(given)}: want a number ≥ 0`);
   return v;
 };
 const NODES = num("nodes");
