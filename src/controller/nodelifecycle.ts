@@ -501,8 +501,13 @@ export class NodeLifecycleController {
     return this.health.get(name)?.probe;
   }
 
-  /** Zone states as last computed (for tests and metrics). */
+  /** Zone states as last computed (for tests, metrics and the dashboard). */
   zones(): ReadonlyMap<string, ZoneState> {
     return this.zoneStates;
+  }
+
+  /** Silence allowed to a node that has posted Ready before (ms). */
+  get monitorGracePeriodMs(): number {
+    return this.o.monitorGracePeriodMs;
   }
 }

@@ -13,6 +13,8 @@ export interface HttpSideOptions {
   metrics: Registry;
   /** Resolves when ready; rejects with the reason otherwise. */
   ready: () => Promise<void>;
+  /** More routes (the dashboard): answers true when it took the request. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Serves every request for another path (src/rest/router.ts); none = 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -22,7 +24,11 @@ const OWN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
-    if (opts.fallback && !OWN_PATHS.has(path)) return opts.fallback(req, res);
+    // The probes first, then the dashboard's paths, then everything else to the REST API.
+    if (!OWN_PATHS.has(path)) {
+      if (opts.routes?.(req, res)) return;
+      if (opts.fallback) return opts.fallback(req, res);
+    }
     const reply = (code: number, body: string, type = "text/plain; charset=utf-8"): void => {
       res.writeHead(code, { "content-type": type });
       res.end(body);

@@ -37,6 +37,7 @@ import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
 import type { RestAccess } from "../rest/access.js";
 import { RestRouter } from "../rest/router.js";
+import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -73,7 +74,11 @@ export interface ServeOptions {
   cloud?: { provider: "inventory"; configFile: string };
   /** Authentication and authorization of the Kubernetes REST API on the HTTP side; default allow all. */
   restAccess?: RestAccess;
+  /** The dashboard on the HTTP listener (its authentication hooks and limits); false = none. */
+  dashboard?: false | DashboardSettings;
 }
+
+export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
 
 export type { ControllerSettings } from "./core.js";
 
@@ -172,6 +177,12 @@ export class NodeplaneServer {
       // Controllers act once the informers have synced: no node is judged on a half-loaded list.
       const syncing = core.ready.then(() => core.controllers.start());
 
+      const dashboard =
+        opts.httpListen && opts.dashboard !== false
+          ? new Dashboard({ ...opts.dashboard, registry, events, store, controller: core.lifecycle, log: log.child({ component: "dashboard" }), metrics: metrics.registry })
+          : undefined;
+      if (dashboard) parts.push(() => dashboard.stop());
+
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
         "grpc.max_receive_message_length": maxMessage,
@@ -222,6 +233,7 @@ export class NodeplaneServer {
             await store.ping();
           },
           fallback: rest.handle,
+          routes: dashboard && ((req, res) => dashboard.handle(req, res)),
         }).catch((err: unknown) => {
           throw new Error(`cannot listen on ${opts.httpListen}: ${err instanceof Error ? err.message : String(err)}`);
         });

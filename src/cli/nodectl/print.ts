@@ -25,7 +25,7 @@ export interface TableOptions {
 }
 
 /** Roles from node-role.kubernetes.io/<role> (and kubernetes.io/role=<role>) labels, sorted. */
-function nodeRoles(node: Node): string[] {
+export function nodeRoles(node: Node): string[] {
   const roles = new Set<string>();
   for (const [k, v] of Object.entries(node.metadata?.labels ?? {})) {
     if (k.startsWith(ROLE_PREFIX) && k.length > ROLE_PREFIX.length) roles.add(k.slice(ROLE_PREFIX.length));
