@@ -4,10 +4,11 @@
  * cuts the changes into frames (src/dashboard/frames.ts) every `frameMs`, and keeps recent
  * frames so a browser that reconnects resumes where it stopped.
  *
- * Why one store watch over nodes, Leases and events rather than the watch cache: the stream's
- * ids must be one ordered sequence across the three kinds, and the store's watch delivers all
- * of them in revision order with progress notifications; the watch cache carries nodes only.
- * The feed starts on first use, so a server nobody opens the dashboard on pays nothing.
+ * Why its own informer over everything under /registry/ rather than the server's shared ones:
+ * the stream's ids must be one ordered sequence across nodes, Leases and events, which one
+ * Reflector (src/informer/) over the common prefix gives — the same list-then-watch loop, with
+ * the rows the page needs as its objects. The feed starts on first use, so a server nobody
+ * opens the dashboard on pays nothing.
  *
  * Contract:
  * - snapshot() answers every row as of a revision R; framesAfter(R) then yields every change
@@ -16,13 +17,16 @@
  *   shared by every browser asking, and answers "relist" when R was compacted, when that
  *   history is larger than the ring's budget, or when R is newer than anything this store has
  *   (a different store).
- * - A failed store watch ends every stream (listeners get `reset`) and lists again.
+ * - When the informer relists (it fell behind compaction), every stream ends (listeners get
+ *   `reset`) and browsers resume against the new ring.
  */
 import { Event } from "../gen/nodeplane/v1/event.js";
 import { CompactedError } from "../errors.js";
 import { decodeLease, decodeNode } from "../model/codec.js";
 import { LEASE_PREFIX, NODE_PREFIX } from "../model/keys.js";
 import { EVENT_PREFIX } from "../model/keys.js";
+import { Reflector } from "../informer/reflector.js";
+import { storeSource } from "../informer/store-source.js";
 import type { KeyValue, Store, StoreWatch, WatchEvent } from "../store/store.js";
 import { type Frame, type FrameBody, FrameBuilder, FrameRing } from "./frames.js";
 import { type EventRow, eventRow, type LeaseRow, leaseRow, type NodeRow, nodeRow } from "./rows.js";
@@ -67,9 +71,8 @@ export class FleetFeed {
   private readonly pending = new FrameBuilder();
   private readonly listeners = new Set<FeedListener>();
   private ring: FrameRing;
-  /** Every change up to this revision has been applied. */
-  private revision = 0;
-  private watch: StoreWatch | undefined;
+  /** Every row under /registry/ the page shows (undefined for kinds it does not). */
+  private readonly informer: Reflector<Change | undefined>;
   private started: Promise<void> | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   /** History reads for resuming browsers, one at a time. */
@@ -86,17 +89,35 @@ export class FleetFeed {
       onError: opts.onError,
     };
     this.ring = new FrameRing(0, this.o.ringBytes);
+    this.informer = new Reflector<Change | undefined>({
+      source: storeSource({ store: this.o.store, prefix: REGISTRY, decode: (kv) => toChange(kv), pageSize: 1000 }),
+      onError: (err) => this.o.onError?.(err),
+    });
+    this.informer.subscribe({
+      onAdd: (_, change, rev) => this.apply(change, rev),
+      onUpdate: (_, change, __, rev) => this.apply(change, rev),
+      onDelete: (_, old, rev) => this.remove(old, rev),
+      onRelist: (rev) => this.restart(rev),
+    });
   }
 
   /** Load (once) and follow the store. Resolves when the first load is done. */
   start(): Promise<void> {
-    this.started ??= this.load();
+    this.started ??= this.informer.start().then(() => {
+      if (this.stopped) return;
+      // The list came in key order: keep the most recent events, in order of last change.
+      const events = [...this.events.values()].sort((a, b) => a.last - b.last || a.rev - b.rev).slice(-this.o.recentEvents);
+      this.events.clear();
+      for (const e of events) this.events.set(e.key, e);
+      this.pending.take();
+      this.ring = new FrameRing(this.informer.revision, this.o.ringBytes);
+    });
     return this.started;
   }
 
   stop(): void {
     this.stopped = true;
-    this.watch?.cancel();
+    void this.informer.stop();
     clearTimeout(this.flushTimer);
     for (const l of [...this.listeners]) l.reset();
     this.listeners.clear();
@@ -114,12 +135,12 @@ export class FleetFeed {
   /** Every row as of the returned revision (pending changes are cut into a frame first). */
   snapshot(): Snapshot {
     this.flush();
-    return { rev: this.revision, nodes: [...this.nodes.values()], leases: [...this.leases.values()], events: [...this.events.values()] };
+    return { rev: this.informer.revision, nodes: [...this.nodes.values()], leases: [...this.leases.values()], events: [...this.events.values()] };
   }
 
   /** The revision the feed has applied. */
   get rev(): number {
-    return this.revision;
+    return this.informer.revision;
   }
 
   frameAt(seq: number): Frame | undefined {
@@ -138,8 +159,8 @@ export class FleetFeed {
   /** Where a browser that has every change up to `after` continues (reading history if needed). */
   async resume(after: number): Promise<Resume> {
     await this.start();
-    if (after > this.revision) {
-      return { relist: `revision ${after} is newer than the server's ${this.revision} (a different or restored store)` };
+    if (after > this.informer.revision) {
+      return { relist: `revision ${after} is newer than the server's ${this.informer.revision} (a different or restored store)` };
     }
     if (after < this.ring.from) {
       const done = this.backfills.then(() => this.backfill(after));
@@ -150,77 +171,56 @@ export class FleetFeed {
     return { seq: this.ring.seqAfter(after) };
   }
 
-  private async load(): Promise<void> {
-    const nodes = new Map<string, NodeRow>();
-    const leases = new Map<string, LeaseRow>();
-    const events: EventRow[] = [];
-    // The first page fixes the revision; every later page reads as of it.
-    let rev: number | undefined;
-    const list = async (prefix: string, take: (kv: KeyValue) => void): Promise<void> => {
-      let after: string | undefined;
-      for (;;) {
-        const page = await this.o.store.list(prefix, { revision: rev, startAfter: after, limit: 1000 });
-        rev = page.revision;
-        for (const kv of page.kvs) take(kv);
-        after = page.kvs.at(-1)?.key;
-        if (!page.more) return;
-      }
-    };
-    await list(NODE_PREFIX, (kv) => nodes.set(kv.key.slice(NODE_PREFIX.length), nodeRow(decodeNode(kv))));
-    await list(LEASE_PREFIX, (kv) => leases.set(kv.key.slice(LEASE_PREFIX.length), leaseRow(decodeLease(kv))));
-    await list(EVENT_PREFIX, (kv) => events.push(eventRow(decodeEvent(kv))));
-    if (this.stopped) return;
-    const at = rev!;
-    this.nodes.clear();
-    this.leases.clear();
-    this.events.clear();
-    for (const [k, v] of nodes) this.nodes.set(k, v);
-    for (const [k, v] of leases) this.leases.set(k, v);
-    events.sort((a, b) => a.last - b.last || a.rev - b.rev);
-    for (const e of events.slice(-this.o.recentEvents)) this.events.set(e.key, e);
-    this.pending.take();
-    this.revision = at;
-    this.ring = new FrameRing(at, this.o.ringBytes);
-    this.watch = this.o.store.watch(REGISTRY, at, {
-      onEvents: (evs) => this.apply(evs),
-      onProgress: (r) => {
-        if (r > this.revision) this.revision = r;
-      },
-      onError: (err) => this.watchFailed(err),
-    });
+  /** A row changed. Changes the ring's start covers (a list's contents) are not news. */
+  private apply(change: Change | undefined, rev: number): void {
+    if (!change) return;
+    const news = this.informer.hasSynced && rev > this.ring.from;
+    switch (change.kind) {
+      case "node":
+        this.nodes.set(change.row.name, change.row);
+        if (news) this.pending.node(change.row);
+        break;
+      case "lease":
+        this.leases.set(change.row.name, change.row);
+        if (news) this.pending.lease(change.row);
+        break;
+      case "event":
+        this.events.delete(change.row.key);
+        this.events.set(change.row.key, change.row);
+        if (this.informer.hasSynced && this.events.size > this.o.recentEvents) this.events.delete(this.events.keys().next().value!);
+        if (news) this.pending.event(change.row);
+        break;
+    }
+    if (news) this.armFlush();
   }
 
-  private apply(evs: WatchEvent[]): void {
-    for (const ev of evs) {
-      const rev = ev.kv.modRevision;
-      if (rev > this.revision) this.revision = rev;
-      const change = toChange(ev);
-      if (!change) continue;
-      switch (change.kind) {
-        case "node":
-          this.nodes.set(change.row.name, change.row);
-          this.pending.node(change.row);
-          break;
-        case "lease":
-          this.leases.set(change.row.name, change.row);
-          this.pending.lease(change.row);
-          break;
-        case "gone":
-          (change.gone.kind === "node" ? this.nodes : this.leases).delete(change.gone.name);
-          this.pending.removed(change.gone);
-          break;
-        case "event":
-          this.events.delete(change.row.key);
-          this.events.set(change.row.key, change.row);
-          if (this.events.size > this.o.recentEvents) this.events.delete(this.events.keys().next().value!);
-          this.pending.event(change.row);
-          break;
-      }
-    }
+  /** A node or Lease is gone (an expired event leaves the browser's feed by age: not news). */
+  private remove(old: Change | undefined, rev: number): void {
+    if (old?.kind !== "node" && old?.kind !== "lease") return;
+    (old.kind === "node" ? this.nodes : this.leases).delete(old.row.name);
+    if (!this.informer.hasSynced || rev <= this.ring.from) return;
+    this.pending.removed({ kind: old.kind, name: old.row.name, rev });
+    this.armFlush();
+  }
+
+  private armFlush(): void {
     if (!this.pending.isEmpty && this.flushTimer === undefined) {
       this.flushTimer = setTimeout(() => this.flush(), this.o.frameMs);
       this.flushTimer.unref();
     }
+  }
+
+  /**
+   * The informer is about to replace its contents (it fell behind compaction): streams end,
+   * browsers reconnect and resume against a ring that starts at the new list's revision.
+   */
+  private restart(rev: number): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.pending.take();
+    this.ring = new FrameRing(rev, this.o.ringBytes);
+    for (const l of [...this.listeners]) l.reset();
+    this.listeners.clear();
   }
 
   /** Cut the pending changes into a frame and tell every stream. */
@@ -280,7 +280,7 @@ export class FleetFeed {
           if (finished) return;
           for (const ev of evs) {
             if (ev.kv.modRevision > until) break;
-            const change = toChange(ev);
+            const change = historyChange(ev);
             if (change?.kind === "node") builder.node(change.row);
             else if (change?.kind === "lease") builder.lease(change.row);
             else if (change?.kind === "gone") builder.removed(change.gone);
@@ -300,45 +300,27 @@ export class FleetFeed {
     });
   }
 
-  private watchFailed(err: Error): void {
-    if (this.stopped) return;
-    this.o.onError?.(err);
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.watch = undefined;
-    // Streams end; browsers reconnect and resume from their last id once the feed has loaded again.
-    for (const l of [...this.listeners]) l.reset();
-    this.listeners.clear();
-    const retry = (delay: number): void => {
-      this.started = this.load().catch((e: unknown) => {
-        this.o.onError?.(e instanceof Error ? e : new Error(String(e)));
-        setTimeout(() => !this.stopped && retry(Math.min(delay * 2, 30_000)), delay).unref();
-      });
-    };
-    retry(500);
-  }
 }
 
-type Change =
-  | { kind: "node"; row: NodeRow }
-  | { kind: "lease"; row: LeaseRow }
-  | { kind: "event"; row: EventRow }
-  | { kind: "gone"; gone: { kind: "node" | "lease"; name: string; rev: number } };
+/** A stored object as the dashboard shows it. */
+type Change = { kind: "node"; row: NodeRow } | { kind: "lease"; row: LeaseRow } | { kind: "event"; row: EventRow };
 
-/** What a store event means to the dashboard (undefined: nothing it shows). */
-function toChange(ev: WatchEvent): Change | undefined {
+/** The row of a stored object (undefined: a kind the dashboard does not show). */
+function toChange(kv: KeyValue): Change | undefined {
+  if (kv.key.startsWith(NODE_PREFIX)) return { kind: "node", row: nodeRow(decodeNode(kv)) };
+  if (kv.key.startsWith(LEASE_PREFIX)) return { kind: "lease", row: leaseRow(decodeLease(kv)) };
+  if (kv.key.startsWith(EVENT_PREFIX)) return { kind: "event", row: eventRow(decodeEvent(kv)) };
+  return undefined;
+}
+
+/** What a store event in history means to the dashboard (undefined: nothing it shows). */
+function historyChange(ev: WatchEvent): Change | { kind: "gone"; gone: { kind: "node" | "lease"; name: string; rev: number } } | undefined {
   const key = ev.kv.key;
+  if (ev.type === "put") return toChange(ev.kv);
   const rev = ev.kv.modRevision;
-  if (key.startsWith(NODE_PREFIX)) {
-    const name = key.slice(NODE_PREFIX.length);
-    return ev.type === "put" ? { kind: "node", row: nodeRow(decodeNode(ev.kv)) } : { kind: "gone", gone: { kind: "node", name, rev } };
-  }
-  if (key.startsWith(LEASE_PREFIX)) {
-    const name = key.slice(LEASE_PREFIX.length);
-    return ev.type === "put" ? { kind: "lease", row: leaseRow(decodeLease(ev.kv)) } : { kind: "gone", gone: { kind: "lease", name, rev } };
-  }
+  if (key.startsWith(NODE_PREFIX)) return { kind: "gone", gone: { kind: "node", name: key.slice(NODE_PREFIX.length), rev } };
+  if (key.startsWith(LEASE_PREFIX)) return { kind: "gone", gone: { kind: "lease", name: key.slice(LEASE_PREFIX.length), rev } };
   // An expired event leaves the browser's feed by age; its deletion is not news.
-  if (key.startsWith(EVENT_PREFIX) && ev.type === "put") return { kind: "event", row: eventRow(decodeEvent(ev.kv)) };
   return undefined;
 }
 
