@@ -26,6 +26,7 @@ import {
 import { parseRevision } from "./paging.js";
 import { KeyedSerializer } from "./serial.js";
 import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
+import { answerLimitFor, checkObjectSize, objectLimitFor, standIn } from "./size.js";
 
 export interface NodeRegistryOptions {
   store: Store;
@@ -38,6 +39,10 @@ export interface NodeRegistryOptions {
   hooks?: RegistryHooks;
   /** Attempts of a read-modify-write before giving up under contention. */
   maxRetries?: number;
+  /** The largest answer (the server's --max-message-size; default 4 MiB): lists and reads fit in it. */
+  maxMessageBytes?: number;
+  /** The largest encoded Node stored (default objectLimitFor(maxMessageBytes): 1.5 MiB at most; see size.ts). */
+  maxObjectBytes?: number;
 }
 
 export interface RegistryHooks {
@@ -71,6 +76,8 @@ export class NodeRegistry {
   private readonly ipam: Ipam | undefined;
   private readonly newNodeTaints: Taint[];
   private readonly hooks: RegistryHooks;
+  private readonly maxMessageBytes: number;
+  private readonly maxObjectBytes: number;
 
   constructor(opts: NodeRegistryOptions) {
     this.store = opts.store;
@@ -79,6 +86,8 @@ export class NodeRegistry {
     this.ipam = opts.ipam;
     this.newNodeTaints = opts.newNodeTaints ?? [];
     this.hooks = opts.hooks ?? {};
+    this.maxMessageBytes = opts.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.maxObjectBytes = opts.maxObjectBytes ?? objectLimitFor(this.maxMessageBytes);
   }
 
   private now(): Date {
@@ -109,6 +118,7 @@ export class NodeRegistry {
       lease.metadata = { ...lease.metadata!, ownerReferences: ownedBy(node) };
       const value = encodeNode(node);
       const nodeUnchanged = current !== undefined && sameBytes(current.kv.value, value);
+      if (!nodeUnchanged) checkObjectSize(value, this.maxObjectBytes);
       const ops: Op[] = [];
       if (!nodeUnchanged) ops.push({ type: "put", key: nodeKey(name), value });
       ops.push({ type: "put", key: leaseKey(name), value: encodeLease(lease) });
@@ -119,7 +129,7 @@ export class NodeRegistry {
       const res = await this.commitWithClaim(name, claim, compare, ops);
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
-      const nodeOut = nodeUnchanged ? current.obj : withRevision(node, res[0]!);
+      const nodeOut = nodeUnchanged ? this.answer(current) : withRevision(node, res[0]!);
       return { node: nodeOut, lease: this.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
@@ -134,7 +144,9 @@ export class NodeRegistry {
       const node = this.prepareNew(requested, now);
       const claim = this.allocate(node, now);
       const key = nodeKey(name);
-      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value: encodeNode(node) }]);
+      const value = encodeNode(node);
+      checkObjectSize(value, this.maxObjectBytes);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value }]);
       if (res) return withRevision(node, res[0]!);
       if (await this.store.get(key)) throw new AlreadyExistsError("node", name);
       return undefined;
@@ -156,9 +168,9 @@ export class NodeRegistry {
       const claim = this.allocate(node, now);
       if (claim && claim.cidrs.length === 0) return false;
       const key = nodeKey(name);
-      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: current.kv.modRevision }], [
-        { type: "put", key, value: encodeNode(node) },
-      ]);
+      const value = encodeNode(node);
+      checkObjectSize(value, this.maxObjectBytes);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: current.kv.modRevision }], [{ type: "put", key, value }]);
       return res ? true : undefined;
     });
   }
@@ -166,17 +178,17 @@ export class NodeRegistry {
   async getNode(name: string): Promise<Node> {
     const read = await this.readNode(name);
     if (!read) throw new NotFoundError("node", name);
-    return read.obj;
+    return this.answer(read);
   }
 
   /** Nodes matching selectors, in pages consistent with one revision. */
   listNodes(req: ListNodesRequest): Promise<ListNodesResult> {
-    return listNodes(this.store, req);
+    return listNodes(this.store, req, this.maxMessageBytes);
   }
 
   /** Every node's Lease, in pages consistent with one revision. */
   listLeases(req: { limit: number; continueToken: string }): ReturnType<typeof listLeases> {
-    return listLeases(this.store, req);
+    return listLeases(this.store, req, this.maxMessageBytes);
   }
 
   /** Replace spec, labels and annotations; status is ignored. */
@@ -233,7 +245,7 @@ export class NodeRegistry {
       this.leases.delete(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
       this.hooks.released?.();
-      return current.obj;
+      return this.answer(current);
     });
   }
 
@@ -282,6 +294,12 @@ export class NodeRegistry {
   private async readNode(name: string): Promise<Read<FullNode> | undefined> {
     const kv = await this.store.get(nodeKey(name));
     return kv && { obj: fullNode(decodeNode(kv)), kv };
+  }
+
+  /** A stored node as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
+  private answer(read: Read<FullNode>): Node {
+    const limit = answerLimitFor(this.maxMessageBytes);
+    return read.kv.value.length <= limit ? read.obj : standIn(read.obj, read.kv.value.length, limit);
   }
 
   /** The Lease as written at `kv` (what a read would answer), kept for the next renewal; never modified. */
@@ -380,7 +398,8 @@ export class NodeRegistry {
       checkPrecondition(name, precondition, current.kv);
       const next = change(current.obj, this.now());
       const value = encodeNode(next);
-      if (sameBytes(value, current.kv.value)) return current.obj;
+      if (sameBytes(value, current.kv.value)) return this.answer(current);
+      checkObjectSize(value, this.maxObjectBytes);
       const req: TxnRequest = {
         compare: [{ key: nodeKey(name), modRevision: current.kv.modRevision }],
         ops: [{ type: "put", key: nodeKey(name), value }],

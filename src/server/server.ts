@@ -19,6 +19,7 @@ import type { Clock } from "../clock.js";
 import { UnavailableError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { NodeRegistry, type RegistryHooks } from "../registry/nodes.js";
+import { MIN_MESSAGE_BYTES } from "../registry/size.js";
 import { Compactor } from "../store/compactor.js";
 import { SqliteStore } from "../store/sqlite.js";
 import type { Store } from "../store/store.js";
@@ -116,6 +117,9 @@ export class NodeplaneServer {
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
     const log = opts.logger ?? createLogger(opts.logLevel);
     // Bad flag combinations are refused before anything is opened.
+    if ((opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes) < MIN_MESSAGE_BYTES) {
+      throw new Error(`--max-message-size ${opts.maxMessageBytes} is too small: at least ${MIN_MESSAGE_BYTES} bytes (64Ki), so that a node and its answer fit in one message`);
+    }
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
@@ -151,7 +155,9 @@ export class NodeplaneServer {
       const ipam = ranges && new Ipam(ranges);
       const hooks: RegistryHooks = {};
       const newNodeTaints = provider ? [uninitializedTaint()] : [];
-      const registry = new NodeRegistry({ store, clock, ipam, hooks, newNodeTaints });
+      const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+      // Stored nodes are capped below the message size, so that every answer carrying one fits.
+      const registry = new NodeRegistry({ store, clock, ipam, hooks, newNodeTaints, maxMessageBytes: maxMessage });
       const cache = new WatchCache({
         store,
         queueLimit: opts.watchQueueLimit ?? DEFAULTS.watchQueueLimit,
@@ -214,7 +220,6 @@ export class NodeplaneServer {
       expiry.unref();
       parts.push(() => clearInterval(expiry));
 
-      const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
@@ -224,7 +229,7 @@ export class NodeplaneServer {
       });
       const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
-      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log }));
+      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log, maxMessageBytes: maxMessage }));
       addReflection(server);
       const health = addHealth(server);
       const port = await new Promise<number>((resolve, reject) =>
