@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WatchEvent } from "../../src/client/client.js";
-import { InvalidArgumentError, NotFoundError, type RpcError } from "../../src/client/errors.js";
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, type RpcError } from "../../src/client/errors.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { encodeNode, nodeKey } from "../../src/registry/codec.js";
 import { fullNode } from "../../src/registry/reconcile.js";
@@ -117,6 +117,22 @@ describe("object size limit", () => {
 
     expect((await client.deleteNode("b-legacy")).metadata?.uid).toBe("legacy-uid");
     await expect(client.getNode("b-legacy")).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("ends a page early when the next node would not fit in the message; an unpaged list that would not fit is refused", async () => {
+    h = await startHarness({ maxMessageBytes: 256 * 1024 });
+    for (let i = 0; i < 30; i++) await h.client.register(nodeOfSize(`n-${String(i).padStart(2, "0")}`, 20 * 1024));
+    const first = await h.client.listNodes({ limit: 500 });
+    expect(first.nodes.length).toBeGreaterThan(1);
+    expect(first.nodes.length).toBeLessThan(30);
+    expect(first.continueToken).not.toBe("");
+    const all = await h.client.listAllNodes({ limit: 500 });
+    expect(all.nodes.map((n) => n.metadata?.name)).toEqual(Array.from({ length: 30 }, (_, i) => `n-${String(i).padStart(2, "0")}`));
+    const err = (await h.client.listNodes({ limit: 0 }).catch((e: unknown) => e)) as RpcError;
+    expect(err).toBeInstanceOf(ResourceExhaustedError);
+    expect(err.details).toMatch(/^ListNodes without a limit would answer 30 objects in about \d+ bytes, more than the largest message of 262144 bytes/);
+    // Leases are small: all 30 fit unpaged.
+    expect((await h.client.listLeases()).length).toBe(30);
   });
 
   it("refuses to start with a --max-message-size too small for a node", async () => {
