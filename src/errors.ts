@@ -91,11 +91,11 @@ export class InvalidError extends NodeplaneError {
   }
 }
 
-/** NOT_FOUND: the message names what was looked up. */
+/** NOT_FOUND: the message names what was looked up (and, when given, why it cannot exist). */
 export class NotFoundError extends NodeplaneError {
   readonly kind = "NotFound";
-  constructor(what: string, name: string) {
-    super(`${what} ${quote(name, 253)} not found`);
+  constructor(what: string, name: string, why?: string) {
+    super(`${what} ${quote(name, 253)} not found${why ? `: ${why}` : ""}`);
   }
 }
 

@@ -9,6 +9,8 @@ import { systemClock } from "../clock.js";
 import { Event } from "../gen/nodeplane/v1/event.js";
 import type { Store } from "../store/store.js";
 import { formatRevision } from "./codec.js";
+import { InvalidError } from "../errors.js";
+import { dns1123SubdomainViolations } from "../validation/names.js";
 
 const EVENT_PREFIX = "/registry/events/";
 /** Events about the cluster as a whole (zones) live under a name no node can have. */
@@ -78,6 +80,8 @@ export class EventRecorder {
 
   /** A node's events (or every event), oldest occurrence first. */
   async list(nodeName: string): Promise<Event[]> {
+    const rules = nodeName === "" ? [] : dns1123SubdomainViolations(nodeName);
+    if (rules.length > 0) throw new InvalidError(rules.map((rule) => ({ field: "node_name", value: nodeName, rule })));
     const prefix = nodeName ? `${EVENT_PREFIX}${nodeName}/` : EVENT_PREFIX;
     const events: Event[] = [];
     let after: string | undefined;

@@ -11,6 +11,7 @@ import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodepla
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
+import { dns1123SubdomainViolations } from "../validation/names.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey, withRevision } from "./codec.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import {
@@ -176,6 +177,7 @@ export class NodeRegistry {
   }
 
   async getNode(name: string): Promise<Node> {
+    checkReadName("node", name);
     const read = await this.readNode(name);
     if (!read) throw new NotFoundError("node", name);
     return this.answer(read);
@@ -216,6 +218,7 @@ export class NodeRegistry {
   /** The status subresource: replace the status, keeping last_transition_time right. */
   async updateStatus(name: string, status: NodeStatus | undefined, resourceVersion: string): Promise<Node> {
     const requested = fullNode({ metadata: { ...fullNode(undefined).metadata, name }, status });
+    checkWriteName(name);
     validateNodeStatus(requested.status, "status");
     const precondition = parseRevision("resource_version", resourceVersion);
     return this.mutateNode(name, precondition, (stored, now) => ({
@@ -226,6 +229,7 @@ export class NodeRegistry {
 
   /** Remove the Node and its Lease; answers the node as it was. */
   async deleteNode(name: string, resourceVersion: string): Promise<Node> {
+    checkWriteName(name);
     const precondition = parseRevision("resource_version", resourceVersion);
     return this.retry(name, async () => {
       const current = await this.readNode(name);
@@ -286,6 +290,7 @@ export class NodeRegistry {
   }
 
   async getLease(name: string): Promise<Lease> {
+    checkReadName("lease", `kube-node-lease/${name}`, name);
     const read = await this.readLease(name);
     if (!read) throw new NotFoundError("lease", `kube-node-lease/${name}`);
     return read.obj;
@@ -424,6 +429,25 @@ export class NodeRegistry {
       throw new UnavailableError(`too much contention on node ${JSON.stringify(name)}: gave up after ${this.maxRetries} attempts; retry`);
     });
   }
+}
+
+/**
+ * The `name` of a write (UpdateStatus, DeleteNode) must be a node name, as a Register's is:
+ * INVALID_ARGUMENT naming the rule, not NOT_FOUND.
+ */
+function checkWriteName(name: string): void {
+  const rules = dns1123SubdomainViolations(name);
+  if (rules.length > 0) throw new InvalidError(rules.map((rule) => ({ field: "name", value: name, rule })));
+}
+
+/**
+ * A read (GetNode, GetLease) with no name is INVALID_ARGUMENT (the caller forgot it); one with a
+ * name no node can have is NOT_FOUND, as Kubernetes answers a GET, saying why it cannot exist.
+ */
+function checkReadName(what: string, shown: string, name = shown): void {
+  if (name === "") throw InvalidError.of("name", name, "must not be empty: name the node");
+  const rules = dns1123SubdomainViolations(name);
+  if (rules.length > 0) throw new NotFoundError(what, shown, `not a valid node name: it ${rules.join("; ")}`);
 }
 
 function checkPrecondition(name: string, precondition: number | undefined, kv: KeyValue): void {
