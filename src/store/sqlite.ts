@@ -47,11 +47,12 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { CompactedError, NodeplaneError, UnavailableError } from "../errors.js";
+import { CompactedError, NodeplaneError, ResourceExhaustedError, UnavailableError } from "../errors.js";
 import { compareKeys, futureRevision, prefixEnd, validateRevision, validateTxn } from "./keys.js";
 import { type KeyRange, type KvRow, type LogRow, ReadStatements, toKeyValue } from "./sqlite-sql.js";
-import type { TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
-import { startWriter, type WriterLink } from "./sqlite-writer-link.js";
+import type { FaultInjector, TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
+import { startWriter, type WriterLink, WriterStartError } from "./sqlite-writer-link.js";
+import { DamagedStoreError, DB_FILE, prepareStoreFile, repairAdvice } from "./sqlite-files.js";
 import type {
   KeyValue,
   ListOptions,
@@ -82,6 +83,8 @@ export interface SqliteStoreOptions {
   writerThread?: boolean;
   /** Told of the writer thread once it is ready (tests use it to make the thread die). */
   onWriterThread?: (worker: Worker) => void;
+  /** With `writerThread: false` only: called before each writer request (tests inject driver errors). */
+  faultInjector?: FaultInjector;
 }
 
 interface Queued {
@@ -102,7 +105,6 @@ interface Job extends InFlight {
 }
 
 const EMPTY = new Uint8Array(0);
-const DB_FILE = "nodeplane.db";
 
 export class SqliteStore implements Store {
   /** The revision whose events have been published. */
@@ -124,8 +126,10 @@ export class SqliteStore implements Store {
   private lastWasBatch = false;
   private flushTimer: NodeJS.Immediate | undefined;
   private idleWaiters: (() => void)[] = [];
-  /** Set when the writer has died: writes fail with it from then on. */
+  /** Set when the writer has died or found the file damaged: writes fail with it from then on. */
   private failure: UnavailableError | undefined;
+  /** Set when a commit failed with SQLITE_FULL, until one succeeds: ping() probes and fails meanwhile. */
+  private diskFull: ResourceExhaustedError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Compactions run one at a time, in call order. */
@@ -162,15 +166,25 @@ export class SqliteStore implements Store {
     writer.attach({ reply: this.onReply, stopped: (err) => this.writerStopped(err) });
   }
 
-  /** Open (or create) the store in `opts.dir`. Fails with UnavailableError. */
+  /**
+   * Open (or create) the store in `opts.dir`. A missing, empty, foreign or damaged file where a
+   * store was expected is refused, never written (sqlite-files.ts). Fails with UnavailableError
+   * whose message says what was found and how to repair it.
+   */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
     const file = path.join(opts.dir, DB_FILE);
     let writer: WriterLink | undefined;
     let db: Database.Database | undefined;
     try {
       fs.mkdirSync(opts.dir, { recursive: true });
-      // The writer creates the file and its schema; then this thread's read connection opens it.
-      const started = await startWriter({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 }, opts.writerThread ?? true, opts.onWriterThread);
+      prepareStoreFile(opts.dir);
+      // The writer checks the file before anything writes to it; then this thread's read connection opens it.
+      const started = await startWriter(
+        { file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 },
+        opts.writerThread ?? true,
+        opts.onWriterThread,
+        opts.faultInjector,
+      );
       writer = started.link;
       if (started.ready.type !== "ready") throw new Error(`the writer answered ${started.ready.type}`);
       db = new Database(file, { readonly: true, timeout: opts.busyTimeoutMs ?? 5000 });
@@ -178,6 +192,8 @@ export class SqliteStore implements Store {
     } catch (err) {
       db?.close();
       await writer?.close();
+      if (err instanceof DamagedStoreError) throw new UnavailableError(`cannot open the store: ${err.message}`);
+      if (err instanceof WriterStartError && err.refused) throw new UnavailableError(`cannot open the store: ${err.message}. To repair: ${repairAdvice(file)}`);
       throw new UnavailableError(`cannot open the SQLite store ${file}: ${messageOf(err)}`);
     }
   }
@@ -250,10 +266,23 @@ export class SqliteStore implements Store {
     return this.compactRev;
   }
 
+  /**
+   * Reachable and able to write. After a commit failed for a full disk, each ping tries a tiny
+   * real write and fails with ResourceExhaustedError ("disk full …") until one succeeds.
+   */
   async ping(): Promise<void> {
     this.assertOpen();
     if (this.failure) throw this.failure;
     this.driver("ping", () => this.sql.ping.get());
+    if (!this.diskFull) return;
+    const reply = await this.request({ type: "probe" }).catch((err: unknown) => {
+      throw this.failure ?? (err instanceof Error ? err : new Error(String(err)));
+    });
+    if (reply.type === "probe") this.diskFull = undefined;
+    else if (reply.type === "failed" && reply.code === "SQLITE_FULL") throw this.diskFull;
+    else throw new UnavailableError(`storage unavailable: a test write failed; retry`, {
+      cause: new Error(`SQLite store ${this.file}: ${reply.type === "failed" ? reply.message : `unexpected ${reply.type}`}`),
+    });
   }
 
   close(): Promise<void> {
@@ -370,6 +399,24 @@ export class SqliteStore implements Store {
 
   /** The writer answered a batch: settle its promises and tell the watchers. */
   private settleBatch(batch: Queued[], reply: WriterReply): void {
+    if (reply.type === "failed" && reply.code === "SQLITE_FULL") {
+      // Disk full: nothing applied, and clients are told so (RESOURCE_EXHAUSTED) rather than
+      // "retry"; /readyz is not ready until a write succeeds again (see ping).
+      this.diskFull = new ResourceExhaustedError(
+        `disk full: the store could not commit ${batch.length} write(s), none applied (SQLITE_FULL: ${reply.message}); ` +
+          `free space on the filesystem of ${path.dirname(this.file)}: writes fail until then`,
+      );
+      for (const q of batch) q.reject(this.diskFull);
+      return;
+    }
+    if (reply.type === "failed" && (reply.code === "SQLITE_CORRUPT" || reply.code === "SQLITE_NOTADB")) {
+      // Damage found while writing: nothing more is written to this file.
+      this.failure = new UnavailableError(
+        `storage unavailable: the SQLite store ${this.file} is damaged (${reply.code}: ${reply.message}); nothing more is written to it. To repair: ${repairAdvice(this.file)}`,
+      );
+      for (const q of batch) q.reject(this.failure);
+      return;
+    }
     if (reply.type !== "batch") {
       // Our own refusals (a second writer) say what to do; driver failures stay in the log.
       const why = reply.type === "failed" && reply.refused ? `: ${reply.message}` : "; retry";
@@ -379,6 +426,7 @@ export class SqliteStore implements Store {
       for (const q of batch) q.reject(e);
       return;
     }
+    this.diskFull = undefined;
     this.onCommit?.(batch.length, reply.seconds);
     const events: WatchEvent[] | undefined = this.hub.hasLiveWatchers ? [] : undefined;
     const results = batch.map((q, i) => toResult(q.req, reply.outcomes[i]!, events));
