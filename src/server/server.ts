@@ -22,6 +22,7 @@ import { NodeRegistry, type RegistryHooks } from "../registry/nodes.js";
 import { MIN_MESSAGE_BYTES } from "../registry/size.js";
 import { Compactor } from "../store/compactor.js";
 import { SqliteStore } from "../store/sqlite.js";
+import { DataDirLock } from "../store/sqlite-lock.js";
 import type { Store } from "../store/store.js";
 import { WatchCache } from "../watch/cache.js";
 import { ControllerMetrics } from "../controller/metrics.js";
@@ -126,12 +127,21 @@ export class NodeplaneServer {
       : undefined;
     let revision = (): Promise<number> => Promise.resolve(0);
     const metrics = new ServerMetrics({ storeRevision: () => revision() });
-    const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
+    // One server per data directory: the lock is held until the store is closed (or the process ends).
+    const lock = opts.store ? undefined : DataDirLock.acquire(opts.dataDir, opts.listen);
+    let store: Store;
+    try {
+      store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
     revision = () => store.currentRevision();
     try {
-      return await NodeplaneServer.startOn(store, opts, log, ranges, provider, metrics);
+      return await NodeplaneServer.startOn(store, opts, log, ranges, provider, metrics, lock);
     } catch (err) {
       await store.close().catch(() => {});
+      lock?.release();
       throw err;
     }
   }
@@ -143,6 +153,7 @@ export class NodeplaneServer {
     ranges: FamilyRange[] | undefined,
     provider: CloudProvider | undefined,
     metrics: ServerMetrics,
+    lock: DataDirLock | undefined,
   ): Promise<NodeplaneServer> {
     const clock = opts.clock ?? systemClock;
     // Background parts, stopped in reverse order on shutdown or when start-up fails half way.
@@ -238,6 +249,7 @@ export class NodeplaneServer {
         throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
       });
       parts.push(() => server.forceShutdown());
+      lock?.setListen(opts.listen.replace(/:\d+$/, `:${port}`));
 
       const state = { accepting: true, synced: false };
       let http: { server: HttpServer; port: number } | undefined;
@@ -286,6 +298,7 @@ export class NodeplaneServer {
         stopParts,
         controller,
         ready,
+        lock,
       });
     } catch (err) {
       await stopParts();
@@ -327,6 +340,7 @@ export class NodeplaneServer {
       });
     });
     await p.store.close();
+    p.lock?.release();
     if (p.httpServer) {
       const http = p.httpServer;
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
@@ -355,6 +369,8 @@ interface ServerParts {
   controller: NodeLifecycleController | undefined;
   /** Settles once the watch cache has loaded and the controllers have synced. */
   ready: Promise<void>;
+  /** The data directory's lock (none when the store was given). */
+  lock: DataDirLock | undefined;
 }
 
 /** "host:port" or "[v6]:port". */
