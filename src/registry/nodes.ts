@@ -7,10 +7,10 @@ import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { AlreadyExistsError, ConflictError, InvalidError, NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+import { type Node, type NodeAddress, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
-import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
+import { addressViolations, validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
 import { dns1123SubdomainViolations } from "../validation/names.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, formatRevision, leaseKey, nodeKey, withRevision } from "./codec.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
@@ -21,8 +21,10 @@ import {
   reconcileRegistration,
   recordAgentOwnership,
   stampConditions,
+  keepProviderAddresses,
   stampTaints,
   withoutManaged,
+  withProviderAddresses,
 } from "./reconcile.js";
 import { parseRevision } from "./paging.js";
 import { KeyedSerializer } from "./serial.js";
@@ -223,8 +225,24 @@ export class NodeRegistry {
     const precondition = parseRevision("resource_version", resourceVersion);
     return this.mutateNode(name, precondition, (stored, now) => ({
       ...stored,
-      status: { ...requested.status, conditions: stampConditions(requested.status.conditions, stored.status.conditions, now) },
+      status: {
+        ...requested.status,
+        conditions: stampConditions(requested.status.conditions, stored.status.conditions, now),
+        addresses: keepProviderAddresses(requested.status.addresses, stored),
+      },
     }));
+  }
+
+  /**
+   * The cloud provider's addresses for a node (cloud sync): they replace the addresses of their
+   * types, and status reports keep them from then on (keepProviderAddresses in reconcile.ts).
+   */
+  async setProviderAddresses(name: string, addresses: NodeAddress[], resourceVersion: string): Promise<Node> {
+    checkWriteName(name);
+    const violations = addresses.flatMap((a, i) => addressViolations(a, `addresses[${i}]`));
+    if (violations.length > 0) throw new InvalidError(violations);
+    const precondition = parseRevision("resource_version", resourceVersion);
+    return this.mutateNode(name, precondition, (stored) => withProviderAddresses(stored, addresses));
   }
 
   /** Remove the Node and its Lease; answers the node as it was. */
