@@ -42,6 +42,7 @@ import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
+import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -74,6 +75,14 @@ export interface ServeOptions {
   ipam?: IpamFlags;
   /** Renewals per second the whole fleet's heartbeat streams should stay under. */
   maxHeartbeatRate?: number;
+  /** gRPC connections open at once (--max-connections; default: what `ulimit -n` allows, see connections.ts). */
+  maxConnections?: number;
+  /** Concurrent streams (calls) on one gRPC connection (--max-streams-per-connection). */
+  maxStreamsPerConnection?: number;
+  /** A gRPC connection with no call for this long is closed (--connection-idle-timeout). */
+  connectionIdleMs?: number;
+  /** Connections open at once on the HTTP side (--http-max-connections). */
+  httpMaxConnections?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
 }
@@ -93,6 +102,9 @@ export const DEFAULTS = {
   compactIntervalMs: 30_000,
   maxMessageBytes: 4 * 1024 * 1024,
   shutdownTimeoutMs: 10_000,
+  maxStreamsPerConnection: 10_000,
+  connectionIdleMs: 5 * 60_000,
+  httpMaxConnections: 1000,
 } as const;
 
 export class NodeplaneServer {
@@ -237,18 +249,34 @@ export class NodeplaneServer {
         // Find dead peers (a partitioned watcher holds its stream otherwise).
         "grpc.keepalive_time_ms": 60_000,
         "grpc.keepalive_timeout_ms": 20_000,
+        // Bounds per connection (the connection count is GrpcListener's).
+        "grpc.max_concurrent_streams": opts.maxStreamsPerConnection ?? DEFAULTS.maxStreamsPerConnection,
+        "grpc.max_connection_idle_ms": opts.connectionIdleMs ?? DEFAULTS.connectionIdleMs,
       });
       const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
       server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log, maxMessageBytes: maxMessage }));
       addReflection(server);
       const health = addHealth(server);
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      ).catch((err: unknown) => {
+      const maxConnections = opts.maxConnections ?? defaultMaxConnections();
+      const httpMaxConnections = opts.httpMaxConnections ?? DEFAULTS.httpMaxConnections;
+      const fdWarning = fdLimitWarning(maxConnections, opts.httpListen ? httpMaxConnections : 0);
+      if (fdWarning) log.warn(fdWarning);
+      const listener = await GrpcListener.listen({
+        server,
+        credentials: grpc.ServerCredentials.createInsecure(),
+        ...splitHostPort(opts.listen),
+        maxConnections,
+        firstBytesTimeoutMs: Math.min(10_000, opts.connectionIdleMs ?? DEFAULTS.connectionIdleMs),
+        log,
+      }).catch((err: unknown) => {
         throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
       });
-      parts.push(() => server.forceShutdown());
+      const port = listener.port;
+      parts.push(() => {
+        listener.close();
+        server.forceShutdown();
+      });
       lock?.setListen(opts.listen.replace(/:\d+$/, `:${port}`));
 
       const state = { accepting: true, synced: false };
@@ -258,6 +286,7 @@ export class NodeplaneServer {
         http = await startHttpSide({
           host,
           port: httpPort,
+          maxConnections: httpMaxConnections,
           metrics: metrics.registry,
           // Ready: the watch cache has loaded, the controllers have synced, the store answers and
           // we are not shutting down.
@@ -265,6 +294,9 @@ export class NodeplaneServer {
             if (!state.accepting) throw new UnavailableError("shutting down");
             if (!cache.isLoaded) throw new UnavailableError("the watch cache is still loading");
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
+            if (listener.saturated) {
+              throw new UnavailableError(`gRPC connections at the limit: ${listener.connections} of ${maxConnections} (--max-connections)`);
+            }
             await store.ping();
           },
         }).catch((err: unknown) => {
@@ -290,6 +322,7 @@ export class NodeplaneServer {
         store,
         registry,
         grpcServer: server,
+        listener,
         httpServer: http?.server,
         health,
         log,
@@ -326,6 +359,7 @@ export class NodeplaneServer {
     p.state.accepting = false;
     p.health.setServing("", false);
     p.health.setServing(NODE_SERVICE_NAME, false);
+    p.listener.close(); // no new connections; grpc-js ends the open ones below
     // Controllers, IPAM, watch cache (its watchers end with UNAVAILABLE), compactor.
     await p.stopParts();
     await new Promise<void>((resolve) => {
@@ -358,6 +392,7 @@ interface ServerParts {
   store: Store;
   registry: NodeRegistry;
   grpcServer: grpc.Server;
+  listener: GrpcListener;
   httpServer: HttpServer | undefined;
   health: { setServing(service: string, serving: boolean): void };
   log: Logger;
