@@ -7,6 +7,7 @@ import { createLogger, type LogLevel } from "../log.js";
 import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
 import { defaultMaxConnections } from "../server/connections.js";
+import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags {
@@ -135,6 +136,16 @@ program
     });
     // Machine-readable line for scripts and tests that start the server on port 0.
     process.stdout.write(`nodeplane serving grpc=127.0.0.1:${server.port} http=${server.httpPort ?? "-"}\n`);
+    // A store file that fails its check (which runs while reads are served) is refused: nothing
+    // was written to it, and the server stops with the message and the repair path.
+    if (server.store instanceof SqliteStore) {
+      server.store.checked.catch(async (err: unknown) => {
+        log.fatal({ err }, "the store failed its integrity check: stopping");
+        process.stderr.write(`nodeplane: ${err instanceof Error ? err.message : String(err)}\n`);
+        await server.shutdown().catch(() => {});
+        process.exit(1);
+      });
+    }
     const stop = (signal: string): void => {
       log.info({ signal }, "signal received");
       server.shutdown().then(

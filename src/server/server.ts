@@ -193,6 +193,10 @@ export class NodeplaneServer {
       // see every node waits for it below.
       const loadStarted = performance.now();
       const syncing: Promise<unknown>[] = [cache.start()];
+      // Ready only once the store file has passed its check (reads are answered meanwhile; writes wait).
+      if (store instanceof SqliteStore) {
+        syncing.push(store.checked.then((seconds) => log.info({ seconds }, "store file checked (PRAGMA quick_check): ok")));
+      }
       parts.push(() => cache.stop());
       if (ipam) {
         const ipamController = new IpamController({ registry, ipam, nodes: cache, events, log: log.child({ component: "ipam" }) });

@@ -107,6 +107,13 @@ interface Job extends InFlight {
 const EMPTY = new Uint8Array(0);
 
 export class SqliteStore implements Store {
+  /**
+   * Settles once the writer has checked the whole file (PRAGMA quick_check, seconds on a large
+   * store, so reads are answered meanwhile): resolves with its seconds if it passed; rejects with UnavailableError
+   * naming the damage and the repair if not. No write is made before it passes, nor ever after a
+   * failure (every write then fails with that error, and so does ping).
+   */
+  readonly checked: Promise<number>;
   /** The revision whose events have been published. */
   private rev: number;
   /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
@@ -164,6 +171,8 @@ export class SqliteStore implements Store {
       opts.historyPageSize ?? 1000,
     );
     writer.attach({ reply: this.onReply, stopped: (err) => this.writerStopped(err) });
+    this.checked = this.check();
+    this.checked.catch(() => {}); // whoever awaits it sees the error; every write fails with it too
   }
 
   /**
@@ -361,15 +370,19 @@ export class SqliteStore implements Store {
   private readonly onReply = (reply: WriterReply): void => {
     const done = this.inFlight;
     this.inFlight = undefined;
-    if (reply.type === "batch") {
-      const started = performance.now();
-      this.commitSeconds = reply.seconds;
-      setImmediate(() => (this.answerSeconds = (performance.now() - started) / 1000));
+    if (reply.type !== "batch") {
+      // Handled before the next request goes out: a failed check, or a batch failed for damage,
+      // must stop the writes queued behind it.
+      done?.reply(reply);
+      this.pump();
+      return;
     }
+    const started = performance.now();
+    this.commitSeconds = reply.seconds;
+    setImmediate(() => (this.answerSeconds = (performance.now() - started) / 1000));
     // Either the next batch commits while this one's callers are answered, or it waits for the
     // end of this turn and takes along what they send next (see overlapPays).
-    if (reply.type !== "batch") this.pump();
-    else if (this.overlapPays()) this.pump(true);
+    if (this.overlapPays()) this.pump(true);
     else this.flushTimer ??= setImmediate(this.onFlushTimer);
     done?.reply(reply);
   };
@@ -387,6 +400,23 @@ export class SqliteStore implements Store {
    */
   private overlapPays(): boolean {
     return this.commitSeconds <= this.answerSeconds * (this.sentEarly ? 2 : 1);
+  }
+
+  /** The file's check, the writer's first request (see `checked`). */
+  private check(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.jobs.push({
+        req: { type: "check" },
+        reply: (reply) => {
+          if (reply.type === "check") return resolve(reply.seconds);
+          const why = reply.type === "failed" ? reply.message : `unexpected ${reply.type}`;
+          this.failure = new UnavailableError(`storage unavailable: ${why}. To repair: ${repairAdvice(this.file)}`);
+          reject(this.failure);
+        },
+        lost: reject,
+      });
+      this.pump();
+    });
   }
 
   /** Send a request other than a batch when its turn comes; resolves with its reply. */

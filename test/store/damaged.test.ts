@@ -14,6 +14,7 @@ import { UnavailableError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { NodeplaneServer } from "../../src/server/server.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import { spawnServer } from "../support/process.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -40,6 +41,19 @@ async function storeWith(n: number): Promise<string> {
     );
   }
   await store.close();
+  return dir;
+}
+
+/** A closed store with 64 KiB of garbage in the middle of its file (whole pages of the kv and log b-trees). */
+async function damagedStore(): Promise<string> {
+  const dir = await storeWith(3000);
+  const size = fs.statSync(db(dir)).size;
+  expect(size).toBeGreaterThan(1024 * 1024);
+  const fd = fs.openSync(db(dir), "r+");
+  const garbage = Buffer.alloc(64 * 1024, 0);
+  for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 2654435761) >>> 24; // deterministic
+  fs.writeSync(fd, garbage, 0, garbage.length, Math.floor(size / 2 / 4096) * 4096);
+  fs.closeSync(fd);
   return dir;
 }
 
@@ -77,21 +91,20 @@ describe("a damaged or emptied store is refused at open", () => {
     expect(err.message).toMatch(/is empty \(0 bytes\); a store was created here on \d{4}-\d\d-\d\dT/);
   });
 
-  it("garbage in the middle of the file: the integrity check fails, the repair path is given, the file is not written", async () => {
-    const dir = await storeWith(3000);
-    const size = fs.statSync(db(dir)).size;
-    expect(size).toBeGreaterThan(1024 * 1024);
-    const fd = fs.openSync(db(dir), "r+");
-    // Deterministic garbage over 64 KiB in the middle (whole pages of the kv and log b-trees).
-    const garbage = Buffer.alloc(64 * 1024, 0);
-    for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 2654435761) >>> 24;
-    fs.writeSync(fd, garbage, 0, garbage.length, Math.floor(size / 2 / 4096) * 4096);
-    fs.closeSync(fd);
+  it("garbage in the middle of the file: the integrity check fails, the repair path is given, nothing is written", async () => {
+    const dir = await damagedStore();
     const before = sha(db(dir));
-    const err = await refusal(dir);
+    const store = await SqliteStore.open({ dir });
+    // The check runs in the writer while reads are answered; the write waits for it, then fails.
+    const write = store.txn({ compare: [], ops: [{ type: "put", key: "/k/new", value: enc.encode("v") }] });
+    const err = (await store.checked.catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(UnavailableError);
     expect(err.message).toContain(`the SQLite store ${db(dir)} failed its integrity check (PRAGMA quick_check: `);
     expect(err.message).toContain("nothing was written to it");
     expect(err.message).toContain(`sqlite3 ${db(dir)} .recover | sqlite3 ${db(dir)}.recovered`);
+    await expect(write).rejects.toBe(err);
+    await expect(store.ping()).rejects.toBe(err);
+    await store.close();
     expect(sha(db(dir))).toBe(before);
   });
 
@@ -123,6 +136,15 @@ describe("a damaged or emptied store is refused at open", () => {
     const fresh = tempDir();
     await (await SqliteStore.open({ dir: fresh })).close();
     expect(fs.existsSync(marker(fresh))).toBe(true);
+  });
+
+  it("nodeplane serve on a damaged store stops with the message and the repair path, having written nothing", async () => {
+    const dir = await damagedStore();
+    const before = sha(db(dir));
+    const server = await spawnServer(["--listen", "127.0.0.1:0", "--http-listen", "", "--data-dir", dir, "--log-level", "fatal"]);
+    expect((await server.exited).code).toBe(1);
+    expect(server.stderr()).toContain(`nodeplane: storage unavailable: the SQLite store ${db(dir)} failed its integrity check`);
+    expect(sha(db(dir))).toBe(before);
   });
 
   it("the server refuses to start on a 0-byte store, saying so", async () => {
