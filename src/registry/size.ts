@@ -17,20 +17,20 @@ import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 
 /** Kubernetes' object limit (etcd's default --max-request-bytes): the largest Node stored. */
-export const DEFAULT_MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+const DEFAULT_MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 
 /**
  * What an answer carrying one stored node adds to it, at most: its resource_version, the
  * message around it (WatchResponse, DeleteNodeResponse…) and, for Register, the node's Lease
  * (names ≤ 253 characters, holder ≤ 253, an owner reference).
  */
-export const ANSWER_OVERHEAD_BYTES = 16 * 1024;
+const ANSWER_OVERHEAD_BYTES = 16 * 1024;
 
 /** The smallest --max-message-size the server accepts: room for a useful node and the overhead. */
 export const MIN_MESSAGE_BYTES = 64 * 1024;
 
 /** The annotation a stand-in carries. */
-export const OVERSIZED_ANNOTATION = "nodeplane.io/oversized";
+const OVERSIZED_ANNOTATION = "nodeplane.io/oversized";
 
 /** The object limit under a message limit: 1.5 MiB, or less when messages are smaller. */
 export function objectLimitFor(maxMessageBytes: number): number {

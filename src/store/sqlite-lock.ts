@@ -19,7 +19,7 @@ import Database from "better-sqlite3";
 const LOCK_FILE = "nodeplane.lock";
 const HOLDER_FILE = "nodeplane.lock.holder";
 
-export interface LockHolder {
+interface LockHolder {
   pid: number;
   host: string;
   /** The gRPC address it serves (the flag until it is bound, then the bound address). */
@@ -29,7 +29,7 @@ export interface LockHolder {
 }
 
 /** The directory is held by another process (or another server in this one). */
-export class DataDirInUseError extends Error {
+class DataDirInUseError extends Error {
   constructor(
     readonly dir: string,
     readonly holder: LockHolder | undefined,
