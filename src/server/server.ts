@@ -283,7 +283,7 @@ export class NodeplaneServer {
       });
       lock?.setListen(opts.listen.replace(/:\d+$/, `:${port}`));
 
-      const state = { accepting: true, synced: false };
+      const state: ServerParts["state"] = { accepting: true, synced: false };
       let http: { server: HttpServer; port: number } | undefined;
       if (opts.httpListen) {
         const { host, port: httpPort } = splitHostPort(opts.httpListen);
@@ -296,6 +296,7 @@ export class NodeplaneServer {
           // we are not shutting down.
           ready: async () => {
             if (!state.accepting) throw new UnavailableError("shutting down");
+            if (state.failed) throw new UnavailableError(`start-up failed: ${state.failed}`);
             if (!cache.isLoaded) throw new UnavailableError("the watch cache is still loading");
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
             if (listener.saturated) {
@@ -319,7 +320,10 @@ export class NodeplaneServer {
         state.synced = true;
         log.info({ nodes: cache.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
       });
-      ready.catch((err: unknown) => log.error({ err }, "start-up sync failed: not ready"));
+      ready.catch((err: unknown) => {
+        state.failed = err instanceof Error ? err.message : String(err);
+        log.error({ err }, "start-up sync failed: not ready");
+      });
       return new NodeplaneServer({
         port,
         httpPort: http?.port,
@@ -401,8 +405,11 @@ interface ServerParts {
   health: { setServing(service: string, serving: boolean): void };
   log: Logger;
   shutdownTimeoutMs: number;
-  /** Read by /readyz: accepting is false from the first moment of shutdown; synced once every part has loaded. */
-  state: { accepting: boolean; synced: boolean };
+  /**
+   * Read by /readyz: accepting is false from the first moment of shutdown; synced once every part
+   * has loaded; failed says why start-up cannot complete (e.g. the store failed its check).
+   */
+  state: { accepting: boolean; synced: boolean; failed?: string };
   /** Stops the background parts (controllers, watch cache, compactor), last started first. */
   stopParts: () => Promise<void>;
   controller: NodeLifecycleController | undefined;

@@ -15,6 +15,8 @@ import { createLogger } from "../../src/log.js";
 import { NodeplaneServer } from "../../src/server/server.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { spawnServer } from "../support/process.js";
+import { NodeClient } from "../../src/client/client.js";
+import { type RpcError, UnavailableError as ClientUnavailableError } from "../../src/client/errors.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -136,6 +138,26 @@ describe("a damaged or emptied store is refused at open", () => {
     const fresh = tempDir();
     await (await SqliteStore.open({ dir: fresh })).close();
     expect(fs.existsSync(marker(fresh))).toBe(true);
+  });
+
+  it("a server on a damaged store is never ready, answers writes UNAVAILABLE saying why, and writes nothing", async () => {
+    const dir = await damagedStore();
+    const before = sha(db(dir));
+    const server = await NodeplaneServer.start({ listen: "127.0.0.1:0", httpListen: "127.0.0.1:0", dataDir: dir, logger: createLogger("silent"), nodeLifecycle: false });
+    const client = new NodeClient(`127.0.0.1:${server.port}`);
+    try {
+      await expect(server.whenReady()).rejects.toThrow("failed its integrity check");
+      const res = await fetch(`http://127.0.0.1:${server.httpPort}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toMatch(/^not ready: start-up failed: storage unavailable: the SQLite store .* failed its integrity check/);
+      const err = (await client.register({ metadata: { name: "n1" } }).catch((e: unknown) => e)) as RpcError;
+      expect(err).toBeInstanceOf(ClientUnavailableError);
+      expect(err.details).toContain("failed its integrity check");
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
+    expect(sha(db(dir))).toBe(before);
   });
 
   it("nodeplane serve on a damaged store stops with the message and the repair path, having written nothing", async () => {
