@@ -37,6 +37,13 @@
  * UnavailableError (its outcome unknown), and every later txn, compact and ping too; reads go
  * on. Restart the process.
  *
+ * Damage and a full disk (issue 11): opening refuses an empty, missing-but-expected or foreign
+ * file (sqlite-files.ts); the writer's first request is PRAGMA quick_check of the whole file, and
+ * no write is sent before it passes (`checked`). A file that fails it, or a commit failing with
+ * SQLITE_CORRUPT, stops all writing as a dead writer does. A commit failing with SQLITE_FULL
+ * rejects its batch with ResourceExhaustedError ("disk full …"), and ping fails (probing with a
+ * tiny write) until a write succeeds again.
+ *
  * Where store.ts leaves room, this backend does what etcd does (so both pass one suite): a
  * txn changing a key twice is refused with InvalidError; list revision 0 means current;
  * compacting to a future revision is InvalidError; a delete event's kv carries only key and
