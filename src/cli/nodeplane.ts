@@ -67,7 +67,7 @@ program
   .addOption(durationOption("--watch-window-duration <duration>", "…and at least this much time", DEFAULTS.watchWindowMs))
   .option("--max-watchers <n>", "open Watch streams allowed at once", parsePositiveInt, DEFAULTS.maxWatchers)
   .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi; at least 64Ki); nodes are capped at 1.5Mi, less under a smaller size", parseBytes, DEFAULTS.maxMessageBytes)
-  .option("--max-connections <n>", "gRPC connections open at once; more are closed at once (default: the open-file limit minus 2000)", parsePositiveInt, defaultMaxConnections())
+  .option("--max-connections <n>", "gRPC connections open at once; more are closed at once (the default is the open-file limit minus 2000)", parsePositiveInt, defaultMaxConnections())
   .option("--max-streams-per-connection <n>", "concurrent calls and streams on one gRPC connection", parsePositiveInt, DEFAULTS.maxStreamsPerConnection)
   .addOption(durationOption("--connection-idle-timeout <duration>", "a gRPC connection with no call for this long is closed", DEFAULTS.connectionIdleMs))
   .option("--http-max-connections <n>", "connections open at once on the HTTP side", parsePositiveInt, DEFAULTS.httpMaxConnections)
