@@ -35,26 +35,67 @@ export interface FieldViolation {
   rule: string;
 }
 
+/** How one violation reads in a message: field, value (cut short), rule. */
 function describeViolation(v: FieldViolation): string {
-  return `${v.field}: ${quote(v.value)}: ${v.rule}`;
+  return cutBytes(`${v.field}: ${quote(v.value)}: ${v.rule}`, MAX_VIOLATION_BYTES);
+}
+
+/**
+ * Error text is bounded: a request with 10,000 bad labels gets the first few violations and a
+ * count of the rest, not a megabyte of trailers (a default grpcio client refuses trailers over
+ * 8 KiB; the message also travels again inside grpc-status-details-bin, see
+ * src/server/status-details.ts). At most this many violations are named…
+ */
+const MAX_VIOLATIONS_SHOWN = 20;
+/** …and the message is at most this many UTF-8 bytes (percent-encoding may triple it on the wire). */
+const MAX_MESSAGE_BYTES = 2048;
+/** One violation's description is cut at this many bytes (a field path can hold a 317-character key). */
+const MAX_VIOLATION_BYTES = 640;
+
+/** `s` cut to at most `max` UTF-8 bytes (never inside a character), marked "…" when cut. */
+function cutBytes(s: string, max: number): string {
+  if (Buffer.byteLength(s, "utf8") <= max) return s;
+  let out = "";
+  let bytes = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, "utf8");
+    if (bytes + n > max - 3) break;
+    out += ch;
+    bytes += n;
+  }
+  return `${out}…`;
 }
 
 /** A request broke one or more rules (INVALID_ARGUMENT). */
 export class InvalidError extends NodeplaneError {
   readonly kind = "Invalid";
+  /** The violations the message names (the first ones, within its bounds); `violations` has them all. */
+  readonly shown: readonly FieldViolation[];
   constructor(readonly violations: FieldViolation[]) {
-    super(violations.map(describeViolation).join("; "));
+    const parts: string[] = [];
+    let bytes = 0;
+    for (const v of violations) {
+      if (parts.length === MAX_VIOLATIONS_SHOWN) break;
+      const text = describeViolation(v);
+      const size = Buffer.byteLength(text, "utf8") + 2;
+      if (parts.length > 0 && bytes + size > MAX_MESSAGE_BYTES) break;
+      parts.push(text);
+      bytes += size;
+    }
+    const more = violations.length - parts.length;
+    super(more > 0 ? `${parts.join("; ")}; and ${more} more (${violations.length} violations in all)` : parts.join("; "));
+    this.shown = violations.slice(0, parts.length);
   }
   static of(field: string, value: string, rule: string): InvalidError {
     return new InvalidError([{ field, value, rule }]);
   }
 }
 
-/** NOT_FOUND: the message names what was looked up. */
+/** NOT_FOUND: the message names what was looked up (and, when given, why it cannot exist). */
 export class NotFoundError extends NodeplaneError {
   readonly kind = "NotFound";
-  constructor(what: string, name: string) {
-    super(`${what} ${quote(name, 253)} not found`);
+  constructor(what: string, name: string, why?: string) {
+    super(`${what} ${quote(name, 253)} not found${why ? `: ${why}` : ""}`);
   }
 }
 

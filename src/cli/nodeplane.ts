@@ -8,6 +8,8 @@ import { createLogger, type LogLevel } from "../log.js";
 import { DEFAULT_ETCD_PREFIX, EtcdStore } from "../store/etcd.js";
 import { addAgentCommand } from "./agent.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
+import { defaultMaxConnections } from "../server/connections.js";
+import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags {
@@ -27,6 +29,10 @@ interface ServeFlags {
   watchWindowDuration: number;
   maxWatchers: number;
   maxMessageSize: number;
+  maxConnections: number;
+  maxStreamsPerConnection: number;
+  connectionIdleTimeout: number;
+  httpMaxConnections: number;
   controllers: string[];
   nodeMonitorPeriod: number;
   nodeMonitorGracePeriod: number;
@@ -70,7 +76,11 @@ program
   .option("--watch-window <events>", "history kept for watchers to resume from: at least this many revisions", parsePositiveInt, DEFAULTS.watchWindowEvents)
   .addOption(durationOption("--watch-window-duration <duration>", "…and at least this much time", DEFAULTS.watchWindowMs))
   .option("--max-watchers <n>", "open Watch streams allowed at once", parsePositiveInt, DEFAULTS.maxWatchers)
-  .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi)", parseBytes, DEFAULTS.maxMessageBytes)
+  .option("--max-message-size <bytes>", "largest gRPC message accepted or sent (e.g. 4Mi; at least 64Ki); nodes are capped at 1.5Mi, less under a smaller size", parseBytes, DEFAULTS.maxMessageBytes)
+  .option("--max-connections <n>", "gRPC connections open at once; more are closed at once (the default is the open-file limit minus 2000)", parsePositiveInt, defaultMaxConnections())
+  .option("--max-streams-per-connection <n>", "concurrent calls and streams on one gRPC connection", parsePositiveInt, DEFAULTS.maxStreamsPerConnection)
+  .addOption(durationOption("--connection-idle-timeout <duration>", "a gRPC connection with no call for this long is closed", DEFAULTS.connectionIdleMs))
+  .option("--http-max-connections <n>", "connections open at once on the HTTP side", parsePositiveInt, DEFAULTS.httpMaxConnections)
   .option("--controllers <list>", "controllers to run: * (all), or a list like '*,-nodelifecycle'", parseControllers, ["nodelifecycle"])
   .addOption(durationOption("--node-monitor-period <duration>", "how often every node's health is checked", 5_000))
   .addOption(durationOption("--node-monitor-grace-period <duration>", "silence allowed before a node is marked Unknown", 40_000))
@@ -125,6 +135,10 @@ program
       watchWindowMs: flags.watchWindowDuration,
       maxWatchers: flags.maxWatchers,
       maxMessageBytes: flags.maxMessageSize,
+      maxConnections: flags.maxConnections,
+      maxStreamsPerConnection: flags.maxStreamsPerConnection,
+      connectionIdleMs: flags.connectionIdleTimeout,
+      httpMaxConnections: flags.httpMaxConnections,
       nodeLifecycle: flags.controllers.includes("nodelifecycle") && {
         monitorPeriodMs: flags.nodeMonitorPeriod,
         monitorGracePeriodMs: flags.nodeMonitorGracePeriod,
@@ -137,6 +151,16 @@ program
     });
     // Machine-readable line for scripts and tests that start the server on port 0.
     process.stdout.write(`nodeplane serving grpc=127.0.0.1:${server.port} http=${server.httpPort ?? "-"}\n`);
+    // A store file that fails its check (which runs while reads are served) is refused: nothing
+    // was written to it, and the server stops with the message and the repair path.
+    if (server.store instanceof SqliteStore) {
+      server.store.checked.catch(async (err: unknown) => {
+        log.fatal({ err }, "the store failed its integrity check: stopping");
+        process.stderr.write(`nodeplane: ${err instanceof Error ? err.message : String(err)}\n`);
+        await server.shutdown().catch(() => {});
+        process.exit(1);
+      });
+    }
     const stop = (signal: string): void => {
       log.info({ signal }, "signal received");
       server.shutdown().then(

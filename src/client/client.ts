@@ -65,6 +65,9 @@ export interface HeartbeatStream {
   close(): void;
 }
 
+/** Nodes per ListNodes page when listing everything. */
+const DEFAULT_PAGE_SIZE = 500;
+
 interface MethodDef<Req, Res> {
   path: string;
   requestSerialize: (value: Req) => Buffer;
@@ -100,12 +103,17 @@ export class NodeClient {
     return this.unary(S.listNodes, ListNodesRequest.fromPartial(req), opts);
   }
 
-  /** Every node matching the selectors, following continue tokens. */
+  /**
+   * Every node matching the selectors, in pages of `req.limit` (default 500) following continue
+   * tokens: every page is consistent with the first page's revision, which is answered. One
+   * unpaged answer would not fit in a message beyond a few thousand nodes.
+   */
   async listAllNodes(req: Partial<ListNodesRequest> = {}, opts?: CallOptions): Promise<{ nodes: Node[]; resourceVersion: string }> {
     const nodes: Node[] = [];
     let continueToken = "";
+    const limit = req.limit || DEFAULT_PAGE_SIZE;
     for (;;) {
-      const page = await this.listNodes({ ...req, continueToken }, opts);
+      const page = await this.listNodes({ ...req, limit, continueToken }, opts);
       nodes.push(...page.nodes);
       if (!page.continueToken) return { nodes, resourceVersion: page.resourceVersion };
       continueToken = page.continueToken;

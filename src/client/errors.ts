@@ -3,8 +3,17 @@
  * server's message, so callers can `catch (e) { if (e instanceof NotFoundError) … }`.
  */
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { decodeStatusDetails, type FieldViolationDetail, STATUS_DETAILS_KEY } from "../status-details.js";
+
+export type { FieldViolationDetail } from "../status-details.js";
 
 export class RpcError extends Error {
+  /**
+   * The fields the server named as invalid (INVALID_ARGUMENT), from the standard
+   * grpc-status-details-bin trailer: at most the first 20, as in the message; empty otherwise.
+   */
+  readonly fieldViolations: FieldViolationDetail[];
+
   constructor(
     readonly code: status,
     readonly details: string,
@@ -12,6 +21,17 @@ export class RpcError extends Error {
   ) {
     super(`${status[code] ?? code}: ${details}`);
     this.name = new.target.name;
+    this.fieldViolations = violationsOf(metadata);
+  }
+}
+
+function violationsOf(metadata: Metadata): FieldViolationDetail[] {
+  const bytes = metadata.get(STATUS_DETAILS_KEY)[0];
+  if (!Buffer.isBuffer(bytes)) return [];
+  try {
+    return decodeStatusDetails(bytes).fieldViolations;
+  } catch {
+    return []; // not a google.rpc.Status: the message still says what is wrong
   }
 }
 

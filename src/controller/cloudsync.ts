@@ -2,8 +2,9 @@
  * Cloud sync (Kubernetes' cloud node lifecycle + cloud node controllers): keeps nodes in step
  * with the machines the cloud provider has. Every pass, for nodes with a provider id:
  * - a new node carrying the `uninitialized` taint gets the instance's addresses and zone/region
- *   labels, then loses the taint; the provider's addresses are put back if a status report of
- *   the node's agent replaced them;
+ *   labels, then loses the taint; the provider's addresses are updated when they change (they
+ *   own their address types: an agent's status report does not replace them, see
+ *   keepProviderAddresses in src/registry/reconcile.ts);
  * - a node that is not Ready whose instance is gone is deleted (event DeletingNode) — a Ready
  *   node never is (the provider may be wrong; the node says it is alive);
  * - a node that is not Ready whose instance is shut down is tainted `shutdown:NoSchedule`; the
@@ -13,10 +14,11 @@ import type { Logger } from "pino";
 import { type Clock, every, systemClock } from "../clock.js";
 import type { CloudProvider, InstanceMetadata } from "../cloud/provider.js";
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { NodeAddress, Taint } from "../gen/nodeplane/v1/node.js";
+import type { Taint } from "../gen/nodeplane/v1/node.js";
 import type { EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { type FullNode, fullNode } from "../model/node.js";
+import { providerAddressesDiffer } from "../registry/reconcile.js";
 import type { NodeInformer } from "../informer/shared.js";
 import { readyCondition } from "./taints.js";
 
@@ -104,10 +106,8 @@ export class CloudSyncController {
     const name = node.metadata.name;
     const meta = await p.instanceMetadata(providerId);
     if (meta && hasTaint(node, TAINT_UNINITIALIZED)) node = await this.initialize(node, meta);
-    else if (meta && missingAddresses(node, meta)) {
-      // The agent's own status reports replace the addresses: put the provider's back.
-      const addresses = mergeAddresses(node.status.addresses, meta.addresses);
-      node = fullNode(await this.o.registry.updateStatus(name, { ...node.status, addresses }, node.metadata.resourceVersion));
+    else if (meta && providerAddressesDiffer(node, meta.addresses)) {
+      node = fullNode(await this.o.registry.setProviderAddresses(name, meta.addresses, node.metadata.resourceVersion));
     }
     const ready = readyCondition(node)?.status === "True";
     if (ready) {
@@ -129,10 +129,9 @@ export class CloudSyncController {
   /** Fill in addresses and zone labels from the provider, then drop the uninitialized taint. */
   private async initialize(node: FullNode, meta: InstanceMetadata): Promise<FullNode> {
     const name = node.metadata.name;
-    const addresses = mergeAddresses(node.status.addresses, meta.addresses);
     let current = node;
-    if (JSON.stringify(addresses) !== JSON.stringify(node.status.addresses)) {
-      current = fullNode(await this.o.registry.updateStatus(name, { ...node.status, addresses }, node.metadata.resourceVersion));
+    if (providerAddressesDiffer(node, meta.addresses)) {
+      current = fullNode(await this.o.registry.setProviderAddresses(name, meta.addresses, node.metadata.resourceVersion));
     }
     const labels = { ...current.metadata.labels };
     if (meta.region) labels[REGION_LABEL] = meta.region;
@@ -168,14 +167,4 @@ function hasTaint(node: FullNode, key: string): boolean {
 
 function withoutTaint(node: FullNode, key: string): Taint[] {
   return node.spec.taints.filter((t) => !(t.key === key && t.effect === "NoSchedule"));
-}
-
-function missingAddresses(node: FullNode, meta: InstanceMetadata): boolean {
-  return meta.addresses.some((a) => !node.status.addresses.some((b) => b.type === a.type && b.address === a.address));
-}
-
-/** The provider's addresses first, then the node's own that the provider does not list. */
-function mergeAddresses(own: NodeAddress[], provider: NodeAddress[]): NodeAddress[] {
-  const seen = new Set(provider.map((a) => `${a.type}/${a.address}`));
-  return [...provider, ...own.filter((a) => !seen.has(`${a.type}/${a.address}`))];
 }

@@ -11,6 +11,8 @@ import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import type { KeyValue, Store } from "../store/store.js";
 import { EVENT_PREFIX } from "../model/keys.js";
 import { formatRevision } from "../model/revision.js";
+import { InvalidError } from "../errors.js";
+import { dns1123SubdomainViolations } from "../validation/names.js";
 
 /** Events about the cluster as a whole (zones) live under a name no node can have. */
 const CLUSTER = "_cluster";
@@ -79,6 +81,8 @@ export class EventRecorder {
 
   /** A node's events (or every event), oldest occurrence first. */
   async list(nodeName: string): Promise<Event[]> {
+    const rules = nodeName === "" ? [] : dns1123SubdomainViolations(nodeName);
+    if (rules.length > 0) throw new InvalidError(rules.map((rule) => ({ field: "node_name", value: nodeName, rule })));
     const prefix = nodeName ? `${EVENT_PREFIX}${nodeName}/` : EVENT_PREFIX;
     const events: Event[] = [];
     let after: string | undefined;

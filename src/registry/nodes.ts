@@ -7,19 +7,20 @@ import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { AlreadyExistsError, ConflictError, InvalidError, NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { type Node, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
+import { type Node, type NodeAddress, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
-import { validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
+import { addressViolations, validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
+import { dns1123SubdomainViolations } from "../validation/names.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, withRevision } from "../model/codec.js";
-import { formatRevision } from "../model/revision.js";
+import { formatRevision, parseRevision } from "../model/revision.js";
 import { leaseKey, nodeKey } from "../model/keys.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import { type FullNode, fullNode } from "../model/node.js";
-import { keepManaged, reconcileRegistration, recordAgentOwnership, stampConditions, stampTaints, withoutManaged } from "./reconcile.js";
-import { parseRevision } from "../model/revision.js";
+import { keepManaged, keepProviderAddresses, reconcileRegistration, recordAgentOwnership, stampConditions, stampTaints, withoutManaged, withProviderAddresses } from "./reconcile.js";
 import { KeyedSerializer } from "./serial.js";
 import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
+import { answerLimitFor, checkObjectSize, objectLimitFor, standIn } from "./size.js";
 
 export interface NodeRegistryOptions {
   store: Store;
@@ -30,6 +31,10 @@ export interface NodeRegistryOptions {
   newNodeTaints?: Taint[];
   /** Attempts of a read-modify-write before giving up under contention. */
   maxRetries?: number;
+  /** The largest answer (the server's --max-message-size; default 4 MiB): lists and reads fit in it. */
+  maxMessageBytes?: number;
+  /** The largest encoded Node stored (default objectLimitFor(maxMessageBytes): 1.5 MiB at most; see size.ts). */
+  maxObjectBytes?: number;
 }
 
 /** A stored object together with its key's store metadata. */
@@ -52,6 +57,8 @@ export class NodeRegistry {
   private readonly leases = new Map<string, { obj: Lease; modRevision: number }>();
   private readonly ipam: Ipam | undefined;
   private readonly newNodeTaints: Taint[];
+  private readonly maxMessageBytes: number;
+  private readonly maxObjectBytes: number;
 
   constructor(opts: NodeRegistryOptions) {
     this.store = opts.store;
@@ -59,6 +66,8 @@ export class NodeRegistry {
     this.maxRetries = opts.maxRetries ?? 32;
     this.ipam = opts.ipam;
     this.newNodeTaints = opts.newNodeTaints ?? [];
+    this.maxMessageBytes = opts.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.maxObjectBytes = opts.maxObjectBytes ?? objectLimitFor(this.maxMessageBytes);
   }
 
   private now(): Date {
@@ -89,6 +98,7 @@ export class NodeRegistry {
       lease.metadata = { ...lease.metadata!, ownerReferences: ownedBy(node) };
       const value = encodeNode(node);
       const nodeUnchanged = current !== undefined && sameBytes(current.kv.value, value);
+      if (!nodeUnchanged) checkObjectSize(value, this.maxObjectBytes);
       const ops: Op[] = [];
       if (!nodeUnchanged) ops.push({ type: "put", key: nodeKey(name), value });
       ops.push({ type: "put", key: leaseKey(name), value: encodeLease(lease) });
@@ -99,7 +109,7 @@ export class NodeRegistry {
       const res = await this.commitWithClaim(name, claim, compare, ops);
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
-      const nodeOut = nodeUnchanged ? current.obj : withRevision(node, res[0]!);
+      const nodeOut = nodeUnchanged ? this.answer(current) : withRevision(node, res[0]!);
       return { node: nodeOut, lease: this.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
@@ -114,7 +124,9 @@ export class NodeRegistry {
       const node = this.prepareNew(requested, now);
       const claim = this.allocate(node, now);
       const key = nodeKey(name);
-      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value: encodeNode(node) }]);
+      const value = encodeNode(node);
+      checkObjectSize(value, this.maxObjectBytes);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value }]);
       if (res) return withRevision(node, res[0]!);
       if (await this.store.get(key)) throw new AlreadyExistsError("node", name);
       return undefined;
@@ -136,9 +148,9 @@ export class NodeRegistry {
       const claim = this.allocate(node, now);
       if (claim && claim.cidrs.length === 0) return false;
       const key = nodeKey(name);
-      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: current.kv.modRevision }], [
-        { type: "put", key, value: encodeNode(node) },
-      ]);
+      const value = encodeNode(node);
+      checkObjectSize(value, this.maxObjectBytes);
+      const res = await this.commitWithClaim(name, claim, [{ key, modRevision: current.kv.modRevision }], [{ type: "put", key, value }]);
       return res ? true : undefined;
     });
   }
@@ -149,19 +161,20 @@ export class NodeRegistry {
   }
 
   async getNode(name: string): Promise<Node> {
+    checkReadName("node", name);
     const read = await this.readNode(name);
     if (!read) throw new NotFoundError("node", name);
-    return read.obj;
+    return this.answer(read);
   }
 
   /** Nodes matching selectors, in pages consistent with one revision. */
   listNodes(req: ListNodesRequest): Promise<ListNodesResult> {
-    return listNodes(this.store, req);
+    return listNodes(this.store, req, this.maxMessageBytes);
   }
 
   /** Every node's Lease, in pages consistent with one revision. */
   listLeases(req: { limit: number; continueToken: string }): ReturnType<typeof listLeases> {
-    return listLeases(this.store, req);
+    return listLeases(this.store, req, this.maxMessageBytes);
   }
 
   /** Replace spec, labels and annotations; status is ignored. */
@@ -189,16 +202,34 @@ export class NodeRegistry {
   /** The status subresource: replace the status, keeping last_transition_time right. */
   async updateStatus(name: string, status: NodeStatus | undefined, resourceVersion: string): Promise<Node> {
     const requested = fullNode({ metadata: { ...fullNode(undefined).metadata, name }, status });
+    checkWriteName(name);
     validateNodeStatus(requested.status, "status");
     const precondition = parseRevision("resource_version", resourceVersion);
     return this.mutateNode(name, precondition, (stored, now) => ({
       ...stored,
-      status: { ...requested.status, conditions: stampConditions(requested.status.conditions, stored.status.conditions, now) },
+      status: {
+        ...requested.status,
+        conditions: stampConditions(requested.status.conditions, stored.status.conditions, now),
+        addresses: keepProviderAddresses(requested.status.addresses, stored),
+      },
     }));
+  }
+
+  /**
+   * The cloud provider's addresses for a node (cloud sync): they replace the addresses of their
+   * types, and status reports keep them from then on (keepProviderAddresses in reconcile.ts).
+   */
+  async setProviderAddresses(name: string, addresses: NodeAddress[], resourceVersion: string): Promise<Node> {
+    checkWriteName(name);
+    const violations = addresses.flatMap((a, i) => addressViolations(a, `addresses[${i}]`));
+    if (violations.length > 0) throw new InvalidError(violations);
+    const precondition = parseRevision("resource_version", resourceVersion);
+    return this.mutateNode(name, precondition, (stored) => withProviderAddresses(stored, addresses));
   }
 
   /** Remove the Node and its Lease; answers the node as it was. */
   async deleteNode(name: string, resourceVersion: string): Promise<Node> {
+    checkWriteName(name);
     const precondition = parseRevision("resource_version", resourceVersion);
     return this.retry(name, async () => {
       const current = await this.readNode(name);
@@ -217,7 +248,7 @@ export class NodeRegistry {
       if (!res.succeeded) return undefined;
       this.leases.delete(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
-      return current.obj;
+      return this.answer(current);
     });
   }
 
@@ -258,6 +289,7 @@ export class NodeRegistry {
   }
 
   async getLease(name: string): Promise<Lease> {
+    checkReadName("lease", `kube-node-lease/${name}`, name);
     const read = await this.readLease(name);
     if (!read) throw new NotFoundError("lease", `kube-node-lease/${name}`);
     return read.obj;
@@ -266,6 +298,12 @@ export class NodeRegistry {
   private async readNode(name: string): Promise<Read<FullNode> | undefined> {
     const kv = await this.store.get(nodeKey(name));
     return kv && { obj: fullNode(decodeNode(kv)), kv };
+  }
+
+  /** A stored node as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
+  private answer(read: Read<FullNode>): Node {
+    const limit = answerLimitFor(this.maxMessageBytes);
+    return read.kv.value.length <= limit ? read.obj : standIn(read.obj, read.kv.value.length, limit);
   }
 
   /** The Lease as written at `kv` (what a read would answer), kept for the next renewal; never modified. */
@@ -364,7 +402,8 @@ export class NodeRegistry {
       checkPrecondition(name, precondition, current.kv);
       const next = change(current.obj, this.now());
       const value = encodeNode(next);
-      if (sameBytes(value, current.kv.value)) return current.obj;
+      if (sameBytes(value, current.kv.value)) return this.answer(current);
+      checkObjectSize(value, this.maxObjectBytes);
       const req: TxnRequest = {
         compare: [{ key: nodeKey(name), modRevision: current.kv.modRevision }],
         ops: [{ type: "put", key: nodeKey(name), value }],
@@ -389,6 +428,25 @@ export class NodeRegistry {
       throw new UnavailableError(`too much contention on node ${JSON.stringify(name)}: gave up after ${this.maxRetries} attempts; retry`);
     });
   }
+}
+
+/**
+ * The `name` of a write (UpdateStatus, DeleteNode) must be a node name, as a Register's is:
+ * INVALID_ARGUMENT naming the rule, not NOT_FOUND.
+ */
+function checkWriteName(name: string): void {
+  const rules = dns1123SubdomainViolations(name);
+  if (rules.length > 0) throw new InvalidError(rules.map((rule) => ({ field: "name", value: name, rule })));
+}
+
+/**
+ * A read (GetNode, GetLease) with no name is INVALID_ARGUMENT (the caller forgot it); one with a
+ * name no node can have is NOT_FOUND, as Kubernetes answers a GET, saying why it cannot exist.
+ */
+function checkReadName(what: string, shown: string, name = shown): void {
+  if (name === "") throw InvalidError.of("name", name, "must not be empty: name the node");
+  const rules = dns1123SubdomainViolations(name);
+  if (rules.length > 0) throw new NotFoundError(what, shown, `not a valid node name: it ${rules.join("; ")}`);
 }
 
 function checkPrecondition(name: string, precondition: number | undefined, kv: KeyValue): void {

@@ -2,13 +2,15 @@
  * Pure rules for how stored nodes change: condition transition times, the fields an agent
  * owns on re-registration, taint stamping. No I/O; the registry applies them under CAS.
  */
-import type { NodeCondition, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
+import type { NodeAddress, NodeCondition, NodeStatus, Taint } from "../gen/nodeplane/v1/node.js";
 import type { FullNode } from "../model/node.js";
 
 /** Label keys the agent set at its last registration (comma separated). */
 const AGENT_LABELS_ANNOTATION = "nodeplane.io/agent-labels";
 /** Taints (key:effect) the agent set at its last registration (comma separated). */
 const AGENT_TAINTS_ANNOTATION = "nodeplane.io/agent-taints";
+/** Address types the cloud provider set (comma separated): an agent's report does not replace them. */
+const PROVIDER_ADDRESS_TYPES_ANNOTATION = "nodeplane.io/provider-address-types";
 
 /**
  * The server keeps last_transition_time right: a condition whose status is unchanged keeps
@@ -44,7 +46,7 @@ export function stampTaints(next: Taint[], previous: Taint[], now: Date): Taint[
 
 const taintId = (t: Taint): string => `${t.key}:${t.effect}`;
 
-const MANAGED_ANNOTATIONS = [AGENT_LABELS_ANNOTATION, AGENT_TAINTS_ANNOTATION];
+const MANAGED_ANNOTATIONS = [AGENT_LABELS_ANNOTATION, AGENT_TAINTS_ANNOTATION, PROVIDER_ADDRESS_TYPES_ANNOTATION];
 
 /** Client-supplied annotations without the ones the server manages. */
 export function withoutManaged(annotations: Record<string, string>): Record<string, string> {
@@ -119,7 +121,7 @@ export function reconcileRegistration(stored: FullNode, requested: FullNode, now
       providerId: reqSpec.providerId || spec.providerId,
       taints,
     },
-    status: mergeAgentStatus(stored.status, requested.status, now),
+    status: { ...mergeAgentStatus(stored.status, requested.status, now), addresses: keepProviderAddresses(requested.status.addresses, stored) },
   };
   recordAgentOwnership(out, Object.keys(reqMeta.labels), reqSpec.taints);
   return out;
@@ -133,4 +135,44 @@ function mergeAgentStatus(stored: NodeStatus, requested: NodeStatus, now: Date):
     ...requested,
     conditions: [...previous.filter((c) => !reportedTypes.has(c.type)), ...reported],
   };
+}
+
+/**
+ * Addresses a cloud provider owns, as the kubelet leaves addresses an external cloud provider set:
+ * the provider's addresses own their types (recorded in a managed annotation); a status report
+ * (Register, UpdateStatus) keeps the stored addresses of those types and takes the reporter's of
+ * the others. So an agent that reports only its InternalIP never drops the provider's ExternalIP,
+ * and the node is not rewritten twice per report (issue 11, defect 9).
+ */
+export function keepProviderAddresses(reported: NodeAddress[], stored: FullNode): NodeAddress[] {
+  const owned = new Set(splitList(stored.metadata.annotations[PROVIDER_ADDRESS_TYPES_ANNOTATION]));
+  if (owned.size === 0) return reported;
+  return [...stored.status.addresses.filter((a) => owned.has(a.type)), ...reported.filter((a) => !owned.has(a.type))];
+}
+
+/**
+ * The node with the cloud provider's addresses: first, replacing every address of their types
+ * and of the types the provider set before; then the node's own addresses of other types. The
+ * provider's types are recorded for keepProviderAddresses.
+ */
+export function withProviderAddresses(stored: FullNode, provider: NodeAddress[]): FullNode {
+  const meta = stored.metadata;
+  const types = [...new Set(provider.map((a) => a.type))].sort();
+  const replaced = new Set([...types, ...splitList(meta.annotations[PROVIDER_ADDRESS_TYPES_ANNOTATION])]);
+  const annotations: Record<string, string> = { ...meta.annotations, [PROVIDER_ADDRESS_TYPES_ANNOTATION]: types.join(",") };
+  if (types.length === 0) delete annotations[PROVIDER_ADDRESS_TYPES_ANNOTATION];
+  return {
+    metadata: { ...meta, annotations },
+    spec: stored.spec,
+    status: { ...stored.status, addresses: [...provider.map((a) => ({ ...a })), ...stored.status.addresses.filter((a) => !replaced.has(a.type))] },
+  };
+}
+
+/** Whether setting the provider's addresses would change the node (cloud sync writes only then). */
+export function providerAddressesDiffer(stored: FullNode, provider: NodeAddress[]): boolean {
+  const next = withProviderAddresses(stored, provider);
+  return (
+    JSON.stringify(next.status.addresses) !== JSON.stringify(stored.status.addresses) ||
+    next.metadata.annotations[PROVIDER_ADDRESS_TYPES_ANNOTATION] !== stored.metadata.annotations[PROVIDER_ADDRESS_TYPES_ANNOTATION]
+  );
 }

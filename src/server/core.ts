@@ -27,6 +27,8 @@ export type ControllerSettings = Omit<NodeLifecycleOptions, "registry" | "nodes"
 
 export interface CoreOptions {
   store: Store;
+  /** The largest message (--max-message-size): stored nodes are capped below it. */
+  maxMessageBytes: number;
   clock: Clock;
   log: Logger;
   metrics: ServerMetrics;
@@ -64,7 +66,7 @@ export function buildCore(o: CoreOptions): Core {
   const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
   const ipam = o.ipamRanges && new Ipam({ ranges: o.ipamRanges, events, log: log.child({ component: "ipam" }) });
   const stopFollowing = ipam && informers.blocks ? ipam.follow(informers.blocks) : undefined;
-  const registry = new NodeRegistry({ store, clock, ipam, newNodeTaints: o.cloud ? [uninitializedTaint()] : [] });
+  const registry = new NodeRegistry({ store, clock, ipam, newNodeTaints: o.cloud ? [uninitializedTaint()] : [], maxMessageBytes: o.maxMessageBytes });
   const cache = new WatchCache({ store, nodes: informers.nodes, ...o.watch });
   const compactor = new Compactor({ store, ...o.compaction, onError: (err) => log.warn({ err }, "compaction failed") });
 

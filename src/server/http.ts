@@ -10,6 +10,8 @@ import type { Registry } from "prom-client";
 export interface HttpSideOptions {
   host: string;
   port: number;
+  /** Connections open at once; more are closed as soon as they are accepted (--http-max-connections). */
+  maxConnections: number;
   metrics: Registry;
   /** Resolves when ready; rejects with the reason otherwise. */
   ready: () => Promise<void>;
@@ -51,6 +53,11 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
     }
     reply(404, "not found: try /metrics, /healthz or /readyz\n");
   });
+  // Bounded: a connection cap, and slow or idle clients are cut off (issue 11, defect 6).
+  server.maxConnections = opts.maxConnections;
+  server.headersTimeout = 10_000; // the request's headers must arrive within 10 s
+  server.requestTimeout = 30_000; // …and the whole request within 30 s (not the answer: long answers stream on)
+  server.keepAliveTimeout = 5_000; // an idle kept-alive connection is closed after 5 s
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => {

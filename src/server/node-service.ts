@@ -11,6 +11,7 @@ import { parseRevision } from "../model/revision.js";
 import type { WatchCache } from "../watch/cache.js";
 import type { Watcher } from "../watch/watcher.js";
 import { ResourceExhaustedError } from "../errors.js";
+import { answerLimitFor, standIn } from "../registry/size.js";
 import { batchWrites } from "./batched-writes.js";
 import { drained } from "./drain.js";
 import { watchResponseBytes } from "./watch-wire.js";
@@ -25,6 +26,8 @@ export interface NodeServiceDeps {
   cache: WatchCache;
   metrics: ServerMetrics;
   calls: Calls;
+  /** The largest message (--max-message-size): a watch event over it is sent with a stand-in node. */
+  maxMessageBytes: number;
 }
 
 export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
@@ -85,8 +88,14 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
       deps.metrics.watchers.inc();
       try {
         for await (const ev of watcher) {
-          // The same bytes for every watcher that gets this event (see watch-wire.ts).
-          const more = call.write(watchResponseBytes(ev));
+          // The same bytes for every watcher that gets this event (see watch-wire.ts). A node
+          // stored before the object size limit may not fit in a message: the stream goes on
+          // with a stand-in rather than dying on it (src/registry/size.ts).
+          let bytes = watchResponseBytes(ev);
+          if (bytes.length > deps.maxMessageBytes) {
+            bytes = watchResponseBytes({ ...ev, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)) });
+          }
+          const more = call.write(bytes);
           deps.metrics.watchEvents.inc({ type: ev.type });
           if (!more) await drained(call, watcher.whenEnded());
         }

@@ -18,7 +18,9 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { UnavailableError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { MIN_MESSAGE_BYTES } from "../registry/size.js";
 import { SqliteStore } from "../store/sqlite.js";
+import { DataDirLock } from "../store/sqlite-lock.js";
 import type { Store } from "../store/store.js";
 import type { NodeLifecycleController } from "../controller/nodelifecycle.js";
 import type { NodeRegistry } from "../registry/nodes.js";
@@ -38,6 +40,7 @@ import { addReflection } from "./reflection.js";
 import type { RestAccess } from "../rest/access.js";
 import { RestRouter } from "../rest/router.js";
 import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
+import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -70,6 +73,14 @@ export interface ServeOptions {
   ipam?: IpamFlags;
   /** Renewals per second the whole fleet's heartbeat streams should stay under. */
   maxHeartbeatRate?: number;
+  /** gRPC connections open at once (--max-connections; default: what `ulimit -n` allows, see connections.ts). */
+  maxConnections?: number;
+  /** Concurrent streams (calls) on one gRPC connection (--max-streams-per-connection). */
+  maxStreamsPerConnection?: number;
+  /** A gRPC connection with no call for this long is closed (--connection-idle-timeout). */
+  connectionIdleMs?: number;
+  /** Connections open at once on the HTTP side (--http-max-connections). */
+  httpMaxConnections?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
   /** Authentication and authorization of the Kubernetes REST API on the HTTP side; default allow all. */
@@ -94,6 +105,9 @@ export const DEFAULTS = {
   compactIntervalMs: 30_000,
   maxMessageBytes: 4 * 1024 * 1024,
   shutdownTimeoutMs: 10_000,
+  maxStreamsPerConnection: 10_000,
+  connectionIdleMs: 5 * 60_000,
+  httpMaxConnections: 1000,
 } as const;
 
 export class NodeplaneServer {
@@ -119,18 +133,30 @@ export class NodeplaneServer {
   static async start(opts: ServeOptions): Promise<NodeplaneServer> {
     const log = opts.logger ?? createLogger(opts.logLevel);
     // Bad flag combinations are refused before anything is opened.
+    if ((opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes) < MIN_MESSAGE_BYTES) {
+      throw new Error(`--max-message-size ${opts.maxMessageBytes} is too small: at least ${MIN_MESSAGE_BYTES} bytes (64Ki), so that a node and its answer fit in one message`);
+    }
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
     let revision = (): Promise<number> => Promise.resolve(0);
     const metrics = new ServerMetrics({ storeRevision: () => revision() });
-    const store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
+    // One server per data directory: the lock is held until the store is closed (or the process ends).
+    const lock = opts.store ? undefined : DataDirLock.acquire(opts.dataDir, opts.listen);
+    let store: Store;
+    try {
+      store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
     revision = () => store.currentRevision();
     try {
-      return await NodeplaneServer.startOn(store, opts, log, ranges, provider, metrics);
+      return await NodeplaneServer.startOn(store, opts, log, ranges, provider, metrics, lock);
     } catch (err) {
       await store.close().catch(() => {});
+      lock?.release();
       throw err;
     }
   }
@@ -142,6 +168,7 @@ export class NodeplaneServer {
     ranges: FamilyRange[] | undefined,
     provider: CloudProvider | undefined,
     metrics: ServerMetrics,
+    lock: DataDirLock | undefined,
   ): Promise<NodeplaneServer> {
     const clock = opts.clock ?? systemClock;
     // Background parts, stopped in reverse order on shutdown or when start-up fails half way.
@@ -150,7 +177,10 @@ export class NodeplaneServer {
       for (const stop of parts.splice(0).reverse()) await stop();
     };
     try {
+      const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const core = buildCore({
+        // Stored nodes are capped below the message size, so that every answer carrying one fits.
+        maxMessageBytes: maxMessage,
         store,
         clock,
         log,
@@ -174,8 +204,14 @@ export class NodeplaneServer {
       const loadStarted = performance.now();
       // Every used pod CIDR block is known before the first Register can allocate one.
       await core.informers.blocks?.synced();
-      // Controllers act once the informers have synced: no node is judged on a half-loaded list.
-      const syncing = core.ready.then(() => core.controllers.start());
+      // Ready only once the store file has passed its check (reads are answered meanwhile; writes
+      // wait), then the controllers act once the informers have synced: no node is judged on a
+      // half-loaded list.
+      const checked =
+        store instanceof SqliteStore
+          ? store.checked.then((seconds) => log.info({ seconds }, "store file checked (PRAGMA quick_check): ok"))
+          : Promise.resolve();
+      const syncing = Promise.all([core.ready, checked]).then(() => core.controllers.start());
 
       const dashboard =
         opts.httpListen && opts.dashboard !== false
@@ -183,13 +219,15 @@ export class NodeplaneServer {
           : undefined;
       if (dashboard) parts.push(() => dashboard.stop());
 
-      const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
         "grpc.keepalive_time_ms": 60_000,
         "grpc.keepalive_timeout_ms": 20_000,
+        // Bounds per connection (the connection count is GrpcListener's).
+        "grpc.max_concurrent_streams": opts.maxStreamsPerConnection ?? DEFAULTS.maxStreamsPerConnection,
+        "grpc.max_connection_idle_ms": opts.connectionIdleMs ?? DEFAULTS.connectionIdleMs,
       });
       const calls = new Calls(metrics, log);
       // The Kubernetes REST API on the HTTP side: the same registry, watch cache and events.
@@ -206,30 +244,49 @@ export class NodeplaneServer {
       parts.push(() => rest.close());
       const heartbeats = new HeartbeatStreams({ registry, metrics, calls, maxRate: opts.maxHeartbeatRate });
       parts.push(() => heartbeats.closeAll());
-      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls }));
+      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       addReflection(server);
       const health = addHealth(server);
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      ).catch((err: unknown) => {
+      const maxConnections = opts.maxConnections ?? defaultMaxConnections();
+      const httpMaxConnections = opts.httpMaxConnections ?? DEFAULTS.httpMaxConnections;
+      const fdWarning = fdLimitWarning(maxConnections, opts.httpListen ? httpMaxConnections : 0);
+      if (fdWarning) log.warn(fdWarning);
+      const listener = await GrpcListener.listen({
+        server,
+        credentials: grpc.ServerCredentials.createInsecure(),
+        ...splitHostPort(opts.listen),
+        maxConnections,
+        firstBytesTimeoutMs: Math.min(10_000, opts.connectionIdleMs ?? DEFAULTS.connectionIdleMs),
+        log,
+      }).catch((err: unknown) => {
         throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
       });
-      parts.push(() => server.forceShutdown());
+      const port = listener.port;
+      parts.push(() => {
+        listener.close();
+        server.forceShutdown();
+      });
+      lock?.setListen(opts.listen.replace(/:\d+$/, `:${port}`));
 
-      const state = { accepting: true, synced: false };
+      const state: ServerParts["state"] = { accepting: true, synced: false };
       let http: { server: HttpServer; port: number } | undefined;
       if (opts.httpListen) {
         const { host, port: httpPort } = splitHostPort(opts.httpListen);
         http = await startHttpSide({
           host,
           port: httpPort,
+          maxConnections: httpMaxConnections,
           metrics: metrics.registry,
           // Ready: the watch cache has loaded, the controllers have synced, the store answers and
           // we are not shutting down.
           ready: async () => {
             if (!state.accepting) throw new UnavailableError("shutting down");
+            if (state.failed) throw new UnavailableError(`start-up failed: ${state.failed}`);
             if (!cache.isLoaded) throw new UnavailableError("the watch cache is still loading");
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
+            if (listener.saturated) {
+              throw new UnavailableError(`gRPC connections at the limit: ${listener.connections} of ${maxConnections} (--max-connections)`);
+            }
             await store.ping();
           },
           fallback: rest.handle,
@@ -250,13 +307,17 @@ export class NodeplaneServer {
         state.synced = true;
         log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
       });
-      ready.catch((err: unknown) => log.error({ err }, "start-up sync failed: not ready"));
+      ready.catch((err: unknown) => {
+        state.failed = err instanceof Error ? err.message : String(err);
+        log.error({ err }, "start-up sync failed: not ready");
+      });
       return new NodeplaneServer({
         port,
         httpPort: http?.port,
         store,
         registry,
         grpcServer: server,
+        listener,
         httpServer: http?.server,
         health,
         log,
@@ -265,6 +326,7 @@ export class NodeplaneServer {
         stopParts,
         controller: core.lifecycle,
         ready,
+        lock,
       });
     } catch (err) {
       await stopParts();
@@ -292,6 +354,7 @@ export class NodeplaneServer {
     p.state.accepting = false;
     p.health.setServing("", false);
     p.health.setServing(NODE_SERVICE_NAME, false);
+    p.listener.close(); // no new connections; grpc-js ends the open ones below
     // Controllers, IPAM, watch cache (its watchers end with UNAVAILABLE), compactor.
     await p.stopParts();
     await new Promise<void>((resolve) => {
@@ -306,6 +369,7 @@ export class NodeplaneServer {
       });
     });
     await p.store.close();
+    p.lock?.release();
     if (p.httpServer) {
       const http = p.httpServer;
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
@@ -323,17 +387,23 @@ interface ServerParts {
   store: Store;
   registry: NodeRegistry;
   grpcServer: grpc.Server;
+  listener: GrpcListener;
   httpServer: HttpServer | undefined;
   health: { setServing(service: string, serving: boolean): void };
   log: Logger;
   shutdownTimeoutMs: number;
-  /** Read by /readyz: accepting is false from the first moment of shutdown; synced once every part has loaded. */
-  state: { accepting: boolean; synced: boolean };
+  /**
+   * Read by /readyz: accepting is false from the first moment of shutdown; synced once every part
+   * has loaded; failed says why start-up cannot complete (e.g. the store failed its check).
+   */
+  state: { accepting: boolean; synced: boolean; failed?: string };
   /** Stops the background parts (controllers, watch cache, compactor), last started first. */
   stopParts: () => Promise<void>;
   controller: NodeLifecycleController | undefined;
   /** Settles once the watch cache has loaded and the controllers have synced. */
   ready: Promise<void>;
+  /** The data directory's lock (none when the store was given). */
+  lock: DataDirLock | undefined;
 }
 
 /** "host:port" or "[v6]:port". */

@@ -15,7 +15,7 @@ import type { NodeWatchEvent } from "../watch/watcher.js";
 const encoded = new WeakMap<NodeWatchEvent, Buffer>();
 
 /**
- * One writer for every event (as for stored objects in src/registry/codec.ts): a fresh one
+ * One writer for every event (as for stored objects in src/model/codec.ts): a fresh one
  * starts at 128 bytes and doubles its way to a node's few KB on every encode. finish() copies
  * the bytes out and resets it; one left mid-message by a throwing encode, or grown by a huge
  * node, is replaced.

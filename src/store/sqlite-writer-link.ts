@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { Writer, type WriterConfig, type WriterReply, type WriterRequest } from "./sqlite-writer.js";
+import { failedReply, type FaultInjector, Writer, type WriterConfig, type WriterReply, type WriterRequest } from "./sqlite-writer.js";
 
 export interface WriterHandlers {
   reply(reply: WriterReply): void;
@@ -31,14 +31,34 @@ export interface WriterLink {
   close(): Promise<void>;
 }
 
-/** Start a writer: in a worker thread, or inline. Rejects (plain Error) if it cannot open the file. */
+/** Why a writer did not start: `refused` when the file failed its check (see Writer.open). */
+export class WriterStartError extends Error {
+  constructor(
+    message: string,
+    readonly refused: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Start a writer: in a worker thread, or inline (only an inline writer takes a fault injector).
+ * Rejects with WriterStartError if it cannot open the file, else a plain Error.
+ */
 export async function startWriter(
   config: WriterConfig,
   thread: boolean,
   onThread?: (worker: Worker) => void,
+  fault?: FaultInjector,
 ): Promise<{ link: WriterLink; ready: WriterReply }> {
   if (!thread) {
-    const writer = Writer.open(config);
+    let writer: Writer;
+    try {
+      writer = Writer.open(config, fault);
+    } catch (err) {
+      const failed = failedReply(err);
+      throw new WriterStartError(failed.type === "failed" ? failed.message : String(err), failed.type === "failed" && failed.refused);
+    }
     return { link: new InlineLink(writer), ready: writer.ready() };
   }
   const worker = new Worker(await writerThreadEntry(), { workerData: config });
@@ -52,7 +72,7 @@ export async function startWriter(
   });
   if (ready.type === "failed") {
     await worker.terminate();
-    throw new Error(ready.message);
+    throw new WriterStartError(ready.message, ready.refused);
   }
   onThread?.(worker);
   return { link: new ThreadLink(worker), ready };

@@ -7,7 +7,7 @@
  * transpiled by sqlite-writer-link.ts: import only sqlite-writer.ts, sqlite-sql.ts and packages.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Writer, type WriterConfig, type WriterReply, type WriterRequest } from "./sqlite-writer.js";
+import { failedReply, Writer, type WriterConfig, type WriterRequest } from "./sqlite-writer.js";
 
 function serve(): void {
   const port = parentPort;
@@ -16,8 +16,7 @@ function serve(): void {
   try {
     writer = Writer.open(workerData as WriterConfig);
   } catch (err) {
-    const failed: WriterReply = { type: "failed", message: err instanceof Error ? err.message : String(err), refused: false };
-    port.postMessage(failed);
+    port.postMessage(failedReply(err));
     port.close();
     return;
   }

@@ -37,6 +37,13 @@
  * UnavailableError (its outcome unknown), and every later txn, compact and ping too; reads go
  * on. Restart the process.
  *
+ * Damage and a full disk (issue 11): opening refuses an empty, missing-but-expected or foreign
+ * file (sqlite-files.ts); the writer's first request is PRAGMA quick_check of the whole file, and
+ * no write is sent before it passes (`checked`). A file that fails it, or a commit failing with
+ * SQLITE_CORRUPT, stops all writing as a dead writer does. A commit failing with SQLITE_FULL
+ * rejects its batch with ResourceExhaustedError ("disk full …"), and ping fails (probing with a
+ * tiny write) until a write succeeds again.
+ *
  * Where store.ts leaves room, this backend does what etcd does (so both pass one suite): a
  * txn changing a key twice is refused with InvalidError; list revision 0 means current;
  * compacting to a future revision is InvalidError; a delete event's kv carries only key and
@@ -47,11 +54,12 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { CompactedError, NodeplaneError, UnavailableError } from "../errors.js";
+import { CompactedError, NodeplaneError, ResourceExhaustedError, UnavailableError } from "../errors.js";
 import { compareKeys, futureRevision, prefixEnd, validateRevision, validateTxn } from "./keys.js";
 import { type KeyRange, type KvRow, type LogRow, ReadStatements, toKeyValue } from "./sqlite-sql.js";
-import type { TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
-import { startWriter, type WriterLink } from "./sqlite-writer-link.js";
+import type { FaultInjector, TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
+import { startWriter, type WriterLink, WriterStartError } from "./sqlite-writer-link.js";
+import { DamagedStoreError, DB_FILE, prepareStoreFile, repairAdvice } from "./sqlite-files.js";
 import type {
   KeyValue,
   ListOptions,
@@ -82,6 +90,8 @@ export interface SqliteStoreOptions {
   writerThread?: boolean;
   /** Told of the writer thread once it is ready (tests use it to make the thread die). */
   onWriterThread?: (worker: Worker) => void;
+  /** With `writerThread: false` only: called before each writer request (tests inject driver errors). */
+  faultInjector?: FaultInjector;
 }
 
 interface Queued {
@@ -102,9 +112,15 @@ interface Job extends InFlight {
 }
 
 const EMPTY = new Uint8Array(0);
-const DB_FILE = "nodeplane.db";
 
 export class SqliteStore implements Store {
+  /**
+   * Settles once the writer has checked the whole file (PRAGMA quick_check, seconds on a large
+   * store, so reads are answered meanwhile): resolves with its seconds if it passed; rejects with UnavailableError
+   * naming the damage and the repair if not. No write is made before it passes, nor ever after a
+   * failure (every write then fails with that error, and so does ping).
+   */
+  readonly checked: Promise<number>;
   /** The revision whose events have been published. */
   private rev: number;
   /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
@@ -124,8 +140,10 @@ export class SqliteStore implements Store {
   private lastWasBatch = false;
   private flushTimer: NodeJS.Immediate | undefined;
   private idleWaiters: (() => void)[] = [];
-  /** Set when the writer has died: writes fail with it from then on. */
+  /** Set when the writer has died or found the file damaged: writes fail with it from then on. */
   private failure: UnavailableError | undefined;
+  /** Set when a commit failed with SQLITE_FULL, until one succeeds: ping() probes and fails meanwhile. */
+  private diskFull: ResourceExhaustedError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Compactions run one at a time, in call order. */
@@ -160,17 +178,29 @@ export class SqliteStore implements Store {
       opts.historyPageSize ?? 1000,
     );
     writer.attach({ reply: this.onReply, stopped: (err) => this.writerStopped(err) });
+    this.checked = this.check();
+    this.checked.catch(() => {}); // whoever awaits it sees the error; every write fails with it too
   }
 
-  /** Open (or create) the store in `opts.dir`. Fails with UnavailableError. */
+  /**
+   * Open (or create) the store in `opts.dir`. A missing, empty, foreign or damaged file where a
+   * store was expected is refused, never written (sqlite-files.ts). Fails with UnavailableError
+   * whose message says what was found and how to repair it.
+   */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
     const file = path.join(opts.dir, DB_FILE);
     let writer: WriterLink | undefined;
     let db: Database.Database | undefined;
     try {
       fs.mkdirSync(opts.dir, { recursive: true });
-      // The writer creates the file and its schema; then this thread's read connection opens it.
-      const started = await startWriter({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 }, opts.writerThread ?? true, opts.onWriterThread);
+      prepareStoreFile(opts.dir);
+      // The writer checks the file before anything writes to it; then this thread's read connection opens it.
+      const started = await startWriter(
+        { file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 },
+        opts.writerThread ?? true,
+        opts.onWriterThread,
+        opts.faultInjector,
+      );
       writer = started.link;
       if (started.ready.type !== "ready") throw new Error(`the writer answered ${started.ready.type}`);
       db = new Database(file, { readonly: true, timeout: opts.busyTimeoutMs ?? 5000 });
@@ -178,6 +208,8 @@ export class SqliteStore implements Store {
     } catch (err) {
       db?.close();
       await writer?.close();
+      if (err instanceof DamagedStoreError) throw new UnavailableError(`cannot open the store: ${err.message}`);
+      if (err instanceof WriterStartError && err.refused) throw new UnavailableError(`cannot open the store: ${err.message}. To repair: ${repairAdvice(file)}`);
       throw new UnavailableError(`cannot open the SQLite store ${file}: ${messageOf(err)}`);
     }
   }
@@ -250,10 +282,23 @@ export class SqliteStore implements Store {
     return this.compactRev;
   }
 
+  /**
+   * Reachable and able to write. After a commit failed for a full disk, each ping tries a tiny
+   * real write and fails with ResourceExhaustedError ("disk full …") until one succeeds.
+   */
   async ping(): Promise<void> {
     this.assertOpen();
     if (this.failure) throw this.failure;
     this.driver("ping", () => this.sql.ping.get());
+    if (!this.diskFull) return;
+    const reply = await this.request({ type: "probe" }).catch((err: unknown) => {
+      throw this.failure ?? (err instanceof Error ? err : new Error(String(err)));
+    });
+    if (reply.type === "probe") this.diskFull = undefined;
+    else if (reply.type === "failed" && reply.code === "SQLITE_FULL") throw this.diskFull;
+    else throw new UnavailableError(`storage unavailable: a test write failed; retry`, {
+      cause: new Error(`SQLite store ${this.file}: ${reply.type === "failed" ? reply.message : `unexpected ${reply.type}`}`),
+    });
   }
 
   close(): Promise<void> {
@@ -332,15 +377,19 @@ export class SqliteStore implements Store {
   private readonly onReply = (reply: WriterReply): void => {
     const done = this.inFlight;
     this.inFlight = undefined;
-    if (reply.type === "batch") {
-      const started = performance.now();
-      this.commitSeconds = reply.seconds;
-      setImmediate(() => (this.answerSeconds = (performance.now() - started) / 1000));
+    if (reply.type !== "batch") {
+      // Handled before the next request goes out: a failed check, or a batch failed for damage,
+      // must stop the writes queued behind it.
+      done?.reply(reply);
+      this.pump();
+      return;
     }
+    const started = performance.now();
+    this.commitSeconds = reply.seconds;
+    setImmediate(() => (this.answerSeconds = (performance.now() - started) / 1000));
     // Either the next batch commits while this one's callers are answered, or it waits for the
     // end of this turn and takes along what they send next (see overlapPays).
-    if (reply.type !== "batch") this.pump();
-    else if (this.overlapPays()) this.pump(true);
+    if (this.overlapPays()) this.pump(true);
     else this.flushTimer ??= setImmediate(this.onFlushTimer);
     done?.reply(reply);
   };
@@ -360,6 +409,23 @@ export class SqliteStore implements Store {
     return this.commitSeconds <= this.answerSeconds * (this.sentEarly ? 2 : 1);
   }
 
+  /** The file's check, the writer's first request (see `checked`). */
+  private check(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.jobs.push({
+        req: { type: "check" },
+        reply: (reply) => {
+          if (reply.type === "check") return resolve(reply.seconds);
+          const why = reply.type === "failed" ? reply.message : `unexpected ${reply.type}`;
+          this.failure = new UnavailableError(`storage unavailable: ${why}. To repair: ${repairAdvice(this.file)}`);
+          reject(this.failure);
+        },
+        lost: reject,
+      });
+      this.pump();
+    });
+  }
+
   /** Send a request other than a batch when its turn comes; resolves with its reply. */
   private request(req: WriterRequest): Promise<WriterReply> {
     return new Promise((resolve, reject) => {
@@ -370,6 +436,24 @@ export class SqliteStore implements Store {
 
   /** The writer answered a batch: settle its promises and tell the watchers. */
   private settleBatch(batch: Queued[], reply: WriterReply): void {
+    if (reply.type === "failed" && reply.code === "SQLITE_FULL") {
+      // Disk full: nothing applied, and clients are told so (RESOURCE_EXHAUSTED) rather than
+      // "retry"; /readyz is not ready until a write succeeds again (see ping).
+      this.diskFull = new ResourceExhaustedError(
+        `disk full: the store could not commit ${batch.length} write(s), none applied (SQLITE_FULL: ${reply.message}); ` +
+          `free space on the filesystem of ${path.dirname(this.file)}: writes fail until then`,
+      );
+      for (const q of batch) q.reject(this.diskFull);
+      return;
+    }
+    if (reply.type === "failed" && (reply.code === "SQLITE_CORRUPT" || reply.code === "SQLITE_NOTADB")) {
+      // Damage found while writing: nothing more is written to this file.
+      this.failure = new UnavailableError(
+        `storage unavailable: the SQLite store ${this.file} is damaged (${reply.code}: ${reply.message}); nothing more is written to it. To repair: ${repairAdvice(this.file)}`,
+      );
+      for (const q of batch) q.reject(this.failure);
+      return;
+    }
     if (reply.type !== "batch") {
       // Our own refusals (a second writer) say what to do; driver failures stay in the log.
       const why = reply.type === "failed" && reply.refused ? `: ${reply.message}` : "; retry";
@@ -379,6 +463,7 @@ export class SqliteStore implements Store {
       for (const q of batch) q.reject(e);
       return;
     }
+    this.diskFull = undefined;
     this.onCommit?.(batch.length, reply.seconds);
     const events: WatchEvent[] | undefined = this.hub.hasLiveWatchers ? [] : undefined;
     const results = batch.map((q, i) => toResult(q.req, reply.outcomes[i]!, events));

@@ -7,7 +7,7 @@ import { FakeClock } from "../../src/clock.js";
 import { InventoryProvider } from "../../src/cloud/inventory.js";
 import { CloudSyncController, uninitializedTaint } from "../../src/controller/cloudsync.js";
 import { NotFoundError } from "../../src/errors.js";
-import { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { Node, type NodeAddress } from "../../src/gen/nodeplane/v1/node.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
@@ -138,5 +138,60 @@ describe("cloud sync", () => {
     await pass();
     expect((await registry.getNode("safe")).metadata?.name).toBe("safe");
     expect(reloadErrors.at(-1)?.message).toContain("keeping the last inventory");
+  });
+});
+
+/**
+ * Issue 11, defect 9: an agent's status report used to replace the node's addresses and drop the
+ * provider's ExternalIP, and cloud sync put it back a moment later (two extra writes and watch
+ * events per report). The provider's address types are now recorded and kept by status reports.
+ */
+const EXTERNAL: NodeAddress = { type: "ExternalIP", address: "203.0.113.7" };
+const OWN: NodeAddress[] = [
+  { type: "InternalIP", address: "10.0.0.7" },
+  { type: "Hostname", address: "m1" },
+];
+
+/** What the agent sends: its own addresses only, and a Ready condition with this message. */
+function agentStatus(message: string): Node["status"] {
+  return Node.fromPartial({ status: { addresses: OWN, conditions: [{ type: "Ready", status: "True", reason: "AgentReady", message }] } }).status;
+}
+
+const addressesOf = async (): Promise<NodeAddress[]> => (await registry.getNode("m1")).status!.addresses;
+
+describe("addresses a cloud provider owns", () => {
+  it("a status report leaves the provider's ExternalIP in place and causes no extra write or watch event", async () => {
+    await registry.register(Node.fromPartial({ metadata: { name: "m1" }, spec: { providerId: "inventory://r1/m1" }, status: agentStatus("up") }));
+    await pass(); // initialized: the ExternalIP, the zone labels, the taint gone
+    expect(await addressesOf()).toEqual([EXTERNAL, ...OWN]);
+
+    // Every change a watcher (here the cache's subscribers) sees from now on.
+    const seen: NodeAddress[][] = [];
+    const unsubscribe = informers.nodes.subscribe({ onUpdate: (name, node) => name === "m1" && seen.push(node.status.addresses) });
+    const before = await store.currentRevision();
+
+    await registry.updateStatus("m1", agentStatus("still up"), ""); // UpdateStatus
+    expect(await addressesOf()).toEqual([EXTERNAL, ...OWN]);
+    await registry.register(Node.fromPartial({ metadata: { name: "m1" }, spec: { providerId: "inventory://r1/m1" }, status: agentStatus("re-registered") }));
+    expect(await addressesOf()).toEqual([EXTERNAL, ...OWN]);
+    await pass(); // nothing to put back
+    await informers.nodes.waitFor(await store.currentRevision());
+    unsubscribe();
+
+    expect(await store.currentRevision()).toBe(before + 2); // the two reports, nothing else
+    expect(seen).toEqual([
+      [EXTERNAL, ...OWN],
+      [EXTERNAL, ...OWN],
+    ]);
+  });
+
+  it("an agent cannot replace the provider's address with its own of that type, but the provider can change it", async () => {
+    await registry.register(Node.fromPartial({ metadata: { name: "m1" }, spec: { providerId: "inventory://r1/m1" }, status: agentStatus("up") }));
+    await pass();
+    await registry.updateStatus("m1", { ...agentStatus("up")!, addresses: [...OWN, { type: "ExternalIP", address: "198.51.100.1" }] }, "");
+    expect(await addressesOf()).toEqual([EXTERNAL, ...OWN]);
+    const moved: NodeAddress = { type: "ExternalIP", address: "203.0.113.99" };
+    await registry.setProviderAddresses("m1", [moved], "");
+    expect(await addressesOf()).toEqual([moved, ...OWN]);
   });
 });

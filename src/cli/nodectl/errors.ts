@@ -46,6 +46,20 @@ const REASONS: Partial<Record<status, string>> = {
 };
 
 /**
+ * RESOURCE_EXHAUSTED covers several limits; kubectl's word for each: a message over the size
+ * limit (grpc-js: "Received/Sent message larger than max (A vs. B)"; a list answer too large to
+ * send unpaged) is RequestEntityTooLarge, a full disk InsufficientStorage, the rest (watchers,
+ * slow watchers, rates) TooManyRequests.
+ */
+function reasonOf(err: RpcError): string {
+  if (err.code === status.RESOURCE_EXHAUSTED) {
+    if (/message larger than max|largest message/.test(err.details)) return "RequestEntityTooLarge";
+    if (/^disk full/.test(err.details)) return "InsufficientStorage";
+  }
+  return REASONS[err.code] ?? `code ${err.code}`;
+}
+
+/**
  * Why a call failed without reaching the server, from grpc-js's client-side details
  * ("No connection established. Last error: … ECONNREFUSED …", "Name resolution failed …"),
  * or undefined when the server itself answered.
@@ -73,7 +87,7 @@ export function errorLine(err: unknown, server: string): string {
       // grpc-js's own deadline: "Deadline exceeded after 30.002s,LB pick: …"
       return `error: the nodeplane server at ${server} did not answer in time (--request-timeout)`;
     }
-    const reason = REASONS[err.code] ?? `code ${err.code}`;
+    const reason = reasonOf(err);
     return `Error from server (${reason}): ${oneLine(err.details)}`;
   }
   return `error: ${oneLine(err instanceof Error ? err.message : String(err))}`;
