@@ -10,7 +10,7 @@
 import type { Event } from "../gen/nodeplane/v1/event.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import { formatTaint, nodeRoles } from "../cli/nodectl/print.js";
+import { formatTaint, nodeRoles } from "../model/columns.js";
 import { zoneName, zoneOf } from "../controller/zones.js";
 import { fullNode } from "../model/node.js";
 

@@ -4,13 +4,13 @@
  * Kubernetes' own (pkg/printers/internalversion): for nodes Name, Status, Roles, Age, Version
  * and, at priority 1 (`-o wide`), Internal-IP, External-IP, OS-Image, Kernel-Version,
  * Container-Runtime. Cells are computed here, at the server's `now`; kubectl only lays them
- * out. The cell rules are nodectl's (src/cli/nodectl/print.ts), which follow kubectl's.
+ * out. The cell rules are src/model/columns.ts (nodectl prints with them too), which follow kubectl's.
  */
 import type { Event } from "../gen/nodeplane/v1/event.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import { nodeRow } from "../cli/nodectl/print.js";
-import { since } from "../cli/nodectl/table.js";
+import { nodeRow } from "../model/columns.js";
+import { since } from "../model/columns.js";
 import type { JsonObject } from "./kube-json.js";
 
 export interface TableColumn {

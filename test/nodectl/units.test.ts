@@ -14,9 +14,11 @@ import { AbortedError, InvalidArgumentError, NotFoundError, UnavailableError } f
 import { applyLabels, applyTaints, parseLabelArgs, parseTaintArgs } from "../../src/cli/nodectl/edit.js";
 import { CliError, errorLine } from "../../src/cli/nodectl/errors.js";
 import { mergeForApply, NODE_SCHEMA, nodeToCreate, parseManifests, sameNode } from "../../src/cli/nodectl/manifest.js";
-import { LAST_APPLIED_ANNOTATION, nodeStatus } from "../../src/cli/nodectl/print.js";
+import { LAST_APPLIED_ANNOTATION } from "../../src/cli/nodectl/print.js";
+import { nodeStatus } from "../../src/model/columns.js";
 import { resolveServer } from "../../src/cli/nodectl/session.js";
-import { humanDuration, rfc1123, TableStream, tabwrite } from "../../src/cli/nodectl/table.js";
+import { humanDuration } from "../../src/model/columns.js";
+import { rfc1123, TableStream, tabwrite } from "../../src/cli/nodectl/table.js";
 import { Node, type Taint } from "../../src/gen/nodeplane/v1/node.js";
 
 const S = 1000;

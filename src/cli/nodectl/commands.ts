@@ -15,20 +15,8 @@ import { Node } from "../../gen/nodeplane/v1/node.js";
 import { CliError, errorLine } from "./errors.js";
 import { applyLabels, applyTaints, isLabelArg, isTaintArg, parseLabelArgs, parseTaintArgs } from "./edit.js";
 import { type ManifestNode, mergeForApply, nodeToCreate, parseManifests, sameNode } from "./manifest.js";
-import {
-  describeNode,
-  joinDescriptions,
-  nodeHeader,
-  nodeRow,
-  nodeToJSON,
-  type OutputFormat,
-  printLeases,
-  printLeaseTable,
-  printNodes,
-  printNodeTable,
-  printYAML,
-  type TableOptions,
-} from "./print.js";
+import { describeNode, joinDescriptions, nodeToJSON, type OutputFormat, printLeases, printLeaseTable, printNodes, printNodeTable, printYAML } from "./print.js";
+import { nodeHeader, nodeRow, type TableOptions } from "../../model/columns.js";
 import type { Session } from "./session.js";
 import { TableStream } from "./table.js";
 

@@ -6,7 +6,7 @@
 import type { Taint } from "../../gen/nodeplane/v1/node.js";
 import { labelKeyViolations, labelValueViolations } from "../../validation/labels.js";
 import { CliError } from "./errors.js";
-import { formatTaint } from "./print.js";
+import { formatTaint } from "../../model/columns.js";
 
 export interface LabelChange {
   set: Record<string, string>;

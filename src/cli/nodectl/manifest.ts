@@ -9,7 +9,8 @@
 import { parseAllDocuments } from "yaml";
 import { Node, NodeSpec, type Taint } from "../../gen/nodeplane/v1/node.js";
 import { CliError } from "./errors.js";
-import { LAST_APPLIED_ANNOTATION, compare } from "./print.js";
+import { LAST_APPLIED_ANNOTATION } from "./print.js";
+import { compare } from "../../model/columns.js";
 
 /** A field's shape: a scalar, a timestamp string, a string map, a list of something, or a message. */
 type Shape = "scalar" | "time" | "map" | { list: Shape } | { fields: Record<string, Shape> };

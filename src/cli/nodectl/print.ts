@@ -7,84 +7,13 @@ import { stringify as toYaml } from "yaml";
 import type { Event } from "../../gen/nodeplane/v1/event.js";
 import { Lease } from "../../gen/nodeplane/v1/lease.js";
 import { Node, type NodeTopology, type Taint } from "../../gen/nodeplane/v1/node.js";
-import { DESCRIBE, formatTable, rfc1123, since, tabwrite } from "./table.js";
+import { DESCRIBE, formatTable, rfc1123, tabwrite } from "./table.js";
+import { compare, formatTaint, nodeHeader, nodeRoles, nodeRow, since, type TableOptions } from "../../model/columns.js";
 
 /** The annotation `apply` keeps its last manifest in (describe hides it, as kubectl does). */
 export const LAST_APPLIED_ANNOTATION = "nodectl.nodeplane.io/last-applied-configuration";
 
-const ROLE_PREFIX = "node-role.kubernetes.io/";
-const ROLE_LABEL = "kubernetes.io/role";
-
 export type OutputFormat = "" | "wide" | "json" | "yaml" | "name";
-
-export interface TableOptions {
-  /** "" (default) or "wide". */
-  output?: "" | "wide";
-  showLabels?: boolean;
-  noHeaders?: boolean;
-}
-
-/** Roles from node-role.kubernetes.io/<role> (and kubernetes.io/role=<role>) labels, sorted. */
-export function nodeRoles(node: Node): string[] {
-  const roles = new Set<string>();
-  for (const [k, v] of Object.entries(node.metadata?.labels ?? {})) {
-    if (k.startsWith(ROLE_PREFIX) && k.length > ROLE_PREFIX.length) roles.add(k.slice(ROLE_PREFIX.length));
-    else if (k === ROLE_LABEL && v !== "") roles.add(v);
-  }
-  return [...roles].sort(compare);
-}
-
-/**
- * kubectl's STATUS: "Ready" when the Ready condition is True, "NotReady" when it is False or
- * Unknown, "Unknown" when the node has no Ready condition; ",SchedulingDisabled" when cordoned.
- */
-export function nodeStatus(node: Node): string {
-  const ready = node.status?.conditions.find((c) => c.type === "Ready");
-  const parts = [ready === undefined ? "Unknown" : ready.status === "True" ? "Ready" : "NotReady"];
-  if (node.spec?.unschedulable) parts.push("SchedulingDisabled");
-  return parts.join(",");
-}
-
-/** k=v,… sorted by key, "<none>" when there are none (labels.FormatLabels). */
-function formatLabels(labels: Record<string, string> | undefined): string {
-  const keys = Object.keys(labels ?? {}).sort(compare);
-  return keys.length === 0 ? "<none>" : keys.map((k) => `${k}=${labels![k]}`).join(",");
-}
-
-/** key=value:Effect, or key:Effect for an empty value (Taint.ToString). */
-export function formatTaint(t: Pick<Taint, "key" | "value" | "effect">): string {
-  const effect = t.effect ? `:${t.effect}` : "";
-  return t.value ? `${t.key}=${t.value}${effect}` : `${t.key}${effect}`;
-}
-
-function address(node: Node, type: string): string {
-  return node.status?.addresses.find((a) => a.type === type)?.address || "<none>";
-}
-
-export function nodeHeader(opts: TableOptions = {}): string[] {
-  const cols = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"];
-  if (opts.output === "wide") cols.push("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION");
-  if (opts.showLabels) cols.push("LABELS");
-  return cols;
-}
-
-/** One row of `get nodes` (kubectl's printNode). */
-export function nodeRow(node: Node, now: number, opts: TableOptions = {}): string[] {
-  const roles = nodeRoles(node);
-  const info = node.status?.nodeInfo;
-  const cells = [
-    node.metadata?.name ?? "",
-    nodeStatus(node),
-    roles.length > 0 ? roles.join(",") : "<none>",
-    since(node.metadata?.creationTimestamp, now),
-    info?.agentVersion ?? "",
-  ];
-  if (opts.output === "wide") {
-    cells.push(address(node, "InternalIP"), address(node, "ExternalIP"), info?.osImage || "<unknown>", info?.kernelVersion || "<unknown>");
-  }
-  if (opts.showLabels) cells.push(formatLabels(node.metadata?.labels));
-  return cells;
-}
 
 /** `get nodes` as a table. */
 export function printNodeTable(nodes: readonly Node[], now: number, opts: TableOptions = {}): string {
@@ -275,6 +204,3 @@ export function joinDescriptions(parts: readonly string[]): string {
 }
 
 /** Keys sorted by code unit, as Go's sort.Strings. */
-export function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
