@@ -56,21 +56,28 @@ class MemberSkipped extends Error {}
  * With several endpoints: after a member fails a call for want of a connection (refused,
  * dropped, "no leader"), skip it for a second, so that the next attempt goes to another one
  * (etcd3 moves to the next endpoint when a host policy refuses without calling). A deadline
- * does not count: a slow member is not a dead one.
+ * does not count: a slow member is not a dead one. When every member failed a moment ago, none
+ * is skipped: the call goes out (members that come back are used at once).
  */
-function skipFailedMember(): Policy {
-  let downUntil = 0;
-  return {
-    ...runOnce,
-    execute: async (fn, signal) => {
-      if (Date.now() < downUntil) throw new MemberSkipped("etcd member failed a moment ago; not tried");
-      try {
-        return await fn({ signal: signal ?? NEVER });
-      } catch (err) {
-        if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") downUntil = Date.now() + 1000;
-        throw err;
-      }
-    },
+function skipFailedMembers(members: number): (host: string) => Policy {
+  const downUntil = new Map<string, { until: number }>();
+  const allDown = (now: number): boolean => [...downUntil.values()].filter((d) => d.until > now).length >= members;
+  return (host) => {
+    const mine = downUntil.get(host) ?? { until: 0 };
+    downUntil.set(host, mine);
+    return {
+      ...runOnce,
+      execute: async (fn, signal) => {
+        const now = Date.now();
+        if (now < mine.until && !allDown(now)) throw new MemberSkipped("etcd member failed a moment ago; not tried");
+        try {
+          return await fn({ signal: signal ?? NEVER });
+        } catch (err) {
+          if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") mine.until = Date.now() + 1000;
+          throw err;
+        }
+      },
+    };
   };
 }
 
@@ -129,7 +136,7 @@ export function etcdClientOptions(opts: EtcdConnectionOptions): IOptions {
       "grpc.keepalive_timeout_ms": 5_000,
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { interceptors: [requireLeader], deadline: Date.now() + timeout }),
-    faultHandling: { global: runOnce, host: opts.endpoints.length > 1 ? skipFailedMember : () => runOnce, watchBackoff: watchBackoff(100) },
+    faultHandling: { global: runOnce, host: opts.endpoints.length > 1 ? skipFailedMembers(opts.endpoints.length) : () => runOnce, watchBackoff: watchBackoff(100) },
   };
 }
 
