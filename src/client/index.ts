@@ -1,5 +1,6 @@
 /** The nodeplane SDK: `import { NodeClient } from "nodeplane/client"`. */
 export { NodeClient } from "./client.js";
+export { AuthClient, type CreateTokenOptions } from "./auth-client.js";
 export type { CallOptions, NodeClientOptions, NodeInput, PreconditionOptions, RenewOptions, WatchEvent, WatchEventType } from "./client.js";
 export * from "./errors.js";
 export type { Event } from "../gen/nodeplane/v1/event.js";

@@ -5,7 +5,7 @@
  * a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
  * a longer interval (at most half the lease duration, so leases never lapse).
  */
-import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
+import type { handleBidiStreamingCall, Metadata, ServerDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { UnavailableError } from "../errors.js";
@@ -24,6 +24,8 @@ export interface HeartbeatOptions {
   log: Logger;
   /** Renewals per second the whole fleet should stay under (default 10,000). */
   maxRate?: number;
+  /** Admits each renewal (authorization, per-identity rate; src/auth/gate.ts): a refusal ends the stream with its error. */
+  admit?: (metadata: Metadata, req: HeartbeatRequest) => Promise<void>;
 }
 
 export class HeartbeatStreams {
@@ -78,6 +80,7 @@ export class HeartbeatStreams {
   private async renew(call: Stream, req: HeartbeatRequest, finish: () => void): Promise<void> {
     const started = performance.now();
     try {
+      await this.o.admit?.(call.metadata, req);
       const lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
       this.o.metrics.heartbeats.inc({ code: "OK" });
       this.o.metrics.latency.observe({ method: "Heartbeat" }, (performance.now() - started) / 1000);

@@ -2,7 +2,7 @@
  * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
-import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
@@ -57,11 +57,16 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
   };
 }
 
-function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+/** The unary wrapper (metrics, debug line, request id, error map); the auth service's handlers use it too. */
+export function wrapUnary<Req, Res>(
+  deps: Pick<NodeServiceDeps, "metrics" | "log">,
+  method: string,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
     const id = requestId();
-    fn(call.request).then(
+    fn(call.request, call).then(
       (res) => {
         const seconds = (performance.now() - started) / 1000;
         deps.metrics.handled.inc({ method, code: "OK" });

@@ -40,6 +40,7 @@ import { HeartbeatStreams } from "./heartbeat.js";
 import { nodeService } from "./node-service.js";
 import { nodeServiceDefinition } from "./watch-wire.js";
 import { addReflection } from "./reflection.js";
+import { Security, type SecurityOptions } from "../auth/setup.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -74,6 +75,8 @@ export interface ServeOptions {
   maxHeartbeatRate?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
+  /** TLS, authentication, authorization, limits, audit (src/auth/setup.ts); undefined = plaintext on loopback, no authentication. */
+  security?: SecurityOptions;
 }
 
 /** The node lifecycle controller's tunables (flags of `nodeplane serve`). */
@@ -214,24 +217,26 @@ export class NodeplaneServer {
       expiry.unref();
       parts.push(() => clearInterval(expiry));
 
+      const security = await Security.create(opts.security, { dataDir: opts.dataDir, listen: opts.listen, httpListen: opts.httpListen, store, clock, log, metrics });
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
+        ...security.serverOptions(),
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
         "grpc.keepalive_time_ms": 60_000,
         "grpc.keepalive_timeout_ms": 20_000,
       });
-      const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate });
+      const heartbeats = new HeartbeatStreams({ registry, metrics, log, maxRate: opts.maxHeartbeatRate, admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined });
       parts.push(() => heartbeats.closeAll());
       server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, log }));
+      security.addServices(server);
       addReflection(server);
       const health = addHealth(server);
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      ).catch((err: unknown) => {
+      const port = await security.listen(server).catch((err: unknown) => {
         throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
       });
+      parts.push(() => security.close());
       parts.push(() => server.forceShutdown());
 
       const state = { accepting: true, synced: false };
@@ -242,6 +247,8 @@ export class NodeplaneServer {
           host,
           port: httpPort,
           metrics: metrics.registry,
+          tls: security.tls,
+          protectMetrics: security.enabled ? (req) => security.access.authorizeHttp(req, "get", "metrics").then(() => undefined) : undefined,
           // Ready: the watch cache has loaded, the controllers have synced, the store answers and
           // we are not shutting down.
           ready: async () => {
