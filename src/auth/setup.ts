@@ -80,9 +80,11 @@ export class Security {
     private readonly ctx: SecurityContext,
   ) {}
 
-  /** @throws Error with a message for a bad combination of flags or unreadable files (nothing has been bound yet). */
-  static async create(o: SecurityOptions = {}, ctx: SecurityContext): Promise<Security> {
-    const { log, clock } = ctx;
+  /**
+   * Refuse bad flag combinations and an exposed address without TLS and authentication, from the
+   * options alone (before the store is opened or anything is made).
+   */
+  static check(o: SecurityOptions = {}, listen: string, httpListen: string | null): void {
     const explicitTls = o.tlsCertFile !== undefined || o.tlsPrivateKeyFile !== undefined;
     if (explicitTls && (o.tlsCertFile === undefined || o.tlsPrivateKeyFile === undefined)) {
       throw new Error("--tls-cert-file and --tls-private-key-file go together");
@@ -90,6 +92,21 @@ export class Security {
     if ((o.clusterSigningCertFile === undefined) !== (o.clusterSigningKeyFile === undefined)) {
       throw new Error("--cluster-signing-cert-file and --cluster-signing-key-file go together");
     }
+    const tls = o.tls === true || explicitTls;
+    if (!tls && (o.clientCaFile !== undefined || o.clusterSigningCertFile !== undefined)) {
+      throw new Error("--client-ca-file and --cluster-signing-cert-file need TLS: add --tls (or --tls-cert-file and --tls-private-key-file)");
+    }
+    if (explicitTls && o.clientCaFile === undefined && o.tokenAuthFile === undefined && o.clusterSigningCertFile === undefined) {
+      throw new Error("TLS without --client-ca-file or --token-auth-file: no client could authenticate; give one of them (or use --tls alone, which makes its own CA)");
+    }
+    checkExposure(listen, httpListen, o, tls || o.tokenAuthFile !== undefined, tls);
+  }
+
+  /** @throws Error with a message for unreadable or unusable files (nothing has been bound yet). */
+  static async create(o: SecurityOptions = {}, ctx: SecurityContext): Promise<Security> {
+    Security.check(o, ctx.listen, ctx.httpListen);
+    const { log, clock } = ctx;
+    const explicitTls = o.tlsCertFile !== undefined;
     const tlsOn = o.tls === true || explicitTls;
     let pki: ServerPki | undefined;
     let tls: TlsMaterial | undefined;
@@ -116,15 +133,8 @@ export class Security {
     }
     if (o.clientCaFile !== undefined) clientCas.push(readPem(o.clientCaFile, "--client-ca-file"));
     if (tls && clientCas.length > 0) tls.clientCa = clientCas.join("\n");
-    if (!tls && (o.clientCaFile !== undefined || o.clusterSigningCertFile !== undefined)) {
-      throw new Error("--client-ca-file and --cluster-signing-cert-file need TLS: add --tls (or --tls-cert-file and --tls-private-key-file)");
-    }
     const tokenFile = o.tokenAuthFile !== undefined ? TokenFile.read(o.tokenAuthFile) : undefined;
     const enabled = tls !== undefined || tokenFile !== undefined;
-    if (tls && !tls.clientCa && !tokenFile) {
-      throw new Error("TLS without --client-ca-file or --token-auth-file: no client could authenticate; give one of them (or use --tls alone, which makes its own CA)");
-    }
-    checkExposure(ctx, o, enabled, tls !== undefined);
 
     const tokens = new BootstrapTokens({ store: ctx.store, clock });
     const access = new AccessControl(enabled ? new Authenticator({ tokenFile, bootstrapTokens: tokens, clock }) : undefined);
@@ -199,9 +209,9 @@ export class Security {
 }
 
 /** Refuse to serve other machines without TLS and authentication (unless told to). */
-function checkExposure(ctx: SecurityContext, o: SecurityOptions, authn: boolean, tls: boolean): void {
+function checkExposure(listen: string, httpListen: string | null, o: SecurityOptions, authn: boolean, tls: boolean): void {
   if ((authn && tls) || o.insecureAllowUnauthenticatedNonLoopback) return;
-  for (const [flag, address] of [["--listen", ctx.listen], ["--http-listen", ctx.httpListen]] as const) {
+  for (const [flag, address] of [["--listen", listen], ["--http-listen", httpListen]] as const) {
     if (!address) continue;
     const { host } = splitHostPort(address);
     if (isLoopbackHost(host)) continue;

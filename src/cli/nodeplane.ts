@@ -5,10 +5,11 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, type LogLevel } from "../log.js";
 import { addAgentCommand } from "./agent.js";
+import { addSecurityOptions, securityOptionsFrom, type SecurityFlags } from "./security-flags.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
-interface ServeFlags {
+interface ServeFlags extends SecurityFlags {
   listen: string;
   httpListen: string;
   dataDir: string;
@@ -44,8 +45,8 @@ const program = new Command("nodeplane")
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
-program
-  .command("serve")
+addSecurityOptions(program
+  .command("serve"))
   .description("run the server")
   .option("--listen <host:port>", "gRPC listen address", parseAddress, DEFAULTS.listen)
   .option("--http-listen <host:port>", "HTTP address for /metrics, /healthz, /readyz (\"\" = none)", (v) => (v === "" ? v : parseAddress(v)), DEFAULTS.httpListen)
@@ -102,6 +103,7 @@ program
         : undefined,
       listen: flags.listen,
       httpListen: flags.httpListen || null,
+      security: securityOptionsFrom(flags),
       dataDir: flags.dataDir,
       logger: log,
       watchQueueLimit: flags.watchQueueSize,

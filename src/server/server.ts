@@ -120,6 +120,7 @@ export class NodeplaneServer {
     const log = opts.logger ?? createLogger(opts.logLevel);
     // Bad flag combinations are refused before anything is opened.
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
+    Security.check(opts.security, opts.listen, opts.httpListen);
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;

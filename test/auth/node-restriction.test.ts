@@ -68,6 +68,6 @@ describe("NodeRestriction through the server", () => {
     expect(cordoned.spec?.unschedulable).toBe(true);
     // The node's own re-registration keeps what the operator set.
     const again = await c.register(agentNode("n1", { spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] } }));
-    expect(again.node.spec?.unschedulable).toBe(true);
+    expect(again.node?.spec?.unschedulable).toBe(true);
   });
 });
