@@ -51,7 +51,7 @@ export function readKubeconfig(path: string): ConnectionSettings {
   if (!("clusters" in d) && !("users" in d) && !("contexts" in d)) {
     const { server, ...rest } = d;
     const unknown = Object.keys(rest);
-    if (unknown.length > 0) throw new Error(`${path}: unknown keys ${unknown.join(", ")} (known: server, or a kubeconfig's clusters/users/contexts)`);
+    if (unknown.length > 0) throw new Error(`${path}: unknown keys ${unknown.join(", ")} (known: server); a kubeconfig has clusters, users and contexts`);
     if (server === undefined || server === null) return {};
     if (typeof server !== "string") throw new Error(`${path}: server must be host:port`);
     return parseServerUrl(server, `${path}: server`);
@@ -99,16 +99,21 @@ export function parseServerUrl(value: string, what: string): Pick<ConnectionSett
 
 /** Write an admin kubeconfig (PEMs inline) with mode 0600, atomically. */
 export function writeKubeconfig(path: string, s: { server: string; ca: string; cert: string; key: string }): void {
+  writePrivateFile(path, `${WRITTEN_BY}\n${kubeconfigYaml("nodeplane-admin", s)}`);
+}
+
+/** A kubeconfig (PEMs inline) for one user: a client certificate and key, or a token. */
+export function kubeconfigYaml(user: string, s: { server: string; ca: string; cert?: string; key?: string; token?: string }): string {
   const b64 = (text: string): string => Buffer.from(text).toString("base64");
-  const doc = {
+  const credentials = s.token !== undefined ? { token: s.token } : { "client-certificate-data": b64(s.cert ?? ""), "client-key-data": b64(s.key ?? "") };
+  return stringifyYaml({
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: "nodeplane", cluster: { server: `https://${s.server}`, "certificate-authority-data": b64(s.ca) } }],
-    users: [{ name: "nodeplane-admin", user: { "client-certificate-data": b64(s.cert), "client-key-data": b64(s.key) } }],
-    contexts: [{ name: "nodeplane", context: { cluster: "nodeplane", user: "nodeplane-admin" } }],
+    users: [{ name: user, user: credentials }],
+    contexts: [{ name: "nodeplane", context: { cluster: "nodeplane", user } }],
     "current-context": "nodeplane",
-  };
-  writePrivateFile(path, `${WRITTEN_BY}\n${stringifyYaml(doc)}`);
+  });
 }
 
 /** Write a file readable by its owner only, atomically (a temp file renamed over it). */
