@@ -151,7 +151,7 @@ export class Security {
     });
     const signer = new NodeCertificateSigner({ issuer, store: ctx.store, tokens, clock, certTtlMs: o.clusterSigningDurationMs ?? DEFAULT_NODE_CERT_TTL_MS });
     const security = new Security(tls, access, gate, tokens, signer, limits, pki, o, ctx);
-    log.info({ authentication: enabled, tls: tls !== undefined, clientCertificates: tls?.clientCa !== undefined, tokenFile: tokenFile?.size ?? 0, audit: audit !== undefined }, "security");
+    log.info({ authentication: enabled, tls: tls !== undefined, clientCertificates: tls?.clientCa !== undefined, tokenFile: tokenFile?.size ?? 0, auditLog: audit !== undefined }, "security");
     return security;
   }
 
