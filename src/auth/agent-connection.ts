@@ -47,6 +47,12 @@ export async function connectAgent(f: AgentConnectionFlags, nodeName: string, lo
   if (f.clientCertificate) settings.cert = readFlagFile(f.clientCertificate, "--client-certificate");
   if (f.clientKey) settings.key = readFlagFile(f.clientKey, "--client-key");
   if (f.token) settings.token = f.token;
+  // A credential given by flag replaces the other kind from the config file (a certificate would win otherwise).
+  if (f.token && !f.clientCertificate) {
+    delete settings.cert;
+    delete settings.key;
+  }
+  if (f.clientCertificate && !f.token) delete settings.token;
   const server = settings.server ?? bootstrap.server ?? "127.0.0.1:50051";
 
   const token = f.bootstrapToken ?? bootstrap.token;

@@ -12,7 +12,8 @@
  *   while the Node does not exist yet (an agent that lost its key before registering). Once
  *   the node has registered, no token can obtain its name: a stolen token can make new nodes
  *   (restrict that with the token's node names), never become an existing one. A claim ends
- *   when its token is deleted or expires.
+ *   after an hour (the agent has long registered by then, and the Node's existence protects
+ *   the name), or when its token is deleted or expires.
  */
 import type { Clock } from "../clock.js";
 import { InvalidError, PermissionDeniedError, UnavailableError } from "../errors.js";
@@ -24,6 +25,8 @@ import { BOOTSTRAP_USER_PREFIX, describeIdentity, GROUPS, type Identity, NODE_US
 import { type Issuer, issueCertificate, readCsr } from "./pki.js";
 
 const CLAIM_PREFIX = "/registry/nodebootstrap/";
+/** How long a claim keeps a name from other tokens: ample time for the agent to register. */
+const CLAIM_TTL_MS = 3_600_000;
 export const DEFAULT_NODE_CERT_TTL_MS = 365 * 24 * 3_600_000;
 
 interface Claim {
@@ -102,7 +105,8 @@ export class NodeCertificateSigner {
       if (node) throw taken;
       if (claimKv) {
         const claim = JSON.parse(new TextDecoder().decode(claimKv.value)) as Claim;
-        if (claim.tokenId !== tokenId && (await this.liveToken(claim.tokenId))) throw taken;
+        const held = claim.tokenId !== tokenId && this.o.clock.now() - claim.claimedAt < CLAIM_TTL_MS;
+        if (held && (await this.liveToken(claim.tokenId))) throw taken;
       }
       const value = new TextEncoder().encode(JSON.stringify({ tokenId, claimedAt: this.o.clock.now() } satisfies Claim));
       const res = await this.o.store.txn({

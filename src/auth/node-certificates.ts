@@ -90,13 +90,9 @@ export class NodeCertificates {
 
   /** Renew before expiry until `signal` aborts, telling `use` about each new certificate. */
   async rotate(signal: AbortSignal, use: (credentials: grpc.ChannelCredentials) => void): Promise<void> {
-    const [from, to] = this.o.renewWindow ?? [0.7, 0.9];
     while (!signal.aborted) {
       const cert = new X509Certificate(this.pair.cert);
-      const start = Date.parse(cert.validFrom);
-      const life = Date.parse(cert.validTo) - start;
-      const at = start + life * (from + Math.random() * (to - from));
-      await sleep(Math.max(0, at - Date.now()), signal);
+      await sleepUntil(renewalTime(Date.parse(cert.validFrom), Date.parse(cert.validTo), this.o.renewWindow), signal);
       if (signal.aborted) return;
       try {
         await this.renew(this.pair, signal);
@@ -140,4 +136,16 @@ export class NodeCertificates {
       }
     }
   }
+}
+
+/** When to renew a certificate valid from `validFrom` to `validTo` (ms): a random point in `window` of its life. */
+export function renewalTime(validFrom: number, validTo: number, window: [number, number] = [0.7, 0.9], random: () => number = Math.random): number {
+  const [from, to] = window;
+  return validFrom + (validTo - validFrom) * (from + random() * (to - from));
+}
+
+/** A timer holds at most 2^31-1 ms (24.8 days; longer ones fire at once): wait in steps of a day. */
+export async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+  const DAY = 24 * 3_600_000;
+  while (!signal.aborted && Date.now() < at) await sleep(Math.min(DAY, at - Date.now()), signal);
 }

@@ -87,6 +87,12 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   if (flags.clientCertificate) settings.cert = file(flags.clientCertificate, "--client-certificate");
   if (flags.clientKey) settings.key = file(flags.clientKey, "--client-key");
   if (flags.token) settings.token = flags.token;
+  // A credential given by flag replaces the other kind from the config file (a certificate would win otherwise).
+  if (flags.token && !flags.clientCertificate) {
+    delete settings.cert;
+    delete settings.key;
+  }
+  if (flags.clientCertificate && !flags.token) delete settings.token;
   return { ...choice, settings, options: guarded("credentials", () => clientOptions(settings)) };
 }
 
