@@ -60,7 +60,7 @@ export class AccessControl {
 }
 
 /** What an HTTP request carries: the TLS client certificate (verified or not) and the authorization header. */
-export function httpCredentials(req: IncomingMessage): Credentials {
+function httpCredentials(req: IncomingMessage): Credentials {
   const socket = req.socket as Partial<TLSSocket>;
   const c: Credentials = {};
   if (typeof socket.getPeerCertificate === "function") {

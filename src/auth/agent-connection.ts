@@ -13,19 +13,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NodeClient } from "../client/client.js";
 import { clientOptions } from "./client-credentials.js";
-import { type ConnectionSettings, parseServerUrl, readKubeconfig } from "./kubeconfig.js";
+import { type ConnectionSettings, type CredentialFlags, parseServerUrl, readKubeconfig, withCredentialFlags } from "./kubeconfig.js";
 import { NodeCertificates, type NodeCertificatesOptions } from "./node-certificates.js";
 
-export interface AgentConnectionFlags {
+export interface AgentConnectionFlags extends CredentialFlags {
   server?: string;
   kubeconfig?: string;
   bootstrapKubeconfig?: string;
   bootstrapToken?: string;
   certDir: string;
-  certificateAuthority?: string;
-  clientCertificate?: string;
-  clientKey?: string;
-  token?: string;
   rotateCertificates: boolean;
 }
 
@@ -40,19 +36,10 @@ export interface AgentConnection {
 
 /** @throws Error naming the flag or file at fault. */
 export async function connectAgent(f: AgentConnectionFlags, nodeName: string, log: NodeCertificatesOptions["log"], signal: AbortSignal): Promise<AgentConnection> {
-  const settings: ConnectionSettings = f.kubeconfig ? wrap("--kubeconfig", () => readKubeconfig(f.kubeconfig!)) : {};
+  const fromFile: ConnectionSettings = f.kubeconfig ? wrap("--kubeconfig", () => readKubeconfig(f.kubeconfig!)) : {};
   const bootstrap: ConnectionSettings = f.bootstrapKubeconfig ? wrap("--bootstrap-kubeconfig", () => readKubeconfig(f.bootstrapKubeconfig!)) : {};
-  if (f.server) Object.assign(settings, wrap("--server", () => parseServerUrl(f.server!, "--server")));
-  if (f.certificateAuthority) settings.ca = readFlagFile(f.certificateAuthority, "--certificate-authority");
-  if (f.clientCertificate) settings.cert = readFlagFile(f.clientCertificate, "--client-certificate");
-  if (f.clientKey) settings.key = readFlagFile(f.clientKey, "--client-key");
-  if (f.token) settings.token = f.token;
-  // A credential given by flag replaces the other kind from the config file (a certificate would win otherwise).
-  if (f.token && !f.clientCertificate) {
-    delete settings.cert;
-    delete settings.key;
-  }
-  if (f.clientCertificate && !f.token) delete settings.token;
+  if (f.server) Object.assign(fromFile, wrap("--server", () => parseServerUrl(f.server!, "--server")));
+  const settings = withCredentialFlags(fromFile, f, readFlagFile);
   const server = settings.server ?? bootstrap.server ?? "127.0.0.1:50051";
 
   const token = f.bootstrapToken ?? bootstrap.token;

@@ -42,7 +42,7 @@ interface Rule {
 
 const READ: readonly Verb[] = ["get", "list", "watch"];
 
-export const RULES: readonly Rule[] = [
+const RULES: readonly Rule[] = [
   { groups: [GROUPS.masters, GROUPS.operators], verbs: "*", resources: "*" },
   { groups: [GROUPS.viewers], verbs: READ, resources: ["nodes", "nodes/status", "leases", "events", "metrics"] },
   { groups: [GROUPS.nodes], verbs: READ, resources: ["nodes", "nodes/status"], ownNode: true },
@@ -77,7 +77,7 @@ function ownsObject(identity: Identity, resource: Resource, name: string, namesp
 }
 
 /** "node "n2"", "nodes", "nodes with metadata.name=n2", "lease "kube-node-lease/n2"", "bootstrap tokens". */
-export function describeObject(verb: Verb, resource: Resource, name: string, namespace?: string): string {
+function describeObject(verb: Verb, resource: Resource, name: string, namespace?: string): string {
   const [one, many] = NAMES[resource];
   if (resource === "events" && name) return `events of node ${JSON.stringify(name)}`;
   if (verb === "list" || verb === "watch" || !name) return name ? `${many} with metadata.name=${name}` : many;

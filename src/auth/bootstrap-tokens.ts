@@ -22,9 +22,9 @@ import { sha256 } from "./token-file.js";
 export const BOOTSTRAP_TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 const TOKEN_PREFIX = "/registry/bootstraptokens/";
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
-export const DEFAULT_TOKEN_TTL_MS = 24 * 3_600_000;
+const DEFAULT_TOKEN_TTL_MS = 24 * 3_600_000;
 /** Longest TTL a token may be given: a forgotten token should not open the cluster for ever. */
-export const MAX_TOKEN_TTL_MS = 365 * 24 * 3_600_000;
+const MAX_TOKEN_TTL_MS = 365 * 24 * 3_600_000;
 
 /** What is stored about a token (never its secret). */
 export interface BootstrapTokenRecord {

@@ -23,7 +23,7 @@ export const GROUPS = {
 
 export const NODE_USER_PREFIX = "system:node:";
 export const BOOTSTRAP_USER_PREFIX = "system:bootstrap:";
-export const ANONYMOUS_USER = "system:anonymous";
+const ANONYMOUS_USER = "system:anonymous";
 
 /** How the identity was established (for the audit log and WhoAmI). */
 export type AuthMethod = "x509" | "token" | "bootstrap-token" | "none";

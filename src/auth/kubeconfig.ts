@@ -89,6 +89,33 @@ function fromKubeconfig(d: Doc, path: string): ConnectionSettings {
   return out;
 }
 
+/** Credentials given by flags (kubectl's names), over those of a config file. */
+export interface CredentialFlags {
+  certificateAuthority?: string;
+  clientCertificate?: string;
+  clientKey?: string;
+  token?: string;
+}
+
+/**
+ * `settings` with the flags' credentials laid over it; `read` reads a flag's file (and names the
+ * flag when it cannot). A credential given by flag replaces the other kind from the file: a
+ * client certificate would otherwise win over a --token.
+ */
+export function withCredentialFlags(settings: ConnectionSettings, f: CredentialFlags, read: (path: string, flag: string) => string): ConnectionSettings {
+  const out = { ...settings };
+  if (f.certificateAuthority) out.ca = read(f.certificateAuthority, "--certificate-authority");
+  if (f.clientCertificate) out.cert = read(f.clientCertificate, "--client-certificate");
+  if (f.clientKey) out.key = read(f.clientKey, "--client-key");
+  if (f.token) out.token = f.token;
+  if (f.token && !f.clientCertificate) {
+    delete out.cert;
+    delete out.key;
+  }
+  if (f.clientCertificate && !f.token) delete out.token;
+  return out;
+}
+
 /** "https://h:p" (TLS), "http://h:p" (plaintext) or "h:p" → host:port and whether TLS is asked for. */
 export function parseServerUrl(value: string, what: string): Pick<ConnectionSettings, "server" | "tls"> {
   const m = /^(?:(https?):\/\/)?((?:\[[^\]]+\]|[^:/\s]+):\d{1,5})\/?$/.exec(value.trim());

@@ -38,7 +38,7 @@ const namespaceOf = (key: string): string => (key.includes("/") ? key.slice(0, k
 const inNamespace = (ns: string, base: string): boolean => ns === base || ns.endsWith(`.${base}`);
 
 /** Why a node may not set this label key, or undefined when it may. */
-export function forbiddenNodeLabel(key: string): string | undefined {
+function forbiddenNodeLabel(key: string): string | undefined {
   const ns = namespaceOf(key);
   if (inNamespace(ns, "node-restriction.kubernetes.io")) return "node-restriction.kubernetes.io labels are set by operators only";
   const kubernetes = inNamespace(ns, "kubernetes.io") || inNamespace(ns, "k8s.io");

@@ -26,7 +26,7 @@ import { createCertificateAuthority, generateKeyPair, issueCertificate, type Iss
 
 const DAY = 24 * 3_600_000;
 const RENEW_BEFORE_MS = 30 * DAY;
-export const ADMIN_USER = "nodeplane-admin";
+const ADMIN_USER = "nodeplane-admin";
 
 export interface ServerPki {
   dir: string;

@@ -58,7 +58,7 @@ export function privateKeyPem(key: CryptoKey): string {
 }
 
 /** A private key from PEM (PKCS#8, PKCS#1 RSA or SEC1 EC), ready to sign with. */
-export async function importSigningKey(pem: string): Promise<{ key: CryptoKey; algorithm: Algorithm }> {
+async function importSigningKey(pem: string): Promise<{ key: CryptoKey; algorithm: Algorithm }> {
   const obj = createPrivateKey(pem);
   const der = obj.export({ type: "pkcs8", format: "der" });
   if (obj.asymmetricKeyType === "rsa") {

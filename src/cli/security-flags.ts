@@ -10,14 +10,10 @@ import type { SecurityOptions } from "../auth/setup.js";
 import { DEFAULT_LIMITS } from "../auth/limits.js";
 import { durationOption, parseBytes, parseRate } from "./flags.js";
 
-export interface SecurityFlags {
+/** The file flags are SecurityOptions' own fields; the rest are named as flags. */
+export interface SecurityFlags
+  extends Pick<SecurityOptions, "tlsCertFile" | "tlsPrivateKeyFile" | "clientCaFile" | "tokenAuthFile" | "clusterSigningCertFile" | "clusterSigningKeyFile" | "auditLogPath"> {
   tls: boolean;
-  tlsCertFile?: string;
-  tlsPrivateKeyFile?: string;
-  clientCaFile?: string;
-  tokenAuthFile?: string;
-  clusterSigningCertFile?: string;
-  clusterSigningKeyFile?: string;
   clusterSigningDuration: number;
   tlsSan: string[];
   writeKubeconfig: string;
@@ -26,11 +22,10 @@ export interface SecurityFlags {
   maxRequestBurstPerIdentity: number;
   maxStreamsPerIdentity: number;
   maxNodeRequestSize: number;
-  auditLogPath?: string;
 }
 
 /** Where nodectl looks for its config by default (src/cli/nodectl/session.ts). */
-export const DEFAULT_KUBECONFIG = join(homedir(), ".nodeplane", "config.yaml");
+const DEFAULT_KUBECONFIG = join(homedir(), ".nodeplane", "config.yaml");
 
 function parseCount(value: string): number {
   const n = Number(value);
@@ -59,19 +54,20 @@ export function addSecurityOptions(cmd: Command): Command {
 }
 
 export function securityOptionsFrom(f: SecurityFlags): SecurityOptions {
+  const { tlsCertFile, tlsPrivateKeyFile, clientCaFile, tokenAuthFile, clusterSigningCertFile, clusterSigningKeyFile, auditLogPath } = f;
   return {
     tls: f.tls,
-    tlsCertFile: f.tlsCertFile,
-    tlsPrivateKeyFile: f.tlsPrivateKeyFile,
-    clientCaFile: f.clientCaFile,
-    tokenAuthFile: f.tokenAuthFile,
-    clusterSigningCertFile: f.clusterSigningCertFile,
-    clusterSigningKeyFile: f.clusterSigningKeyFile,
+    tlsCertFile,
+    tlsPrivateKeyFile,
+    clientCaFile,
+    tokenAuthFile,
+    clusterSigningCertFile,
+    clusterSigningKeyFile,
+    auditLogPath,
     clusterSigningDurationMs: f.clusterSigningDuration,
     tlsSans: f.tlsSan,
     writeKubeconfig: f.writeKubeconfig || undefined,
     insecureAllowUnauthenticatedNonLoopback: f.insecureAllowUnauthenticatedNonLoopback,
     limits: { qps: f.maxRequestsPerSecondPerIdentity, burst: f.maxRequestBurstPerIdentity, maxStreams: f.maxStreamsPerIdentity, maxNodeRequestBytes: f.maxNodeRequestSize },
-    auditLogPath: f.auditLogPath,
   };
 }

@@ -18,8 +18,8 @@ import { AuthClient } from "../../src/client/auth-client.js";
 import { tlsCredentials } from "../../src/auth/client-credentials.js";
 import { generateKeyPair, issueCertificate, type Issuer, loadIssuer, privateKeyPem } from "../../src/auth/pki.js";
 import type { SecurityOptions } from "../../src/auth/setup.js";
-import { createLogger } from "../../src/log.js";
-import { NodeplaneServer, type ServeOptions } from "../../src/server/server.js";
+import type { NodeplaneServer, ServeOptions } from "../../src/server/server.js";
+import { startHarness } from "./server.js";
 
 /** Tokens in the harness's --token-auth-file. */
 export const TOKENS = {
@@ -65,8 +65,8 @@ export interface AuthHarness {
 }
 
 export async function startAuthHarness(security: SecurityOptions = {}, overrides: Partial<ServeOptions> = {}): Promise<AuthHarness> {
-  const dataDir = mkdtempSync(join(tmpdir(), "nodeplane-auth-"));
-  const tokenFile = join(dataDir, "tokens.csv");
+  const tokenDir = mkdtempSync(join(tmpdir(), "nodeplane-auth-tokens-"));
+  const tokenFile = join(tokenDir, "tokens.csv");
   writeFileSync(
     tokenFile,
     [
@@ -75,20 +75,9 @@ export async function startAuthHarness(security: SecurityOptions = {}, overrides
       `${TOKENS.nobody},nobody,1003`,
     ].join("\n"),
   );
-  const start = async (): Promise<NodeplaneServer> => {
-    const server = await NodeplaneServer.start({
-      listen: "127.0.0.1:0",
-      httpListen: null,
-      dataDir,
-      logger: createLogger("silent"),
-      nodeLifecycle: false,
-      ...overrides,
-      security: { tls: true, tokenAuthFile: tokenFile, ...security },
-    });
-    await server.whenReady();
-    return server;
-  };
-  const server = await start();
+  // The plain harness (its own temp data dir, restart on it); its plaintext client is not used.
+  const base = await startHarness({ ...overrides, security: { tls: true, tokenAuthFile: tokenFile, ...security } });
+  const dataDir = base.dataDir;
   const pki = join(dataDir, "pki");
   const caPem = readFileSync(join(pki, "ca.crt"), "utf8");
   const issuer = await loadIssuer(caPem, readFileSync(join(pki, "ca.key"), "utf8"));
@@ -111,7 +100,7 @@ export async function startAuthHarness(security: SecurityOptions = {}, overrides
   const nodeCerts = new Map<string, { cert: string; key: string }>();
 
   const h: AuthHarness = {
-    server,
+    server: base.server,
     dataDir,
     address: "",
     caPem,
@@ -136,14 +125,14 @@ export async function startAuthHarness(security: SecurityOptions = {}, overrides
     certificate,
     async restart() {
       for (const c of clients.splice(0)) c.close();
-      await h.server.shutdown();
-      h.server = await start();
+      await base.restart();
+      h.server = base.server;
       connect();
     },
     async close() {
       for (const c of clients.splice(0)) c.close();
-      await h.server.shutdown();
-      rmSync(dataDir, { recursive: true, force: true });
+      await base.close();
+      rmSync(tokenDir, { recursive: true, force: true });
     },
   };
   const connect = (): void => {

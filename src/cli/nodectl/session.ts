@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clientOptions } from "../../auth/client-credentials.js";
-import { type ConnectionSettings, parseServerUrl, readKubeconfig } from "../../auth/kubeconfig.js";
+import { type ConnectionSettings, type CredentialFlags, parseServerUrl, readKubeconfig, withCredentialFlags } from "../../auth/kubeconfig.js";
 import { AuthClient } from "../../client/auth-client.js";
 import type { CallOptions, NodeClientOptions } from "../../client/client.js";
 import { DeadlineExceededError } from "../../client/errors.js";
@@ -24,13 +24,9 @@ export interface ServerChoice {
   source: string;
 }
 
-export interface ConnectionFlags {
+export interface ConnectionFlags extends CredentialFlags {
   server?: string;
   kubeconfig?: string;
-  certificateAuthority?: string;
-  clientCertificate?: string;
-  clientKey?: string;
-  token?: string;
 }
 
 export interface Connection extends ServerChoice {
@@ -80,19 +76,8 @@ function pick(flag: string | undefined, env: NodeJS.ProcessEnv, config: { path?:
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv, home: string): Connection {
   const config = configFile(flags.kubeconfig, env, home);
   const { tls, ...choice } = pick(flags.server, env, config);
-  const settings: ConnectionSettings = { ...config.settings, server: choice.address };
-  if (tls !== undefined) settings.tls = tls;
-  const file = (path: string, flag: string): string => guarded(flag, () => readFileSync(path, "utf8"));
-  if (flags.certificateAuthority) settings.ca = file(flags.certificateAuthority, "--certificate-authority");
-  if (flags.clientCertificate) settings.cert = file(flags.clientCertificate, "--client-certificate");
-  if (flags.clientKey) settings.key = file(flags.clientKey, "--client-key");
-  if (flags.token) settings.token = flags.token;
-  // A credential given by flag replaces the other kind from the config file (a certificate would win otherwise).
-  if (flags.token && !flags.clientCertificate) {
-    delete settings.cert;
-    delete settings.key;
-  }
-  if (flags.clientCertificate && !flags.token) delete settings.token;
+  const read = (path: string, flag: string): string => guarded(flag, () => readFileSync(path, "utf8"));
+  const settings = withCredentialFlags({ ...config.settings, server: choice.address, ...(tls !== undefined ? { tls } : {}) }, flags, read);
   return { ...choice, settings, options: guarded("credentials", () => clientOptions(settings)) };
 }
 
