@@ -119,7 +119,7 @@ export function withCredentialFlags(settings: ConnectionSettings, f: CredentialF
 /** "https://h:p" (TLS), "http://h:p" (plaintext) or "h:p" → host:port and whether TLS is asked for. */
 export function parseServerUrl(value: string, what: string): Pick<ConnectionSettings, "server" | "tls"> {
   const m = /^(?:(https?):\/\/)?((?:\[[^\]]+\]|[^:/\s]+):\d{1,5})\/?$/.exec(value.trim());
-  if (!m) throw new Error(`${what}: ${JSON.stringify(value)} is not host:port or https://host:port`);
+  if (!m || Number(m[2]!.slice(m[2]!.lastIndexOf(":") + 1)) > 65535) throw new Error(`${what}: ${JSON.stringify(value)} is not host:port (e.g. 127.0.0.1:50051)`);
   const scheme = m[1];
   return { server: m[2]!, ...(scheme ? { tls: scheme === "https" } : {}) };
 }
