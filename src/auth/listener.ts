@@ -8,11 +8,13 @@
  * way, and the authenticator answers UNAUTHENTICATED naming the reason for a bad one.
  *
  * For each TLS connection we keep what its client presented (keyed by the peer address grpc-js
- * reports for its calls); `getAuthContext()` carries only certificates that verified.
+ * reports for its calls); `getAuthContext()` carries only certificates that verified. The TLS
+ * part (TlsTerminator) takes connections accepted by any listener, so a listener that limits
+ * connections can put TLS in front of grpc-js the same way.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { AddressInfo } from "node:net";
-import { createServer, type PeerCertificate, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type PeerCertificate, type Server as TlsServer, type TLSSocket } from "node:tls";
 import type { Credentials } from "./authenticator.js";
 import { splitHostPort } from "./addresses.js";
 
@@ -43,6 +45,46 @@ export function tlsServerOptions(tls: TlsMaterial): { cert: string; key: string;
   return { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestCert: tls.clientCa !== undefined, rejectUnauthorized: false, minVersion: "TLSv1.2" };
 }
 
+/**
+ * TLS for connections accepted elsewhere: each TCP connection given to `accept` goes through a
+ * TLS handshake (Node's tls.Server, never listening itself, fed the socket as its 'connection'),
+ * and is then handed on with `inject` (grpc-js's connection injector). Whatever accepts
+ * connections (a plain net.Server here; a connection-limiting listener just as well) stays in
+ * charge of them.
+ */
+class TlsTerminator {
+  private readonly peers = new Map<string, PeerTls>();
+  private readonly server: TlsServer;
+
+  constructor(tls: TlsMaterial, inject: (socket: TLSSocket) => void) {
+    this.server = createTlsServer({ ...tlsServerOptions(tls), ALPNProtocols: ["h2"] }, (socket: TLSSocket) => {
+      const cert = socket.getPeerCertificate();
+      if (cert && cert.raw) {
+        const key = `${socket.remoteAddress}:${socket.remotePort}`;
+        this.peers.set(key, { certificate: cert, error: socket.authorized ? undefined : String(socket.authorizationError) });
+        socket.once("close", () => this.peers.delete(key));
+      }
+      socket.on("error", () => {}); // a reset connection is the client's business; grpc-js sees it close
+      inject(socket);
+    });
+    // A failed handshake (a client that distrusts our CA, a plaintext client): nothing to serve.
+    this.server.on("tlsClientError", () => {});
+  }
+
+  /** Take an accepted TCP connection. */
+  accept(socket: Socket): void {
+    this.server.emit("connection", socket);
+  }
+
+  /** What a call's connection presented (see GrpcListener.credentialsOf). */
+  credentialsOf(call: { getPeer(): string; getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): Pick<Credentials, "certificate" | "certificateError"> {
+    const verified = call.getAuthContext().sslPeerCertificate;
+    if (verified) return { certificate: verified };
+    const seen = this.peers.get(call.getPeer());
+    return seen ? { certificate: seen.certificate, certificateError: seen.error ?? "UNABLE_TO_VERIFY_LEAF_SIGNATURE" } : {};
+  }
+}
+
 export async function listenGrpc(server: grpc.Server, address: string, tls: TlsMaterial | undefined): Promise<GrpcListener> {
   if (!tls) {
     const port = await new Promise<number>((resolve, reject) =>
@@ -51,36 +93,21 @@ export async function listenGrpc(server: grpc.Server, address: string, tls: TlsM
     return { port, credentialsOf: () => ({}), close: () => {} };
   }
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const peers = new Map<string, PeerTls>();
-  const tlsServer: TlsServer = createServer({ ...tlsServerOptions(tls), ALPNProtocols: ["h2"] }, (socket: TLSSocket) => {
-    const cert = socket.getPeerCertificate();
-    if (cert && cert.raw) {
-      const key = `${socket.remoteAddress}:${socket.remotePort}`;
-      peers.set(key, { certificate: cert, error: socket.authorized ? undefined : String(socket.authorizationError) });
-      socket.once("close", () => peers.delete(key));
-    }
-    socket.on("error", () => {}); // a reset connection is the client's business; grpc-js sees it close
-    injector.injectConnection(socket);
-  });
-  tlsServer.on("tlsClientError", () => {}); // a failed handshake (wrong CA on the client's side, plaintext client): nothing to serve
+  const terminator = new TlsTerminator(tls, (socket) => injector.injectConnection(socket));
+  const tcp = createNetServer((socket) => terminator.accept(socket));
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {
-    tlsServer.once("error", reject);
-    tlsServer.listen(port, host, () => {
-      tlsServer.off("error", reject);
+    tcp.once("error", reject);
+    tcp.listen(port, host, () => {
+      tcp.off("error", reject);
       resolve();
     });
   });
   return {
-    port: (tlsServer.address() as AddressInfo).port,
-    credentialsOf(call) {
-      const verified = call.getAuthContext().sslPeerCertificate;
-      if (verified) return { certificate: verified };
-      const seen = peers.get(call.getPeer());
-      return seen ? { certificate: seen.certificate, certificateError: seen.error ?? "UNABLE_TO_VERIFY_LEAF_SIGNATURE" } : {};
-    },
+    port: (tcp.address() as AddressInfo).port,
+    credentialsOf: (call) => terminator.credentialsOf(call),
     close() {
-      tlsServer.close();
+      tcp.close();
     },
   };
 }
