@@ -26,7 +26,9 @@ export type ErrorKind =
   | "Conflict"
   | "Compacted"
   | "ResourceExhausted"
-  | "Unavailable";
+  | "Unavailable"
+  | "Unauthenticated"
+  | "PermissionDenied";
 
 /** One broken rule: which field, the offending value, the rule. */
 export interface FieldViolation {
@@ -143,4 +145,14 @@ export class ResourceExhaustedError extends NodeplaneError {
 /** UNAVAILABLE: shutting down, store unreachable. The message says what is unavailable. */
 export class UnavailableError extends NodeplaneError {
   readonly kind = "Unavailable";
+}
+
+/** UNAUTHENTICATED: no credential where one is needed, or a credential that is not valid. Never quotes a secret. */
+export class UnauthenticatedError extends NodeplaneError {
+  readonly kind = "Unauthenticated";
+}
+
+/** PERMISSION_DENIED: the identity may not do this. The message names the identity, the action and the object. */
+export class PermissionDeniedError extends NodeplaneError {
+  readonly kind = "PermissionDenied";
 }

@@ -1,21 +1,20 @@
 /** `nodeplane agent`: the node agent, with the kubelet's flag names. */
-import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { parse as parseYaml } from "yaml";
 import { NodeAgent } from "../agent/agent.js";
 import { parseEvictionHard } from "../agent/eviction.js";
 import { defaultLabels, nodeNameOf, probeMachine } from "../agent/machine.js";
 import { probeTopology, topologyLabels } from "../agent/topology.js";
-import { NodeClient } from "../client/client.js";
+import { type AgentConnectionFlags, connectAgent } from "../auth/agent-connection.js";
+import { silenceIpServernameWarning } from "../auth/client-credentials.js";
 import { NodeplaneError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "../validation/topology.js";
 import { parseTaintSpec } from "./taints.js";
-import { durationOption, parseAddress, parseBool, parsePositiveInt } from "./flags.js";
+import { durationOption, parseBool, parsePositiveInt } from "./flags.js";
 
-interface AgentFlags {
-  server?: string;
-  kubeconfig?: string;
+interface AgentFlags extends AgentConnectionFlags {
   registerNode: boolean;
   registerWithTaints: string;
   nodeIp: string;
@@ -36,22 +35,6 @@ interface AgentFlags {
 
 const AGENT_VERSION = "nodeplane-agent/0.1.0";
 
-/** The agent's config file: `server: host:port` (TLS and token settings come later). */
-function readKubeconfig(path: string): { server?: string } {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new InvalidArgumentError(`--kubeconfig ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof doc !== "object" || doc === null) throw new InvalidArgumentError(`--kubeconfig ${path}: expected a YAML mapping with a "server" key`);
-  const { server, ...rest } = doc as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new InvalidArgumentError(`--kubeconfig ${path}: unknown keys ${unknown.join(", ")} (known: server)`);
-  if (server !== undefined && typeof server !== "string") throw new InvalidArgumentError(`--kubeconfig ${path}: server must be host:port`);
-  return { server: server === undefined ? undefined : parseAddress(server) };
-}
-
 /** "k=v,k2=v2" as the kubelet's --node-labels. */
 function parseLabels(spec: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -67,8 +50,16 @@ export function addAgentCommand(program: Command): void {
   program
     .command("agent")
     .description("run the node agent: register this machine, heartbeat its Lease, report its status")
-    .option("--server <host:port>", "the nodeplane server (default: from --kubeconfig, else 127.0.0.1:50051)", parseAddress)
-    .option("--kubeconfig <file>", "YAML config file with the server address (server: host:port)")
+    .option("--server <address>", "the nodeplane server, host:port or https://host:port (default: from --kubeconfig, else 127.0.0.1:50051)")
+    .option("--kubeconfig <file>", "kubeconfig-shaped file: server, certificate-authority, client-certificate/client-key or token (or just server: host:port)")
+    .option("--bootstrap-token <token>", "a bootstrap token (nodectl token create) to get this node's certificate with, when --cert-dir has none")
+    .option("--bootstrap-kubeconfig <file>", "kubeconfig-shaped file with the server, its CA and a bootstrap token")
+    .option("--cert-dir <dir>", "where the node's key and certificate are kept", join(homedir(), ".nodeplane", "agent-pki"))
+    .option("--certificate-authority <file>", "CA (PEM) to verify the server with")
+    .option("--client-certificate <file>", "client certificate (PEM), with --client-key")
+    .option("--client-key <file>", "the client certificate's key (PEM)")
+    .option("--token <token>", "a bearer token to authenticate with")
+    .option("--rotate-certificates <bool>", "renew the node certificate before it expires", parseBool, true)
     .option("--register-node <bool>", "register the node itself (false: wait for an operator to create it)", parseBool, true)
     .option("--register-with-taints <taints>", "taints to register with: key=value:Effect,…", "")
     .option("--node-ip <ips>", "comma-separated addresses to report as InternalIP (default: the first non-loopback IPv4)", "")
@@ -86,8 +77,6 @@ export function addAgentCommand(program: Command): void {
     .option("--sysfs-root <dir>", "where sysfs is mounted, to read the NUMA layout from (e.g. /host/sys in a container)", "/sys")
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: AgentFlags) => {
-      const config = flags.kubeconfig ? readKubeconfig(flags.kubeconfig) : {};
-      const server = flags.server ?? config.server ?? "127.0.0.1:50051";
       const nodeName = nodeNameOf(flags.hostnameOverride);
       let thresholds;
       let taints;
@@ -101,7 +90,12 @@ export function addAgentCommand(program: Command): void {
       const log = createLogger(flags.logLevel);
       // Read once at start, as the kubelet does: the layout changes only with CPU hotplug.
       const topology = probeTopology({ sysfsRoot: flags.sysfsRoot, policy: flags.topologyManagerPolicy, scope: flags.topologyManagerScope, log });
-      const client = new NodeClient(server);
+      silenceIpServernameWarning();
+      const stopping = new AbortController();
+      const connection = await connectAgent(flags, nodeName, log, stopping.signal).catch((err: unknown) => {
+        throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+      });
+      const client = connection.client;
       const agent = new NodeAgent({
         client,
         nodeName,
@@ -115,10 +109,12 @@ export function addAgentCommand(program: Command): void {
         probe: () => probeMachine({ hostname: nodeName, nodeIPs, rootDir: flags.rootDir, maxPods: flags.maxPods, thresholds, agentVersion: AGENT_VERSION, topology }),
         log,
       });
-      log.info({ server, node: nodeName, registerNode: flags.registerNode }, "nodeplane agent starting");
+      log.info({ server: client.address, node: nodeName, auth: connection.auth, registerNode: flags.registerNode }, "nodeplane agent starting");
       agent.start();
       const stop = (signal: string): void => {
         log.info({ signal }, "stopping");
+        stopping.abort();
+        connection.stop();
         agent.stop().then(
           () => {
             client.close();

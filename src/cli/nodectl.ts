@@ -4,7 +4,10 @@
  */
 import { homedir } from "node:os";
 import { text } from "node:stream/consumers";
+import { silenceIpServernameWarning } from "../auth/client-credentials.js";
 import { run } from "./nodectl/program.js";
+
+silenceIpServernameWarning();
 
 const interrupt = new AbortController();
 const stop = (): void => {

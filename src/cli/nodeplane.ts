@@ -7,12 +7,13 @@ import { InvalidError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { DEFAULT_ETCD_PREFIX, EtcdStore } from "../store/etcd.js";
 import { addAgentCommand } from "./agent.js";
+import { addSecurityOptions, securityOptionsFrom, type SecurityFlags } from "./security-flags.js";
 import { DEFAULTS, NodeplaneServer } from "../server/server.js";
 import { defaultMaxConnections } from "../server/connections.js";
 import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
-interface ServeFlags {
+interface ServeFlags extends SecurityFlags {
   listen: string;
   httpListen: string;
   dataDir: string;
@@ -56,8 +57,8 @@ const program = new Command("nodeplane")
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
-program
-  .command("serve")
+addSecurityOptions(program
+  .command("serve"))
   .description("run the server")
   .option("--listen <host:port>", "gRPC listen address", parseAddress, DEFAULTS.listen)
   .option("--http-listen <host:port>", "HTTP address for /metrics, /healthz, /readyz (\"\" = none)", (v) => (v === "" ? v : parseAddress(v)), DEFAULTS.httpListen)
@@ -127,6 +128,7 @@ program
         : undefined,
       listen: flags.listen,
       httpListen: flags.httpListen || null,
+      security: securityOptionsFrom(flags),
       dataDir: flags.dataDir,
       logger: log,
       watchQueueLimit: flags.watchQueueSize,

@@ -17,8 +17,10 @@ import {
 import { CancelledError, fromServiceError, isServiceError, type RpcError } from "./errors.js";
 
 export interface NodeClientOptions {
-  /** Channel credentials (default: insecure, for loopback). */
+  /** Channel credentials (default: insecure, for loopback); TLS with a client certificate: grpc.credentials.createSsl(ca, key, cert). */
   credentials?: grpc.ChannelCredentials;
+  /** A bearer token, sent as `authorization: Bearer <token>` with every call. */
+  token?: string;
   /** Default deadline of unary calls in ms (default 30 000). */
   timeoutMs?: number;
   /** Extra grpc-js channel options. */
@@ -75,16 +77,26 @@ interface MethodDef<Req, Res> {
 }
 
 export class NodeClient {
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
   private readonly timeoutMs: number;
 
   /** `address` is host:port, e.g. "127.0.0.1:50051". */
   constructor(
     readonly address: string,
-    opts: NodeClientOptions = {},
+    private readonly opts: NodeClientOptions = {},
   ) {
     this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /**
+   * Use new channel credentials from now on (a renewed client certificate): later calls go over
+   * a new connection; calls in flight finish on the old one, which is then closed.
+   */
+  useCredentials(credentials: grpc.ChannelCredentials): void {
+    const old = this.client;
+    this.client = new grpc.Client(this.address, credentials, this.opts.channelOptions);
+    old.close();
   }
 
   register(node: NodeInput, opts?: CallOptions): Promise<RegisterResponse> {
@@ -174,7 +186,7 @@ export class NodeClient {
       S.watch.requestSerialize,
       S.watch.responseDeserialize,
       WatchRequest.fromPartial(req),
-      new grpc.Metadata(),
+      this.metadata(),
       options,
     );
     const onAbort = (): void => stream.cancel();
@@ -202,7 +214,7 @@ export class NodeClient {
       S.heartbeat.path,
       S.heartbeat.requestSerialize,
       S.heartbeat.responseDeserialize,
-      new grpc.Metadata(),
+      this.metadata(),
       {},
     );
     const waiting: { resolve(r: HeartbeatResult): void; reject(e: unknown): void }[] = [];
@@ -248,7 +260,14 @@ export class NodeClient {
     this.client.close();
   }
 
-  private unary<Req, Res>(def: MethodDef<Req, Res>, req: Req, opts: CallOptions = {}): Promise<Res> {
+  /** Call metadata: the bearer token, when there is one. */
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.opts.token) md.set("authorization", `Bearer ${this.opts.token}`);
+    return md;
+  }
+
+  protected unary<Req, Res>(def: MethodDef<Req, Res>, req: Req, opts: CallOptions = {}): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       if (opts.signal?.aborted) return reject(cancelled());
       const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
@@ -258,7 +277,7 @@ export class NodeClient {
         def.requestSerialize,
         def.responseDeserialize,
         req,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline },
         (err, res) => {
           opts.signal?.removeEventListener("abort", onAbort);

@@ -1,5 +1,6 @@
 /** The client part of the SDK (src/sdk.ts adds the agent): NodeClient, Informer, errors, types. */
 export { NodeClient } from "./client.js";
+export { AuthClient, type CreateTokenOptions } from "./auth-client.js";
 export type { CallOptions, NodeClientOptions, NodeInput, PreconditionOptions, RenewOptions, WatchEvent, WatchEventType } from "./client.js";
 export * from "./errors.js";
 export type { Event } from "../gen/nodeplane/v1/event.js";

@@ -113,7 +113,12 @@ export class Dashboard {
 
   /** Take the request if its path is the dashboard's (answers false otherwise, writing nothing). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? "/", "http://x");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://x");
+    } catch {
+      return false; // not a URL: not the dashboard's (the REST API answers it with a 400 Status)
+    }
     const path = url.pathname;
     if (path !== "/" && path !== "/favicon.ico" && !path.startsWith("/dashboard/")) return false;
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);

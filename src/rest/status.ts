@@ -87,6 +87,8 @@ const HTTP: Record<ErrorKind, { code: number; reason: StatusReason }> = {
   Compacted: { code: 410, reason: "Expired" },
   ResourceExhausted: { code: 429, reason: "TooManyRequests" },
   Unavailable: { code: 503, reason: "ServiceUnavailable" },
+  Unauthenticated: { code: 401, reason: "Unauthorized" },
+  PermissionDenied: { code: 403, reason: "Forbidden" },
 };
 
 export interface MappedStatus {

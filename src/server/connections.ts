@@ -21,6 +21,7 @@
  * the cap (/readyz answers 503 then).
  */
 import type { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
+import { type PeerCredentials, type TlsMaterial, TlsTerminator } from "../auth/listener.js";
 import fs from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
@@ -34,6 +35,8 @@ export interface GrpcListenerOptions {
   maxConnections: number;
   /** A connection that sends nothing for this long after it opens is closed (the idle timeout, at most 10 s). */
   firstBytesTimeoutMs: number;
+  /** Terminate TLS in front of grpc-js (src/auth/listener.ts); undefined = plaintext. */
+  tls?: TlsMaterial;
   log: Logger;
 }
 
@@ -41,7 +44,7 @@ const WARN_AT = 0.9;
 const REARM_BELOW = 0.8;
 const DROP_REPORT_MS = 10_000;
 
-export class GrpcListener {
+export class GrpcListener implements PeerCredentials {
   private open = 0;
   private warned = false;
   private refused = 0;
@@ -51,13 +54,16 @@ export class GrpcListener {
     private readonly net: Server,
     private readonly o: GrpcListenerOptions,
     readonly port: number,
+    private readonly tls: TlsTerminator | undefined,
   ) {}
 
   /** Listen on host:port (port 0: any free port). Rejects with the listen error. */
   static async listen(o: GrpcListenerOptions): Promise<GrpcListener> {
     const injector = o.server.createConnectionInjector(o.credentials);
+    const tls = o.tls && new TlsTerminator(o.tls, (socket) => injector.injectConnection(socket));
+    const handOver = tls ? (socket: Socket) => tls.accept(socket) : (socket: Socket) => injector.injectConnection(socket);
     let listener: GrpcListener | undefined;
-    const net = createServer((socket) => listener?.accept(socket, injector));
+    const net = createServer((socket) => listener?.accept(socket, handOver));
     net.maxConnections = o.maxConnections;
     net.on("drop", () => listener?.onRefused());
     await new Promise<void>((resolve, reject) => {
@@ -68,8 +74,13 @@ export class GrpcListener {
       });
     });
     const address = net.address();
-    listener = new GrpcListener(net, o, typeof address === "object" && address ? address.port : o.port);
+    listener = new GrpcListener(net, o, typeof address === "object" && address ? address.port : o.port, tls);
     return listener;
+  }
+
+  /** What a call's connection presented (its TLS client certificate, verified or not). */
+  credentialsOf(call: Parameters<PeerCredentials["credentialsOf"]>[0]): ReturnType<PeerCredentials["credentialsOf"]> {
+    return this.tls?.credentialsOf(call) ?? {};
   }
 
   /** Connections open now. */
@@ -87,7 +98,7 @@ export class GrpcListener {
     if (this.net.listening) this.net.close();
   }
 
-  private accept(socket: Socket, injector: { injectConnection(connection: Socket): void }): void {
+  private accept(socket: Socket, handOver: (socket: Socket) => void): void {
     this.open++;
     socket.once("close", () => {
       this.open--;
@@ -107,7 +118,7 @@ export class GrpcListener {
       clearTimeout(silent);
       socket.pause();
       socket.unshift(chunk);
-      injector.injectConnection(socket);
+      handOver(socket);
     });
     socket.on("error", () => {}); // a reset before the hand-over; grpc-js handles errors after it
   }

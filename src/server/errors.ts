@@ -21,6 +21,8 @@ const CODES: Record<ErrorKind, status> = {
   Compacted: status.OUT_OF_RANGE,
   ResourceExhausted: status.RESOURCE_EXHAUSTED,
   Unavailable: status.UNAVAILABLE,
+  Unauthenticated: status.UNAUTHENTICATED,
+  PermissionDenied: status.PERMISSION_DENIED,
 };
 
 export interface MappedError {

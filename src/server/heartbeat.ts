@@ -5,7 +5,7 @@
  * a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
  * a longer interval (at most half the lease duration, so leases never lapse).
  */
-import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
+import type { handleBidiStreamingCall, Metadata, ServerDuplexStream } from "@grpc/grpc-js";
 import { UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
@@ -24,6 +24,8 @@ export interface HeartbeatOptions {
   calls: Calls;
   /** Renewals per second the whole fleet should stay under (default 10,000). */
   maxRate?: number;
+  /** Admits each renewal (authorization, per-identity rate; src/auth/gate.ts): a refusal ends the stream with its error. */
+  admit?: (metadata: Metadata, req: HeartbeatRequest) => Promise<void>;
 }
 
 export class HeartbeatStreams {
@@ -79,6 +81,7 @@ export class HeartbeatStreams {
     const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
     let lease: Lease;
     try {
+      await this.o.admit?.(call.metadata, req);
       lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
     } catch (err) {
       const error = rec.fail(err);

@@ -4,6 +4,9 @@
  * Every other path goes to `fallback` when there is one (the Kubernetes REST API).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { tlsServerOptions, type TlsMaterial } from "../auth/listener.js";
+import { NodeplaneError } from "../errors.js";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
@@ -19,17 +22,28 @@ export interface HttpSideOptions {
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Serves every request for another path (src/rest/router.ts); none = 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Serve HTTPS with this material (client certificates asked for, not required). */
+  tls?: TlsMaterial;
+  /** With authentication on: rejects (Unauthenticated / PermissionDenied) a caller who may not read /metrics. Probes stay open. */
+  protectMetrics?: (req: IncomingMessage) => Promise<void>;
 }
 
 const OWN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
 export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
-    // The probes first, then the dashboard's paths, then everything else to the REST API.
+    // The probes first, then the dashboard's paths, then everything else to the REST API. A
+    // route that throws answers 500: no request takes the server down.
     if (!OWN_PATHS.has(path)) {
-      if (opts.routes?.(req, res)) return;
-      if (opts.fallback) return opts.fallback(req, res);
+      try {
+        if (opts.routes?.(req, res)) return;
+        if (opts.fallback) return opts.fallback(req, res);
+      } catch (err) {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        res.end(`internal error: ${err instanceof Error ? err.name : "unknown"}\n`);
+        return;
+      }
     }
     const reply = (code: number, body: string, type = "text/plain; charset=utf-8"): void => {
       res.writeHead(code, { "content-type": type });
@@ -45,14 +59,19 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
       return;
     }
     if (path === "/metrics") {
-      opts.metrics.metrics().then(
-        (text) => reply(200, text, opts.metrics.contentType),
-        (err: unknown) => reply(500, `metrics failed: ${err instanceof Error ? err.message : String(err)}\n`),
+      (opts.protectMetrics?.(req) ?? Promise.resolve()).then(
+        () =>
+          opts.metrics.metrics().then(
+            (text) => reply(200, text, opts.metrics.contentType),
+            (err: unknown) => reply(500, `metrics failed: ${err instanceof Error ? err.message : String(err)}\n`),
+          ),
+        (err: unknown) => reply(httpStatusOf(err), `${err instanceof Error ? err.message : String(err)}\n`),
       );
       return;
     }
     reply(404, "not found: try /metrics, /healthz or /readyz\n");
-  });
+  };
+  const server = opts.tls ? createHttpsServer(tlsServerOptions(opts.tls), handler) : createServer(handler);
   // Bounded: a connection cap, and slow or idle clients are cut off (issue 11, defect 6).
   server.maxConnections = opts.maxConnections;
   server.headersTimeout = 10_000; // the request's headers must arrive within 10 s
@@ -66,4 +85,11 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
     });
   });
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** 401 for a missing or bad credential, 403 for an identity that may not, 500 otherwise. */
+function httpStatusOf(err: unknown): number {
+  if (err instanceof NodeplaneError && err.kind === "Unauthenticated") return 401;
+  if (err instanceof NodeplaneError && err.kind === "PermissionDenied") return 403;
+  return 500;
 }

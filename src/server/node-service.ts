@@ -2,7 +2,7 @@
  * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
-import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import { compileFilter } from "../model/filter.js";
 import type { EventRecorder } from "../registry/events.js";
@@ -55,10 +55,15 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
   };
 }
 
-function wrapUnary<Req, Res>(deps: NodeServiceDeps, method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+/** The unary wrapper (metrics, debug line, request id, error map); the auth service's handlers use it too. */
+export function wrapUnary<Req, Res>(
+  deps: Pick<NodeServiceDeps, "calls">,
+  method: string,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const rec = deps.calls.begin(method, call.getPeer());
-    fn(call.request).then(
+    fn(call.request, call).then(
       (res) => {
         rec.ok();
         callback(null, res);

@@ -41,6 +41,8 @@ import type { RestAccess } from "../rest/access.js";
 import { RestRouter } from "../rest/router.js";
 import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
+import { Security, type SecurityOptions } from "../auth/setup.js";
+import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -83,10 +85,12 @@ export interface ServeOptions {
   httpMaxConnections?: number;
   /** A cloud provider (--cloud-provider=inventory --cloud-config=FILE); undefined = none. */
   cloud?: { provider: "inventory"; configFile: string };
-  /** Authentication and authorization of the Kubernetes REST API on the HTTP side; default allow all. */
+  /** The REST API's access check, instead of the one `security` gives (tests). */
   restAccess?: RestAccess;
-  /** The dashboard on the HTTP listener (its authentication hooks and limits); false = none. */
+  /** The dashboard on the HTTP listener (its limits; authentication comes from `security` unless given here); false = none. */
   dashboard?: false | DashboardSettings;
+  /** TLS, authentication, authorization, limits, audit (src/auth/setup.ts); undefined = plaintext on loopback, no authentication. */
+  security?: SecurityOptions;
 }
 
 export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
@@ -137,6 +141,7 @@ export class NodeplaneServer {
       throw new Error(`--max-message-size ${opts.maxMessageBytes} is too small: at least ${MIN_MESSAGE_BYTES} bytes (64Ki), so that a node and its answer fit in one message`);
     }
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
+    Security.check(opts.security, opts.listen, opts.httpListen);
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
@@ -177,6 +182,7 @@ export class NodeplaneServer {
       for (const stop of parts.splice(0).reverse()) await stop();
     };
     try {
+      const security = await Security.create(opts.security, { dataDir: opts.dataDir, listen: opts.listen, httpListen: opts.httpListen, store, clock, log, metrics });
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const core = buildCore({
         // Stored nodes are capped below the message size, so that every answer carrying one fits.
@@ -215,11 +221,21 @@ export class NodeplaneServer {
 
       const dashboard =
         opts.httpListen && opts.dashboard !== false
-          ? new Dashboard({ ...opts.dashboard, registry, events, store, controller: core.lifecycle, log: log.child({ component: "dashboard" }), metrics: metrics.registry })
+          ? new Dashboard({
+              ...dashboardAuth(security.access),
+              ...opts.dashboard,
+              registry,
+              events,
+              store,
+              controller: core.lifecycle,
+              log: log.child({ component: "dashboard" }),
+              metrics: metrics.registry,
+            })
           : undefined;
       if (dashboard) parts.push(() => dashboard.stop());
 
       const server = new grpc.Server({
+        ...security.serverOptions(),
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
@@ -237,14 +253,21 @@ export class NodeplaneServer {
         events,
         store,
         log: log.child({ component: "rest" }),
-        access: opts.restAccess,
+        access: opts.restAccess ?? (security.enabled ? restAccess(security.access) : undefined),
         watchQueueLimit: opts.watchQueueLimit,
         bookmarkIntervalMs: opts.bookmarkIntervalMs,
       });
       parts.push(() => rest.close());
-      const heartbeats = new HeartbeatStreams({ registry, metrics, calls, maxRate: opts.maxHeartbeatRate });
+      const heartbeats = new HeartbeatStreams({
+        registry,
+        metrics,
+        calls,
+        maxRate: opts.maxHeartbeatRate,
+        admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined,
+      });
       parts.push(() => heartbeats.closeAll());
       server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
+      security.addServices(server, calls);
       addReflection(server);
       const health = addHealth(server);
       const maxConnections = opts.maxConnections ?? defaultMaxConnections();
@@ -257,11 +280,14 @@ export class NodeplaneServer {
         ...splitHostPort(opts.listen),
         maxConnections,
         firstBytesTimeoutMs: Math.min(10_000, opts.connectionIdleMs ?? DEFAULTS.connectionIdleMs),
+        tls: security.tls,
         log,
       }).catch((err: unknown) => {
         throw new Error(`cannot listen on ${opts.listen}: ${err instanceof Error ? err.message : String(err)}`);
       });
       const port = listener.port;
+      security.attach(listener);
+      parts.push(() => security.close());
       parts.push(() => {
         listener.close();
         server.forceShutdown();
@@ -277,6 +303,8 @@ export class NodeplaneServer {
           port: httpPort,
           maxConnections: httpMaxConnections,
           metrics: metrics.registry,
+          tls: security.tls,
+          protectMetrics: security.enabled ? (req) => security.access.authorizeHttp(req, "get", "metrics").then(() => undefined) : undefined,
           // Ready: the watch cache has loaded, the controllers have synced, the store answers and
           // we are not shutting down.
           ready: async () => {

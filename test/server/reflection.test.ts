@@ -75,11 +75,12 @@ describe("reflection served from buf's descriptor sets, read by a strict client"
     server.forceShutdown();
   });
 
-  it("lists NodeService, Health and the reflection service, on v1 and v1alpha", async () => {
+  it("lists NodeService, AuthService, Health and the reflection service, on v1 and v1alpha", async () => {
     const expected = [
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
+      "nodeplane.v1.AuthService",
       "nodeplane.v1.NodeService",
     ];
     expect(await client("v1").listServices()).toEqual(expected);

@@ -15,6 +15,8 @@ export interface Spawned {
   httpPort: number | undefined;
   /** Everything the process wrote to stderr so far (for failure messages). */
   stderr(): string;
+  /** Resolves with the first log line (pino JSON on stderr), seen or to come, that `match` accepts. */
+  logLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Resolves with the exit code or signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -26,6 +28,7 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
   });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const logLine = jsonLines(child.stderr!);
   const exited = once(child, "exit").then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -39,13 +42,35 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
     void exited.then((e) => reject(new Error(`server exited (${e.code ?? e.signal}) before serving:\n${err}`)));
   });
   const ports = await serving;
-  return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, exited };
+  return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, logLine, exited };
+}
+
+/** Every JSON log line of a stream, and a wait for the first (seen or to come) that matches. */
+function jsonLines(input: NodeJS.ReadableStream): (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown>[] = [];
+  let waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  createInterface({ input }).on("line", (line) => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      obj = { msg: line };
+    }
+    seen.push(obj);
+    waiters = waiters.filter((w) => (w.match(obj) ? (w.resolve(obj), false) : true));
+  });
+  return (match) => {
+    const hit = seen.find(match);
+    return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ match, resolve }));
+  };
 }
 
 export interface SpawnedAgent {
   child: ChildProcess;
   /** Resolves with the first log line (pino JSON on stderr) whose msg contains `text`. */
   logLine(text: string): Promise<Record<string, unknown>>;
+  /** Resolves with the first log line, seen or to come, that `match` accepts. */
+  logLineMatching(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** SIGTERM, and resolve with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -56,28 +81,12 @@ export function spawnAgent(args: string[]): SpawnedAgent {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
-  const seen: Record<string, unknown>[] = [];
-  const waiters: { text: string; resolve: (line: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stderr! }).on("line", (line) => {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      obj = { msg: line };
-    }
-    seen.push(obj);
-    for (const w of waiters.splice(0)) {
-      if (String(obj.msg).includes(w.text)) w.resolve(obj);
-      else waiters.push(w);
-    }
-  });
+  const lines = jsonLines(child.stderr!);
   const exited = once(child, "exit").then(([code]) => code as number | null);
   return {
     child,
-    logLine(text) {
-      const hit = seen.find((o) => String(o.msg).includes(text));
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ text, resolve }));
-    },
+    logLine: (text) => lines((o) => String(o.msg).includes(text)),
+    logLineMatching: lines,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;

@@ -9,8 +9,9 @@ import { CancelledError } from "../../client/errors.js";
 import { parseDuration } from "../flags.js";
 import * as cmd from "./commands.js";
 import type { Ctx, GetOptions, Io } from "./commands.js";
-import { errorLine } from "./errors.js";
-import { resolveServer, Session } from "./session.js";
+import { CliError, errorLine } from "./errors.js";
+import { type ConnectionFlags, resolveConnection, Session } from "./session.js";
+import * as token from "./token.js";
 
 export interface RunIo extends Io {
   env: NodeJS.ProcessEnv;
@@ -18,8 +19,7 @@ export interface RunIo extends Io {
   home: string;
 }
 
-interface GlobalFlags {
-  server?: string;
+interface GlobalFlags extends ConnectionFlags {
   requestTimeout: number;
   connectTimeout: number;
 }
@@ -50,21 +50,28 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
   let code = 0;
   const program = new Command("nodectl")
     .description("nodectl controls the nodeplane node control plane, as kubectl does Kubernetes nodes")
-    .option("-s, --server <host:port>", "the nodeplane server (default: $NODEPLANE_SERVER, else server: in $NODEPLANE_CONFIG or ~/.nodeplane/config.yaml, else 127.0.0.1:50051)")
+    .option("-s, --server <address>", "the nodeplane server, host:port or https://host:port (default: $NODEPLANE_SERVER, else the config file's, else 127.0.0.1:50051)")
+    .option("--kubeconfig <file>", "config file: kubeconfig-shaped, with server, CA, client certificate/key or token (default: $NODEPLANE_CONFIG, else ~/.nodeplane/config.yaml)")
+    .option("--certificate-authority <file>", "CA (PEM) to verify the server with")
+    .option("--client-certificate <file>", "client certificate (PEM)")
+    .option("--client-key <file>", "the client certificate's key (PEM)")
+    .option("--token <token>", "bearer token")
     .option("--request-timeout <duration>", "deadline of each call (e.g. 10s, 1m)", parseDuration, 30_000)
     .addOption(new Option("--connect-timeout <duration>", "how long the first call waits for a connection").argParser(parseDuration).default(5_000).hideHelp())
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: (s, write) => write(s) });
 
+  const connectionOf = (command: Command) => resolveConnection(command.optsWithGlobals<GlobalFlags>(), io.env, io.home);
   const ctxOf = (command: Command): Ctx => {
     const flags = command.optsWithGlobals<GlobalFlags>();
-    const choice = resolveServer(flags.server, io.env, io.home);
+    const choice = connectionOf(command);
     server = choice.address;
     return {
       io,
       server: choice.address,
-      session: () => (session ??= new Session(choice.address, { requestTimeoutMs: flags.requestTimeout, connectTimeoutMs: flags.connectTimeout })),
+      session: () =>
+        (session ??= new Session(choice.address, { client: choice.options, requestTimeoutMs: flags.requestTimeout, connectTimeoutMs: flags.connectTimeout })),
     };
   };
   /** Wrap an action: its exit code becomes run's. */
@@ -141,6 +148,39 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
     .description("create or update nodes from YAML or JSON manifests (one node, a list, a NodeList, or --- documents)")
     .option("-f, --filename <file>", "a manifest file, a directory of them, or - for stdin (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .action(act((ctx, opts: { filename: string[] }) => cmd.apply(ctx, opts.filename)));
+
+  const tokens = program.command("token").description("manage node bootstrap tokens: create, list, delete");
+  tokens
+    .command("create")
+    .description("create a bootstrap token and print it (shown this once): nodeplane agent --bootstrap-token TOKEN gets its node a certificate with it")
+    .option("--ttl <duration>", "how long the token is valid (default 24h)", parseDuration)
+    .option("--description <text>", "what the token is for")
+    .option("--node-names <names>", "only these node names may be bootstrapped with it (comma separated; default: any name not taken)")
+    .option("--print-bootstrap-kubeconfig", "print a kubeconfig with the server, its CA and the token (for nodeplane agent --bootstrap-kubeconfig)")
+    .action(
+      async (opts: token.TokenCreateOptions, command: Command) => {
+        code = await token.createToken(ctxOf(command), connectionOf(command), opts);
+      },
+    );
+  tokens
+    .command("list")
+    .description("list bootstrap tokens (ids, expiry, node names; never secrets)")
+    .action(act((ctx) => token.listTokens(ctx)));
+  tokens
+    .command("delete <ids...>")
+    .description("delete bootstrap tokens by id; names they claimed are free again")
+    .action(act((ctx, ids: string[]) => token.deleteTokens(ctx, ids)));
+
+  program
+    .command("auth")
+    .description("who the server thinks you are: nodectl auth whoami")
+    .argument("<whoami>", "whoami")
+    .action(
+      act(async (ctx, sub: string) => {
+        if (sub !== "whoami") throw new CliError(`unknown auth subcommand ${JSON.stringify(sub)} (known: whoami)`);
+        return token.whoAmI(ctx);
+      }),
+    );
 
   program
     .command("version")

@@ -1,15 +1,19 @@
 /**
- * Which server nodectl talks to, and the connection to it: `--server`, else NODEPLANE_SERVER,
- * else the config file ($NODEPLANE_CONFIG, or ~/.nodeplane/config.yaml: `server: host:port`),
- * else 127.0.0.1:50051. The first call is watched by a short connect timeout, so that an
- * address where nothing answers fails in seconds with one clear line.
+ * Which server nodectl talks to, and how: `--server`, else NODEPLANE_SERVER, else the config
+ * file (--kubeconfig, else $NODEPLANE_CONFIG, else ~/.nodeplane/config.yaml — the file
+ * `nodeplane serve --tls` writes), else 127.0.0.1:50051. The config file is kubeconfig-shaped
+ * (server, CA, client certificate and key, or token; or just `server: host:port`);
+ * --certificate-authority, --client-certificate, --client-key and --token override it. The first
+ * call is watched by a short connect timeout, so that an address where nothing answers fails in
+ * seconds with one clear line.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
-import { type CallOptions, NodeClient } from "../../client/client.js";
+import { clientOptions } from "../../auth/client-credentials.js";
+import { type ConnectionSettings, type CredentialFlags, parseServerUrl, readKubeconfig, withCredentialFlags } from "../../auth/kubeconfig.js";
+import { AuthClient } from "../../client/auth-client.js";
+import type { CallOptions, NodeClientOptions } from "../../client/client.js";
 import { DeadlineExceededError } from "../../client/errors.js";
-import { parseAddress } from "../flags.js";
 import { CliError, UnreachableError } from "./errors.js";
 
 const DEFAULT_SERVER = "127.0.0.1:50051";
@@ -20,47 +24,66 @@ export interface ServerChoice {
   source: string;
 }
 
-function checked(value: string, source: string): string {
+export interface ConnectionFlags extends CredentialFlags {
+  server?: string;
+  kubeconfig?: string;
+}
+
+export interface Connection extends ServerChoice {
+  /** The settings in force (the CA is what `token create --print-bootstrap-kubeconfig` hands on). */
+  settings: ConnectionSettings;
+  options: Pick<NodeClientOptions, "credentials" | "token">;
+}
+
+function guarded<T>(source: string, fn: () => T): T {
   try {
-    return parseAddress(value.trim());
+    return fn();
   } catch (err) {
-    throw new CliError(`${source}: ${err instanceof Error ? err.message : String(err)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliError(message.startsWith(source) ? message : `${source}: ${message}`);
   }
 }
 
-/** The nodectl config file: a YAML mapping with `server: host:port`. */
-function readConfig(path: string): { server?: string } {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new CliError(`config file ${path}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new CliError(`config file ${path}: expected a YAML mapping like "server: 127.0.0.1:50051"`);
-  const { server, ...rest } = doc as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new CliError(`config file ${path}: unknown keys ${unknown.join(", ")} (known: server)`);
-  if (server === undefined || server === null) return {};
-  if (typeof server !== "string") throw new CliError(`config file ${path}: server must be host:port`);
-  return { server: checked(server, `config file ${path}: server`) };
-}
-
-export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv, home: string): ServerChoice {
-  if (flag !== undefined) return { address: checked(flag, "--server"), source: "--server" };
-  const fromEnv = env.NODEPLANE_SERVER;
-  if (fromEnv) return { address: checked(fromEnv, "NODEPLANE_SERVER"), source: "NODEPLANE_SERVER" };
-  const explicit = env.NODEPLANE_CONFIG;
+/** The config file in force and what it says ({} when there is none). */
+function configFile(flag: string | undefined, env: NodeJS.ProcessEnv, home: string): { path?: string; settings: ConnectionSettings } {
+  const explicit = flag ?? env.NODEPLANE_CONFIG;
   const path = explicit || join(home, ".nodeplane", "config.yaml");
-  if (explicit && !existsSync(path)) throw new CliError(`NODEPLANE_CONFIG: ${path}: no such file`);
-  if (existsSync(path)) {
-    const { server } = readConfig(path);
-    if (server) return { address: server, source: path };
+  if (explicit && !existsSync(path)) throw new CliError(`${flag !== undefined ? "--kubeconfig" : "NODEPLANE_CONFIG"}: ${path}: no such file`);
+  if (!existsSync(path)) return { settings: {} };
+  try {
+    return { path, settings: readKubeconfig(path) };
+  } catch (err) {
+    throw new CliError(`config file ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv, home: string, kubeconfig?: string): ServerChoice {
+  return pick(flag, env, configFile(kubeconfig, env, home));
+}
+
+function pick(flag: string | undefined, env: NodeJS.ProcessEnv, config: { path?: string; settings: ConnectionSettings }): ServerChoice & Pick<ConnectionSettings, "tls"> {
+  const url = (value: string, source: string): ServerChoice & Pick<ConnectionSettings, "tls"> => {
+    const { server, tls } = guarded(source, () => parseServerUrl(value, source));
+    return { address: server!, source, tls };
+  };
+  if (flag !== undefined) return url(flag, "--server");
+  if (env.NODEPLANE_SERVER) return url(env.NODEPLANE_SERVER, "NODEPLANE_SERVER");
+  if (config.path && config.settings.server) return { address: config.settings.server, source: config.path, tls: config.settings.tls };
   return { address: DEFAULT_SERVER, source: "default" };
 }
 
+/** The server and the credentials to reach it with. */
+export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv, home: string): Connection {
+  const config = configFile(flags.kubeconfig, env, home);
+  const { tls, ...choice } = pick(flags.server, env, config);
+  const read = (path: string, flag: string): string => guarded(flag, () => readFileSync(path, "utf8"));
+  const settings = withCredentialFlags({ ...config.settings, server: choice.address, ...(tls !== undefined ? { tls } : {}) }, flags, read);
+  return { ...choice, settings, options: guarded("credentials", () => clientOptions(settings)) };
+}
+
 export interface SessionOptions {
+  /** TLS credentials and token (default: plaintext, no token). */
+  client?: Pick<NodeClientOptions, "credentials" | "token">;
   /** How long the first call may wait for a connection (default 5 s). */
   connectTimeoutMs?: number;
   /** Deadline of each call (default 30 s). */
@@ -69,7 +92,7 @@ export interface SessionOptions {
 
 /** A NodeClient whose first call fails fast when no server answers. */
 export class Session {
-  readonly client: NodeClient;
+  readonly client: AuthClient;
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private connected = false;
@@ -80,7 +103,7 @@ export class Session {
   ) {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-    this.client = new NodeClient(address, { timeoutMs: this.requestTimeoutMs });
+    this.client = new AuthClient(address, { ...opts.client, timeoutMs: this.requestTimeoutMs });
   }
 
   /**

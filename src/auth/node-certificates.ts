@@ -1,0 +1,157 @@
+/**
+ * The agent's client certificate (kubelet TLS bootstrapping and certificate rotation):
+ *
+ * - `obtain()`: use the key and certificate in --cert-dir while they are valid; otherwise, with a
+ *   bootstrap token, make a new key, send a CSR for CN=system:node:<name>, O=system:nodes over
+ *   TLS (the server verified against the CA we were given), and keep what the cluster CA signed.
+ *   Refusals that retrying cannot fix (a taken name, a bad token) end it with their message;
+ *   anything else is retried with backoff.
+ * - `rotate()`: from then on, renew at a random point between 70 % and 90 % of the certificate's
+ *   life (as client-go's certificate manager), authenticating with the current certificate, and
+ *   hand the new credentials to the client.
+ *
+ * Files in --cert-dir (mode 0600, written atomically, key before certificate): node.key,
+ * node.crt, ca.crt (the CA that signed node.crt, as the server sent it).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Backoff } from "../backoff.js";
+import { sleep as sleepOn, systemClock } from "../clock.js";
+import { AuthClient } from "../client/auth-client.js";
+import { RpcError } from "../client/errors.js";
+import { tlsCredentials } from "./client-credentials.js";
+import { GROUPS, NODE_USER_PREFIX } from "./identity.js";
+import { writePrivateFile } from "./kubeconfig.js";
+import { createCsr, generateKeyPair, privateKeyPem } from "./pki.js";
+
+export interface NodeCertificatesOptions {
+  /** host:port of the server. */
+  server: string;
+  /** PEM CA to verify the server with. */
+  ca: string;
+  certDir: string;
+  nodeName: string;
+  /** For the first certificate, when --cert-dir has none that is valid. */
+  bootstrapToken?: string;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Where in a certificate's life to renew: [from, to] (default [0.7, 0.9]). */
+  renewWindow?: [number, number];
+}
+
+interface Pair {
+  cert: string;
+  key: string;
+}
+
+/** Refusals a retry would not change. */
+const PERMANENT = new Set([grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED, grpc.status.INVALID_ARGUMENT]);
+
+export class NodeCertificates {
+  private pair: Pair;
+
+  private constructor(
+    private readonly o: NodeCertificatesOptions,
+    pair: Pair,
+  ) {
+    this.pair = pair;
+  }
+
+  /** A valid certificate from --cert-dir, or a new one through the bootstrap token. */
+  static async obtain(o: NodeCertificatesOptions, signal: AbortSignal): Promise<NodeCertificates> {
+    const files = { cert: join(o.certDir, "node.crt"), key: join(o.certDir, "node.key") };
+    if (existsSync(files.cert) && existsSync(files.key)) {
+      const pair = { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
+      const cert = new X509Certificate(pair.cert);
+      const expected = `CN=${NODE_USER_PREFIX}${o.nodeName}`;
+      if (Date.parse(cert.validTo) > Date.now() && cert.subject.split("\n").includes(expected)) {
+        o.log.info({ node: o.nodeName, notAfter: new Date(cert.validTo).toISOString(), certDir: o.certDir }, "using the node certificate in the cert dir");
+        return new NodeCertificates(o, pair);
+      }
+      o.log.warn({ node: o.nodeName, certDir: o.certDir, subject: cert.subject.replace(/\n/g, ", "), notAfter: cert.validTo }, "the certificate in the cert dir is expired or for another node");
+    }
+    if (!o.bootstrapToken) {
+      throw new Error(`no valid node certificate in ${o.certDir} and no bootstrap token to get one (--bootstrap-token, or a token in --bootstrap-kubeconfig)`);
+    }
+    o.log.info({ node: o.nodeName, server: o.server }, "bootstrapping: asking for a node certificate with the bootstrap token");
+    const certs = new NodeCertificates(o, { cert: "", key: "" });
+    await certs.renew({ token: o.bootstrapToken }, signal);
+    return certs;
+  }
+
+  /** TLS credentials with the current certificate. */
+  credentials(): grpc.ChannelCredentials {
+    return tlsCredentials({ ca: this.o.ca, ...this.pair });
+  }
+
+  get notAfter(): Date {
+    return new Date(new X509Certificate(this.pair.cert).validTo);
+  }
+
+  /** Renew before expiry until `signal` aborts, telling `use` about each new certificate. */
+  async rotate(signal: AbortSignal, use: (credentials: grpc.ChannelCredentials) => void): Promise<void> {
+    while (!signal.aborted) {
+      const cert = new X509Certificate(this.pair.cert);
+      await sleepUntil(renewalTime(Date.parse(cert.validFrom), Date.parse(cert.validTo), this.o.renewWindow), signal);
+      if (signal.aborted) return;
+      try {
+        await this.renew(this.pair, signal);
+      } catch (err) {
+        // Refused (e.g. the node was given another name): keep the current certificate and try again later.
+        this.o.log.warn({ node: this.o.nodeName, err: err instanceof Error ? err.message : String(err) }, "certificate rotation refused; trying again in a minute");
+        await sleep(60_000, signal);
+        continue;
+      }
+      if (signal.aborted) return;
+      use(this.credentials());
+    }
+  }
+
+  /** Get a certificate signed, authenticated with `auth` (the bootstrap token or the current certificate); retried until it works or `signal` aborts. */
+  private async renew(auth: { token: string } | Pair, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+    while (!signal.aborted) {
+      const keys = await generateKeyPair();
+      const csr = await createCsr(keys, { commonName: NODE_USER_PREFIX + this.o.nodeName, organizations: [GROUPS.nodes] });
+      const client =
+        "token" in auth
+          ? new AuthClient(this.o.server, { credentials: tlsCredentials({ ca: this.o.ca }), token: auth.token, timeoutMs: 30_000 })
+          : new AuthClient(this.o.server, { credentials: tlsCredentials({ ca: this.o.ca, ...auth }), timeoutMs: 30_000 });
+      try {
+        const res = await client.signNodeCertificate(this.o.nodeName, csr, { signal });
+        const pair = { cert: res.certificate, key: privateKeyPem(keys.privateKey) };
+        writePrivateFile(join(this.o.certDir, "node.key"), pair.key);
+        writePrivateFile(join(this.o.certDir, "node.crt"), pair.cert);
+        writePrivateFile(join(this.o.certDir, "ca.crt"), res.caCertificate);
+        this.pair = pair;
+        this.o.log.info({ node: this.o.nodeName, notAfter: res.expirationTimestamp?.toISOString(), certDir: this.o.certDir }, "got a node certificate");
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof RpcError && PERMANENT.has(err.code)) throw new Error(`the server refused the node certificate: ${err.message}`);
+        this.o.log.warn({ node: this.o.nodeName, err: err instanceof Error ? err.message : String(err) }, "asking for a node certificate failed; retrying");
+        await sleep(backoff.next(0), signal);
+      } finally {
+        client.close();
+      }
+    }
+  }
+}
+
+/** When to renew a certificate valid from `validFrom` to `validTo` (ms): a random point in `window` of its life. */
+export function renewalTime(validFrom: number, validTo: number, window: [number, number] = [0.7, 0.9], random: () => number = Math.random): number {
+  const [from, to] = window;
+  return validFrom + (validTo - validFrom) * (from + random() * (to - from));
+}
+
+/** A timer holds at most 2^31-1 ms (24.8 days; longer ones fire at once): wait in steps of a day. */
+export async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+  const DAY = 24 * 3_600_000;
+  while (!signal.aborted && Date.now() < at) await sleep(Math.min(DAY, at - Date.now()), signal);
+}
+
+/** Wait `ms`, or less if the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return sleepOn(systemClock, ms, signal);
+}
