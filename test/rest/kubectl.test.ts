@@ -12,7 +12,8 @@ import { parse as parseYaml } from "yaml";
 import { NotFoundError } from "../../src/client/errors.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import type { AccessDecision, RestAttributes } from "../../src/rest/access.js";
-import { type Kubectl, kubectlFor } from "../support/kubectl.js";
+import { startAuthHarness } from "../support/auth.js";
+import { type Kubectl, kubeconfigTls, kubectlFor } from "../support/kubectl.js";
 import { agentNode, type Harness, startHarness } from "../support/server.js";
 
 let h: Harness;
@@ -246,11 +247,29 @@ describe("access", () => {
     }
   });
 
-  // Waits for the security issue: src/auth's authenticator and authorizer wired into
-  // ServeOptions.restAccess (see src/rest/access.ts). Then: a kubeconfig with a node's client
-  // certificate; `kubectl label node <another node>` and `kubectl delete node` refused
-  // (Forbidden, nothing changed), `kubectl get node <its own node>` allowed.
-  it.todo("as a node identity, kubectl is refused what the authorization table forbids");
+  it("as a node identity, kubectl is refused what the authorization table forbids, and allowed its own node", async () => {
+    const auth = await startAuthHarness({}, { httpListen: "127.0.0.1:0" });
+    const node = kubectlFor("", kubeconfigTls(`https://127.0.0.1:${auth.server.httpPort}`, { ca: auth.caPem, ...(await auth.certificate("system:node:kn-a", ["system:nodes"])) }));
+    try {
+      await auth.operator.register(agentNode("kn-a"));
+      await auth.operator.register(agentNode("kn-b"));
+      const own = await node.run(["get", "node", "kn-a"]);
+      expect(own.code, own.stderr).toBe(0);
+      expect(own.stdout).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nkn-a\s+Ready\s/);
+
+      const label = await node.run(["label", "node", "kn-b", "team=infra"]);
+      expect(label.code).toBe(1);
+      expect(label.stderr).toMatch(/^Error from server \(Forbidden\): .*system:node:kn-a.*kn-b/);
+      const del = await node.run(["delete", "node", "kn-a"]);
+      expect(del.code).toBe(1);
+      expect(del.stderr).toMatch(/^Error from server \(Forbidden\): .*system:node:kn-a/);
+      expect((await auth.operator.getNode("kn-b")).metadata?.labels).not.toHaveProperty("team");
+      expect((await auth.operator.getNode("kn-a")).metadata?.name).toBe("kn-a");
+    } finally {
+      node.close();
+      await auth.close();
+    }
+  });
 });
 
 describe("README", () => {

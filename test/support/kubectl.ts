@@ -38,6 +38,30 @@ current-context: nodeplane
 `;
 }
 
+/** A kubeconfig for an HTTPS server, with a client certificate (data inline, as kubeadm writes it). */
+export function kubeconfigTls(server: string, c: { ca: string; cert: string; key: string }): string {
+  const b64 = (pem: string): string => Buffer.from(pem).toString("base64");
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: nodeplane
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64(c.ca)}
+users:
+- name: me
+  user:
+    client-certificate-data: ${b64(c.cert)}
+    client-key-data: ${b64(c.key)}
+contexts:
+- name: nodeplane
+  context:
+    cluster: nodeplane
+    user: me
+current-context: nodeplane
+`;
+}
+
 export interface Kubectl {
   dir: string;
   /** `kubectl ARGS…` to completion (stdin written when given). */
