@@ -34,7 +34,7 @@ import {
 } from "./fanout-protocol.js";
 import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { NodeServiceService, UpdateStatusRequest, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
-import { realisticStatus, scaleNodeName } from "./realistic-node.js";
+import { realisticStatus, scaleNodeName } from "../test/support/realistic-node.js";
 import { epochNow, prng, serveParent, sleep } from "./worker-side.js";
 
 const wire = (h: Histogram): HistogramWire => ({ data: h.data(), count: h.count, sumUs: h.sumUs, minUs: h.minUs, maxUs: h.maxUs });

@@ -1,6 +1,6 @@
 /**
  * In-process micro-benchmark of Register (issue 7): a NodeRegistry on a temporary SqliteStore,
- * no gRPC. Phase "create" registers `--nodes` realistic nodes (bench/realistic-node.ts) with
+ * no gRPC. Phase "create" registers `--nodes` realistic nodes (test/support/realistic-node.ts) with
  * `--concurrency` calls in flight, each answer encoded as the server would send it; phase
  * "reregister" (unless `--no-reregister`) registers the same nodes again (agents restarting:
  * reconcile; their conditions carry no heartbeat time, so the server stamps a new one and the
@@ -23,7 +23,7 @@ import { RegisterResponse } from "../src/gen/nodeplane/v1/service.js";
 import { NodeRegistry } from "../src/registry/nodes.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { summarizeProfile } from "./profile-summary.js";
-import { realisticNode } from "./realistic-node.js";
+import { realisticNode } from "../test/support/realistic-node.js";
 
 interface Phase {
   name: string;

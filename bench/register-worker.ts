@@ -1,13 +1,13 @@
 /**
  * A register worker of bench/scale.ts: registers a range of realistic nodes
- * (bench/realistic-node.ts) through the SDK (NodeClient.register) with a number of calls in
+ * (test/support/realistic-node.ts) through the SDK (NodeClient.register) with a number of calls in
  * flight, reports progress every 500 ms and, at the end, the latency histogram, errors and its
  * own CPU. Every call has a deadline; a run stops early after 100 errors or at its stop time;
  * the worker exits when its parent goes away.
  */
 import { NodeClient } from "../src/client/client.js";
 import { Histogram } from "./histogram.js";
-import { realisticNode, scaleNodeName } from "./realistic-node.js";
+import { realisticNode, scaleNodeName } from "../test/support/realistic-node.js";
 import type { FromRegisterWorker, RegisterResult, RegisterRun, ToRegisterWorker } from "./register-protocol.js";
 import { epochNow, serveParent } from "./worker-side.js";
 

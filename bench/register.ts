@@ -1,9 +1,9 @@
 /**
- * Register nodes [from, to) (bench/realistic-node.ts) through one NodeClient with `lanes` calls
+ * Register nodes [from, to) (test/support/realistic-node.ts) through one NodeClient with `lanes` calls
  * in flight; each answer must carry the node's own Lease. Resolves with the count registered.
  */
 import type { NodeClient } from "../src/client/client.js";
-import { realisticNode, scaleNodeName } from "./realistic-node.js";
+import { realisticNode, scaleNodeName } from "../test/support/realistic-node.js";
 
 export async function registerRange(
   client: NodeClient,

@@ -7,7 +7,7 @@
  *      answers Register with the node it got and a constant Lease, storing nothing
  *      (bench/trivial-register-server.ts): the grpc-js + codec ceiling of this machine for a
  *      Register of this size, for --baseline-window seconds.
- *   2. register: the same workers register --nodes realistic nodes (bench/realistic-node.ts: 20
+ *   2. register: the same workers register --nodes realistic nodes (test/support/realistic-node.ts: 20
  *      labels, 4 addresses, full capacity/allocatable, 5 conditions, node info) with nodeplane:
  *      nodes/s overall and per tenth of the run (does it slow down as the store grows?),
  *      Register latency, server CPU. The server's Register counter must agree.
@@ -86,7 +86,7 @@ import { cpuPressureUs, waitForQuiet } from "./cpu-window.js";
 import { Histogram } from "./histogram.js";
 import { WorkerProcess } from "./ipc.js";
 import { summarizeProfile } from "./profile-summary.js";
-import { scaleNodeName } from "./realistic-node.js";
+import { scaleNodeName } from "../test/support/realistic-node.js";
 import type { FromRegisterWorker, RegisterResult, ToRegisterWorker } from "./register-protocol.js";
 import { runSteadyHeartbeat, type SteadyOutcome, steadyRow } from "./steady-heartbeat.js";
 import { flagReader } from "./flags.js";
@@ -670,7 +670,7 @@ async function main(): Promise<void> {
       "with grace periods longer than the run so it writes nothing; log level warn.",
     `- Load: ${opts.workers} register worker processes (the SDK's NodeClient.register, one grpc-js channel each), ${opts.lanes} calls in flight each, ` +
       `registering disjoint ranges of ${n} nodes, each with 20 labels, 4 addresses, 6 capacity and 6 allocatable resources, 5 conditions, full node info ` +
-      "and the agent endpoint (bench/realistic-node.ts). Each Register creates the Node and its Lease in one durable transaction.",
+      "and the agent endpoint (test/support/realistic-node.ts). Each Register creates the Node and its Lease in one durable transaction.",
     "",
     "What is measured: register throughput is nodes registered divided by the wall time from the first call to the last answer; " +
       `the baseline is the same workers for ${opts.baselineWindowS} s against a bare grpc-js server (bench/trivial-register-server.ts) that decodes the request ` +

@@ -9,7 +9,7 @@ export interface SteadyRun {
   index: number;
   /** nodeplane's gRPC address (loopback only). */
   address: string;
-  /** Nodes scaleNodeName(first) … scaleNodeName(first + count - 1) (bench/realistic-node.ts), already registered. */
+  /** Nodes scaleNodeName(first) … scaleNodeName(first + count - 1) (test/support/realistic-node.ts), already registered. */
   first: number;
   count: number;
   /** HTTP/2 connections the streams are spread over. */

@@ -10,7 +10,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService } from "../src/gen/nodeplane/v1/service.js";
 import { Histogram } from "./histogram.js";
-import { scaleNodeName } from "./realistic-node.js";
+import { scaleNodeName } from "../test/support/realistic-node.js";
 import type { FromSteadyWorker, SteadyResult, SteadyRun, ToSteadyWorker } from "./steady-protocol.js";
 import { epochNow, prng, serveParent, sleep } from "./worker-side.js";
 

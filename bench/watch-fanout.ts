@@ -1,6 +1,6 @@
 /**
  * `node dist/bench/watch-fanout.js`: watch fan-out (issue 7, scenario 4). One real nodeplane
- * server (child process, temp data dir) with --nodes registered nodes (bench/realistic-node.ts);
+ * server (child process, temp data dir) with --nodes registered nodes (test/support/realistic-node.ts);
  * one watcher per node pinned by the field selector `metadata.name=NAME`, plus --all watchers of
  * every node, held by --watcher-procs processes through the SDK (NodeClient.watch), --per-channel
  * pinned watchers per grpc-js channel (`grpc.use_local_subchannel_pool`: each channel its own
