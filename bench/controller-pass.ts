@@ -38,7 +38,9 @@ async function fill(store: SqliteStore, n: number, now: Date): Promise<void> {
         status: {
           capacity: { cpu: "4", memory: "16Gi", pods: "110" },
           addresses: [{ type: "InternalIP", address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }],
-          conditions: ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => ({ type, status: type === "Ready" ? "True" : "False", lastHeartbeatTime: now, lastTransitionTime: now })),
+          conditions: ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => {
+            return { type, status: type === "Ready" ? "True" : "False", lastHeartbeatTime: now, lastTransitionTime: now };
+          }),
         },
       });
       const lease = Lease.fromPartial({

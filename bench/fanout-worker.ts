@@ -22,7 +22,7 @@ import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { NodeServiceService, UpdateStatusRequest, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
 import { realisticStatus, scaleNodeName } from "../test/support/realistic-node.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { loopbackOnly, serve } from "./ipc.js";
+import { loopbackOnly, rawClient, serve } from "./ipc.js";
 import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
 const STAMP = /^bench seq=(\d+) t=(\d+(?:\.\d+)?)$/;
@@ -72,7 +72,6 @@ class Watchers {
   /** By sequence number: index of the node whose pinned watcher got that write (-1 none, -2 more than once). */
   private readonly pinnedGot: Int32Array;
   private pinnedEvents = 0;
-  private allEvents = 0;
   /** Events a pinned watcher got for another node; events without a bench stamp or not MODIFIED; pinned streams that ended. */
   private wrongNode = 0;
   private foreign = 0;
@@ -188,7 +187,6 @@ class Watchers {
   private onAll(ev: WatchEvent, got: Uint8Array, set: AllSet, k: number): void {
     const s = this.stamped(ev);
     if (!s) return;
-    this.allEvents++;
     set.events[k]!++;
     if (got[s.seq]! < 255) got[s.seq]!++;
     this.windowOf(s.t)?.all.record(s.latencyUs);
@@ -250,18 +248,15 @@ const VERIFY_EVERY = 97;
 const identity = (b: Buffer): Buffer => b;
 
 class Writer {
-  private readonly client: grpc.Client;
   private readonly random: () => number;
   private readonly statuses = new Map<number, NodeStatus>();
   private nextSeq = 0;
 
-  constructor(private readonly init: { address: string; nodeCount: number; maxSeq: number; seed: number }) {
-    this.client = new grpc.Client(loopbackOnly(init.address), grpc.credentials.createInsecure(), channelOptions);
+  constructor(
+    private readonly init: { address: string; nodeCount: number; maxSeq: number; seed: number },
+    private readonly client: grpc.Client,
+  ) {
     this.random = prng(init.seed);
-  }
-
-  ready(): Promise<void> {
-    return new Promise((resolve, reject) => this.client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
   }
 
   /** UpdateStatusRequest bytes for node `i`, its Ready condition's message stamped for write `seq` at `t`. */
@@ -276,8 +271,14 @@ class Writer {
 
   private updateStatus(req: Buffer, deadlineMs: number): Promise<Buffer> {
     return new Promise((resolve, reject) =>
-      this.client.makeUnaryRequest<Buffer, Buffer>(NodeServiceService.updateStatus.path, identity, identity, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
-        err ? reject(err) : resolve(res ?? Buffer.alloc(0)),
+      this.client.makeUnaryRequest<Buffer, Buffer>(
+        NodeServiceService.updateStatus.path,
+        identity,
+        identity,
+        req,
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err, res) => (err ? reject(err) : resolve(res ?? Buffer.alloc(0))),
       ),
     );
   }
@@ -407,8 +408,7 @@ const watcherApi = {
 
 const writerApi = {
   async init(init: { address: string; nodeCount: number; maxSeq: number; seed: number }): Promise<void> {
-    writer = new Writer(init);
-    await writer.ready();
+    writer = new Writer(init, await rawClient(init.address, channelOptions));
   },
   run: (cmd: WriterRun) => writer!.run(cmd),
 };

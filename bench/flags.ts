@@ -27,29 +27,27 @@ export class Flags {
     return process.env[`${this.envPrefix}_${name.toUpperCase().replace(/-/g, "_")}`];
   }
 
-  /** The last `--name` on the command line (marked as read), and its value when `withValue`. */
+  /** `--name` on the command line (the last one wins; every one is marked as read), and its value when `withValue`. */
   private find(name: string, withValue: boolean): { value: string | undefined; found: boolean } {
-    for (let i = this.argv.length - 1; i >= 0; i--) {
-      const a = this.argv[i]!;
-      if (a === `--${name}`) {
-        this.used.add(i);
-        if (!withValue) return { value: undefined, found: true };
+    let out: { value: string | undefined; found: boolean } = { value: undefined, found: false };
+    this.argv.forEach((a, i) => {
+      if (withValue && a.startsWith(`--${name}=`)) out = { value: a.slice(name.length + 3), found: true };
+      else if (a !== `--${name}`) return;
+      else if (!withValue) out = { value: undefined, found: true };
+      else {
         const v = this.argv[i + 1];
         if (v === undefined || v.startsWith("--")) throw new Error(`--${name}: wants a value`);
         this.used.add(i + 1);
-        return { value: v, found: true };
+        out = { value: v, found: true };
       }
-      if (withValue && a.startsWith(`--${name}=`)) {
-        this.used.add(i);
-        return { value: a.slice(name.length + 3), found: true };
-      }
-    }
-    return { value: undefined, found: false };
+      this.used.add(i);
+    });
+    return out;
   }
 
   /** A string flag; `undefined` when neither given nor defaulted. */
-  str<D extends string | undefined>(name: string, def: D, help: string): string | D {
-    this.help.push(`  --${name} V`.padEnd(24) + help + (def ? ` (default ${def})` : ""));
+  str<D extends string | undefined>(name: string, def: D, help: string, meta = "V"): string | D {
+    this.help.push(`  --${name} ${meta}`.padEnd(24) + help + (def ? ` (default ${def})` : ""));
     return this.find(name, true).value ?? this.envOf(name) ?? def;
   }
 
@@ -60,7 +58,7 @@ export class Flags {
 
   /** A number in [min, max] (an integer unless `integer` is false). */
   num(name: string, def: number, min: number, max: number, help: string, integer = true): number {
-    const raw = this.str(name, String(def), help);
+    const raw = this.str(name, String(def), help, "N");
     const v = Number(raw);
     if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
       throw new Error(`--${name} ${raw}: want ${integer ? "an integer" : "a number"} in [${min}, ${max}]`);

@@ -317,6 +317,12 @@ export class Meter {
   }
 }
 
+/** `p`, or a rejection with `what()` after `ms`. */
+export function bounded<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what())), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export interface Registration {
   agents: number;
   /** From the first start until the last agent's `registered` resolved. */
@@ -337,11 +343,8 @@ export async function registerFleet(meter: Meter, agents: NodeAgent[], timeoutS:
   const doneAt: number[] = [];
   const all = Promise.all(agents.map((a) => a.registered.then(() => void doneAt.push(performance.now() - t0))));
   for (const a of agents) a.start();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`only ${doneAt.length} of ${agents.length} agents registered within ${timeoutS} s (agent failures so far: ${totals(agents).failures})`)), timeoutS * 1000);
-  });
-  await Promise.race([all, timeout]).finally(() => clearTimeout(timer));
+  const why = (): string => `only ${doneAt.length} of ${agents.length} agents registered within ${timeoutS} s (agent failures so far: ${totals(agents).failures})`;
+  await bounded(all, timeoutS * 1000, why);
   const span = meter.diff(before, await meter.snap(), meter.renewals.phase);
   const sorted = [...doneAt].sort((a, b) => a - b);
   const seconds = sorted.at(-1)! / 1000;

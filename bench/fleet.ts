@@ -28,8 +28,8 @@ import { type AgentLogger, NodeAgent } from "../src/agent/agent.js";
 import type { MachineStatus } from "../src/agent/machine.js";
 import type { NodeCondition } from "../src/gen/nodeplane/v1/node.js";
 import { Flags } from "./flags.js";
-import { Meter, type Mode, registerFleet, SERVER_METHOD, TimedClient, totals, type Window } from "./fleet-meter.js";
-import { cpuSplit, detailTable, type FleetReport, fleetSummary, fmtRate, type Kind, type LoadPhase, mainTable, maxOf, offered, peakOf, registrationTable } from "./fleet-report.js";
+import { bounded, Meter, type Mode, registerFleet, SERVER_METHOD, TimedClient, totals, type Window } from "./fleet-meter.js";
+import * as table from "./fleet-report.js";
 import { exitAfter, NODEPLANE_BIN, ROOT, runMain, sleep, spawnNodeplane, stopChecked, sumOf, tempDir } from "./harness.js";
 import { fsTypeOf } from "./proc.js";
 import { docHead, finish, fmtInt, fmtMiB, fmtMs, fmtPct, fmtS } from "./report.js";
@@ -88,7 +88,9 @@ function fixedProbe(i: number, name: string): () => MachineStatus {
     operatingSystem: "linux",
     architecture: "amd64",
   };
-  const condition = (type: string, status: string, reason: string, message: string): NodeCondition => ({ type, status, reason, message, lastHeartbeatTime: undefined, lastTransitionTime: undefined });
+  const condition = (type: string, status: string, reason: string, message: string): NodeCondition => {
+    return { type, status, reason, message, lastHeartbeatTime: undefined, lastTransitionTime: undefined };
+  };
   // Fresh conditions each call: the agent stamps heartbeat times into them.
   return () => ({
     capacity,
@@ -138,13 +140,8 @@ function makeFleet(o: Options, clients: TimedClient[], leaseS: number, mode: Mod
   });
 }
 
-function bounded<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what())), ms)))]).finally(() => clearTimeout(timer));
-}
-
 const fmtWindow = (w: Window): string =>
-  `${fmtRate(w.renewalsPerSec).padStart(6)} renewals/s (server: Heartbeat ${fmtRate(w.server.stream.ok / w.seconds)}, RenewLease ${fmtRate(w.server.unary.ok / w.seconds)}; ` +
+  `${table.fmtRate(w.renewalsPerSec).padStart(6)} renewals/s (server: Heartbeat ${table.fmtRate(w.server.stream.ok / w.seconds)}, RenewLease ${table.fmtRate(w.server.unary.ok / w.seconds)}; ` +
   `peak 1 s ${fmtInt(w.peakStartsPerSec)}, in flight ${w.inFlightAtEnd}, streams ${fmtInt(w.openStreams)})  ` +
   `p50/p99 ${fmtMs(w.renewP50Ms)}/${fmtMs(w.renewP99Ms)} ms (handler ${fmtMs(w.handlerMeanMs)}/≤${fmtMs(w.handlerP99Ms)} ms)  failures ${w.agents.failures}  ` +
   `commits ${fmtInt(w.commitsPerSec)}/s ×${w.txnsPerCommit.toFixed(1)} (${fmtPct(w.commitPct)})  server CPU ${fmtPct(w.serverCpu)}  client CPU ${fmtPct(w.clientCpu)}  other ${fmtPct(w.otherCpu)}  ` +
@@ -153,7 +150,7 @@ const fmtWindow = (w: Window): string =>
 /** The fleet over the run: (re)started once per load phase, each phase measured and checked. */
 class Fleet {
   agents: NodeAgent[] = [];
-  readonly loads: LoadPhase[] = [];
+  readonly loads: table.LoadPhase[] = [];
   readonly problems: string[] = [];
 
   constructor(
@@ -181,7 +178,7 @@ class Fleet {
   }
 
   /** One load phase: (re)start the fleet at once in `mode` with lease `leaseS` (timing the registration), warm up, measure, check. */
-  async load(kind: Kind, mode: Mode, leaseS: number, warmupS: number, windowS: number): Promise<void> {
+  async load(kind: table.Kind, mode: Mode, leaseS: number, warmupS: number, windowS: number): Promise<void> {
     const { o, meter, guard, problems } = this;
     const fresh = this.agents.length === 0;
     if (!fresh) {
@@ -233,7 +230,7 @@ class Fleet {
     const ready = sumOf(after.server, "nodeplane_nodes", { status: "True" });
     if (t.agents.registrations !== 0) problems.push(`${what}: ${t.agents.registrations} re-registration(s)`);
     if (ready !== o.agents) problems.push(`${what}: the controller counts ${ready} Ready nodes, not ${o.agents}`);
-    if (t.renewalsPerSec < 0.9 * offered(o.agents, leaseS)) problems.push(`${what}: ${fmtRate(t.renewalsPerSec)} renewals/s, under 90% of the ~${fmtInt(offered(o.agents, leaseS))}/s offered`);
+    if (t.renewalsPerSec < 0.9 * table.offered(o.agents, leaseS)) problems.push(`${what}: ${table.fmtRate(t.renewalsPerSec)} renewals/s, under 90% of the ~${fmtInt(table.offered(o.agents, leaseS))}/s offered`);
   }
 }
 
@@ -270,7 +267,8 @@ async function main(): Promise<void> {
   // 0. Idle.
   log(`fleet: server idle for ${o.idleWindowS} s`);
   const idleCount = Math.max(1, Math.min(o.windows, Math.floor(o.idleWindowS)));
-  const idle = await guard(meter.measure(o.idleWindowS, idleCount, (w, i) => log(`  idle [${i}/${idleCount}] server CPU ${fmtPct(w.serverCpu)}  other ${fmtPct(w.otherCpu)}  server RSS ${fmtMiB(w.serverRss)}`)));
+  const idleLog = (w: Window, i: number): void => log(`  idle [${i}/${idleCount}] server CPU ${fmtPct(w.serverCpu)}  other ${fmtPct(w.otherCpu)}  server RSS ${fmtMiB(w.serverRss)}`);
+  const idle = await guard(meter.measure(o.idleWindowS, idleCount, idleLog));
   // 1-3. Registration of new nodes, then the steady state at the default lease: stream, unary.
   await fleet.load("steady", "stream", o.leaseS, o.warmupS, o.windowS);
   await fleet.load("steady", "unary", o.leaseS, o.warmupS, o.windowS);
@@ -290,20 +288,20 @@ async function main(): Promise<void> {
   report(o, { agents: o.agents, idle, idleWindowS: o.idleWindowS, loads: fleet.loads }, { began, dataDir, problems, snaps: meter.snaps, end: end.server });
 }
 
-function report(o: Options, r: FleetReport, run: { began: number; dataDir: string; problems: string[]; snaps: number; end: Map<string, number> }): void {
+function report(o: Options, r: table.FleetReport, run: { began: number; dataDir: string; problems: string[]; snaps: number; end: Map<string, number> }): void {
   const { loads, idle } = r;
   const cpus = os.cpus().length;
-  const table = mainTable(r);
-  const regTable = registrationTable(r);
+  const main = table.mainTable(r);
+  const regTable = table.registrationTable(r);
   const ready = sumOf(run.end, "nodeplane_nodes", { status: "True" });
   const warningLines = [...warnings.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `- ${fmtInt(n)} × ${k}`);
   const idleLine =
     `Server idle, no agents (${fmtS(o.idleWindowS)}): CPU ${fmtPct(idle.total.serverCpu)} (the baseline of "per renewal above idle"), ` +
-    `RSS ${fmtMiB(maxOf(idle.windows, (w) => w.serverRss))}; client CPU ${fmtPct(idle.total.clientCpu)}; other load ${fmtPct(idle.total.otherCpu)}.`;
-  const overloaded = loads.filter((l) => l.phase.total.renewalsPerSec < 0.9 * offered(o.agents, l.leaseS));
+    `RSS ${fmtMiB(table.maxOf(idle.windows, (w) => w.serverRss))}; client CPU ${fmtPct(idle.total.clientCpu)}; other load ${fmtPct(idle.total.otherCpu)}.`;
+  const overloaded = loads.filter((l) => l.phase.total.renewalsPerSec < 0.9 * table.offered(o.agents, l.leaseS));
   const steadyPeaks = loads
     .filter((l) => l.kind === "steady")
-    .map((l) => `${l.mode} ${fmtInt(peakOf(l))} at most in one second for ${fmtRate(l.phase.total.renewalsPerSec)}/s on average`)
+    .map((l) => `${l.mode} ${fmtInt(table.peakOf(l))} at most in one second for ${table.fmtRate(l.phase.total.renewalsPerSec)}/s on average`)
     .join(", ");
   const checks =
     run.problems.length === 0
@@ -342,11 +340,11 @@ function report(o: Options, r: FleetReport, run: { began: number; dataDir: strin
     "",
     idleLine,
     "",
-    table,
+    main,
     "",
     ...(overloaded.length
       ? [
-          `Overloaded: ${overloaded.map((l) => `${l.what} carried ${fmtRate(l.phase.total.renewalsPerSec)} of ~${fmtInt(offered(o.agents, l.leaseS))} renewals/s (sub-windows ${l.phase.windows.map((w) => fmtRate(w.renewalsPerSec)).join(" / ")})`).join("; ")}. ` +
+          `Overloaded: ${overloaded.map((l) => `${l.what} carried ${table.fmtRate(l.phase.total.renewalsPerSec)} of ~${fmtInt(table.offered(o.agents, l.leaseS))} renewals/s (sub-windows ${l.phase.windows.map((w) => table.fmtRate(w.renewalsPerSec)).join(" / ")})`).join("; ")}. ` +
             "An agent waits for its renewal before it sleeps, so once renewals take longer than the interval the fleet piles up in flight " +
             "(in flight at the sub-window ends, below), the store commits a few huge batches per second and the rate falls; a window's average " +
             "then depends on when that began. Read the sub-windows, with their other-load column, before the ratio.",
@@ -360,11 +358,11 @@ function report(o: Options, r: FleetReport, run: { began: number; dataDir: strin
     "",
     "Where the CPU went:",
     "",
-    ...loads.map((l) => `- ${cpuSplit(l, cpus)}`),
+    ...loads.map((l) => `- ${table.cpuSplit(l, cpus)}`),
     "",
     "Per sub-window (status sends, re-registrations, streams opened and server non-OK calls are totals over the window):",
     "",
-    detailTable(r),
+    table.detailTable(r),
     "",
     `At the end: the controller counted ${fmtInt(ready)} Ready nodes and ${fmtInt(sumOf(run.end, "nodeplane_nodes") - ready)} not Ready; ` +
       `taints it added over the whole run: ${fmtInt(sumOf(run.end, "nodeplane_controller_taints_added_total"))}.`,
@@ -374,10 +372,10 @@ function report(o: Options, r: FleetReport, run: { began: number; dataDir: strin
     warningLines.length ? `Agent warnings over the whole run:\n\n${warningLines.join("\n")}` : "Agent warnings over the whole run: none.",
     "",
   ].join("\n");
-  process.stdout.write(`\n${idleLine}\n\n${table}\n\n${regTable}\n\n${loads.map((l) => cpuSplit(l, cpus)).join("\n")}\n`);
+  process.stdout.write(`\n${idleLine}\n\n${main}\n\n${regTable}\n\n${loads.map((l) => table.cpuSplit(l, cpus)).join("\n")}\n`);
   process.stdout.write(run.problems.length ? `\nChecks FAILED:\n${run.problems.map((p) => `- ${p}`).join("\n")}\n` : `\nChecks passed (${run.snaps} snapshots cross-checked).\n`);
   if (warningLines.length) process.stdout.write(`\nAgent warnings:\n${warningLines.join("\n")}\n`);
-  finish({ name: "fleet", doc, out: o.out, rows: fleetSummary(r), failures: run.problems });
+  finish({ name: "fleet", doc, out: o.out, rows: table.fleetSummary(r), failures: run.problems });
 }
 
 runMain("fleet bench", main);

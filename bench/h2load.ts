@@ -300,10 +300,12 @@ async function runOnce(bin: Tool, base: H2loadRunOptions, hooks: WindowHooks): P
     if (launcher.pid !== undefined) liveGroups.delete(launcher.pid);
   }
   for (let i = 0; i < o.jobs.length; i++) {
-    if (exitCodes.get(i) !== 0) throw new Error(`h2load #${i} exited with ${exitCodes.get(i) ?? "?"}:\n${(fs.existsSync(outOf(i)) ? fs.readFileSync(outOf(i), "utf8") : "(no output)").slice(-2000)}`);
+    if (exitCodes.get(i) === 0) continue;
+    const out = fs.existsSync(outOf(i)) ? fs.readFileSync(outOf(i), "utf8") : "(no output)";
+    throw new Error(`h2load #${i} exited with ${exitCodes.get(i) ?? "?"}:\n${out.slice(-2000)}`);
   }
 
-  const res: H2loadRunResult = { windowOk: 0, windowBadStatus: 0, hist: new Histogram(), windowMs: windowEnd - windowStart, succeeded: 0, non2xx: 0, dataBytes: 0, clientCpuMs };
+  const res: H2loadRunResult = { windowOk: 0, windowBadStatus: 0, hist: new Histogram(), windowMs: windowEnd - windowStart, clientCpuMs, succeeded: 0, non2xx: 0, dataBytes: 0 };
   // Every process (connection) must have been answered once before its calls count: a server can
   // be slow to admit hundreds of new connections, and that ramp is not its steady state. The
   // window starts at the latest first answer if that came after the warm-up.
@@ -330,7 +332,8 @@ async function runOnce(bin: Tool, base: H2loadRunOptions, hooks: WindowHooks): P
   res.allServedAfterMs = allServedAt - lastStart;
   if (allServedAt > windowStart) {
     if (windowEnd - allServedAt < o.durationMs / 2) {
-      throw new Retry(`not every h2load connection had an answer ${Math.round(allServedAt - windowStart)} ms into the window (the server admits new connections slowly)`, allServedAt - windowStart);
+      const lag = allServedAt - windowStart;
+      throw new Retry(`not every h2load connection had an answer ${Math.round(lag)} ms into the window (the server admits new connections slowly)`, lag);
     }
     windowStart = allServedAt;
     res.windowMs = windowEnd - allServedAt;

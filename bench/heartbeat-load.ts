@@ -186,11 +186,12 @@ export async function h2loadGenerator(o: Shape, bin: Tool, names: string[], serv
         const r = await runH2load(bin, { url, jobs, warmupMs: o.warmupS * 1000, durationMs: o.durationS * 1000, workDir: h2Work, perRequestLog: true }, hooks);
         if (r.windowBadStatus > 0) throw new Error(`${url}: ${r.windowBadStatus} answers in the window had an HTTP status other than 200`);
         if (r.non2xx > 0) throw new Error(`${url}: h2load saw ${r.non2xx} non-2xx answers`);
+        const carried = `${url}: ${r.succeeded} answers carried ${r.dataBytes} bytes`;
         // A gRPC error is a trailers-only answer: no message, no DATA bytes.
-        if (r.dataBytes < r.succeeded * answer.min) throw new Error(`${url}: ${r.succeeded} answers carried ${r.dataBytes} bytes, less than ${answer.min} each: some were gRPC errors without a message`);
+        if (r.dataBytes < r.succeeded * answer.min) throw new Error(`${carried}, less than ${answer.min} each: some were gRPC errors without a message`);
         // A constant answer: every one accounted for (calls cut when h2load stopped may add a partial few).
-        if (answer.exact && r.dataBytes > (r.succeeded + inFlight) * answer.min) throw new Error(`${url}: ${r.succeeded} answers carried ${r.dataBytes} bytes, more than ${answer.min} each`);
-        return { windowOk: r.windowOk, windowMs: r.windowMs, hist: r.hist, latency: "client", clientCpuMs: r.clientCpuMs, atLeastOk: r.succeeded, admittedMs: r.allServedAfterMs };
+        if (answer.exact && r.dataBytes > (r.succeeded + inFlight) * answer.min) throw new Error(`${carried}, more than ${answer.min} each`);
+        return { ...r, latency: "client", atLeastOk: r.succeeded, admittedMs: r.allServedAfterMs };
       };
     },
     heartbeat() {

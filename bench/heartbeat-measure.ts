@@ -107,8 +107,14 @@ function bucketQuantileMs(before: Array<[number, number]>, after: Array<[number,
   return prevLe * 1000;
 }
 
-/** The server-side figures of a window from its counters at the edges (and around the whole run). */
-function serverSide(what: string, elapsedMs: number, cOpen: Counters, cClose: Counters, before: Counters, after: Counters, exactOk?: number, atLeastOk?: number): Partial<Measurement> {
+/** The server-side figures of a window from its counters at the edges (and around the whole run), checked against the generator's counts. */
+function serverSide(
+  what: string,
+  elapsedMs: number,
+  [cOpen, cClose, before, after]: Counters[],
+  { exactOk, atLeastOk }: { exactOk?: number; atLeastOk?: number },
+): Partial<Measurement> {
+  if (!cOpen || !cClose || !before || !after) throw new Error(`${what}: could not read the server's counters`);
   const okW = cClose.ok - cOpen.ok;
   const badW = cClose.notOk - cOpen.notOk;
   if (badW !== 0) throw new Error(`${what}: the server counted ${badW} failed call(s) inside the measured window (the generator may count them as success)`);
@@ -125,7 +131,9 @@ function serverSide(what: string, elapsedMs: number, cOpen: Counters, cClose: Co
     serverPerSec: okW / (elapsedMs / 1000),
     writesPerCall: d((c) => c.revision) / okW,
     handlerMeanMs: handled > 0 ? (d((c) => c.handlingSum) / handled) * 1000 : undefined,
-    ...(commits > 0 ? { commitsPerSec: commits / (elapsedMs / 1000), txnsPerCommit: d((c) => c.commitTxns) / commits, commitShare: (100 * d((c) => c.commitSeconds) * 1000) / elapsedMs } : {}),
+    ...(commits > 0
+      ? { commitsPerSec: commits / (elapsedMs / 1000), txnsPerCommit: d((c) => c.commitTxns) / commits, commitShare: (100 * d((c) => c.commitSeconds) * 1000) / elapsedMs }
+      : {}),
     ...(cOpen.buckets && cClose.buckets
       ? { serverP50Ms: bucketQuantileMs(cOpen.buckets, cClose.buckets, 0.5), serverP99Ms: bucketQuantileMs(cOpen.buckets, cClose.buckets, 0.99) }
       : {}),
@@ -158,11 +166,7 @@ export async function measure(
   const [cOpen, cClose, after] = [await opened.counters, await closed.counters, await counters()];
   const what = `${target} ${scenario === "renew" ? (target === "etcd" ? "Put" : "RenewLease") : "Heartbeat"} at ${inFlight} in flight`;
   const cpu = cpuBetween(opened.cpu, closed.cpu);
-  let side: Partial<Measurement> = {};
-  if (server.metrics) {
-    if (!cOpen || !cClose || !before || !after) throw new Error(`${what}: could not read the server's counters`);
-    side = serverSide(what, cpu.elapsedMs, cOpen, cClose, before, after, outcome.exactOk, outcome.atLeastOk);
-  }
+  const side = server.metrics ? serverSide(what, cpu.elapsedMs, [cOpen, cClose, before, after] as Counters[], outcome) : {};
   if (outcome.windowOk === 0 && !outcome.rateFromServer) throw new Error(`${what}: no call completed in the measured window`);
   const h = outcome.hist;
   const fromHist = (f: () => number): number => (h.count > 0 ? f() : Number.NaN);

@@ -8,6 +8,7 @@
  * (its state is no longer known). A worker may also send notes (e.g. progress) between answers.
  * Workers exit when their parent goes away; the parent's side is tracked (killed on any exit).
  */
+import * as grpc from "@grpc/grpc-js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { errText, track } from "./harness.js";
 
@@ -137,4 +138,13 @@ export const notify = (note: unknown): void => reply({ note });
 export function loopbackOnly(address: string): string {
   if (!address.startsWith("127.0.0.1:")) throw new Error(`refusing non-loopback address ${address}`);
   return address;
+}
+
+/** A raw grpc-js client of a loopback `address` (load workers send pre-encoded bytes), once connected (bounded). */
+export async function rawClient(address: string, options: grpc.ChannelOptions = {}): Promise<grpc.Client> {
+  const client = new grpc.Client(loopbackOnly(address), grpc.credentials.createInsecure(), options);
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`connecting to ${address}: ${err.message}`)) : resolve())),
+  );
+  return client;
 }

@@ -15,7 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService, RenewLeaseRequest, RenewLeaseResponse } from "../src/gen/nodeplane/v1/service.js";
 import { encodeLeasePut, ETCD_PUT_PATH } from "./etcd.js";
 import { epochNow, sleep } from "./harness.js";
-import { loopbackOnly, serve } from "./ipc.js";
+import { rawClient, serve } from "./ipc.js";
 import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
 /** Decode and check one response in this many. */
@@ -71,8 +71,7 @@ const api = {
     for (let i = c.index; i < c.nodes.length; i += c.workers) names.push(c.nodes[i]!);
     if (names.length === 0) throw new Error(`worker ${c.index} has no nodes`);
     for (const [label, { address, kind }] of Object.entries(c.targets)) {
-      const client = new grpc.Client(loopbackOnly(address), grpc.credentials.createInsecure());
-      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`${label} at ${address}: ${err.message}`)) : resolve())));
+      const client = await rawClient(address);
       const requests = names.map((nodeName) =>
         kind === "etcd-put"
           ? encodeLeasePut(nodeName, c.etcdValue)

@@ -135,8 +135,8 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const { h2load, etcdBin } = tools(o, notes);
   const perMeasureS = o.warmupS + o.durationS + (h2load ? 1.2 : 0.6);
-  const plannedS =
-    (o.scenarios.has("renew") ? o.levels.length * (2 + (etcdBin ? 1 : 0)) * o.repeats * perMeasureS : 0) + (o.scenarios.has("heartbeat") ? o.repeats * (etcdBin ? 2 : 1) * perMeasureS : 0);
+  const planned = (o.scenarios.has("renew") ? o.levels.length * (etcdBin ? 3 : 2) : 0) + (o.scenarios.has("heartbeat") ? (etcdBin ? 2 : 1) : 0);
+  const plannedS = planned * o.repeats * perMeasureS;
   log(
     `bench: ${o.quick ? "QUICK, " : ""}${o.nodes} nodes, generator ${h2load ? `h2load ${h2load.version}` : `grpc-js (${o.workers} workers)`}, ` +
       `etcd ${etcdBin ? etcdBin.version : "skipped"}, RenewLease in-flight ${o.levels.join("/")}, Heartbeat ${o.streams} streams, ` +
@@ -286,8 +286,8 @@ async function heartbeatPart(o: Options, targets: Partial<Record<Target, TargetS
   for (let r = 0; r < o.repeats; r++) {
     const order: Target[] = targets.etcd ? (r % 2 === 0 ? ["nodeplane", "etcd"] : ["etcd", "nodeplane"]) : ["nodeplane"];
     for (const target of order) {
-      const m = target === "nodeplane" ? measure(targets, "heartbeat", "nodeplane", o.streams, r, gen.heartbeat(o.streams)) : measure(targets, "heartbeat", "etcd", etcdLevel, r, gen.unary("etcd", etcdLevel));
-      out.push(logged(await m, o.repeats));
+      const [inFlight, drive] = target === "nodeplane" ? [o.streams, gen.heartbeat(o.streams)] : [etcdLevel, gen.unary("etcd", etcdLevel)];
+      out.push(logged(await measure(targets, "heartbeat", target, inFlight, r, drive), o.repeats));
     }
   }
   return out;

@@ -98,7 +98,12 @@ function ours(serverPid: number | undefined, ws: RegisterWorker[]): Pids {
 }
 
 /** Register [0, nodes) split among the workers (or until `stopAt`), logging progress. */
-async function registerWith(ws: RegisterWorker[], nodes: number, o: Options, stopAt: number, serverPid: number | undefined, what: string, timeoutMs: number): Promise<RegisterRun> {
+async function registerWith(
+  ws: RegisterWorker[],
+  { nodes, lanes, stopAt, timeoutMs }: { nodes: number; lanes: number; stopAt: number; timeoutMs: number },
+  serverPid: number | undefined,
+  what: string,
+): Promise<RegisterRun> {
   const per = Math.ceil(nodes / ws.length);
   const progress = ws.map(() => 0);
   const t0 = epochNow();
@@ -117,7 +122,7 @@ async function registerWith(ws: RegisterWorker[], nodes: number, o: Options, sto
   }, 500);
   let hists;
   try {
-    hists = await Promise.all(ws.map((w, i) => w.call("run", timeoutMs, { from: Math.min(nodes, i * per), to: Math.min(nodes, (i + 1) * per), lanes: o.lanes, stopAt })));
+    hists = await Promise.all(ws.map((w, i) => w.call("run", timeoutMs, { from: Math.min(nodes, i * per), to: Math.min(nodes, (i + 1) * per), lanes, stopAt })));
   } finally {
     clearInterval(ticker);
     for (const off of offs) off();
@@ -172,7 +177,8 @@ async function startTimed(dataDir: string, port: number, profile: { dir: string;
   const before = readCpu({ bench: process.pid });
   const t0 = performance.now();
   let stop = false;
-  const client = port ? new NodeClient(`127.0.0.1:${port}`, { channelOptions: { "grpc.initial_reconnect_backoff_ms": 10, "grpc.max_reconnect_backoff_ms": 20, "grpc.use_local_subchannel_pool": 1 } }) : undefined;
+  const fastReconnect = { "grpc.initial_reconnect_backoff_ms": 10, "grpc.max_reconnect_backoff_ms": 20, "grpc.use_local_subchannel_pool": 1 };
+  const client = port ? new NodeClient(`127.0.0.1:${port}`, { channelOptions: fastReconnect }) : undefined;
   const firstList = client
     ? pollUntil(() => client.listNodes({ limit: 500 }, { timeoutMs: 2000 }).then(() => true, () => false), t0, timeoutMs, () => stop).finally(() => client.close())
     : Promise.resolve(Number.NaN);
@@ -245,7 +251,8 @@ async function main(): Promise<void> {
     await connect(`127.0.0.1:${trivial.port}`);
     await quiet(trivial.child.pid);
     // Names far above the real ones: nothing is stored anyway.
-    baseline = await registerWith(ws, 1_000_000, o, epochNow() + o.baselineWindowS * 1000, trivial.child.pid, "baseline", o.baselineWindowS * 1000 + 40_000);
+    const window = { nodes: 1_000_000, lanes: o.lanes, stopAt: epochNow() + o.baselineWindowS * 1000, timeoutMs: o.baselineWindowS * 1000 + 40_000 };
+    baseline = await registerWith(ws, window, trivial.child.pid, "baseline");
     await stopServer(trivial, "trivial server");
     log(`scale: baseline (trivial grpc-js Register): ${fmtInt(baseline.perSec)} calls/s, server CPU ${fmtPct(baseline.cpu.pct.server)}, workers CPU ${fmtPct(baseline.workersPct)}, other load ${fmtPct(baseline.cpu.otherPct)}`);
   }
@@ -258,7 +265,7 @@ async function main(): Promise<void> {
   await connect(`127.0.0.1:${server.port}`);
   await quiet(server.child.pid);
   const before = await scrapeMetrics(server.httpPort);
-  const reg = await registerWith(ws, o.nodes, o, 0, server.child.pid, "register", o.registerTimeoutS * 1000);
+  const reg = await registerWith(ws, { nodes: o.nodes, lanes: o.lanes, stopAt: 0, timeoutMs: o.registerTimeoutS * 1000 }, server.child.pid, "register");
   const counted = handled(before, await scrapeMetrics(server.httpPort), "Register");
   if (reg.done !== o.nodes) failures.push(`registered ${reg.done} of ${o.nodes} nodes`);
   if (counted.ok !== reg.done || counted.notOk !== 0) failures.push(`the server counted ${counted.ok} OK and ${counted.notOk} failed Register calls; the workers got ${reg.done} OK`);
@@ -367,7 +374,9 @@ async function main(): Promise<void> {
     out: o.out,
     profDir,
     profiles: ["nodeplane-fill", "nodeplane-restart"],
-    rows: rows.map(([scenario, result, baseline, target, v]) => ({ scenario: scenario!, result: result!, baseline: baseline!, target: target!, verdict: v!.includes("missed") ? "missed" : "met" })),
+    rows: rows.map(([scenario, result, baseline, target, v]) => {
+      return { scenario: scenario!, result: result!, baseline: baseline!, target: target!, verdict: v!.includes("missed") ? "missed" : "met" };
+    }),
     failures,
   });
 }

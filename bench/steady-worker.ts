@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService } from "../src/gen/nodeplane/v1/service.js";
 import { scaleNodeName } from "../test/support/realistic-node.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { loopbackOnly, serve } from "./ipc.js";
+import { rawClient, serve } from "./ipc.js";
 import { Errors, Histogram } from "./tally.js";
 
 const VERIFY_EVERY = 101;
@@ -46,9 +46,7 @@ const api = {
     const requests = names.map((nodeName) => Buffer.from(HeartbeatRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish()));
     for (let c = 0; c < cmd.connections; c++) {
       // A subchannel pool of its own: one HTTP/2 connection per client.
-      const client = new grpc.Client(loopbackOnly(cmd.address), grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`connecting to ${cmd.address}: ${err.message}`)) : resolve())));
-      clients.push(client);
+      clients.push(await rawClient(cmd.address, { "grpc.use_local_subchannel_pool": 1 }));
     }
     // Node j renews at startAt + phase[j] + k × interval; `order` walks the nodes by phase.
     const random = prng(1000 + cmd.index);

@@ -76,7 +76,10 @@ async function measure(mode: WriterMode, concurrency: number, workUs: number, se
     };
     const callers = Array.from({ length: concurrency }, (_, c) => caller(c));
     await sleep(500); // warm-up
-    const read = () => ({ at: performance.now(), main: procCpuMs(process.pid, process.pid) ?? Number.NaN, proc: procCpuMs(process.pid) ?? Number.NaN, done, commits, committed });
+    const read = () => {
+      const [main, proc] = [procCpuMs(process.pid, process.pid) ?? Number.NaN, procCpuMs(process.pid) ?? Number.NaN];
+      return { at: performance.now(), main, proc, done, commits, committed };
+    };
     const start = read();
     await sleep(seconds * 1000);
     const end = read();

@@ -30,7 +30,22 @@ import { NodeClient } from "../src/client/client.js";
 import { checkDelivery, type Phase } from "./fanout-checks.js";
 import type { WatcherApi, WriterApi } from "./fanout-worker.js";
 import { Flags } from "./flags.js";
-import { benchScript, epochNow, exitAfter, grew, handled, QUIET_CONTROLLER, runMain, type Samples, scrapeMetrics, sleep, spawnNodeplane, stopChecked, sumOf, tempDir } from "./harness.js";
+import {
+  benchScript,
+  epochNow,
+  exitAfter,
+  grew,
+  handled,
+  QUIET_CONTROLLER,
+  runMain,
+  type Samples,
+  scrapeMetrics,
+  sleep,
+  spawnNodeplane,
+  stopChecked,
+  sumOf,
+  tempDir,
+} from "./harness.js";
 import { stopAll, Worker } from "./ipc.js";
 import { cpuWindow, fsTypeOf, type Pids, procBytes, waitForQuiet } from "./proc.js";
 import { registerRange } from "./register.js";
