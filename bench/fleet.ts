@@ -1,24 +1,13 @@
 /**
- * `node dist/bench/fleet.js` (the suite's --fleet): a simulated fleet of in-process NodeAgents
- * (the SDK's node agent, src/agent/agent.ts) heartbeating against one real nodeplane server,
- * spawned as a child process with a temp data dir. The agents share a few NodeClient channels
- * round-robin, each its own HTTP/2 connection. Their probe returns a fixed, realistic
- * MachineStatus, so the status never changes and only the report period (5 min) would send it.
- *
- * Every load phase runs twice, with the agent's two ways of renewing its Lease: "stream" (the
- * default: one Heartbeat stream per agent) and "unary" (a RenewLease call per renewal, the
- * baseline), both counted and timed on the client and cross-checked against the server's
- * counters (bench/fleet-meter.ts). Phases, each bounded:
- *   0. idle: the server with no agents: its CPU, the baseline of "per renewal above idle".
- *   1. registration: all --agents agents started at once (stream mode, new nodes), timed.
- *   2. steady state at lease --lease (40 s: a renewal every 10 s per agent), stream: once every
- *      agent has renewed once (every stream open) and --warmup s more, --window s measured.
- *   3. the same with the fleet restarted at once in unary mode (re-registration timed).
- *   4. pushed: the fleet restarted with lease --hard-lease (4 s: ~10,000 renewals/s offered),
- *      unary first, then stream (the opposite order, so that neither mode always runs first).
- * Between phases the agents are stopped and the server left to drain. Each window is also cut
- * into --windows sub-windows. Writes bench/RESULTS-fleet.md (bench/fleet-report.ts). Flags
- * (or env FLEET_<NAME>): --help.
+ * `node dist/bench/fleet.js` (the suite's --fleet): --agents in-process NodeAgents (the SDK's node
+ * agent) heartbeating against one real nodeplane server, sharing a few NodeClient channels, with a
+ * fixed probe (the status never changes). Every load phase runs in the agent's two modes side by
+ * side: "stream" (one Heartbeat stream per agent, the default) and "unary" (a RenewLease call per
+ * renewal, the baseline), both counted and timed on the client and cross-checked against the
+ * server's counters (bench/fleet-meter.ts). The phases are main()'s: idle; the steady state
+ * (lease --lease) in each mode; pushed (lease --hard-lease) in each mode, in the other order.
+ * Tables and what each figure means: bench/fleet-report.ts, bench/RESULTS-fleet.md. Flags (or env
+ * FLEET_<NAME>): --help.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";

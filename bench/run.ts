@@ -23,7 +23,7 @@ import path from "node:path";
 import { NodeClient } from "../src/client/index.js";
 import { Lease } from "../src/gen/nodeplane/v1/lease.js";
 import type { NodeInput } from "../src/client/client.js";
-import { type Etcd, ETCD_PACKAGE, findEtcd, startEtcd, type Tool } from "./etcd.js";
+import { ETCD_PACKAGE, findEtcd, startEtcd, type Tool } from "./etcd.js";
 import { Flags } from "./flags.js";
 import { findH2load, H2LOAD_PACKAGE } from "./h2load.js";
 import { exitAfter, runMain, spawnNodeplane, spawnTrivial, stopChecked, tempDir } from "./harness.js";
@@ -129,6 +129,54 @@ async function checkRenewed(address: string, renewed: number[], since: Date): Pr
   }
 }
 
+/** The servers: nodeplane with the nodes registered, the trivial server answering one of its Leases, etcd (when it starts). */
+async function startServers(o: Options, etcdBin: Tool | undefined, notes: string[]) {
+  const tmp = tempDir("nodeplane-bench-");
+  const dataDir = path.join(tmp, "data");
+  fs.mkdirSync(dataDir);
+  const profDir = o.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-bench-prof-")) : undefined;
+  const nodeplane = await spawnNodeplane({ dataDir, profile: profDir ? { dir: profDir, name: "nodeplane" } : undefined });
+  const address = `127.0.0.1:${nodeplane.port}`;
+  log(`bench: nodeplane serving at ${address} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
+  const t = Date.now();
+  const client = new NodeClient(address, { timeoutMs: 30_000 });
+  await client.waitForReady(10_000);
+  await registerRange(client, 0, o.nodes, 32, { node: smallNode });
+  log(`bench: registered ${o.nodes} nodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  const lease = Buffer.from(Lease.encode(await client.renewLease(benchNodeName(0)).finally(() => client.close())).finish());
+  const trivial = await spawnTrivial(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-name=trivial.cpuprofile"] : [], lease.toString("base64"));
+  log(`bench: trivial server at 127.0.0.1:${trivial.port}, answering a ${lease.length}-byte Lease`);
+  const etcd = etcdBin
+    ? await startEtcd(etcdBin).catch((err: unknown) => {
+        const msg = `etcd ${etcdBin.version} could not be started (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); the etcd baseline is skipped.`;
+        log(`bench: ${msg}`);
+        notes.push(msg);
+        return undefined;
+      })
+    : undefined;
+  if (etcd) log(`bench: etcd ${etcd.version} at ${etcd.clientUrl} (data dir ${etcd.dataDir}, ${fsTypeOf(etcd.dataDir)}); Puts write ${lease.length}-byte values`);
+  const targets: Partial<Record<Target, TargetServer>> = {
+    nodeplane: { pid: nodeplane.child.pid, metrics: { httpPort: nodeplane.httpPort } },
+    trivial: { pid: trivial.child.pid },
+    ...(etcd ? { etcd: { pid: etcd.child.pid, metrics: { etcdUrl: etcd.clientUrl } } } : {}),
+  };
+  const servers: Servers = {
+    address: { nodeplane: address, trivial: `127.0.0.1:${trivial.port}`, ...(etcd ? { etcd: `127.0.0.1:${etcd.port}` } : {}) },
+    etcdUrl: etcd?.clientUrl,
+  };
+  /** Stop them all; nodeplane and the trivial server must exit cleanly on SIGTERM. */
+  const stop = async (): Promise<void> => {
+    const failures: string[] = [];
+    await stopChecked(nodeplane, "nodeplane", failures);
+    await stopChecked(trivial, "the trivial server", failures);
+    await etcd?.stop();
+    if (failures.length > 0) throw new Error(failures.join("; "));
+  };
+  return { tmp, dataDir, profDir, address, lease, etcd, targets, servers, stop };
+}
+
+type Started = Awaited<ReturnType<typeof startServers>>;
+
 async function main(): Promise<void> {
   const o = options();
   const began = Date.now();
@@ -144,81 +192,51 @@ async function main(): Promise<void> {
   );
   exitAfter(Math.round(plannedS * 2 + 180) * 1000, "the heartbeat benchmark");
 
-  // The servers: nodeplane with the nodes registered, the trivial server answering one of its Leases, etcd.
-  const tmp = tempDir("nodeplane-bench-");
-  const dataDir = path.join(tmp, "data");
-  fs.mkdirSync(dataDir);
-  const profDir = o.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-bench-prof-")) : undefined;
-  const nodeplane = await spawnNodeplane({ dataDir, profile: profDir ? { dir: profDir, name: "nodeplane" } : undefined });
-  const npAddress = `127.0.0.1:${nodeplane.port}`;
-  log(`bench: nodeplane serving at ${npAddress} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
-  const t = Date.now();
-  const client = new NodeClient(npAddress, { timeoutMs: 30_000 });
-  await client.waitForReady(10_000);
-  await registerRange(client, 0, o.nodes, 32, { node: smallNode });
-  log(`bench: registered ${o.nodes} nodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  const lease = Lease.encode(await client.renewLease(benchNodeName(0)).finally(() => client.close())).finish();
-  const leaseBytes = Buffer.from(lease);
-  const trivial = await spawnTrivial(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-name=trivial.cpuprofile"] : [], leaseBytes.toString("base64"));
-  log(`bench: trivial server at 127.0.0.1:${trivial.port}, answering a ${leaseBytes.length}-byte Lease`);
-  let etcd: Etcd | undefined;
-  if (etcdBin) {
-    etcd = await startEtcd(etcdBin).catch((err: unknown) => {
-      const msg = `etcd ${etcdBin.version} could not be started (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); the etcd baseline is skipped.`;
-      log(`bench: ${msg}`);
-      notes.push(msg);
-      return undefined;
-    });
-    if (etcd) log(`bench: etcd ${etcd.version} at ${etcd.clientUrl} (data dir ${etcd.dataDir}, ${fsTypeOf(etcd.dataDir)}); Puts write ${leaseBytes.length}-byte values`);
-  }
-  const targets: Partial<Record<Target, TargetServer>> = {
-    nodeplane: { pid: nodeplane.child.pid, metrics: { httpPort: nodeplane.httpPort } },
-    trivial: { pid: trivial.child.pid },
-    ...(etcd ? { etcd: { pid: etcd.child.pid, metrics: { etcdUrl: etcd.clientUrl } } } : {}),
-  };
-  const servers: Servers = {
-    address: { nodeplane: npAddress, trivial: `127.0.0.1:${trivial.port}`, ...(etcd ? { etcd: `127.0.0.1:${etcd.port}` } : {}) },
-    etcdUrl: etcd?.clientUrl,
-  };
+  const s = await startServers(o, etcdBin, notes);
   const names = Array.from({ length: o.nodes }, (_, i) => benchNodeName(i));
-  const gen: Generator = h2load ? await h2loadGenerator(o, h2load, names, servers, leaseBytes, tmp) : await workersGenerator(o, names, servers, leaseBytes);
+  const gen = h2load ? await h2loadGenerator(o, h2load, names, s.servers, s.lease, s.tmp) : await workersGenerator(o, names, s.servers, s.lease);
   const loadStarted = new Date();
-
-  const measurements = [...(o.scenarios.has("renew") ? await renewPart(o, targets, gen) : [])];
-  if (o.scenarios.has("heartbeat")) measurements.push(...(await heartbeatPart(o, targets, gen, measurements)));
-
+  const measurements = o.scenarios.has("renew") ? await renewPart(o, s.targets, gen) : [];
+  if (o.scenarios.has("heartbeat")) measurements.push(...(await heartbeatPart(o, s.targets, gen, measurements)));
   // The servers' own view at the end: leases really renewed, clean shutdowns.
-  const checked = await checkRenewed(npAddress, [...gen.renewed].sort((a, b) => a - b), loadStarted);
+  const checked = await checkRenewed(s.address, [...gen.renewed].sort((a, b) => a - b), loadStarted);
   await gen.stop();
-  const failures: string[] = [];
-  await stopChecked(nodeplane, "nodeplane", failures);
-  await stopChecked(trivial, "the trivial server", failures);
-  await etcd?.stop();
-  if (failures.length > 0) throw new Error(failures.join("; "));
+  await s.stop();
+  report(o, { began, notes, s, gen, h2load, etcdBin, measurements, checked });
+}
 
-  const report = new Report(summarize(measurements), etcd?.version ?? "");
+function report(
+  o: Options,
+  r: { began: number; notes: string[]; s: Started; gen: Generator; h2load: Tool | undefined; etcdBin: Tool | undefined; measurements: Measurement[]; checked: number },
+): void {
+  const { s, measurements } = r;
+  const report = new Report(summarize(measurements), s.etcd?.version ?? "");
   const noisy = measurements.filter((m) => (m.otherCpu ?? 0) > 25);
   if (noisy.length > 0) {
-    notes.push(
-      `Other jobs on this machine took more than 25% of a core during ${noisy.length} of ${measurements.length} windows (up to ${fmtPct(Math.max(...noisy.map((m) => m.otherCpu ?? 0)))}; column "other load"): ` +
+    r.notes.push(
+      `Other jobs on this machine took more than 25% of a core during ${noisy.length} of ${measurements.length} windows ` +
+        `(up to ${fmtPct(Math.max(...noisy.map((m) => m.otherCpu ?? 0)))}; column "other load"): ` +
         "those figures are low and noisy; read the ratios of neighbouring measurements, and rerun on a quiet machine for absolute numbers.",
     );
   }
   const renew = o.scenarios.has("renew") ? report.renewTable() : "";
-  const heartbeat = o.scenarios.has("heartbeat") ? report.heartbeatTable(h2load ? `${o.streams} streams (${o.hbConns} conns × ${o.hbStreams})` : `${o.streams} streams (${o.workers} workers)`) : "";
+  const concurrency = r.h2load ? `${o.streams} streams (${o.hbConns} conns × ${o.hbStreams})` : `${o.streams} streams (${o.workers} workers)`;
+  const heartbeat = o.scenarios.has("heartbeat") ? report.heartbeatTable(concurrency) : "";
   const rows = report.summaryRows();
-  const targetsText = rows.map((r) => `- ${r.scenario}: ${r.result}. Baseline: ${r.baseline}. Target ${r.target}: **${r.verdict}**.`).join("\n");
+  const targetsText = rows.map((x) => `- ${x.scenario}: ${x.result}. Baseline: ${x.baseline}. Target ${x.target}: **${x.verdict}**.`).join("\n");
   const doc = [
-    ...docHead("Heartbeat benchmark: RenewLease and the streaming Heartbeat beside grpc-js and etcd", "run.js", began, dataDir),
-    `- Generator: ${gen.describe(o.streams)}`,
-    `- Baselines: the trivial grpc-js server (bench/trivial-server.ts) serving the same NodeService definition, answering a constant RenewLeaseResponse: the ceiling of grpc-js, our stack, on this machine. ` +
-      (etcd
-        ? `etcd ${etcd.version} (\`${etcdBin!.path}\`, Debian ${ETCD_PACKAGE}), one member on loopback, data dir in a temp dir on the same disk, default settings (fsync on every commit), ` +
-          `answering \`etcdserverpb.KV/Put\` of the node's Lease key (/registry/leases/kube-node-lease/NAME) with a ${leaseBytes.length}-byte value (a real Lease as nodeplane stores it): what Kubernetes pays per renewal, at least.`
+    ...docHead("Heartbeat benchmark: RenewLease and the streaming Heartbeat beside grpc-js and etcd", "run.js", r.began, s.dataDir),
+    `- Generator: ${r.gen.describe(o.streams)}`,
+    "- Baselines: the trivial grpc-js server (bench/trivial-server.ts) serving the same NodeService definition, answering a constant RenewLeaseResponse: " +
+      "the ceiling of grpc-js, our stack, on this machine. " +
+      (s.etcd
+        ? `etcd ${s.etcd.version} (\`${r.etcdBin!.path}\`, Debian ${ETCD_PACKAGE}), one member on loopback, data dir in a temp dir on the same disk, default settings (fsync on every commit), ` +
+          `answering \`etcdserverpb.KV/Put\` of the node's Lease key (/registry/leases/kube-node-lease/NAME) with a ${s.lease.length}-byte value ` +
+          "(a real Lease as nodeplane stores it): what Kubernetes pays per renewal, at least."
         : "etcd: not in this run."),
-    `- Windows: ${o.warmupS} s warm-up then ${o.durationS} s measured; ${o.repeats} repeat(s) per target and level, rotating which target goes first; figures are medians of the repeats, ` +
-      "each ratio the median of per-repeat ratios (targets measured back to back). Clients and servers share the machine's CPUs.",
-    ...notes.map((n) => `- Note: ${n}`),
+    `- Windows: ${o.warmupS} s warm-up then ${o.durationS} s measured; ${o.repeats} repeat(s) per target and level, rotating which target goes first; ` +
+      "figures are medians of the repeats, each ratio the median of per-repeat ratios (targets measured back to back). Clients and servers share the machine's CPUs.",
+    ...r.notes.map((n) => `- Note: ${n}`),
     "",
     "What is measured: a node heartbeat end to end. In nodeplane each renewal reads the node's Lease and commits the renewed Lease (compare-and-swap on its revision) " +
       "as a durable SQLite transaction (WAL, synchronous=FULL); concurrent renewals are batched into one commit (group commit), and the answer goes out only after that commit.",
@@ -229,28 +247,31 @@ async function main(): Promise<void> {
     "",
     targetsText,
     "",
-    "A missed target is explained by a profile: `node dist/bench/run.js --cpu-prof --scenarios heartbeat` (or `renew`) profiles nodeplane and the trivial server and prints where their CPU goes.",
+    "A missed target is explained by a profile: `node dist/bench/run.js --cpu-prof --scenarios heartbeat` (or `renew`) profiles nodeplane and the trivial server " +
+      "and prints where their CPU goes.",
     "",
     "## Details",
     "",
     "Server CPU is % of one core over the window (/proc); generator CPU is all h2load processes or workers together; other load is CPU taken by processes outside the benchmark " +
       "(other jobs on this shared machine), a noise indicator; server-counted calls/s is the server's own OK counter over the window (nodeplane /metrics, etcd's grpc_server_handled_total); " +
       "handler mean is nodeplane's handling-time histogram; writes/call is the store revision (nodeplane) or MVCC revision (etcd) delta per OK call: 1.00 = one committed write each; " +
-      "group commits/s, txns/commit and time in commits come from nodeplane's store metrics (time in commits = share of the window the store's writer thread spent applying and committing batches, fsync included; the main thread serves gRPC meanwhile); " +
-      "all connections answered after: from the last h2load process start until every one of them had had its first answer — the window (calls/s, latencies) starts no earlier, " +
-      "so a slow admission of new connections (a reconnect storm) is shown here rather than mixed into the steady state.",
+      "group commits/s, txns/commit and time in commits come from nodeplane's store metrics (time in commits = share of the window the store's writer thread spent applying " +
+      "and committing batches, fsync included; the main thread serves gRPC meanwhile); all connections answered after: from the last h2load process start until every one " +
+      "of them had had its first answer — the window (calls/s, latencies) starts no earlier, so a slow admission of new connections (a reconnect storm) is shown here rather " +
+      "than mixed into the steady state.",
     "",
     report.detailTable(),
     "",
     `Checks: ${fmtInt(measurements.reduce((a, m) => a + m.calls, 0))} measured calls/renewals; in every window the servers counted no failed call; ` +
-      (h2load
-        ? "every request body was sent once by hand first and answered grpc-status 0; h2load's answers all carried a gRPC message (response bytes); nodeplane and etcd counted at least as many OK calls as h2load did; "
+      (r.h2load
+        ? "every request body was sent once by hand first and answered grpc-status 0; h2load's answers all carried a gRPC message (response bytes); " +
+          "nodeplane and etcd counted at least as many OK calls as h2load did; "
         : "every worker call answered OK and nodeplane's (and etcd's) OK counters matched the workers' exactly; ") +
-      `${checked} sampled leases (of the ${gen.renewed.size} nodes renewed) were renewed during the run; nodeplane shut down cleanly on SIGTERM.`,
+      `${r.checked} sampled leases (of the ${r.gen.renewed.size} nodes renewed) were renewed during the run; nodeplane shut down cleanly on SIGTERM.`,
     "",
   ].join("\n");
   process.stdout.write(`\n${renew ? `${renew}\n\n` : ""}${heartbeat ? `${heartbeat}\n\n` : ""}${targetsText}\n`);
-  finish({ name: "bench", doc, out: o.out, profDir, profiles: ["nodeplane", "trivial"], rows, failures: [] });
+  finish({ name: "bench", doc, out: o.out, profDir: s.profDir, profiles: ["nodeplane", "trivial"], rows, failures: [] });
 }
 
 const logged = (m: Measurement, repeats: number): Measurement => {

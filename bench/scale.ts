@@ -1,22 +1,11 @@
 /**
  * `node dist/bench/scale.js`: registration throughput, memory and restart time at scale (issue 7,
- * scenarios 3 and 5), against a real `nodeplane serve` (child process, temp data dir). Phases:
- *
- *   1. baseline: register workers (bench/register-worker.ts: the SDK's NodeClient.register, --lanes
- *      calls in flight each) against the trivial grpc-js server (bench/trivial-server.ts), which
- *      answers Register with the node and a Lease and stores nothing: the grpc-js + codec ceiling
- *      of this machine for a Register of this size, for --baseline-window seconds.
- *   2. register: the same workers register --nodes realistic nodes (test/support/realistic-node.ts)
- *      with nodeplane: nodes/s overall and per tenth of the run, latency, server CPU; the
- *      server's Register counter must agree.
- *   3. memory: after --settle seconds idle, RSS (peak, V8 heap) with every node, beside the same
- *      server empty (measured before phase 2).
- *   4. restart: SIGTERM, a new server on the same data dir and port, timed from spawn to its
- *      serving line, to the first ListNodes answered and to ready (/readyz 200), both polled
- *      every 20 ms; a sample of nodes read back; RSS after --settle s.
- *   5. steady heartbeat (bench/steady-heartbeat.ts) against the restarted server, beside the same
- *      fleet against the trivial server's Heartbeat.
- * Each result stands beside its target in a table (bench/RESULTS-scale.md). Flags: --help.
+ * scenarios 3 and 5), then the steady heartbeat of the whole fleet (bench/steady-heartbeat.ts),
+ * against a real `nodeplane serve` (child process, temp data dir). The phases are main()'s; each
+ * stands beside a baseline measured in the same run: register workers (bench/register-worker.ts)
+ * against the trivial server's Register (bench/trivial-server.ts), the empty server's memory and
+ * start, the same fleet against the trivial server's Heartbeat. Results, with what each figure
+ * means, go to bench/RESULTS-scale.md. Flags (or env SCALE_<NAME>): --help.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -31,6 +20,7 @@ import {
   handled,
   QUIET_CONTROLLER,
   runMain,
+  type Samples,
   scrapeMetrics,
   type Served,
   sleep,
@@ -217,7 +207,14 @@ async function checkSample(address: string, nodes: number): Promise<number> {
 }
 
 /** A server idle for `settleS`: its RSS, peak RSS and V8 heap used. */
-async function idleMemory(s: Served & { httpPort: number }, settleS: number): Promise<{ rss?: number; peak?: number; heap: number; samples: Map<string, number> }> {
+interface Memory {
+  rss?: number;
+  peak?: number;
+  heap: number;
+  samples: Samples;
+}
+
+async function idleMemory(s: Served & { httpPort: number }, settleS: number): Promise<Memory> {
   await sleep(settleS * 1000);
   const samples = await scrapeMetrics(s.httpPort);
   return { rss: procBytes(s.child.pid), peak: procBytes(s.child.pid, "VmHWM"), heap: sumOf(samples, "nodejs_heap_size_used_bytes"), samples };
@@ -233,90 +230,147 @@ function keptDir(dir: string): string {
   return dir;
 }
 
+/** The run's workers and servers, and what each phase does with them. */
+class Scale {
+  readonly failures: string[] = [];
+  readonly dataDir: string;
+  readonly profDir: string | undefined;
+  private readonly ws: RegisterWorker[];
+
+  constructor(readonly o: Options) {
+    this.dataDir = o.keepData ? keptDir(o.keepData) : tempDir("nodeplane-scale-");
+    this.profDir = o.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-scale-prof-")) : undefined;
+    this.ws = spawnWorkers<RegisterApi, number>(o.workers, "register worker", benchScript("register-worker.js"));
+  }
+
+  private quiet(serverPid: number | undefined): Promise<void> {
+    return waitForQuiet(ours(serverPid, this.ws), this.o.quiet, log);
+  }
+
+  private async connect(s: Served): Promise<void> {
+    await Promise.all(this.ws.map((w) => w.call("connect", 20_000, `127.0.0.1:${s.port}`)));
+    await this.quiet(s.child.pid);
+  }
+
+  private profile(name: string): { dir: string; name: string } | undefined {
+    return this.profDir ? { dir: this.profDir, name } : undefined;
+  }
+
+  /** 1. The workers for --baseline-window s against the trivial server's Register (names far above the real ones: nothing is stored). */
+  async baseline(): Promise<RegisterRun | undefined> {
+    const { o } = this;
+    if (o.baselineWindowS === 0) return undefined;
+    const trivial = await spawnTrivial();
+    await this.connect(trivial);
+    const window = { nodes: 1_000_000, lanes: o.lanes, stopAt: epochNow() + o.baselineWindowS * 1000, timeoutMs: o.baselineWindowS * 1000 + 40_000 };
+    const b = await registerWith(this.ws, window, trivial.child.pid, "baseline");
+    await stopServer(trivial, "trivial server");
+    log(
+      `scale: baseline (trivial grpc-js Register): ${fmtInt(b.perSec)} calls/s, server CPU ${fmtPct(b.cpu.pct.server)}, ` +
+        `workers CPU ${fmtPct(b.workersPct)}, other load ${fmtPct(b.cpu.otherPct)}`,
+    );
+    return b;
+  }
+
+  /** 2, 3. nodeplane empty (its start and memory), every node registered, its memory with them; then the server is stopped (timed). */
+  async fill() {
+    const { o, failures } = this;
+    const first = await startTimed(this.dataDir, 0, this.profile("nodeplane-fill"), 20_000);
+    const server = first.served;
+    log(`scale: nodeplane at 127.0.0.1:${server.port} (data dir ${this.dataDir}, ${fsTypeOf(this.dataDir)})`);
+    const empty = await idleMemory(server, o.settleS);
+    await this.connect(server);
+    const before = await scrapeMetrics(server.httpPort);
+    const reg = await registerWith(this.ws, { nodes: o.nodes, lanes: o.lanes, stopAt: 0, timeoutMs: o.registerTimeoutS * 1000 }, server.child.pid, "register");
+    const counted = handled(before, await scrapeMetrics(server.httpPort), "Register");
+    if (reg.done !== o.nodes) failures.push(`registered ${reg.done} of ${o.nodes} nodes`);
+    if (counted.ok !== reg.done || counted.notOk !== 0) {
+      failures.push(`the server counted ${counted.ok} OK and ${counted.notOk} failed Register calls; the workers got ${reg.done} OK`);
+    }
+    log(
+      `scale: registered ${fmtInt(reg.done)} nodes in ${(reg.elapsedMs / 1000).toFixed(1)} s: ${fmtInt(reg.perSec)} nodes/s, ` +
+        `p50/p99 ${fmtMs(reg.hist.ms(0.5))}/${fmtMs(reg.hist.ms(0.99))} ms, server CPU ${fmtPct(reg.cpu.pct.server)}, workers CPU ${fmtPct(reg.workersPct)}, ` +
+        `other load ${fmtPct(reg.cpu.otherPct)}, CPU pressure ${fmtPct(reg.cpu.pressurePct)}`,
+    );
+    await stopAll(this.ws);
+    const full = await idleMemory(server, o.settleS);
+    log(`scale: idle with ${fmtInt(o.nodes)} nodes: RSS ${fmtMiB(full.rss)} (peak ${fmtMiB(full.peak)}), V8 heap used ${fmtMiB(full.heap)}`);
+    await this.quiet(server.child.pid);
+    const t = performance.now();
+    await stopChecked(server, "nodeplane", failures);
+    return { first, empty, reg, full, shutdownMs: performance.now() - t, dbBytes: dirBytes(this.dataDir) };
+  }
+
+  /** 4. A new server on the same data dir and port, timed; a sample of nodes read back; its memory idle. */
+  async restart(port: number) {
+    const second = await startTimed(this.dataDir, port, this.profile("nodeplane-restart"), 60_000);
+    log(
+      `scale: restarted: serving line after ${fmtMs(second.servingMs)} ms, first ListNodes answered after ${fmtMs(second.firstListMs)} ms, ` +
+        `ready after ${fmtMs(second.readyMs)} ms, other load meanwhile ${fmtPct(second.cpu.otherPct)}, CPU pressure ${fmtPct(second.cpu.pressurePct)}`,
+    );
+    const t = performance.now();
+    const sampled = await checkSample(`127.0.0.1:${port}`, this.o.nodes);
+    const sampleMs = performance.now() - t;
+    const after = await idleMemory(second.served, this.o.settleS);
+    log(`scale: restarted, idle: RSS ${fmtMiB(after.rss)} (peak ${fmtMiB(after.peak)}), V8 heap used ${fmtMiB(after.heap)}`);
+    return { second, sampled, sampleMs, after };
+  }
+
+  /** 5. The steady heartbeat against the trivial server's Heartbeat (the baseline), then against nodeplane. */
+  async steady(server: Served & { httpPort: number }): Promise<{ steady?: SteadyOutcome; steadyBaseline?: SteadyOutcome }> {
+    const { o, failures } = this;
+    if (o.steadyWindowS === 0) return {};
+    const fleet = { nodes: o.nodes, intervalS: o.steadyIntervalS, windowS: o.steadyWindowS, warmupS: 2, workers: o.steadyWorkers, connections: 8, log };
+    const trivial = await spawnTrivial();
+    await this.quiet(trivial.child.pid);
+    log("scale: steady heartbeat against the trivial grpc-js server (baseline)");
+    const steadyBaseline = await runSteadyHeartbeat({ ...fleet, port: trivial.port, httpPort: undefined, serverPid: trivial.child.pid });
+    await stopServer(trivial, "trivial server");
+    failures.push(...steadyBaseline.failures.map((f) => `steady heartbeat baseline: ${f}`));
+    await this.quiet(server.child.pid);
+    log("scale: steady heartbeat against nodeplane");
+    const steady = await runSteadyHeartbeat({ ...fleet, port: server.port, httpPort: server.httpPort, serverPid: server.child.pid });
+    failures.push(...steady.failures.map((f) => `steady heartbeat: ${f}`));
+    return { steady, steadyBaseline };
+  }
+}
+
 async function main(): Promise<void> {
   const o = options();
   exitAfter(o.deadlineS * 1000, "scale");
   const began = Date.now();
-  const dataDir = o.keepData ? keptDir(o.keepData) : tempDir("nodeplane-scale-");
-  const profDir = o.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-scale-prof-")) : undefined;
-  const failures: string[] = [];
-  const ws = spawnWorkers<RegisterApi, number>(o.workers, "register worker", benchScript("register-worker.js"));
-  const connect = (address: string): Promise<unknown> => Promise.all(ws.map((w) => w.call("connect", 20_000, address)));
-  const quiet = (serverPid: number | undefined): Promise<void> => waitForQuiet(ours(serverPid, ws), o.quiet, log);
+  const run = new Scale(o);
+  const baseline = await run.baseline();
+  const filled = await run.fill();
+  const restarted = await run.restart(filled.first.served.port);
+  const steady = await run.steady(restarted.second.served);
+  await stopChecked(restarted.second.served, "nodeplane (restarted)", run.failures);
+  report(o, { began, run, baseline, ...filled, ...restarted, ...steady });
+}
 
-  // 1. Baseline: the trivial server's Register.
-  let baseline: RegisterRun | undefined;
-  if (o.baselineWindowS > 0) {
-    const trivial = await spawnTrivial();
-    await connect(`127.0.0.1:${trivial.port}`);
-    await quiet(trivial.child.pid);
-    // Names far above the real ones: nothing is stored anyway.
-    const window = { nodes: 1_000_000, lanes: o.lanes, stopAt: epochNow() + o.baselineWindowS * 1000, timeoutMs: o.baselineWindowS * 1000 + 40_000 };
-    baseline = await registerWith(ws, window, trivial.child.pid, "baseline");
-    await stopServer(trivial, "trivial server");
-    log(`scale: baseline (trivial grpc-js Register): ${fmtInt(baseline.perSec)} calls/s, server CPU ${fmtPct(baseline.cpu.pct.server)}, workers CPU ${fmtPct(baseline.workersPct)}, other load ${fmtPct(baseline.cpu.otherPct)}`);
-  }
+interface Results {
+  began: number;
+  run: Scale;
+  baseline: RegisterRun | undefined;
+  reg: RegisterRun;
+  empty: Memory;
+  full: Memory;
+  after: Memory;
+  first: Timed;
+  second: Timed;
+  shutdownMs: number;
+  dbBytes: number;
+  sampled: number;
+  sampleMs: number;
+  steady?: SteadyOutcome;
+  steadyBaseline?: SteadyOutcome;
+}
 
-  // 2. nodeplane, empty; then every node registered.
-  const first = await startTimed(dataDir, 0, profDir ? { dir: profDir, name: "nodeplane-fill" } : undefined, 20_000);
-  const server = first.served;
-  log(`scale: nodeplane at 127.0.0.1:${server.port} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
-  const empty = await idleMemory(server, o.settleS);
-  await connect(`127.0.0.1:${server.port}`);
-  await quiet(server.child.pid);
-  const before = await scrapeMetrics(server.httpPort);
-  const reg = await registerWith(ws, { nodes: o.nodes, lanes: o.lanes, stopAt: 0, timeoutMs: o.registerTimeoutS * 1000 }, server.child.pid, "register");
-  const counted = handled(before, await scrapeMetrics(server.httpPort), "Register");
-  if (reg.done !== o.nodes) failures.push(`registered ${reg.done} of ${o.nodes} nodes`);
-  if (counted.ok !== reg.done || counted.notOk !== 0) failures.push(`the server counted ${counted.ok} OK and ${counted.notOk} failed Register calls; the workers got ${reg.done} OK`);
-  log(
-    `scale: registered ${fmtInt(reg.done)} nodes in ${(reg.elapsedMs / 1000).toFixed(1)} s: ${fmtInt(reg.perSec)} nodes/s, p50/p99 ${fmtMs(reg.hist.ms(0.5))}/${fmtMs(reg.hist.ms(0.99))} ms, ` +
-      `server CPU ${fmtPct(reg.cpu.pct.server)}, workers CPU ${fmtPct(reg.workersPct)}, other load ${fmtPct(reg.cpu.otherPct)}, CPU pressure ${fmtPct(reg.cpu.pressurePct)}`,
-  );
-  await stopAll(ws);
-
-  // 3. Memory, idle with every node.
-  const full = await idleMemory(server, o.settleS);
-  log(`scale: idle with ${fmtInt(o.nodes)} nodes: RSS ${fmtMiB(full.rss)} (peak ${fmtMiB(full.peak)}), V8 heap used ${fmtMiB(full.heap)}`);
-
-  // 4. Restart.
-  await quiet(server.child.pid);
-  let t = performance.now();
-  await stopChecked(server, "nodeplane", failures);
-  const shutdownMs = performance.now() - t;
-  const dbBytes = dirBytes(dataDir);
-  const second = await startTimed(dataDir, server.port, profDir ? { dir: profDir, name: "nodeplane-restart" } : undefined, 60_000);
-  const restarted = second.served;
-  log(
-    `scale: restarted: serving line after ${fmtMs(second.servingMs)} ms, first ListNodes answered after ${fmtMs(second.firstListMs)} ms, ` +
-      `ready after ${fmtMs(second.readyMs)} ms, other load meanwhile ${fmtPct(second.cpu.otherPct)}, CPU pressure ${fmtPct(second.cpu.pressurePct)}`,
-  );
-  t = performance.now();
-  const sampled = await checkSample(`127.0.0.1:${restarted.port}`, o.nodes);
-  const sampleMs = performance.now() - t;
-  const after = await idleMemory(restarted, o.settleS);
-  log(`scale: restarted, idle: RSS ${fmtMiB(after.rss)} (peak ${fmtMiB(after.peak)}), V8 heap used ${fmtMiB(after.heap)}`);
-
-  // 5. Steady heartbeat: the trivial server's first (the baseline), then nodeplane's.
-  let steady: SteadyOutcome | undefined;
-  let steadyBaseline: SteadyOutcome | undefined;
-  if (o.steadyWindowS > 0) {
-    const fleet = { nodes: o.nodes, intervalS: o.steadyIntervalS, windowS: o.steadyWindowS, warmupS: 2, workers: o.steadyWorkers, connections: 8, log };
-    const trivial = await spawnTrivial();
-    await quiet(trivial.child.pid);
-    log("scale: steady heartbeat against the trivial grpc-js server (baseline)");
-    steadyBaseline = await runSteadyHeartbeat({ ...fleet, port: trivial.port, httpPort: undefined, serverPid: trivial.child.pid });
-    await stopServer(trivial, "trivial server");
-    failures.push(...steadyBaseline.failures.map((f) => `steady heartbeat baseline: ${f}`));
-    await quiet(restarted.child.pid);
-    log("scale: steady heartbeat against nodeplane");
-    steady = await runSteadyHeartbeat({ ...fleet, port: restarted.port, httpPort: restarted.httpPort, serverPid: restarted.child.pid });
-    failures.push(...steady.failures.map((f) => `steady heartbeat: ${f}`));
-  }
-  await stopChecked(restarted, "nodeplane (restarted)", failures);
-
-  const rows = resultRows(o, { baseline, reg, empty, full, after, first, second, steady, steadyBaseline });
-  const revision = sumOf(full.samples, "nodeplane_store_revision");
+function report(o: Options, r: Results): void {
+  const { baseline, reg, second, steady } = r;
+  const { failures } = r.run;
+  const rows = resultRows(o, r);
+  const revision = sumOf(r.full.samples, "nodeplane_store_revision");
   const notes = [
     `Register nodes/s per tenth of the run (first → last ${fmtInt(o.nodes / 10)} nodes): ${reg.tenths.map((x) => fmtInt(x)).join(" / ")}. Workers CPU ${fmtPct(reg.workersPct)} during registration` +
       (baseline ? `, ${fmtPct(baseline.workersPct)} against the trivial server (whose own CPU was ${fmtPct(baseline.cpu.pct.server)})` : "") +
@@ -325,9 +379,9 @@ async function main(): Promise<void> {
       `; CPU pressure (Linux PSI: share of the time some runnable task waited for a CPU) ${fmtPct(reg.cpu.pressurePct)} during registration` +
       (baseline ? `, ${fmtPct(baseline.cpu.pressurePct)} during the baseline` : "") +
       `. CPU is % of one core; the machine has ${os.cpus().length}.`,
-    `Store: revision ${fmtInt(revision)} after registration; data dir ${fmtMiB(dbBytes)} on disk at shutdown; SIGTERM to exit took ${fmtMs(shutdownMs)} ms; ` +
+    `Store: revision ${fmtInt(revision)} after registration; data dir ${fmtMiB(r.dbBytes)} on disk at shutdown; SIGTERM to exit took ${fmtMs(r.shutdownMs)} ms; ` +
       `while the server restarted, other load ${fmtPct(second.cpu.otherPct)} and CPU pressure ${fmtPct(second.cpu.pressurePct)}.`,
-    `After the restart ${sampled} nodes spread over the range read back whole (GetNode, ${fmtMs(sampleMs)} ms).`,
+    `After the restart ${r.sampled} nodes spread over the range read back whole (GetNode, ${fmtMs(r.sampleMs)} ms).`,
     ...(steady
       ? [
           `Steady heartbeat (bench/steady-heartbeat.ts), against the restarted server: ${o.steadyWorkers} load worker processes hold one Heartbeat stream per node ` +
@@ -345,7 +399,7 @@ async function main(): Promise<void> {
       ? "Checks passed: every Register answered OK with the node's own Lease (the server's Register counter agrees); the restarted server answered ListNodes and GetNode for a sample of nodes; both servers shut down cleanly on SIGTERM."
       : `CHECKS FAILED:\n- ${failures.join("\n- ")}`;
   const doc = [
-    ...docHead("Scale benchmark: register throughput, memory, restart", "scale.js", began, dataDir),
+    ...docHead("Scale benchmark: register throughput, memory, restart", "scale.js", r.began, r.run.dataDir),
     "- Server: `nodeplane serve` (SQLite store, WAL, synchronous=FULL, group commit), lifecycle controller on (it reads the watch cache's nodes and holds each Lease's renew time) " +
       "with grace periods longer than the run so it writes nothing; log level warn.",
     `- Load: ${o.workers} register worker processes (the SDK's NodeClient.register, one grpc-js channel each), ${o.lanes} calls in flight each, ` +
@@ -372,7 +426,7 @@ async function main(): Promise<void> {
     name: "scale",
     doc,
     out: o.out,
-    profDir,
+    profDir: r.run.profDir,
     profiles: ["nodeplane-fill", "nodeplane-restart"],
     rows: rows.map(([scenario, result, baseline, target, v]) => {
       return { scenario: scenario!, result: result!, baseline: baseline!, target: target!, verdict: v!.includes("missed") ? "missed" : "met" };
@@ -381,17 +435,6 @@ async function main(): Promise<void> {
   });
 }
 
-interface Results {
-  baseline: RegisterRun | undefined;
-  reg: RegisterRun;
-  empty: { rss?: number; heap: number };
-  full: { rss?: number; peak?: number; heap: number };
-  after: { rss?: number; peak?: number; heap: number };
-  first: Timed;
-  second: Timed;
-  steady: SteadyOutcome | undefined;
-  steadyBaseline: SteadyOutcome | undefined;
-}
 
 /** The rows of the table and of the suite: scenario, result, baseline, target, verdict. */
 function resultRows(o: Options, r: Results): string[][] {

@@ -1,27 +1,14 @@
 /**
- * `node dist/bench/watch-fanout.js`: watch fan-out (issue 7, scenario 4). One real nodeplane
- * server (child process, temp data dir) with --nodes registered realistic nodes; one watcher per
- * node pinned by the field selector `metadata.name=NAME`, plus --all watchers of every node, held
- * by --watcher-procs processes through the SDK (NodeClient.watch); a writer process changes random
- * nodes with UpdateStatus at --rate per second, paced, stamping each write (bench/fanout-worker.ts).
- *
- * Phases, each with --warmup seconds of writes before its measured window:
- *   1. baseline: the same writes with no watcher open: the server's CPU for the writes alone.
- *   2. pinned only: the watcher pinned to each node open.
- *   3. fan-out, the scenario: the --all watchers of every node open too (--window s).
- *   4. the same with the all-node watchers reopened on channels with grpc-js's default 64 KiB
- *      HTTP/2 flow-control window, which is what NodeClient uses unless told otherwise (skipped
- *      with --flow-window 0, where phase 3 already is this).
- * Watchers' channels use a --flow-window window otherwise (default 4 MiB): one all-node watch
- * stream carries ~2 MB/s at 1,000 changes/s, and a 64 KiB window lets a stream carry only one
- * window per round trip through both event loops.
- *
- * Checks (any failure fails the run): every write answered OK, and the server's UpdateStatus
- * counter agrees; every write reached the watcher pinned to its node exactly once and no other
- * (bench/fanout-checks.ts); every all-node watcher got every write of its phase exactly once (in
- * phase 4, each that was not cut off); no unexpected event, no pinned stream ended; the server's
- * watcher gauge matched; the writer kept its pace (at most 1% of a window's writes more than 50
- * ms late). Flags: --help.
+ * `node dist/bench/watch-fanout.js`: watch fan-out (issue 7, scenario 4). One nodeplane server with
+ * --nodes realistic nodes; a watcher pinned to each node (field selector `metadata.name=NAME`) and
+ * --all watchers of every node, held through the SDK by --watcher-procs processes; a writer
+ * process changing random nodes with UpdateStatus at --rate per second, paced, each write stamped
+ * with its sequence number and clock (bench/fanout-worker.ts). The phases are main()'s: the writes
+ * alone, with the pinned watchers, with the all-node watchers too (the scenario, on --flow-window
+ * HTTP/2 windows: one all-node stream carries ~2 MB/s at 1,000 changes/s, more than grpc-js's 64 KiB
+ * window lets through per round trip), and the same on grpc-js's default window (the SDK's).
+ * Every write must reach exactly the watchers it should, once (bench/fanout-checks.ts); what each
+ * column means is written into bench/RESULTS-watch.md. Flags (or env FANOUT_<NAME>): --help.
  */
 import fs from "node:fs";
 import os from "node:os";
