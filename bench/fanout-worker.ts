@@ -22,7 +22,7 @@ import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { NodeServiceService, UpdateStatusRequest, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
 import { realisticStatus, scaleNodeName } from "../test/support/realistic-node.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { loopbackOnly, rawClient, serve } from "./ipc.js";
+import { loopbackOnly, rawClient, rawUnary, serve } from "./ipc.js";
 import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
 const STAMP = /^bench seq=(\d+) t=(\d+(?:\.\d+)?)$/;
@@ -245,7 +245,6 @@ export interface WriterRun {
  * decodes one answer in VERIFY_EVERY, so that it leaves the CPU to the server and the watchers.
  */
 const VERIFY_EVERY = 97;
-const identity = (b: Buffer): Buffer => b;
 
 class Writer {
   private readonly random: () => number;
@@ -267,20 +266,6 @@ class Writer {
     const message = `bench seq=${seq} t=${t.toFixed(3)}`;
     const conditions = status.conditions.map((c) => (c.type === "Ready" ? { ...c, message, lastHeartbeatTime: at } : { ...c, lastHeartbeatTime: at }));
     return Buffer.from(UpdateStatusRequest.encode({ name, status: { ...status, conditions }, resourceVersion: "" }).finish());
-  }
-
-  private updateStatus(req: Buffer, deadlineMs: number): Promise<Buffer> {
-    return new Promise((resolve, reject) =>
-      this.client.makeUnaryRequest<Buffer, Buffer>(
-        NodeServiceService.updateStatus.path,
-        identity,
-        identity,
-        req,
-        new grpc.Metadata(),
-        { deadline: Date.now() + deadlineMs },
-        (err, res) => (err ? reject(err) : resolve(res ?? Buffer.alloc(0))),
-      ),
-    );
   }
 
   async run(cmd: WriterRun) {
@@ -332,7 +317,7 @@ class Writer {
         const t0 = epochNow();
         const inWindow = t0 >= windowStart && t0 < windowEnd;
         if (inWindow) windowWrites++;
-        this.updateStatus(this.request(node, name, seq, t0), cmd.deadlineMs).then(
+        rawUnary(this.client, NodeServiceService.updateStatus.path, this.request(node, name, seq, t0), cmd.deadlineMs).then(
           (res) => {
             const answered = res.length === 0 ? "(nothing)" : seq % VERIFY_EVERY === 0 ? (UpdateStatusResponse.decode(res).node?.metadata?.name ?? "?") : name;
             if (answered !== name) errors.add("VERIFY", `updated ${name}, answered ${answered}`);

@@ -19,7 +19,7 @@ import { HeartbeatRequest, HeartbeatResponse, NodeServiceService, RenewLeaseRequ
 import { encodeLeasePut, ETCD_PUT_PATH, type Tool } from "./etcd.js";
 import { grpcCall, grpcFrame, H2LOAD_PACKAGE, runH2load } from "./h2load.js";
 import { benchScript, epochNow } from "./harness.js";
-import { stopAll, Worker, workers as spawnWorkers } from "./ipc.js";
+import { rawStream, stopAll, Worker, workers as spawnWorkers } from "./ipc.js";
 import type { LoadApi, LoadRun } from "./load-worker.js";
 import { Errors, Histogram } from "./tally.js";
 
@@ -263,8 +263,7 @@ class HeartbeatProbe {
 
   constructor(address: string, node: string) {
     this.client = new grpc.Client(address, grpc.credentials.createInsecure());
-    const id = (b: Buffer): Buffer => b;
-    this.call = this.client.makeBidiStreamRequest<Buffer, Buffer>(HEARTBEAT_PATH, id, id, new grpc.Metadata(), { deadline: Date.now() + 120_000 });
+    this.call = rawStream(this.client, HEARTBEAT_PATH, { deadline: Date.now() + 120_000 });
     const req = Buffer.from(HeartbeatRequest.encode({ nodeName: node, holderIdentity: "", leaseDurationSeconds: 0 }).finish());
     let sentAt = performance.now();
     this.call.on("data", (res: Buffer) => {

@@ -148,3 +148,18 @@ export async function rawClient(address: string, options: grpc.ChannelOptions = 
   );
   return client;
 }
+
+const identity = (b: Buffer): Buffer => b;
+
+/** One unary call of pre-encoded request bytes on a raw client; the answer's bytes. */
+export function rawUnary(client: grpc.Client, path: string, request: Buffer, deadlineMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest<Buffer, Buffer>(path, identity, identity, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) =>
+      err ? reject(err) : resolve(res ?? Buffer.alloc(0)),
+    ),
+  );
+}
+
+/** A bidi stream of pre-encoded messages on a raw client. */
+export const rawStream = (client: grpc.Client, path: string, options: grpc.CallOptions = {}): grpc.ClientDuplexStream<Buffer, Buffer> =>
+  client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, new grpc.Metadata(), options);

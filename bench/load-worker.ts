@@ -15,13 +15,12 @@ import * as grpc from "@grpc/grpc-js";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService, RenewLeaseRequest, RenewLeaseResponse } from "../src/gen/nodeplane/v1/service.js";
 import { encodeLeasePut, ETCD_PUT_PATH } from "./etcd.js";
 import { epochNow, sleep } from "./harness.js";
-import { rawClient, serve } from "./ipc.js";
+import { rawClient, rawStream, rawUnary, serve } from "./ipc.js";
 import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
 /** Decode and check one response in this many. */
 const VERIFY_EVERY = 97;
 const MAX_ERRORS = 100;
-const identity = (b: Buffer): Buffer => b;
 const heartbeatRequest = (nodeName: string): Buffer => Buffer.from(HeartbeatRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish());
 
 export interface LoadInit {
@@ -194,15 +193,16 @@ async function unary(cmd: LoadRun): Promise<LoadResult> {
     const sample = ++run.started % VERIFY_EVERY === 0;
     active++;
     const t0 = performance.now();
-    client.makeUnaryRequest<Buffer, Buffer>(path, identity, identity, requests[i]!, new grpc.Metadata(), { deadline: Date.now() + cmd.deadlineMs }, (err, res) => {
+    const settled = (err: grpc.ServiceError | undefined, res?: Buffer): void => {
       const t1 = performance.now();
       active--;
-      const bad = err ? undefined : verify(res ?? Buffer.alloc(0), i, cmd, sample);
+      const bad = err ? undefined : verify(res!, i, cmd, sample);
       if (err) run.errors.add(grpc.status[err.code] ?? String(err.code), err.details || err.message);
       else if (bad) run.errors.add("VERIFY", bad);
       else run.answered(t0, t1);
       lane();
-    });
+    };
+    rawUnary(client, path, requests[i]!, cmd.deadlineMs).then((res) => settled(undefined, res), settled);
   };
   for (let k = 0; k < cmd.inFlight; k++) lane();
   if (cmd.inFlight === 0) run.finish();
@@ -227,9 +227,7 @@ async function streams(cmd: LoadRun): Promise<LoadResult> {
   });
   await sleep(cmd.startAt - epochNow());
   for (let k = 0; k < cmd.inFlight; k++) {
-    const call = client.makeBidiStreamRequest<Buffer, Buffer>(NodeServiceService.heartbeat.path, identity, identity, new grpc.Metadata(), {
-      deadline: cmd.startAt + cmd.warmupMs + cmd.durationMs + cmd.deadlineMs,
-    });
+    const call = rawStream(client, NodeServiceService.heartbeat.path, { deadline: cmd.startAt + cmd.warmupMs + cmd.durationMs + cmd.deadlineMs });
     calls.push(call);
     const request = heartbeatRequest(names[k]!);
     let sentAt = 0;

@@ -11,13 +11,12 @@ import * as grpc from "@grpc/grpc-js";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService } from "../src/gen/nodeplane/v1/service.js";
 import { scaleNodeName } from "../test/support/realistic-node.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { rawClient, serve } from "./ipc.js";
+import { rawClient, rawStream, serve } from "./ipc.js";
 import { Errors, Histogram } from "./tally.js";
 
 const VERIFY_EVERY = 101;
 /** The sender's timer period: renewals due within it go out together. */
 const TICK_MS = 5;
-const identity = (b: Buffer): Buffer => b;
 
 export interface SteadyRun {
   /** Seeds this worker's phases. */
@@ -61,7 +60,7 @@ const api = {
     let streamsOpen = 0;
 
     const open = (j: number): grpc.ClientDuplexStream<Buffer, Buffer> => {
-      const call = clients[j % clients.length]!.makeBidiStreamRequest<Buffer, Buffer>(NodeServiceService.heartbeat.path, identity, identity, new grpc.Metadata(), {});
+      const call = rawStream(clients[j % clients.length]!, NodeServiceService.heartbeat.path);
       streamsOpen++;
       call.on("data", (res: Buffer) => {
         const now = epochNow();
