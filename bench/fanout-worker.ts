@@ -1,19 +1,13 @@
 /**
  * A worker of bench/watch-fanout.ts, in one of two roles (argv[2]):
- *
- *   watcher: holds Watch streams through the SDK (NodeClient.watch): one per node of its range
- *     pinned by the field selector `metadata.name=NAME`, spread over several grpc-js channels
- *     (`grpc.use_local_subchannel_pool`, so each channel is its own TCP connection), plus sets of
- *     watchers of every node, each set on a channel of its own. Per event it records the delivery
- *     latency (its clock at receipt minus the writer's stamp) and which write reached which
- *     watcher, for the exactly-once checks.
- *   writer: changes random nodes with UpdateStatus at a paced rate (open loop: a write is due at
- *     its scheduled time whether or not earlier ones have been answered), stamping each.
- *
- * Every write stamps the node's Ready condition message with `bench seq=S t=T`: S is the write's
- * sequence number (unique over the run), T the writer's clock (epoch ms) just before the call;
- * both processes read the same system clock. Bounded: every call has a deadline, each run a
- * watchdog; the worker exits when its parent goes away.
+ *   watcher: holds Watch streams through the SDK: one pinned to each node of its range (field
+ *     selector `metadata.name=NAME`, --per-channel to a grpc-js channel, each channel its own TCP
+ *     connection) and sets of watchers of every node, each set on a channel of its own; per event
+ *     it records the delivery latency and which write reached which watcher.
+ *   writer: changes random nodes with UpdateStatus at a paced rate (open loop), stamping each.
+ * The stamp is the node's Ready condition message `bench seq=S t=T`: S the write's sequence number
+ * (unique over the run), T the writer's clock (epoch ms) just before the call, the clock the
+ * watchers read too. Every call has a deadline, each run a watchdog.
  */
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
@@ -36,14 +30,12 @@ const LATE_MS = 50;
 export interface WatcherInit {
   index: number;
   address: string;
-  /** Node indices [from, to) this process pins one watcher each to. */
+  /** Node indices [from, to) this process pins one watcher each to, `perChannel` to a channel. */
   pinnedFrom: number;
   pinnedTo: number;
-  /** Pinned watchers per channel. */
   perChannel: number;
-  /** Watchers of every node in each set this process opens. */
+  /** Watchers of every node in each set this process opens; sequence numbers are below `maxSeq`. */
   all: number;
-  /** Sequence numbers are below this. */
   maxSeq: number;
 }
 

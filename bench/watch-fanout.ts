@@ -7,14 +7,14 @@
  * alone, with the pinned watchers, with the all-node watchers too (the scenario, on --flow-window
  * HTTP/2 windows: one all-node stream carries ~2 MB/s at 1,000 changes/s, more than grpc-js's 64 KiB
  * window lets through per round trip), and the same on grpc-js's default window (the SDK's).
- * Every write must reach exactly the watchers it should, once (bench/fanout-checks.ts); what each
+ * Every write must reach exactly the watchers it should, once (bench/fanout-report.ts); what each
  * column means is written into bench/RESULTS-watch.md. Flags (or env FANOUT_<NAME>): --help.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { NodeClient } from "../src/client/client.js";
-import { checkDelivery, type Phase } from "./fanout-checks.js";
+import { checkDelivery, type Phase, report, windowName } from "./fanout-report.js";
 import type { WatcherApi, WriterApi } from "./fanout-worker.js";
 import { Flags } from "./flags.js";
 import {
@@ -36,18 +36,15 @@ import {
 import { stopAll, Worker } from "./ipc.js";
 import { cpuWindow, fsTypeOf, type Pids, procBytes, waitForQuiet } from "./proc.js";
 import { registerRange } from "./register.js";
-import { docHead, finish, fmtInt, fmtMiB, fmtMs, fmtPct, mdTable, verdict } from "./report.js";
+import { fmtInt, fmtMiB, fmtMs, fmtPct } from "./report.js";
 import { Histogram } from "./tally.js";
 
-const TARGET_P99_MS = 100;
 const log = (s: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${s}\n`);
-const windowName = (bytes: number): string => (bytes === 0 ? "64 KiB (grpc-js default)" : `${fmtMiB(bytes).replace(" MiB", "")} MiB`);
 
 function options() {
   const f = new Flags("watch-fanout.js", "FANOUT");
   const q = f.quick;
   const o = {
-    quick: q,
     nodes: f.num("nodes", q ? 2000 : 10_000, 1, 100_000, "registered nodes = pinned watchers"),
     all: f.num("all", 10, 0, 100, "watchers of every node"),
     rate: f.num("rate", 1000, 1, 10_000, "node changes per second"),
@@ -68,7 +65,7 @@ function options() {
   return o;
 }
 
-type Options = ReturnType<typeof options>;
+export type Options = ReturnType<typeof options>;
 
 /** The server, the writer and the watcher processes, and what a phase does with them. */
 class Fanout {
@@ -291,128 +288,6 @@ async function main(): Promise<void> {
   await run.stop();
   await stopChecked(server, "nodeplane", checked.failures);
   report(o, { began, dataDir, profDir, phases: run.phases, fan, sdk, registerS, openS, rssBefore, rssAfter, ...checked });
-}
-
-interface Outcome extends ReturnType<typeof checkDelivery> {
-  began: number;
-  dataDir: string;
-  profDir: string | undefined;
-  phases: Phase[];
-  fan: Phase;
-  sdk: Phase | undefined;
-  registerS: number;
-  openS: number;
-  rssBefore: number | undefined;
-  rssAfter: number | undefined;
-}
-
-function report(o: Options, r: Outcome): void {
-  const { phases, fan, sdk, set0, set1, failures } = r;
-  const base = phases[0]!;
-  const serverPct = (p: Phase): number => p.cpu.pct.server ?? Number.NaN;
-  const cells = (p: Phase) => {
-    const writesPerSec = p.writer.windowWrites / (p.writer.windowMs / 1000);
-    const extraUsPerEvent = p === base || p.eventsPerSec === 0 ? Number.NaN : (((serverPct(p) - serverPct(base)) / 100) * 1e6) / p.eventsPerSec;
-    const workers = Object.entries(p.cpu.pct).reduce<number | undefined>((s, [k, v]) => (k === "server" ? s : s === undefined || v === undefined ? undefined : s + v), 0);
-    return {
-      label: p.label,
-      open: p.watchersOpen === p.watchersAtEnd ? fmtInt(p.watchersOpen) : `${fmtInt(p.watchersOpen)} → ${fmtInt(p.watchersAtEnd)}`,
-      writes: fmtInt(writesPerSec),
-      events: fmtInt(p.eventsPerSec),
-      pinned: p.pinned.count ? `${fmtMs(p.pinned.ms(0.5))} / ${fmtMs(p.pinned.ms(0.99))}` : "–",
-      all: p.all.count ? `${fmtMs(p.all.ms(0.5))} / ${fmtMs(p.all.ms(0.99))}` : "–",
-      update: `${fmtMs(p.updates.ms(0.5))} / ${fmtMs(p.updates.ms(0.99))}`,
-      cpu: fmtPct(p.cpu.pct.server),
-      usPerChange: fmtInt(((serverPct(p) / 100) * 1e6) / writesPerSec),
-      extra: Number.isFinite(extraUsPerEvent) ? fmtInt(extraUsPerEvent) : "–",
-      rss: fmtMiB(p.cpu.rss.server),
-      workers: fmtPct(workers),
-      other: fmtPct(p.cpu.otherPct),
-      pressure: fmtPct(p.cpu.pressurePct),
-    };
-  };
-  const table = mdTable(
-    "| phase | watchers open | writes/s | events sent/s | delivery p50 / p99 ms, pinned | delivery p50 / p99 ms, all-node | UpdateStatus p50 / p99 ms | server CPU | server CPU µs/change | extra server CPU µs/event | server RSS | workers CPU | other load | CPU pressure |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    phases.map((p) => Object.values(cells(p))),
-  );
-  const p99Pinned = fan.pinned.ms(0.99);
-  const p99All = fan.all.ms(0.99);
-  const metFan = p99Pinned <= TARGET_P99_MS && p99All <= TARGET_P99_MS && set0.cut === 0;
-  let verdictText =
-    `Target: fan-out delivery p99 ≤ ${TARGET_P99_MS} ms. With ${windowName(o.flowWindow)} client windows: pinned ${fmtMs(p99Pinned)} ms, all-node ${fmtMs(p99All)} ms` +
-    (set0.cut > 0 ? `, ${set0.cut} of ${o.all} all-node watchers cut off` : "") +
-    `: ${metFan ? "**met**" : "**missed**"}.`;
-  if (sdk && set1) {
-    const metSdk = sdk.pinned.ms(0.99) <= TARGET_P99_MS && sdk.all.ms(0.99) <= TARGET_P99_MS && set1.cut === 0;
-    verdictText +=
-      ` With the SDK's default ${windowName(0)} window for the all-node watchers: pinned ${fmtMs(sdk.pinned.ms(0.99))} ms, all-node ${fmtMs(sdk.all.ms(0.99))} ms` +
-      (set1.cut > 0 ? ` over the ones that kept up, **${set1.cut} of ${o.all} all-node watchers cut off** (RESOURCE_EXHAUSTED: more than --watch-queue-size events behind)` : "") +
-      `: ${metSdk ? "**met**" : "**missed**"}.`;
-  }
-  const checks =
-    failures.length === 0
-      ? `Checks passed: ${fmtInt(phases.reduce((a, p) => a + p.writer.acked, 0))} writes, all answered OK (the server's UpdateStatus counter agrees); ` +
-        `each of the ${fmtInt(r.pinnedChecked)} writes made while the pinned watchers were open reached the watcher pinned to its node exactly once and no other watcher; ` +
-        `each of the ${o.all} all-node watchers of phase 3 got each of its ${fmtInt(fan.writer.acked)} writes exactly once` +
-        (sdk && set1 ? `, and in phase 4 each that was not cut off got each of its ${fmtInt(sdk.writer.acked)} writes exactly once` : "") +
-        "; no unexpected event, no pinned stream ended; the server's watcher gauge agreed."
-      : `CHECKS FAILED:\n- ${failures.join("\n- ")}`;
-  const doc = [
-    ...docHead("Watch fan-out benchmark", "watch-fanout.js", r.began, r.dataDir),
-    `- Setup: one \`nodeplane serve\` (SQLite store, durable commits; lifecycle controller on with grace periods longer than the run; ` +
-      `--watch-queue-size ${o.watchQueueSize > 0 ? fmtInt(o.watchQueueSize) : "1,000 (default)"}) with ` +
-      `${fmtInt(o.nodes)} registered nodes (20 labels, 4 addresses, full capacity/allocatable, 5 conditions, node info; registered in ${r.registerS.toFixed(1)} s). ` +
-      `${fmtInt(o.nodes)} watchers each pinned to one node (\`field_selector: metadata.name=NAME\`) and ${o.all} watching every node, ` +
-      `held through the SDK (NodeClient.watch) by ${o.watcherProcs} processes, ${fmtInt(o.perChannel)} pinned watchers per grpc-js channel ` +
-      "(`grpc.use_local_subchannel_pool`: one TCP connection each), the all-node watchers of each process on a channel of their own; " +
-      `channels with a ${windowName(o.flowWindow)} HTTP/2 flow-control window (\`grpc-node.flow_control_window\`) except in the last phase. ` +
-      `Opening the pinned watchers took ${r.openS.toFixed(1)} s and server RSS went ${fmtMiB(r.rssBefore)} → ${fmtMiB(r.rssAfter)}.`,
-    "- Load: one writer process (grpc-js unary calls with each node's status built once, to leave the CPU to the server and the watchers), " +
-      `UpdateStatus of uniformly random nodes at ${fmtInt(o.rate)}/s, paced (open loop, up to 1,000 in flight), ` +
-      `each write stamping its sequence number and the writer's clock into the Ready condition's message. Each phase: ${o.warmupS} s of writes ` +
-      `ramping up from 0 to ${fmtInt(o.rate)}/s (the workers start cold), then the measured window at the full rate ` +
-      `(${o.windowS} s for fan-out, ${o.baselineWindowS} s for the others).`,
-    "",
-    "What is measured: delivery latency is the watcher's clock when the event comes out of the SDK's watch iterator minus the writer's stamp, " +
-      "i.e. from the moment the write was sent — it includes the durable commit (UpdateStatus latency, shown beside it), the watch cache, " +
-      "encoding and the client's decoding — over every write stamped inside the window. Events sent/s is the server's " +
-      "nodeplane_watch_events_sent_total over the window. CPU is % of one core over the window from /proc; server CPU µs/change is the server's " +
-      "CPU per write; extra server CPU µs/event is what each delivered event added over the no-watcher baseline in the same run; " +
-      "workers CPU is the writer and watcher processes together; other load is CPU taken by processes outside the benchmark (noise); " +
-      "CPU pressure is the share of the window in which some runnable task waited for a CPU (Linux PSI): high means the numbers are contended. " +
-      "Watchers open: at the start of the phase → at the end of its window, when the server cut some off (a watcher more than " +
-      "--watch-queue-size events, default 1,000, behind is ended with RESOURCE_EXHAUSTED). Clients and server share the machine's CPUs.",
-    "",
-    table,
-    "",
-    verdictText,
-    "",
-    checks,
-    "",
-  ].join("\n");
-  process.stdout.write(`\n${table}\n\n${verdictText}\n\n${checks}\n`);
-  const fanRow = cells(fan);
-  const baseRow = cells(base);
-  finish({
-    name: "fanout",
-    doc,
-    out: o.out,
-    profDir: r.profDir,
-    profiles: ["nodeplane"],
-    rows: [
-      {
-        scenario: `Watch fan-out: ${fmtInt(o.nodes)} watchers pinned to one node each + ${o.all} on every node, ${fmtInt(o.rate)} UpdateStatus/s (${windowName(o.flowWindow)} client windows)`,
-        result:
-          `delivery p50 / p99 ${fmtMs(fan.pinned.ms(0.5))} / ${fmtMs(p99Pinned)} ms pinned, ${fmtMs(fan.all.ms(0.5))} / ${fmtMs(p99All)} ms all-node; ` +
-          `${fmtInt(fan.eventsPerSec)} events/s sent, ${set0.cut} watchers cut off; server CPU ${fanRow.cpu} (${fanRow.usPerChange} µs/change); UpdateStatus p50 / p99 ${fanRow.update} ms`,
-        baseline: `the same writes with no watchers: server CPU ${baseRow.cpu} (${baseRow.usPerChange} µs/change), UpdateStatus p50 / p99 ${baseRow.update} ms`,
-        target: `p99 ≤ ${TARGET_P99_MS} ms`,
-        verdict: verdict(metFan),
-      },
-    ],
-    failures,
-  });
 }
 
 runMain("watch-fanout", main);
