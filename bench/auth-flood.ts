@@ -12,23 +12,23 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { clientOptions, silenceIpServernameWarning, tlsCredentials } from "../src/auth/client-credentials.js";
 import { readKubeconfig } from "../src/auth/kubeconfig.js";
 import { NodeClient } from "../src/client/client.js";
-import { flagReader } from "./flags.js";
-import { fmtInt, type Served, spawnNodeplane, stopServer, trackTempDir } from "./harness.js";
-import { Histogram } from "./histogram.js";
+import { Flags } from "./flags.js";
+import { runMain, type Served, spawnNodeplane, stopServer, tempDir } from "./harness.js";
+import { fmtInt } from "./report.js";
+import { Histogram } from "./tally.js";
 
-const { values } = parseArgs({ options: { seconds: { type: "string" }, "in-flight": { type: "string" }, limit: { type: "string" }, "victim-rate": { type: "string" } } });
-const flags = flagReader(values, "AUTH_FLOOD");
-const SECONDS = flags.num("seconds", 10, 1, 600);
-const IN_FLIGHT = flags.num("in-flight", 64, 1, 1024);
+const flags = new Flags("auth-flood.js", "AUTH_FLOOD");
+const SECONDS = flags.num("seconds", 10, 1, 600, "measured seconds per phase");
+const IN_FLIGHT = flags.num("in-flight", 64, 1, 1024, "the flooder's calls in flight");
 /** The per-identity rate of phase 2: low enough that a flood on a busy 2-core machine passes it. */
-const LIMIT = flags.num("limit", 20, 1, 100_000);
+const LIMIT = flags.num("limit", 20, 1, 100_000, "per-identity requests/s of phase 2");
 /** The victim's calls per second: under the limit, as a well-behaved client is. */
-const VICTIM_RATE = flags.num("victim-rate", 10, 1, 10_000);
+const VICTIM_RATE = flags.num("victim-rate", 10, 1, 10_000, "the victim's GetNode/s");
+flags.done();
 if (VICTIM_RATE >= LIMIT) throw new Error(`--victim-rate ${VICTIM_RATE} must be under --limit ${LIMIT}: the victim is the client that behaves`);
 
 interface Row {
@@ -84,11 +84,14 @@ async function phase(name: string, server: Served, ca: string, withFlood: boolea
 
 async function main(): Promise<void> {
   silenceIpServernameWarning();
-  const dir = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-auth-flood-")));
+  const dir = tempDir("nodeplane-auth-flood-");
   const tokens = path.join(dir, "tokens.csv");
   fs.writeFileSync(tokens, "victim-token-0123456789,victim,1,nodeplane:viewers\nflooder-token-0123456789,flooder,2,nodeplane:viewers\n");
   const start = (extra: string[]): Promise<Served> =>
-    spawnNodeplane(path.join(dir, "data"), ["--tls", "--write-kubeconfig", "", "--token-auth-file", tokens, "--audit-log-path", path.join(dir, "audit.log"), ...extra]);
+    spawnNodeplane({
+      dataDir: path.join(dir, "data"),
+      args: ["--tls", "--write-kubeconfig", "", "--token-auth-file", tokens, "--audit-log-path", path.join(dir, "audit.log"), ...extra],
+    });
   let server = await start(["--max-requests-per-second-per-identity", String(LIMIT), "--max-request-burst-per-identity", String(2 * LIMIT)]);
   const admin = readKubeconfig(path.join(dir, "data", "pki", "admin.kubeconfig"));
   const ca = admin.ca!;
@@ -118,10 +121,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`auth-flood: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain("auth-flood", main);

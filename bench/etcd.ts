@@ -1,36 +1,34 @@
 /**
- * etcd as a benchmark baseline: what Kubernetes pays per node heartbeat (one durable write of
- * a Lease-sized value). Finds the `etcd` binary (Debian `etcd-server`), starts a single member on
- * loopback with its data in a temp dir (removed on exit, with the process killed, by harness.ts),
- * and reads its Put counters from its /metrics. The PutRequest itself is encoded by hand
- * (bench/protocol.ts: key = field 1, value = field 2; no etcd client library needed).
+ * etcd as a benchmark baseline: what Kubernetes pays per node heartbeat (one durable write of a
+ * Lease-sized value). Finds the `etcd` binary (Debian `etcd-server`), starts a single member on
+ * loopback with its data in a temp dir (removed on exit, with the process killed: harness.ts),
+ * reads its Put counters from its /metrics, and encodes the PutRequest by hand (no etcd client
+ * library needed: key = field 1, value = field 2).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { scrapeMetrics, sumOf, track, trackTempDir } from "./harness.js";
+import { scrapeMetrics, sleep, sumOf, tempDir, track } from "./harness.js";
 
-/** How bench/run.ts says what to install when etcd is missing. */
 export const ETCD_PACKAGE = "etcd-server";
+export const ETCD_PUT_PATH = "/etcdserverpb.KV/Put";
 
-export interface EtcdBinary {
+export interface Tool {
   path: string;
   version: string;
 }
 
-/** The etcd binary on PATH (or $ETCD_BIN) and its version; undefined, with the reason, when absent. */
-export function findEtcd(): EtcdBinary | { missing: string } {
-  const bin = process.env.ETCD_BIN || "etcd";
+/** A tool on PATH (or in $ENV_BIN) and its version (`pattern`'s group); the reason when it cannot run. */
+export function findTool(bin: string, pattern: RegExp): Tool | { missing: string } {
   const res = spawnSync(bin, ["--version"], { encoding: "utf8", timeout: 10_000 });
   if (res.error || res.status !== 0) {
     const why = res.error ? res.error.message : `exited with ${res.status}: ${(res.stderr || res.stdout).trim()}`;
     return { missing: `\`${bin} --version\` failed (${why})` };
   }
-  const version = /etcd Version:\s*(\S+)/.exec(res.stdout)?.[1] ?? "unknown";
-  return { path: bin, version };
+  return { path: bin, version: pattern.exec(res.stdout)?.[1] ?? res.stdout.trim() };
 }
+
+export const findEtcd = (): Tool | { missing: string } => findTool(process.env.ETCD_BIN || "etcd", /etcd Version:\s*(\S+)/);
 
 export interface Etcd {
   child: ChildProcess;
@@ -38,12 +36,11 @@ export interface Etcd {
   port: number;
   dataDir: string;
   version: string;
-  output(): string;
   stop(): Promise<void>;
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read, released: a small race, acceptable for a benchmark). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
@@ -56,49 +53,38 @@ export function freePort(): Promise<number> {
 }
 
 /** Start one etcd member on loopback in a fresh temp dir; resolves once /health says true (bounded). */
-export async function startEtcd(bin: EtcdBinary): Promise<Etcd> {
-  const base = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-bench-etcd-")));
-  const dataDir = path.join(base, "data");
+export async function startEtcd(bin: Tool): Promise<Etcd> {
+  const dataDir = path.join(tempDir("nodeplane-bench-etcd-"), "data");
   const port = await freePort();
   let peer = await freePort();
   while (peer === port) peer = await freePort();
   const clientUrl = `http://127.0.0.1:${port}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const args = [
-    "--name", "t",
-    "--data-dir", dataDir,
-    "--logger=zap", "--log-level=warn",
-    "--listen-client-urls", clientUrl,
-    "--advertise-client-urls", clientUrl,
-    "--listen-peer-urls", peerUrl,
-    "--initial-advertise-peer-urls", peerUrl,
-    "--initial-cluster", `t=${peerUrl}`,
+    ...["--name", "t", "--data-dir", dataDir, "--logger=zap", "--log-level=warn"],
+    ...["--listen-client-urls", clientUrl, "--advertise-client-urls", clientUrl],
+    ...["--listen-peer-urls", peerUrl, "--initial-advertise-peer-urls", peerUrl, "--initial-cluster", `t=${peerUrl}`],
   ];
   const child = track(spawn(bin.path, args, { stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";
-  const keep = (d: Buffer): void => {
-    if (out.length < 64 * 1024) out += d.toString();
-  };
+  const keep = (d: Buffer): void => void (out.length < 64 * 1024 && (out += d.toString()));
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let exitedEarly = false;
-  void exited.then(() => (exitedEarly = true));
 
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (exitedEarly) throw new Error(`etcd exited (${child.exitCode ?? child.signalCode}) before serving:\n${out}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`etcd exited (${child.exitCode ?? child.signalCode}) before serving:\n${out}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`etcd did not become healthy at ${clientUrl} within 20 s:\n${out}`);
     }
-    try {
-      const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok && ((await res.json()) as { health?: string }).health === "true") break;
-    } catch {
-      // not yet listening
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    const healthy = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) }).then(
+      async (res) => res.ok && ((await res.json()) as { health?: string }).health === "true",
+      () => false,
+    );
+    if (healthy) break;
+    await sleep(100);
   }
 
   const stop = async (): Promise<void> => {
@@ -108,29 +94,32 @@ export async function startEtcd(bin: EtcdBinary): Promise<Etcd> {
     await exited;
     clearTimeout(timer);
   };
-  return { child, clientUrl, port, dataDir, version: bin.version, output: () => out, stop };
+  return { child, clientUrl, port, dataDir, version: bin.version, stop };
 }
 
-/** etcd's own view of Puts: gRPC outcomes of KV/Put, MVCC puts applied, current revision. */
-export interface EtcdCounters {
-  putOk: number;
-  putNotOk: number;
-  mvccPuts: number;
-  revision: number;
-  walFsyncs: number;
+/** etcd's own view of Puts: gRPC outcomes of KV/Put and its MVCC revision (one per committed write). */
+export async function scrapeEtcd(clientUrl: string): Promise<{ ok: number; notOk: number; revision: number }> {
+  const s = await scrapeMetrics(Number(new URL(clientUrl).port));
+  const put = { grpc_service: "etcdserverpb.KV", grpc_method: "Put" };
+  const ok = sumOf(s, "grpc_server_handled_total", { ...put, grpc_code: "OK" });
+  return { ok, notOk: sumOf(s, "grpc_server_handled_total", put) - ok, revision: sumOf(s, "etcd_debugging_mvcc_current_revision") };
 }
 
-export async function scrapeEtcd(clientUrl: string): Promise<EtcdCounters> {
-  const port = Number(new URL(clientUrl).port);
-  const s = await scrapeMetrics(port);
-  const putLabels = { grpc_service: "etcdserverpb.KV", grpc_method: "Put" };
-  const all = sumOf(s, "grpc_server_handled_total", putLabels);
-  const ok = sumOf(s, "grpc_server_handled_total", { ...putLabels, grpc_code: "OK" });
-  return {
-    putOk: ok,
-    putNotOk: all - ok,
-    mvccPuts: sumOf(s, "etcd_mvcc_put_total"),
-    revision: sumOf(s, "etcd_debugging_mvcc_current_revision"),
-    walFsyncs: sumOf(s, "etcd_disk_wal_fsync_duration_seconds_count"),
-  };
+// ---------------------------------------------------------------------------------------
+// etcdserverpb.PutRequest, by hand
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
 }
+
+const bytesField = (field: number, value: Uint8Array): Buffer => Buffer.concat([varint((field << 3) | 2), varint(value.length), value]);
+
+/** An encoded PutRequest { key = 1, value = 2 } (no lease, no prev_kv) of the node's Lease key, where Kubernetes keeps it. */
+export const encodeLeasePut = (nodeName: string, value: Uint8Array): Buffer =>
+  Buffer.concat([bytesField(1, Buffer.from(`/registry/leases/kube-node-lease/${nodeName}`, "utf8")), bytesField(2, value)]);

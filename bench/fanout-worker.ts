@@ -1,72 +1,52 @@
 /**
  * A worker of bench/watch-fanout.ts, in one of two roles (argv[2]):
- *
- *   watcher: holds Watch streams through the SDK (NodeClient.watch): one per node of its range
- *     pinned by the field selector `metadata.name=NAME`, spread over several grpc-js channels
- *     (`grpc.use_local_subchannel_pool`, so each channel is its own TCP connection), plus a few
- *     watchers of every node on a channel of their own. It records, per event, the delivery
- *     latency (its clock at receipt minus the writer's stamp in the node's Ready condition) and
- *     which write (sequence number) reached which watcher, for the exactly-once check.
- *   writer: changes random nodes with UpdateStatus at a paced rate (open loop: a write is due at
- *     its scheduled time whether or not earlier ones have been answered), stamping each.
- *
- * Bounded: every call has a deadline, each run a watchdog; the worker exits when its parent
- * goes away.
+ *   watcher: holds Watch streams through the SDK: one pinned to each node of its range (field
+ *     selector `metadata.name=NAME`, --per-channel to a grpc-js channel, each channel its own TCP
+ *     connection) and sets of watchers of every node, each set on a channel of its own; per event
+ *     it records the delivery latency and which write reached which watcher.
+ *   writer: changes random nodes with UpdateStatus at a paced rate (open loop), stamping each.
+ * The stamp is the node's Ready condition message `bench seq=S t=T`: S the write's sequence number
+ * (unique over the run), T the writer's clock (epoch ms) just before the call, the clock the
+ * watchers read too. Every call has a deadline, each run a watchdog.
  */
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { NodeClient, type WatchEvent } from "../src/client/client.js";
-import { Histogram } from "./histogram.js";
-import {
-  type FromWatcher,
-  type FromWriter,
-  type HistogramWire,
-  STAMP,
-  stamp,
-  type ToWatcher,
-  type ToWriter,
-  type WatcherInit,
-  type WatcherReport,
-  type WatcherStatus,
-  type WriterInit,
-  type WriterResult,
-  type WriterRun,
-} from "./fanout-protocol.js";
 import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { NodeServiceService, UpdateStatusRequest, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
-import { realisticStatus, scaleNodeName } from "./realistic-node.js";
-import { epochNow, prng, serveParent, sleep } from "./worker-side.js";
+import { realisticStatus, scaleNodeName } from "../test/support/realistic-node.js";
+import { epochNow, prng, sleep } from "./harness.js";
+import { loopbackOnly, rawClient, rawUnary, serve } from "./ipc.js";
+import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
-const wire = (h: Histogram): HistogramWire => ({ data: h.data(), count: h.count, sumUs: h.sumUs, minUs: h.minUs, maxUs: h.maxUs });
+const STAMP = /^bench seq=(\d+) t=(\d+(?:\.\d+)?)$/;
 const channelOptions = { "grpc.use_local_subchannel_pool": 1 };
-const UPDATE_STATUS = NodeServiceService.updateStatus.path;
 /** A write issued more than this after its scheduled time is late (the writer could not keep the pace). */
 const LATE_MS = 50;
-
-function refuseRemote(address: string): void {
-  if (!address.startsWith("127.0.0.1:")) throw new Error(`refusing non-loopback address ${address}`);
-}
 
 // ---------------------------------------------------------------------------------------
 // watcher
 
-interface Window {
-  phase: string;
-  startAt: number;
-  endAt: number;
-  pinned: Histogram;
-  all: Histogram;
+export interface WatcherInit {
+  index: number;
+  address: string;
+  /** Node indices [from, to) this process pins one watcher each to, `perChannel` to a channel. */
+  pinnedFrom: number;
+  pinnedTo: number;
+  perChannel: number;
+  /** Watchers of every node in each set this process opens; sequence numbers are below `maxSeq`. */
+  all: number;
+  maxSeq: number;
 }
 
 /** One set of all-node watchers, opened together on a channel of their own. */
 interface AllSet {
   abort: AbortController;
   client: NodeClient;
-  /** Per watcher, by sequence number: how many times it got that write. */
+  /** Per watcher, by sequence number: how many times it got that write (saturating at 255). */
   got: Uint8Array[];
   /** Per watcher: its stream ended or failed (cut off) before the set was closed. */
   ended: boolean[];
-  /** Per watcher: events received. */
   events: number[];
 }
 
@@ -80,30 +60,29 @@ class Watchers {
   private readonly pinnedClients: NodeClient[] = [];
   private readonly pinnedAbort = abortController();
   private readonly sets: AllSet[] = [];
-  private readonly windows: Window[] = [];
+  private readonly windows: Array<{ phase: string; startAt: number; endAt: number; pinned: Histogram; all: Histogram }> = [];
+  /** By sequence number: index of the node whose pinned watcher got that write (-1 none, -2 more than once). */
   private readonly pinnedGot: Int32Array;
   private pinnedEvents = 0;
-  private allEvents = 0;
+  /** Events a pinned watcher got for another node; events without a bench stamp or not MODIFIED; pinned streams that ended. */
   private wrongNode = 0;
   private foreign = 0;
   private pinnedStreamErrors = 0;
   private readonly samples: string[] = [];
 
   constructor(private readonly init: WatcherInit) {
-    refuseRemote(init.address);
+    loopbackOnly(init.address);
     this.pinnedGot = new Int32Array(init.maxSeq).fill(-1);
   }
 
   private client(flowWindow: number): NodeClient {
-    const opts = flowWindow > 0 ? { ...channelOptions, "grpc-node.flow_control_window": flowWindow } : channelOptions;
-    return new NodeClient(this.init.address, { channelOptions: opts });
+    return new NodeClient(this.init.address, { channelOptions: flowWindow > 0 ? { ...channelOptions, "grpc-node.flow_control_window": flowWindow } : channelOptions });
   }
 
   private sample(s: string): void {
-    if (this.samples.length < 10) {
-      this.samples.push(s);
-      if (this.samples.length <= 3) process.stderr.write(`${new Date().toISOString()} fanout-worker watcher ${this.init.index}: ${s}\n`);
-    }
+    if (this.samples.length >= 10) return;
+    this.samples.push(s);
+    if (this.samples.length <= 3) process.stderr.write(`${new Date().toISOString()} fanout-worker watcher ${this.init.index}: ${s}\n`);
   }
 
   /** Open this process's pinned watchers (`perChannel` to a channel). */
@@ -112,14 +91,11 @@ class Watchers {
     let client: NodeClient | undefined;
     for (let i = pinnedFrom; i < pinnedTo; i++) {
       if ((i - pinnedFrom) % perChannel === 0) {
-        client = this.client(flowWindow);
-        this.pinnedClients.push(client);
+        this.pinnedClients.push((client = this.client(flowWindow)));
         await client.waitForReady(10_000);
       }
       const name = scaleNodeName(i);
-      void this.follow(client!, `metadata.name=${name}`, this.pinnedAbort.signal, (ev) => this.onPinned(ev, i, name), () => {
-        this.pinnedStreamErrors++;
-      });
+      void this.follow(client!, `metadata.name=${name}`, this.pinnedAbort.signal, (ev) => this.onPinned(ev, i, name), () => this.pinnedStreamErrors++);
     }
     return pinnedTo - pinnedFrom;
   }
@@ -134,9 +110,7 @@ class Watchers {
       set.got.push(got);
       set.ended.push(false);
       set.events.push(0);
-      void this.follow(set.client, "", set.abort.signal, (ev) => this.onAll(ev, got, set, k), () => {
-        set.ended[k] = true;
-      });
+      void this.follow(set.client, "", set.abort.signal, (ev) => this.onAll(ev, got, set, k), () => (set.ended[k] = true));
     }
     return this.init.all;
   }
@@ -144,9 +118,8 @@ class Watchers {
   /** Cancel the latest set of all-node watchers (their record stays for the report). */
   closeAll(): void {
     const set = this.sets.at(-1);
-    if (!set) return;
-    set.abort.abort();
-    set.client.close();
+    set?.abort.abort();
+    set?.client.close();
   }
 
   private async follow(client: NodeClient, fieldSelector: string, signal: AbortSignal, onEvent: (ev: WatchEvent) => void, onEnded: () => void): Promise<void> {
@@ -161,14 +134,11 @@ class Watchers {
     }
   }
 
-  status(): WatcherStatus {
+  /** Counts only (cheap), for progress: pinned events, all-node watchers of the latest set that ended, events of the others. */
+  status() {
     const set = this.sets.at(-1);
     return {
-      type: "status",
-      index: this.init.index,
       pinnedEvents: this.pinnedEvents,
-      allEvents: this.allEvents,
-      pinnedStreamErrors: this.pinnedStreamErrors,
       allEnded: set ? set.ended.filter(Boolean).length : 0,
       allAliveEvents: set ? set.events.reduce((a, n, k) => (set.ended[k] ? a : a + n), 0) : 0,
       samples: this.samples,
@@ -190,9 +160,8 @@ class Watchers {
     return { seq, t, latencyUs: Math.max(0, now - t) * 1000 };
   }
 
-  private windowOf(t: number): Window | undefined {
-    for (const w of this.windows) if (t >= w.startAt && t < w.endAt) return w;
-    return undefined;
+  private windowOf(t: number): (typeof this.windows)[number] | undefined {
+    return this.windows.find((w) => t >= w.startAt && t < w.endAt);
   }
 
   private onPinned(ev: WatchEvent, index: number, name: string): void {
@@ -203,35 +172,32 @@ class Watchers {
       this.wrongNode++;
       this.sample(`the watcher pinned to ${name} got an event of ${ev.node.metadata?.name ?? "?"}`);
     }
-    const prev = this.pinnedGot[s.seq]!;
-    this.pinnedGot[s.seq] = prev === -1 ? index : -2;
+    this.pinnedGot[s.seq] = this.pinnedGot[s.seq] === -1 ? index : -2;
     this.windowOf(s.t)?.pinned.record(s.latencyUs);
   }
 
   private onAll(ev: WatchEvent, got: Uint8Array, set: AllSet, k: number): void {
     const s = this.stamped(ev);
     if (!s) return;
-    this.allEvents++;
     set.events[k]!++;
     if (got[s.seq]! < 255) got[s.seq]!++;
     this.windowOf(s.t)?.all.record(s.latencyUs);
   }
 
+  /** Record latencies of writes stamped in [startAt, endAt) under `phase`. */
   setWindow(phase: string, startAt: number, endAt: number): void {
     this.windows.push({ phase, startAt, endAt, pinned: new Histogram(), all: new Histogram() });
   }
 
-  report(): WatcherReport {
-    const phases: WatcherReport["phases"] = {};
-    for (const w of this.windows) phases[w.phase] = { pinned: wire(w.pinned), all: wire(w.all) };
+  report() {
+    const phases: Record<string, { pinned: HistogramWire; all: HistogramWire }> = {};
+    for (const w of this.windows) phases[w.phase] = { pinned: w.pinned.wire(), all: w.all.wire() };
     return {
-      type: "report",
       index: this.init.index,
       phases,
       pinnedGot: this.pinnedGot,
+      /** Per set of all-node watchers (in the order opened), per watcher. */
       allSets: this.sets.map((x) => ({ got: x.got, ended: x.ended })),
-      pinnedEvents: this.pinnedEvents,
-      allEvents: this.allEvents,
       wrongNode: this.wrongNode,
       foreign: this.foreign,
       pinnedStreamErrors: this.pinnedStreamErrors,
@@ -252,145 +218,111 @@ class Watchers {
 // ---------------------------------------------------------------------------------------
 // writer
 
+export interface WriterRun {
+  phase: string;
+  /** Epoch ms at which writing starts; the measured window is [startAt + warmupMs, + durationMs). */
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  /** UpdateStatus calls per second, paced; ramped up linearly over the warm-up (processes and JITs start cold). */
+  rate: number;
+  /** Calls in flight at most; a write due while this many are in flight waits (and may be late). */
+  maxInFlight: number;
+  deadlineMs: number;
+}
+
 /**
  * The writer is load, not a client under test: it calls UpdateStatus through grpc-js directly
  * with each node's status built once (only the Ready condition's message changes per write) and
  * decodes one answer in VERIFY_EVERY, so that it leaves the CPU to the server and the watchers.
  */
 const VERIFY_EVERY = 97;
-const identity = (b: Buffer): Buffer => b;
 
 class Writer {
-  private readonly client: grpc.Client;
   private readonly random: () => number;
   private readonly statuses = new Map<number, NodeStatus>();
   private nextSeq = 0;
 
-  constructor(private readonly init: WriterInit) {
-    refuseRemote(init.address);
-    this.client = new grpc.Client(init.address, grpc.credentials.createInsecure(), channelOptions);
+  constructor(
+    private readonly init: { address: string; nodeCount: number; maxSeq: number; seed: number },
+    private readonly client: grpc.Client,
+  ) {
     this.random = prng(init.seed);
   }
 
-  ready(): Promise<void> {
-    return new Promise((resolve, reject) => this.client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /** UpdateStatusRequest bytes for node `i` with the Ready condition's message `message`. */
-  private request(i: number, name: string, message: string, at: Date): Buffer {
+  /** UpdateStatusRequest bytes for node `i`, its Ready condition's message stamped for write `seq` at `t`. */
+  private request(i: number, name: string, seq: number, t: number): Buffer {
     let status = this.statuses.get(i);
     if (!status) this.statuses.set(i, (status = NodeStatus.fromPartial(realisticStatus(i, name))));
+    const at = new Date(t);
+    const message = `bench seq=${seq} t=${t.toFixed(3)}`;
     const conditions = status.conditions.map((c) => (c.type === "Ready" ? { ...c, message, lastHeartbeatTime: at } : { ...c, lastHeartbeatTime: at }));
     return Buffer.from(UpdateStatusRequest.encode({ name, status: { ...status, conditions }, resourceVersion: "" }).finish());
   }
 
-  private updateStatus(req: Buffer, deadlineMs: number): Promise<Buffer> {
-    return new Promise((resolve, reject) =>
-      this.client.makeUnaryRequest<Buffer, Buffer>(
-        UPDATE_STATUS,
-        identity,
-        identity,
-        req,
-        new grpc.Metadata(),
-        { deadline: Date.now() + deadlineMs },
-        (err, res) => (err ? reject(err) : resolve(res ?? Buffer.alloc(0))),
-      ),
-    );
-  }
-
-  async run(cmd: WriterRun): Promise<WriterResult> {
-    // The rate ramps up linearly over the warm-up (processes and JITs start cold, as no real
-    // watcher does), then holds for the window.
-    const dueAt = (ms: number): number => {
-      if (ms <= 0) return 0;
-      if (ms < cmd.warmupMs) return (cmd.rate * ms * ms) / (2 * cmd.warmupMs) / 1000;
-      return (cmd.rate * (cmd.warmupMs / 2 + (ms - cmd.warmupMs))) / 1000;
-    };
-    /** When write k is due, ms after startAt (the inverse of dueAt). */
-    const scheduleOf = (k: number): number => {
-      const rampWrites = (cmd.rate * cmd.warmupMs) / 2 / 1000;
-      if (k < rampWrites) return Math.sqrt((2 * cmd.warmupMs * k * 1000) / cmd.rate);
-      return cmd.warmupMs + ((k - rampWrites) * 1000) / cmd.rate;
-    };
-    let total = Math.floor(dueAt(cmd.warmupMs + cmd.durationMs));
-    const planned = total;
+  async run(cmd: WriterRun) {
+    // Writes due by `ms` after startAt (a linear ramp over the warm-up, then the full rate), and its inverse.
+    const dueAt = (ms: number): number =>
+      ms <= 0 ? 0 : ms < cmd.warmupMs ? (cmd.rate * ms * ms) / (2 * cmd.warmupMs) / 1000 : (cmd.rate * (cmd.warmupMs / 2 + (ms - cmd.warmupMs))) / 1000;
+    const rampWrites = (cmd.rate * cmd.warmupMs) / 2 / 1000;
+    const scheduleOf = (k: number): number => (k < rampWrites ? Math.sqrt((2 * cmd.warmupMs * k * 1000) / cmd.rate) : cmd.warmupMs + ((k - rampWrites) * 1000) / cmd.rate);
+    const planned = Math.floor(dueAt(cmd.warmupMs + cmd.durationMs));
+    let total = planned;
     const seqFrom = this.nextSeq;
     if (seqFrom + total > this.init.maxSeq) throw new Error(`writes would pass maxSeq ${this.init.maxSeq}`);
     const nodeOf = new Int32Array(total).fill(-1);
     const windowStart = cmd.startAt + cmd.warmupMs;
     const windowEnd = windowStart + cmd.durationMs;
     const hist = new Histogram();
-    const errors: Record<string, number> = {};
-    const samples: string[] = [];
+    const errors = new Errors();
     let issued = 0;
     let acked = 0;
     let inFlight = 0;
     let windowWrites = 0;
     let maxLagMs = 0;
     let lateWrites = 0;
-    let errorCount = 0;
-    const addError = (kind: string, detail: string): void => {
-      errors[kind] = (errors[kind] ?? 0) + 1;
-      errorCount++;
-      if (samples.length < 5) samples.push(`${kind}: ${detail}`);
-    };
 
     await sleep(cmd.startAt - epochNow());
-    return new Promise<WriterResult>((resolve) => {
+    await new Promise<void>((resolve) => {
       let finished = false;
       const finish = (): void => {
         if (finished) return;
         finished = true;
         clearInterval(ticker);
         clearTimeout(watchdog);
-        if (inFlight > 0) addError("STUCK", `${inFlight} writes unanswered ${cmd.deadlineMs + 3000} ms after the last was issued`);
-        if (issued < planned) addError("BEHIND", `the writer fell so far behind that ${planned - issued} writes were never issued`);
-        this.nextSeq = seqFrom + planned;
-        resolve({
-          type: "ran",
-          phase: cmd.phase,
-          seqFrom,
-          seqTo: seqFrom + issued,
-          nodeOf: nodeOf.slice(0, issued),
-          acked,
-          hist: wire(hist),
-          windowWrites,
-          windowMs: cmd.durationMs,
-          maxLagMs,
-          lateWrites,
-          errors,
-          samples,
-        });
+        if (inFlight > 0) errors.add("STUCK", `${inFlight} writes unanswered ${cmd.deadlineMs + 3000} ms after the last was issued`);
+        if (issued < planned) errors.add("BEHIND", `the writer fell so far behind that ${planned - issued} writes were never issued`);
+        resolve();
       };
       // Writes are issued until 1 s after the window at the latest; each has a deadline.
       const watchdog = setTimeout(finish, windowEnd - epochNow() + 1000 + cmd.deadlineMs + 3000);
+      const settled = (): void => {
+        inFlight--;
+        if (issued === total && inFlight === 0) finish();
+      };
       const issue = (): void => {
         const seq = seqFrom + issued;
         const node = Math.floor(this.random() * this.init.nodeCount);
-        nodeOf[issued] = node;
-        issued++;
+        nodeOf[issued++] = node;
         inFlight++;
         const name = scaleNodeName(node);
         const t0 = epochNow();
         const inWindow = t0 >= windowStart && t0 < windowEnd;
         if (inWindow) windowWrites++;
-        const req = this.request(node, name, stamp(seq, t0), new Date(t0));
-        this.updateStatus(req, cmd.deadlineMs).then(
+        rawUnary(this.client, NodeServiceService.updateStatus.path, this.request(node, name, seq, t0), cmd.deadlineMs).then(
           (res) => {
-            inFlight--;
             const answered = res.length === 0 ? "(nothing)" : seq % VERIFY_EVERY === 0 ? (UpdateStatusResponse.decode(res).node?.metadata?.name ?? "?") : name;
-            if (answered !== name) addError("VERIFY", `updated ${name}, answered ${answered}`);
+            if (answered !== name) errors.add("VERIFY", `updated ${name}, answered ${answered}`);
             else {
               acked++;
               if (inWindow) hist.record((epochNow() - t0) * 1000);
             }
-            if (issued === total && inFlight === 0) finish();
+            settled();
           },
           (err: unknown) => {
-            inFlight--;
             const code = (err as { code?: number }).code;
-            addError(code !== undefined ? (grpc.status[code] ?? String(code)) : "error", err instanceof Error ? err.message : String(err));
-            if (issued === total && inFlight === 0) finish();
+            errors.add(code !== undefined ? (grpc.status[code] ?? String(code)) : "error", err instanceof Error ? err.message : String(err));
+            settled();
           },
         );
       };
@@ -398,20 +330,36 @@ class Writer {
         const now = epochNow();
         if (now > windowEnd + 1000 && issued < total) total = issued; // hopelessly behind: stop (reported)
         const due = Math.min(total, Math.floor(dueAt(now - cmd.startAt)));
-        while (issued < due && errorCount < 100 && inFlight < cmd.maxInFlight) {
+        while (issued < due && errors.total < 100 && inFlight < cmd.maxInFlight) {
           const scheduled = cmd.startAt + scheduleOf(issued);
-          const lag = now - scheduled;
           if (scheduled >= windowStart) {
-            if (lag > LATE_MS) lateWrites++;
-            maxLagMs = Math.max(maxLagMs, lag);
+            if (now - scheduled > LATE_MS) lateWrites++;
+            maxLagMs = Math.max(maxLagMs, now - scheduled);
           }
           issue();
         }
-        if (errorCount >= 100 || (issued === total && inFlight === 0)) finish();
+        if (errors.total >= 100 || (issued === total && inFlight === 0)) finish();
       };
       const ticker = setInterval(tick, 1);
       tick();
     });
+    this.nextSeq = seqFrom + planned;
+    return {
+      phase: cmd.phase,
+      /** Sequence numbers of this run: [seqFrom, seqTo); nodeOf[s - seqFrom] is the node written. */
+      seqFrom,
+      seqTo: seqFrom + issued,
+      nodeOf: nodeOf.slice(0, issued),
+      acked,
+      /** UpdateStatus latency (issue to answer) of writes issued inside the window, µs. */
+      hist: hist.wire(),
+      windowWrites,
+      windowMs: cmd.durationMs,
+      /** Writes due in the window: most the writer fell behind its schedule (ms), and how many it issued more than 50 ms late. */
+      maxLagMs,
+      lateWrites,
+      errors: errors.wire(),
+    };
   }
 
   close(): void {
@@ -421,53 +369,34 @@ class Writer {
 
 // ---------------------------------------------------------------------------------------
 
+let watchers: Watchers | undefined;
+let writer: Writer | undefined;
+
+const watcherApi = {
+  init: async (init: WatcherInit): Promise<void> => void (watchers = new Watchers(init)),
+  /** Open the pinned watchers, or a new set of all-node watchers; HTTP/2 window of the new channels in bytes, 0 = grpc-js's 64 KiB. */
+  open: ({ which, flowWindow }: { which: "all" | "pinned"; flowWindow: number }): Promise<number> =>
+    which === "all" ? watchers!.openAll(flowWindow) : watchers!.openPinned(flowWindow),
+  closeAll: async (): Promise<void> => watchers!.closeAll(),
+  window: async ({ phase, startAt, endAt }: { phase: string; startAt: number; endAt: number }): Promise<void> => watchers!.setWindow(phase, startAt, endAt),
+  status: async () => watchers!.status(),
+  report: async () => watchers!.report(),
+};
+
+const writerApi = {
+  async init(init: { address: string; nodeCount: number; maxSeq: number; seed: number }): Promise<void> {
+    writer = new Writer(init, await rawClient(init.address, channelOptions));
+  },
+  run: (cmd: WriterRun) => writer!.run(cmd),
+};
+
+export type WatcherApi = typeof watcherApi;
+export type WriterApi = typeof writerApi;
+
 const role = process.argv[2];
-if (role === "watcher") {
-  let watchers: Watchers | undefined;
-  serveParent<ToWatcher, FromWatcher>(
-    "fanout-worker watcher",
-    async (msg) => {
-      switch (msg.type) {
-        case "init":
-          watchers = new Watchers(msg);
-          return { type: "ready", index: msg.index };
-        case "open":
-          return {
-            type: "opened",
-            which: msg.which,
-            count: msg.which === "all" ? await watchers!.openAll(msg.flowWindow) : await watchers!.openPinned(msg.flowWindow),
-          };
-        case "closeAll":
-          watchers!.closeAll();
-          return { type: "closed" };
-        case "window":
-          watchers!.setWindow(msg.phase, msg.startAt, msg.endAt);
-          return { type: "windowSet" };
-        case "report":
-          return watchers!.report();
-        case "status":
-          return watchers!.status();
-      }
-    },
-    () => watchers?.close(),
-  );
-} else if (role === "writer") {
-  let writer: Writer | undefined;
-  serveParent<ToWriter, FromWriter>(
-    "fanout-worker writer",
-    async (msg) => {
-      switch (msg.type) {
-        case "init":
-          writer = new Writer(msg);
-          await writer.ready();
-          return { type: "ready" };
-        case "run":
-          return writer!.run(msg);
-      }
-    },
-    () => writer?.close(),
-  );
-} else {
+if (role === "watcher") serve("fanout-worker watcher", watcherApi, () => watchers?.close());
+else if (role === "writer") serve("fanout-worker writer", writerApi, () => writer?.close());
+else {
   process.stderr.write("usage: fanout-worker watcher|writer (spawned by bench/watch-fanout.js)\n");
   process.exit(2);
 }

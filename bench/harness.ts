@@ -1,68 +1,97 @@
 /**
- * Shared plumbing for benchmarks that drive a real `nodeplane serve` child process: child
- * tracking (killed, temp dirs removed, on exit, error or signal), spawning and stopping the
- * server, reading its /metrics, and CPU time / RSS of processes from /proc.
+ * Plumbing every benchmark shares: child processes and temp dirs that never outlive the run,
+ * `nodeplane serve` (and other servers) spawned and stopped, /metrics read, the main() wrapper.
  *
- * Importing this module installs process exit and signal handlers that clean up what was
- * tracked. Every benchmark under bench/ uses it.
+ * Tracking is installed on first use: once something is tracked, exit, error or signal kills
+ * the tracked children and removes the tracked dirs. Workers that track nothing install nothing.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-export const ROOT = path.resolve(HERE, "../..");
+/** dist/bench, where the compiled benchmarks and their workers are. */
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, "../..");
 export const NODEPLANE_BIN = path.join(ROOT, "bin/nodeplane.js");
+export const benchScript = (file: string): string => path.join(BENCH_DIR, file);
+
+export const epochNow = (): number => performance.timeOrigin + performance.now();
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+export const errText = (err: unknown): string => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+
+/** A small seeded PRNG (mulberry32), so runs pick the same "random" nodes. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 // ---------------------------------------------------------------------------------------
 // Children and temp dirs: tracked, killed / removed on any exit
 
 const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on("exit", () => {
+    for (const c of children) c.kill("SIGKILL");
+    for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\nbench: ${sig}: stopping\n`);
+      process.exit(130);
+    });
+  }
+}
 
 export function track(child: ChildProcess): ChildProcess {
+  installCleanup();
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
 }
 
-/** Removed (recursively) when this process exits, whatever the reason. */
-export function trackTempDir(dir: string): string {
+/** A fresh dir under the system temp dir, removed (recursively) when this process exits. */
+export function tempDir(prefix: string): string {
+  installCleanup();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(dir);
   return dir;
 }
 
-process.on("exit", () => {
-  for (const c of children) {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
-});
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`\nbench: ${sig}: stopping\n`);
-    process.exit(130);
-  });
-}
-
-/**
- * Bound the whole run: after `ms`, say so and exit(1); the exit handler above then kills the
- * children and removes the temp dirs. Unref'd: it never keeps the process alive by itself.
- */
-export function exitAfter(ms: number, what: string): NodeJS.Timeout {
-  const timer = setTimeout(() => {
+/** Bound the whole run: after `ms`, say so and exit(1) (the exit handler cleans up). Never keeps the process alive. */
+export function exitAfter(ms: number, what: string): void {
+  setTimeout(() => {
     process.stderr.write(`\nbench: ${what} did not finish within ${Math.round(ms / 1000)} s: stopping\n`);
     process.exit(1);
-  }, ms);
-  timer.unref();
-  return timer;
+  }, ms).unref();
 }
+
+/** Run a benchmark's main(): exit 0 when it resolves, 1 (with the stack) when it throws. */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (err: unknown) => {
+      process.stderr.write(`\n${name} FAILED: ${errText(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers
 
 export interface Served {
   child: ChildProcess;
@@ -74,7 +103,7 @@ export interface Served {
 }
 
 /** Spawn `node ARGS`, wait (bounded) for the line matching `serving` (groups: grpc port, http port). */
-export async function spawnServing(name: string, args: string[], serving: RegExp): Promise<Served> {
+export async function spawnServing(name: string, args: string[], serving: RegExp, timeoutMs = 20_000): Promise<Served> {
   const child = track(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } }));
   let out = "";
   let seenServing = false;
@@ -83,7 +112,7 @@ export async function spawnServing(name: string, args: string[], serving: RegExp
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   const ports = await new Promise<{ port: number; httpPort: number | undefined }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start serving within 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start serving within ${timeoutMs} ms:\n${out}`)), timeoutMs);
     createInterface({ input: child.stdout! }).on("line", (line) => {
       const m = seenServing ? null : serving.exec(line);
       if (m) {
@@ -100,30 +129,66 @@ export async function spawnServing(name: string, args: string[], serving: RegExp
   return { child, port: ports.port, httpPort: ports.httpPort, output: () => out, exited };
 }
 
-/** `nodeplane serve` on loopback, any free ports, with `dataDir`, logging warn and above; `nodeFlags` go to node itself (e.g. --cpu-prof). */
-export function spawnNodeplane(dataDir: string, extraArgs: string[] = [], nodeFlags: string[] = []): Promise<Served> {
-  return spawnServing(
+export interface NodeplaneOptions {
+  dataDir: string;
+  /** The gRPC port (default 0: any free one). */
+  port?: number;
+  /** More `nodeplane serve` flags. */
+  args?: string[];
+  /** Profile it (node --cpu-prof) into `dir` as `name`.cpuprofile. */
+  profile?: { dir: string; name: string };
+  timeoutMs?: number;
+}
+
+/**
+ * Flags for a lifecycle controller that runs (its informers are part of what is measured) with
+ * grace periods longer than any run, so that it adds no writes of its own to nodes that renew nothing.
+ */
+export const QUIET_CONTROLLER = ["--node-monitor-grace-period", "1h", "--node-startup-grace-period", "1h"];
+
+/** `nodeplane serve` on loopback, logging warn and above; /metrics served (benchmarks read the server's own counters). */
+export async function spawnNodeplane(o: NodeplaneOptions): Promise<Served & { httpPort: number }> {
+  const prof = o.profile ? ["--cpu-prof", `--cpu-prof-dir=${o.profile.dir}`, `--cpu-prof-name=${o.profile.name}.cpuprofile`] : [];
+  const served = await spawnServing(
     "nodeplane",
-    [...nodeFlags, NODEPLANE_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...extraArgs],
+    [
+      ...prof,
+      NODEPLANE_BIN,
+      "serve",
+      ...["--listen", `127.0.0.1:${o.port ?? 0}`, "--http-listen", "127.0.0.1:0", "--data-dir", o.dataDir, "--log-level", "warn"],
+      ...(o.args ?? []),
+    ],
     /^nodeplane serving grpc=[^:]+:(\d+) http=(\d+|-)/,
+    o.timeoutMs,
   );
+  const httpPort = served.httpPort;
+  if (httpPort === undefined) throw new Error("nodeplane did not report its HTTP port (needed for /metrics)");
+  return { ...served, httpPort };
+}
+
+/** The baseline server (bench/trivial-server.ts); `lease` is what it answers (encoded Lease, base64). */
+export function spawnTrivial(nodeFlags: string[] = [], lease?: string): Promise<Served> {
+  return spawnServing("trivial server", [...nodeFlags, benchScript("trivial-server.js"), ...(lease ? [lease] : [])], /^trivial serving grpc=[^:]+:(\d+)/);
 }
 
 /** SIGTERM, wait (bounded) for the exit, SIGKILL if it does not come. */
 export async function stopServer(s: Served, name: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (s.child.exitCode !== null || s.child.signalCode !== null) return s.exited;
   s.child.kill("SIGTERM");
-  let timer: NodeJS.Timeout | undefined;
-  const killed = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      process.stderr.write(`bench: ${name} did not stop within 15 s of SIGTERM: killing it\n`);
-      s.child.kill("SIGKILL");
-      resolve();
-    }, 15_000);
-  });
-  await Promise.race([s.exited, killed]);
+  const timer = setTimeout(() => {
+    process.stderr.write(`bench: ${name} did not stop within 15 s of SIGTERM: killing it\n`);
+    s.child.kill("SIGKILL");
+  }, 15_000);
+  const exit = await s.exited;
   clearTimeout(timer);
-  return s.exited;
+  return exit;
+}
+
+/** Stop a server; its failure to exit cleanly, and what it logged, go to `failures` and the log. */
+export async function stopChecked(s: Served, name: string, failures: string[]): Promise<void> {
+  const exit = await stopServer(s, name);
+  if (exit.code !== 0) failures.push(`${name} exited with ${exit.code ?? exit.signal} on SIGTERM`);
+  if (s.output().trim()) process.stderr.write(`bench: ${name} said (warn and above):\n${s.output()}\n`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -150,104 +215,16 @@ export function sumOf(samples: Samples, name: string, labels: Record<string, str
   let sum = 0;
   for (const [series, value] of samples) {
     const brace = series.indexOf("{");
-    const metric = brace < 0 ? series : series.slice(0, brace);
-    if (metric !== name) continue;
-    if (want.every((w) => series.includes(w))) sum += value;
+    if ((brace < 0 ? series : series.slice(0, brace)) === name && want.every((w) => series.includes(w))) sum += value;
   }
   return sum;
 }
 
-// ---------------------------------------------------------------------------------------
-// /proc
+/** How much `name` (summed over `labels`) grew from scrape `a` to scrape `b`. */
+export const grew = (a: Samples, b: Samples, name: string, labels: Record<string, string> = {}): number => sumOf(b, name, labels) - sumOf(a, name, labels);
 
-export const CLK_TCK = ((): number => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU time (user + system) of a process so far, ms; undefined where /proc is not there. */
-export function procCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3 (state)
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
+/** gRPC calls of `method` the server handled between two scrapes: OK, and the others. */
+export function handled(a: Samples, b: Samples, method: string): { ok: number; notOk: number } {
+  const ok = grew(a, b, "nodeplane_grpc_server_handled_total", { method, code: "OK" });
+  return { ok, notOk: grew(a, b, "nodeplane_grpc_server_handled_total", { method }) - ok };
 }
-
-/** Resident set size of a process now, bytes; undefined without /proc. */
-export function procRssBytes(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Scheduler view of one thread (default: the process's main thread, whose tid is its pid):
- * time on a CPU and time runnable but waiting for one, ms; undefined without /proc.
- */
-export function threadSchedMs(pid: number | undefined, tid = pid): { runMs: number; waitMs: number } | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(/\s+/).map(Number);
-    return run === undefined || wait === undefined ? undefined : { runMs: run / 1e6, waitMs: wait / 1e6 };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Busy CPU time of the whole machine so far (all CPUs, /proc/stat), ms; undefined without /proc. */
-export function machineBusyMs(): number | undefined {
-  try {
-    const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!;
-    const v = line.trim().split(/\s+/).slice(1).map(Number); // user nice system idle iowait irq softirq steal …
-    const busy = v.slice(0, 8).reduce((a, b) => a + b, 0) - v[3]! - v[4]!;
-    return (busy * 1000) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
-
-const FS_TYPES: Record<number, string> = {
-  0xef53: "ext4",
-  0x01021994: "tmpfs",
-  0x794c7630: "overlayfs",
-  0x58465342: "xfs",
-  0x9123683e: "btrfs",
-  0x2fc12fc1: "zfs",
-};
-
-export function fsTypeOf(dir: string): string {
-  try {
-    const t = fs.statfsSync(dir).type;
-    return FS_TYPES[t] ?? `0x${t.toString(16)}`;
-  } catch {
-    return "unknown";
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Numbers
-
-export const median = (xs: number[]): number => {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-export const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
-export const fmtMs = (n: number): string => (!Number.isFinite(n) ? "–" : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-export const fmtPct = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? "–" : `${Math.round(n)}%`);
-/** A ratio a / b as "0.62×" ("–" when either is missing or b is 0). */
-export const fmtRatio = (a: number | undefined, b: number | undefined): string =>
-  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
-export const fmtMiB = (bytes: number | undefined): string => (bytes === undefined || !Number.isFinite(bytes) ? "–" : `${Math.round(bytes / 2 ** 20)} MiB`);

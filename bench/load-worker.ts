@@ -1,246 +1,212 @@
 /**
- * A load worker (spawned by bench/run.ts with `node`, talking over IPC; the generator when h2load
- * is not installed): keeps `inFlight` RenewLease calls (or etcd Puts of the node's Lease key) in
- * flight against one target (closed loop), each for the next of its nodes round-robin, warms up,
- * then records the latency of every call that completes inside the measured window. In
- * "heartbeat" mode it holds `inFlight` Heartbeat streams instead, each renewing its own node,
- * one renewal in flight per stream. Requests are encoded once up front and responses are checked by size
- * (and decoded on a sample) so that the worker spends its CPU on gRPC, not on protobuf: on a
- * 2-core machine every cycle the client burns is one the server does not get.
+ * A load worker of bench/run.ts (the generator when h2load is not installed): keeps `inFlight`
+ * RenewLease calls (or etcd Puts of the node's Lease key) in flight against one target (closed
+ * loop), each for the next of its nodes round-robin; or, in "heartbeat" mode, holds `inFlight`
+ * Heartbeat streams, each renewing its own node with one renewal in flight. It warms up, then
+ * records the latency of every call that completes inside the measured window. Requests are
+ * encoded once and answers checked by size (decoded on a sample) so that the worker spends its
+ * CPU on gRPC, not on protobuf: on a 2-core machine every cycle the client burns is one the
+ * server does not get.
  *
- * Bounded: a run stops issuing calls at the end of its window, after `maxCalls`, or after
- * too many errors; every call has a deadline; a watchdog ends the run if calls hang anyway.
- * The worker exits when told to or when its parent goes away (IPC disconnect).
+ * Bounded: a run stops issuing calls at the end of its window, after `maxCalls`, or after 100
+ * errors; every call has a deadline; a watchdog ends the run if calls hang anyway.
  */
 import * as grpc from "@grpc/grpc-js";
-import {
-  HeartbeatRequest,
-  HeartbeatResponse,
-  NodeServiceService,
-  RenewLeaseRequest,
-  RenewLeaseResponse,
-} from "../src/gen/nodeplane/v1/service.js";
-import { Histogram } from "./histogram.js";
-import {
-  benchNodeName,
-  encodePutRequest,
-  ETCD_PUT_PATH,
-  etcdLeaseKey,
-  type FromWorker,
-  type InitCommand,
-  type RunCommand,
-  type RunResult,
-  type TargetKind,
-  type ToWorker,
-} from "./protocol.js";
+import { HeartbeatRequest, HeartbeatResponse, NodeServiceService, RenewLeaseRequest, RenewLeaseResponse } from "../src/gen/nodeplane/v1/service.js";
+import { encodeLeasePut, ETCD_PUT_PATH } from "./etcd.js";
+import { epochNow, sleep } from "./harness.js";
+import { rawClient, rawStream, rawUnary, serve } from "./ipc.js";
+import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
-const RENEW_PATH = NodeServiceService.renewLease.path;
-const HEARTBEAT_PATH = NodeServiceService.heartbeat.path;
 /** Decode and check one response in this many. */
 const VERIFY_EVERY = 97;
-/** A run stops issuing calls after this many errors (it has failed anyway). */
 const MAX_ERRORS = 100;
+const heartbeatRequest = (nodeName: string): Buffer => Buffer.from(HeartbeatRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish());
 
-const identity = (b: Buffer): Buffer => b;
-const epochNow = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-if (!process.send) {
-  process.stderr.write("load-worker: must be spawned by bench/run.js with an IPC channel\n");
-  process.exit(2);
+export interface LoadInit {
+  /** This worker renews the nodes i (of `nodes`) with i % workers === index. */
+  index: number;
+  workers: number;
+  nodes: string[];
+  /** Target label → host:port (127.0.0.1) and what it answers: NodeService ("renew") or etcd's KV/Put ("etcd-put"). */
+  targets: Record<string, { address: string; kind: "renew" | "etcd-put" }>;
+  /** What every etcd Put writes (a Lease-sized value). */
+  etcdValue: Uint8Array;
 }
 
-let index = -1;
-interface Target {
-  client: grpc.Client;
-  kind: TargetKind;
-  path: string;
-  /** One encoded request per node of this worker. */
-  requests: Buffer[];
+export interface LoadRun {
+  target: string;
+  /** "unary": RenewLease (or etcd Put) calls, closed loop; "heartbeat": `inFlight` streams. */
+  mode: "unary" | "heartbeat";
+  /** Calls (or streams) this worker keeps in flight. */
+  inFlight: number;
+  /** Epoch ms at which the warm-up starts; the window is [startAt + warmupMs, + durationMs). */
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  deadlineMs: number;
+  /** "name": the answered lease must be the renewed node's; "lease": any lease will do; "etcd": a non-empty PutResponse. */
+  verify: "name" | "lease" | "etcd";
+  maxCalls: number;
 }
-const targets = new Map<string, Target>();
+
+export interface LoadResult {
+  /** Calls completed OK inside the window (these make up the histogram). */
+  windowOk: number;
+  /** Calls completed OK over the whole run (warm-up, window and drain). */
+  ok: number;
+  errors: { counts: Record<string, number>; samples: string[] };
+  hist: HistogramWire;
+  /** This worker's CPU over the window, µs, and the window as it saw it, ms. */
+  cpuUs: number;
+  windowMs: number;
+}
+
 const names: string[] = [];
-const heartbeats: Buffer[] = [];
+const targets = new Map<string, { client: grpc.Client; path: string; kind: "renew" | "etcd-put"; requests: Buffer[] }>();
 
-function send(msg: FromWorker): void {
-  process.send!(msg);
-}
+const api = {
+  async init(c: LoadInit): Promise<void> {
+    for (let i = c.index; i < c.nodes.length; i += c.workers) names.push(c.nodes[i]!);
+    if (names.length === 0) throw new Error(`worker ${c.index} has no nodes`);
+    for (const [label, { address, kind }] of Object.entries(c.targets)) {
+      const client = await rawClient(address);
+      const requests = names.map((nodeName) =>
+        kind === "etcd-put"
+          ? encodeLeasePut(nodeName, c.etcdValue)
+          : Buffer.from(RenewLeaseRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish()),
+      );
+      targets.set(label, { client, kind, path: kind === "etcd-put" ? ETCD_PUT_PATH : NodeServiceService.renewLease.path, requests });
+    }
+  },
 
-function fatal(err: unknown): void {
-  send({ type: "fatal", index, message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  process.exitCode = 1;
-  process.disconnect();
-}
+  run: (cmd: LoadRun): Promise<LoadResult> => (cmd.mode === "heartbeat" ? streams(cmd) : unary(cmd)),
+};
 
-function shutdown(): void {
+export type LoadApi = typeof api;
+serve("load-worker", api, () => {
   for (const t of targets.values()) t.client.close();
-  process.exit(process.exitCode ?? 0);
-}
-
-process.on("disconnect", shutdown);
-process.on("message", (raw: unknown) => {
-  const msg = raw as ToWorker;
-  switch (msg.type) {
-    case "init":
-      init(msg).then(() => send({ type: "ready", index }), fatal);
-      break;
-    case "run":
-      (msg.mode === "heartbeat" ? runHeartbeat(msg) : run(msg)).then(send, fatal);
-      break;
-    case "exit":
-      process.disconnect();
-      break;
-  }
 });
 
-async function init(cmd: InitCommand): Promise<void> {
-  index = cmd.index;
-  const renewals: Buffer[] = [];
-  const puts: Buffer[] = [];
-  const value = Buffer.from(cmd.etcdValueBase64 ?? "", "base64");
-  for (let i = cmd.index; i < cmd.nodeCount; i += cmd.workers) {
-    const name = benchNodeName(i);
-    names.push(name);
-    renewals.push(Buffer.from(RenewLeaseRequest.encode({ nodeName: name, holderIdentity: "", leaseDurationSeconds: 0 }).finish()));
-    heartbeats.push(Buffer.from(HeartbeatRequest.encode({ nodeName: name, holderIdentity: "", leaseDurationSeconds: 0 }).finish()));
-    puts.push(encodePutRequest(etcdLeaseKey(name), value));
+/** The bookkeeping of one run: counts, the window's latencies and CPU, the end. */
+class Run {
+  readonly hist = new Histogram();
+  readonly errors = new Errors();
+  started = 0;
+  ok = 0;
+  windowOk = 0;
+  private readonly start: number;
+  private readonly end: number;
+  private cpu0: NodeJS.CpuUsage | undefined;
+  private cpuUs = 0;
+  private opened = 0;
+  private closed = 0;
+  private readonly timers: NodeJS.Timeout[];
+  private done = false;
+  readonly finished: Promise<LoadResult>;
+  private resolve!: (r: LoadResult) => void;
+
+  constructor(
+    readonly cmd: LoadRun,
+    /** Calls or streams still open when the watchdog fires; cancels them. */
+    private readonly stuck: () => string | undefined,
+  ) {
+    this.start = cmd.startAt + cmd.warmupMs;
+    this.end = this.start + cmd.durationMs;
+    this.finished = new Promise((resolve) => (this.resolve = resolve));
+    this.timers = [
+      setTimeout(() => ((this.cpu0 = process.cpuUsage()), (this.opened = epochNow())), this.start - epochNow()),
+      setTimeout(() => this.closeWindow(), this.end - epochNow()),
+      setTimeout(() => this.finish(), this.end - epochNow() + cmd.deadlineMs + 2000),
+    ];
   }
-  if (names.length === 0) throw new Error(`worker ${index} has no nodes (nodes=${cmd.nodeCount}, workers=${cmd.workers})`);
-  for (const [label, spec] of Object.entries(cmd.targets)) {
-    if (!spec.address.startsWith("127.0.0.1:")) throw new Error(`refusing non-loopback target ${spec.address}`);
-    if (spec.kind === "etcd-put" && value.length === 0) throw new Error(`${label}: an etcd target needs etcdValueBase64`);
-    const client = new grpc.Client(spec.address, grpc.credentials.createInsecure());
-    await new Promise<void>((resolve, reject) =>
-      client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`${label} at ${spec.address}: ${err.message}`)) : resolve())),
-    );
-    targets.set(label, {
-      client,
-      kind: spec.kind,
-      path: spec.kind === "etcd-put" ? ETCD_PUT_PATH : RENEW_PATH,
-      requests: spec.kind === "etcd-put" ? puts : renewals,
+
+  private closeWindow(): void {
+    if (this.closed > 0 || !this.cpu0) return;
+    const d = process.cpuUsage(this.cpu0);
+    this.cpuUs = d.user + d.system;
+    this.closed = epochNow();
+  }
+
+  /** Whether another call may start. */
+  more(): boolean {
+    return !this.done && epochNow() < this.end && this.started < this.cmd.maxCalls && this.errors.total < MAX_ERRORS;
+  }
+
+  /** A call answered OK at performance.now() `t1`, sent at `t0`. */
+  answered(t0: number, t1: number): void {
+    this.ok++;
+    const at = performance.timeOrigin + t1;
+    if (at >= this.start && at < this.end) {
+      this.windowOk++;
+      this.hist.record((t1 - t0) * 1000);
+    }
+  }
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.closeWindow();
+    const stuck = this.stuck();
+    if (stuck) this.errors.add("STUCK", `${stuck} still open ${this.cmd.deadlineMs + 2000} ms after the window`);
+    this.resolve({
+      windowOk: this.windowOk,
+      ok: this.ok,
+      errors: this.errors.wire(),
+      hist: this.hist.wire(),
+      cpuUs: this.cpuUs,
+      windowMs: this.closed > 0 ? this.closed - this.opened : this.cmd.durationMs,
     });
   }
 }
 
-function verify(res: Buffer, i: number, cmd: RunCommand, sample: boolean): string | undefined {
+function target(cmd: LoadRun): { client: grpc.Client; path: string; kind: "renew" | "etcd-put"; requests: Buffer[] } {
+  const t = targets.get(cmd.target);
+  if (!t) throw new Error(`unknown target ${cmd.target}`);
+  return t;
+}
+
+function verify(res: Buffer, i: number, cmd: LoadRun, sample: boolean): string | undefined {
   if (res.length === 0) return cmd.verify === "etcd" ? "empty PutResponse (no header)" : "empty response (no lease)";
   if (!sample || cmd.verify === "etcd") return undefined;
   const lease = RenewLeaseResponse.decode(res).lease;
   if (!lease?.spec?.renewTime) return "response without lease.spec.renewTime";
-  if (cmd.verify === "name" && lease.metadata?.name !== names[i]) {
-    return `renewed ${names[i]} but the answer is the lease of ${lease.metadata?.name ?? "(none)"}`;
-  }
+  if (cmd.verify === "name" && lease.metadata?.name !== names[i]) return `renewed ${names[i]} but the answer is the lease of ${lease.metadata?.name ?? "(none)"}`;
   return undefined;
 }
 
-async function run(cmd: RunCommand): Promise<RunResult> {
-  const target = targets.get(cmd.target);
-  if (!target) throw new Error(`unknown target ${cmd.target}`);
-  const { client, requests } = target;
-  const measureStart = cmd.startAt + cmd.warmupMs;
-  const measureEnd = measureStart + cmd.durationMs;
-  const hist = new Histogram();
-  const errors: Record<string, number> = {};
-  const errorSamples: string[] = [];
-  let errorCount = 0;
-  let started = 0;
-  let ok = 0;
-  let windowOk = 0;
+/** `cmd.inFlight` lanes of unary calls, each for the next node round-robin. */
+async function unary(cmd: LoadRun): Promise<LoadResult> {
+  const { client, path, requests } = target(cmd);
   let active = 0;
   let next = 0;
-  const addError = (kind: string, detail: string): void => {
-    errors[kind] = (errors[kind] ?? 0) + 1;
-    errorCount++;
-    if (errorSamples.length < 5) errorSamples.push(`${kind}: ${detail}`);
-  };
-
-  // CPU of this worker over the measured window only.
-  let cpuStart: NodeJS.CpuUsage | undefined;
-  let cpuUs = 0;
-  let windowOpened = 0;
-  let windowClosed = 0;
-  const openWindow = (): void => {
-    cpuStart = process.cpuUsage();
-    windowOpened = epochNow();
-  };
-  const closeWindow = (): void => {
-    if (windowClosed > 0 || !cpuStart) return;
-    const d = process.cpuUsage(cpuStart);
-    cpuUs = d.user + d.system;
-    windowClosed = epochNow();
-  };
-  const cpuTimers = [setTimeout(openWindow, measureStart - epochNow()), setTimeout(closeWindow, measureEnd - epochNow())];
-
+  const run = new Run(cmd, () => (active > 0 ? `${active} calls` : undefined));
   await sleep(cmd.startAt - epochNow());
-
-  return new Promise<RunResult>((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(watchdog);
-      for (const t of cpuTimers) clearTimeout(t);
-      closeWindow();
-      if (active > 0) addError("STUCK", `${active} calls still in flight ${cmd.deadlineMs + 2000} ms after the window`);
-      resolve({
-        type: "result",
-        seq: cmd.seq,
-        index,
-        windowOk,
-        started,
-        ok,
-        errors,
-        errorSamples,
-        hist: { data: hist.data(), count: hist.count, sumUs: hist.sumUs, minUs: hist.minUs, maxUs: hist.maxUs },
-        cpuUs,
-        windowMs: windowClosed > 0 ? windowClosed - windowOpened : cmd.durationMs,
-      });
+  const lane = (): void => {
+    if (!run.more()) {
+      if (active === 0) run.finish();
+      return;
+    }
+    const i = next;
+    next = (next + 1) % requests.length;
+    const sample = ++run.started % VERIFY_EVERY === 0;
+    active++;
+    const t0 = performance.now();
+    const settled = (err: grpc.ServiceError | undefined, res?: Buffer): void => {
+      const t1 = performance.now();
+      active--;
+      const bad = err ? undefined : verify(res!, i, cmd, sample);
+      if (err) run.errors.add(grpc.status[err.code] ?? String(err.code), err.details || err.message);
+      else if (bad) run.errors.add("VERIFY", bad);
+      else run.answered(t0, t1);
+      lane();
     };
-    const watchdog = setTimeout(finish, measureEnd - epochNow() + cmd.deadlineMs + 2000);
-
-    const lane = (): void => {
-      if (done) return;
-      if (epochNow() >= measureEnd || started >= cmd.maxCalls || errorCount >= MAX_ERRORS) {
-        if (active === 0) finish();
-        return;
-      }
-      const i = next;
-      next = (next + 1) % requests.length;
-      started++;
-      active++;
-      const sample = started % VERIFY_EVERY === 0;
-      const t0 = performance.now();
-      client.makeUnaryRequest<Buffer, Buffer>(
-        target.path,
-        identity,
-        identity,
-        requests[i]!,
-        new grpc.Metadata(),
-        { deadline: Date.now() + cmd.deadlineMs },
-        (err, res) => {
-          const t1 = performance.now();
-          active--;
-          if (err) {
-            addError(grpc.status[err.code] ?? String(err.code), err.details || err.message);
-          } else {
-            const bad = verify(res ?? Buffer.alloc(0), i, cmd, sample);
-            if (bad) addError("VERIFY", bad);
-            else {
-              ok++;
-              const end = performance.timeOrigin + t1;
-              if (end >= measureStart && end < measureEnd) {
-                windowOk++;
-                hist.record((t1 - t0) * 1000);
-              }
-            }
-          }
-          lane();
-        },
-      );
-    };
-    for (let k = 0; k < cmd.inFlight; k++) lane();
-    if (cmd.inFlight === 0) setTimeout(finish, measureEnd - epochNow());
-  });
+    rawUnary(client, path, requests[i]!, cmd.deadlineMs).then((res) => settled(undefined, res), settled);
+  };
+  for (let k = 0; k < cmd.inFlight; k++) lane();
+  if (cmd.inFlight === 0) run.finish();
+  return run.finished;
 }
 
 /**
@@ -248,119 +214,45 @@ async function run(cmd: RunCommand): Promise<RunResult> {
  * HeartbeatRequest, waits for its answer (sent by the server after the commit), then sends the
  * next, until the window ends; then it half-closes and waits for the server to end the call.
  */
-async function runHeartbeat(cmd: RunCommand): Promise<RunResult> {
-  const target = targets.get(cmd.target);
-  if (!target) throw new Error(`unknown target ${cmd.target}`);
-  if (target.kind !== "renew") throw new Error(`${cmd.target} has no Heartbeat method`);
-  if (cmd.inFlight > names.length) throw new Error(`worker ${index}: ${cmd.inFlight} streams but only ${names.length} nodes: two streams would renew one node`);
-  const measureStart = cmd.startAt + cmd.warmupMs;
-  const measureEnd = measureStart + cmd.durationMs;
-  const hist = new Histogram();
-  const errors: Record<string, number> = {};
-  const errorSamples: string[] = [];
-  let errorCount = 0;
-  let started = 0;
-  let ok = 0;
-  let windowOk = 0;
-  const addError = (kind: string, detail: string): void => {
-    errors[kind] = (errors[kind] ?? 0) + 1;
-    errorCount++;
-    if (errorSamples.length < 5) errorSamples.push(`${kind}: ${detail}`);
-  };
-
-  let cpuStart: NodeJS.CpuUsage | undefined;
-  let cpuUs = 0;
-  let windowOpened = 0;
-  let windowClosed = 0;
-  const openWindow = (): void => {
-    cpuStart = process.cpuUsage();
-    windowOpened = epochNow();
-  };
-  const closeWindow = (): void => {
-    if (windowClosed > 0 || !cpuStart) return;
-    const d = process.cpuUsage(cpuStart);
-    cpuUs = d.user + d.system;
-    windowClosed = epochNow();
-  };
-  const cpuTimers = [setTimeout(openWindow, measureStart - epochNow()), setTimeout(closeWindow, measureEnd - epochNow())];
-
-  await sleep(cmd.startAt - epochNow());
-
-  return new Promise<RunResult>((resolve) => {
-    let done = false;
-    let open = cmd.inFlight;
-    const calls: Array<grpc.ClientDuplexStream<Buffer, Buffer>> = [];
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(watchdog);
-      for (const t of cpuTimers) clearTimeout(t);
-      closeWindow();
-      if (open > 0) {
-        addError("STUCK", `${open} streams still open ${cmd.deadlineMs + 2000} ms after the window`);
-        for (const c of calls) c.cancel();
-      }
-      resolve({
-        type: "result",
-        seq: cmd.seq,
-        index,
-        windowOk,
-        started,
-        ok,
-        errors,
-        errorSamples,
-        hist: { data: hist.data(), count: hist.count, sumUs: hist.sumUs, minUs: hist.minUs, maxUs: hist.maxUs },
-        cpuUs,
-        windowMs: windowClosed > 0 ? windowClosed - windowOpened : cmd.durationMs,
-      });
-    };
-    const watchdog = setTimeout(finish, measureEnd - epochNow() + cmd.deadlineMs + 2000);
-    const closed = (): void => {
-      open--;
-      if (open === 0) finish();
-    };
-
-    for (let k = 0; k < cmd.inFlight; k++) {
-      const call = target.client.makeBidiStreamRequest<Buffer, Buffer>(HEARTBEAT_PATH, identity, identity, new grpc.Metadata(), {
-        deadline: measureEnd + cmd.deadlineMs,
-      });
-      calls.push(call);
-      let sentAt = 0;
-      let ending = false;
-      const next = (): void => {
-        if (done || ending) return;
-        if (epochNow() >= measureEnd || started >= cmd.maxCalls || errorCount >= MAX_ERRORS) {
-          ending = true;
-          call.end();
-          return;
-        }
-        started++;
-        sentAt = performance.now();
-        call.write(heartbeats[k]!);
-      };
-      call.on("data", (res: Buffer) => {
-        const t1 = performance.now();
-        let bad: string | undefined;
-        if (res.length === 0) bad = "empty HeartbeatResponse";
-        else if (started % VERIFY_EVERY === 0) {
-          const name = HeartbeatResponse.decode(res).lease?.metadata?.name;
-          if (name !== names[k]) bad = `renewed ${names[k]} but the answer is the lease of ${name ?? "(none)"}`;
-        }
-        if (bad) addError("VERIFY", bad);
-        else {
-          ok++;
-          const end = performance.timeOrigin + t1;
-          if (end >= measureStart && end < measureEnd) {
-            windowOk++;
-            hist.record((t1 - sentAt) * 1000);
-          }
-        }
-        next();
-      });
-      call.on("error", (err: grpc.ServiceError) => addError(grpc.status[err.code] ?? String(err.code), err.details || err.message));
-      call.on("status", closed);
-      next();
-    }
-    if (cmd.inFlight === 0) setTimeout(finish, measureEnd - epochNow());
+async function streams(cmd: LoadRun): Promise<LoadResult> {
+  const { client, kind } = target(cmd);
+  if (kind !== "renew") throw new Error(`${cmd.target} has no Heartbeat method`);
+  if (cmd.inFlight > names.length) throw new Error(`${cmd.inFlight} streams but only ${names.length} nodes: two streams would renew one node`);
+  const calls: Array<grpc.ClientDuplexStream<Buffer, Buffer>> = [];
+  let open = cmd.inFlight;
+  const run = new Run(cmd, () => {
+    if (open === 0) return undefined;
+    for (const c of calls) c.cancel();
+    return `${open} streams`;
   });
+  await sleep(cmd.startAt - epochNow());
+  for (let k = 0; k < cmd.inFlight; k++) {
+    const call = rawStream(client, NodeServiceService.heartbeat.path, { deadline: cmd.startAt + cmd.warmupMs + cmd.durationMs + cmd.deadlineMs });
+    calls.push(call);
+    const request = heartbeatRequest(names[k]!);
+    let sentAt = 0;
+    let ending = false;
+    const send = (): void => {
+      if (ending) return;
+      if (!run.more()) {
+        ending = true;
+        return void call.end();
+      }
+      run.started++;
+      sentAt = performance.now();
+      call.write(request);
+    };
+    call.on("data", (res: Buffer) => {
+      const t1 = performance.now();
+      const name = res.length === 0 ? "(nothing)" : run.started % VERIFY_EVERY === 0 ? HeartbeatResponse.decode(res).lease?.metadata?.name : names[k];
+      if (name !== names[k]) run.errors.add("VERIFY", `renewed ${names[k]} but the answer is the lease of ${name ?? "(none)"}`);
+      else run.answered(sentAt, t1);
+      send();
+    });
+    call.on("error", (err: grpc.ServiceError) => run.errors.add(grpc.status[err.code] ?? String(err.code), err.details || err.message));
+    call.on("status", () => --open === 0 && run.finish());
+    send();
+  }
+  if (cmd.inFlight === 0) run.finish();
+  return run.finished;
 }

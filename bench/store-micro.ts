@@ -1,42 +1,26 @@
 /**
- * Store micro-benchmark: renew-like transactions straight against SqliteStore, no gRPC. Each of
- * C concurrent callers loops over its own keys: get the key, then a compare-and-swap put of a
- * new 230-byte value at the modRevision it read (what a Lease renewal does). One live watch on
- * everything consumes the events, as the server's watch cache does. `--work-us W` has each
- * renewal first spin W µs of CPU on the main thread, standing in for what the server does per
- * renewal besides the store (gRPC, protobuf, registry: ~50 µs in bench/RESULTS.md): with W = 0
+ * `node dist/bench/store-micro.js`: renew-like transactions straight against SqliteStore, no
+ * gRPC. Each of C concurrent callers loops over its own keys: get the key, then a
+ * compare-and-swap put of a new 230-byte value at the modRevision it read (what a Lease renewal
+ * does). One live watch on everything consumes the events, as the server's watch cache does.
+ * `--work-us W` has each renewal first spin W µs of CPU on the main thread, standing in for what
+ * the server does per renewal besides the store (gRPC, protobuf, registry: ~50 µs): with W = 0
  * every caller waits in the same batch, so the main thread idles while a batch commits and the
  * next cannot form; with W > 0 the main thread is the bottleneck, as in the server.
  *
- * Reported per window: durable txns/s, CPU of this process's main thread per txn (µs, from
- * /proc/self/task/PID/stat: the JS thread that also serves gRPC in the server), CPU of the whole
- * process per txn, group commits/s and txns per commit. Two writers side by side, taking turns
- * within each repeat: `thread` (the default: commits in SqliteStore's writer thread) and
- * `inline` (`writerThread: false`: commits on the main thread, as before the thread existed).
- *
- *   npm run build && node dist/bench/store-micro.js [--concurrency 64,256] [--seconds 3] [--repeats 3] [--writers thread,inline] [--work-us 0,50]
+ * Reported per window: durable txns/s, CPU of the main thread per txn (the JS thread that also
+ * serves gRPC in the server), CPU of the whole process per txn, group commits/s and txns per
+ * commit. Two writers side by side, taking turns within each repeat: `thread` (the default:
+ * commits in SqliteStore's writer thread) and `inline` (`writerThread: false`: on the main
+ * thread, as before the thread existed). Flags (or env STORE_<NAME>): --help.
  */
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { SqliteStore } from "../src/store/sqlite.js";
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-}
-
-const TICK_MS = 1000 / 100; // USER_HZ on Linux
-
-/** utime + stime of one task (thread) or of the whole process, ms. */
-function cpuMs(stat: string): number {
-  const text = fs.readFileSync(stat, "utf8");
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-const mainThreadCpu = (): number => cpuMs(`/proc/self/task/${process.pid}/stat`);
-const processCpu = (): number => cpuMs("/proc/self/stat");
+import { Flags } from "./flags.js";
+import { runMain, sleep, tempDir } from "./harness.js";
+import { procCpuMs } from "./proc.js";
+import { median } from "./report.js";
 
 type WriterMode = "thread" | "inline";
 
@@ -51,18 +35,17 @@ interface Window {
 const VALUE_BYTES = 230;
 const KEYS_PER_CALLER = 8;
 
+/** Busy the thread for `us` µs. */
+function spin(us: number): void {
+  const until = performance.now() + us / 1000;
+  while (us > 0 && performance.now() < until);
+}
+
 async function measure(mode: WriterMode, concurrency: number, workUs: number, seconds: number): Promise<Window> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-store-micro-"));
+  const dir = tempDir("nodeplane-store-micro-");
   let commits = 0;
   let committed = 0;
-  const store = await SqliteStore.open({
-    dir,
-    writerThread: mode === "thread",
-    onCommit: (n) => {
-      commits++;
-      committed += n;
-    },
-  });
+  const store = await SqliteStore.open({ dir, writerThread: mode === "thread", onCommit: (n) => ((commits += 1), (committed += n)) });
   try {
     const keys = Array.from({ length: concurrency * KEYS_PER_CALLER }, (_, i) => `/registry/leases/kube-node-lease/node-${i}`);
     const value = (i: number): Uint8Array => {
@@ -70,9 +53,7 @@ async function measure(mode: WriterMode, concurrency: number, workUs: number, se
       new DataView(v.buffer).setUint32(0, i);
       return v;
     };
-    for (let i = 0; i < keys.length; i += 500) {
-      await store.txn({ compare: [], ops: keys.slice(i, i + 500).map((key) => ({ type: "put" as const, key, value: value(0) })) });
-    }
+    for (let i = 0; i < keys.length; i += 500) await store.txn({ compare: [], ops: keys.slice(i, i + 500).map((key) => ({ type: "put" as const, key, value: value(0) })) });
     let events = 0;
     const watch = store.watch("/registry/", await store.currentRevision(), {
       onEvents: (evs) => (events += evs.length),
@@ -94,10 +75,14 @@ async function measure(mode: WriterMode, concurrency: number, workUs: number, se
       }
     };
     const callers = Array.from({ length: concurrency }, (_, c) => caller(c));
-    await new Promise((resolve) => setTimeout(resolve, 500)); // warm-up
-    const start = { at: performance.now(), main: mainThreadCpu(), proc: processCpu(), done, commits, committed };
-    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const end = { at: performance.now(), main: mainThreadCpu(), proc: processCpu(), done, commits, committed };
+    await sleep(500); // warm-up
+    const read = () => {
+      const [main, proc] = [procCpuMs(process.pid, process.pid) ?? Number.NaN, procCpuMs(process.pid) ?? Number.NaN];
+      return { at: performance.now(), main, proc, done, commits, committed };
+    };
+    const start = read();
+    await sleep(seconds * 1000);
+    const end = read();
     stop = true;
     await Promise.all(callers);
     watch.cancel();
@@ -117,37 +102,31 @@ async function measure(mode: WriterMode, concurrency: number, workUs: number, se
   }
 }
 
-/** Busy the thread for `us` µs. */
-function spin(us: number): void {
-  if (us <= 0) return;
-  const until = performance.now() + us / 1000;
-  while (performance.now() < until);
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number, digits = 0): string => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
-  const levels = arg("concurrency", "64,256").split(",").map(Number);
-  const seconds = Number(arg("seconds", "3"));
-  const repeats = Number(arg("repeats", "3"));
+  const f = new Flags("store-micro.js", "STORE");
+  const levels = f.list("concurrency", "64,256", "concurrent callers").map(Number);
+  const seconds = f.num("seconds", 3, 0.1, 600, "measured seconds per window", false);
+  const repeats = f.num("repeats", 3, 1, 100, "windows per (writer, level, work); medians are reported");
+  const modes = f.list("writers", "thread,inline", "writer modes", ["thread", "inline"]) as WriterMode[];
+  const works = f.list("work-us", "0,50", "µs of CPU spun per renewal before it").map(Number);
+  f.done();
   console.log(`store micro-benchmark: ${os.cpus().length} CPUs, Node ${process.version}, ${seconds} s windows, median of ${repeats}`);
-  const modes = arg("writers", "thread,inline").split(",") as WriterMode[];
-  const works = arg("work-us", "0,50").split(",").map(Number);
   console.log("| writer | concurrency | work µs | txns/s | main-thread µs/txn | process µs/txn | commits/s | txns/commit |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-  for (const work of works) for (const c of levels) {
-    const runs = new Map<WriterMode, Window[]>(modes.map((m) => [m, []]));
-    for (let r = 0; r < repeats; r++) {
-      for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) runs.get(mode)!.push(await measure(mode, c, work, seconds));
-    }
-    for (const [mode, windows] of runs) {
-      const m = (f: (w: Window) => number): number => median(windows.map(f));
-      console.log(
-        `| ${mode} | ${c} | ${work} | ${fmt(m((w) => w.txnsPerSec))} | ${fmt(m((w) => w.mainUsPerTxn), 1)} | ${fmt(m((w) => w.processUsPerTxn), 1)} | ${fmt(m((w) => w.commitsPerSec))} | ${fmt(m((w) => w.txnsPerCommit), 1)} |`,
-      );
+  for (const work of works) {
+    for (const c of levels) {
+      const runs = new Map<WriterMode, Window[]>(modes.map((m) => [m, []]));
+      for (let r = 0; r < repeats; r++) for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) runs.get(mode)!.push(await measure(mode, c, work, seconds));
+      for (const [mode, windows] of runs) {
+        const m = (g: (w: Window) => number): number => median(windows.map(g));
+        console.log(
+          `| ${mode} | ${c} | ${work} | ${fmt(m((w) => w.txnsPerSec))} | ${fmt(m((w) => w.mainUsPerTxn), 1)} | ${fmt(m((w) => w.processUsPerTxn), 1)} | ${fmt(m((w) => w.commitsPerSec))} | ${fmt(m((w) => w.txnsPerCommit), 1)} |`,
+        );
+      }
     }
   }
 }
 
-await main();
+runMain("store-micro", main);

@@ -13,79 +13,69 @@
  *   4. watch       bench/watch-fanout.ts: 10,000 pinned + 10 all-node watchers at 1,000 changes/s
  *   5. fleet       bench/fleet.ts (only with --fleet): 10,000 SDK NodeAgents, stream vs unary
  *
- * Flags:
- *   --quick        a smoke run of every benchmark (about a minute): small sizes, short windows;
- *                  writes bench/RESULTS-quick.md instead of bench/RESULTS.md and no detail files
- *   --only LIST    some of heartbeat,controller,scale,watch,fleet (default: all but fleet)
- *   --fleet        add the fleet benchmark (about 3 more minutes)
- *   --out FILE     where to write the table ("" = nowhere)
- *
  * Tools: etcd (Debian etcd-server) for the etcd baseline and h2load (Debian nghttp2-client) as
  * the load generator; without them the heartbeat benchmark falls back to grpc-js load workers
  * and leaves the etcd ratios unjudged, and says so. Exits 1 if any benchmark failed a check.
+ * Flags: --help.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
-import { findEtcd, ETCD_PACKAGE } from "./etcd.js";
+import { ETCD_PACKAGE, findEtcd } from "./etcd.js";
+import { Flags } from "./flags.js";
 import { findH2load, H2LOAD_PACKAGE } from "./h2load.js";
-import { exitAfter, fsTypeOf, ROOT, track, trackTempDir } from "./harness.js";
-import { type BenchSummary, SUMMARY_ENV } from "./summary.js";
+import { benchScript, exitAfter, ROOT, runMain, tempDir, track } from "./harness.js";
+import { fsTypeOf } from "./proc.js";
+import { type BenchSummary, SUMMARY_ENV } from "./report.js";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const BENCHES = ["heartbeat", "controller", "scale", "watch", "fleet"] as const;
 type Bench = (typeof BENCHES)[number];
 
-interface Step {
-  bench: Bench;
-  script: string;
-  args: string[];
-}
-
-function steps(quick: boolean): Record<Bench, Step> {
+/** Each benchmark's script and its flags, full or quick (small sizes and short windows, about a minute in all). */
+function steps(quick: boolean): Record<Bench, { script: string; args: string[] }> {
   return {
-    heartbeat: { bench: "heartbeat", script: "run.js", args: quick ? ["--quick", "--levels", "64"] : ["--repeats", "2"] },
-    controller: { bench: "controller", script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
-    // Quick: small sizes and short windows, about a minute in all.
-    scale: {
-      bench: "scale",
-      script: "scale.js",
-      args: quick ? ["--quick", "--nodes", "5000", "--baseline-window", "2", "--settle", "1", "--steady-interval", "2", "--steady-window", "3"] : [],
-    },
-    watch: { bench: "watch", script: "watch-fanout.js", args: quick ? ["--quick", "--nodes", "1000", "--window", "3", "--baseline-window", "2", "--warmup", "1"] : [] },
-    fleet: { bench: "fleet", script: "fleet.js", args: quick ? ["--quick"] : [] },
+    heartbeat: { script: "run.js", args: quick ? ["--quick", "--levels", "64"] : ["--repeats", "2"] },
+    controller: { script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
+    scale: { script: "scale.js", args: quick ? ["--quick", "--nodes", "5000", "--baseline-window", "2", "--settle", "1", "--steady-interval", "2", "--steady-window", "3"] : [] },
+    watch: { script: "watch-fanout.js", args: quick ? ["--quick", "--nodes", "1000", "--window", "3", "--baseline-window", "2", "--warmup", "1"] : [] },
+    fleet: { script: "fleet.js", args: quick ? ["--quick"] : [] },
   };
 }
 
 interface Ran {
-  step: Step;
+  bench: Bench;
+  /** "heartbeat (bench/run.ts)". */
+  name: string;
+  script: string;
+  args: string[];
   code: number | null;
   seconds: number;
   summaries: BenchSummary[];
 }
 
-function runStep(step: Step, summaryFile: string): Promise<Ran> {
+function runStep(bench: Bench, step: { script: string; args: string[] }, summaryFile: string): Promise<Ran> {
   fs.writeFileSync(summaryFile, "");
   const started = performance.now();
   const child = track(
-    spawn(process.execPath, [path.join(HERE, step.script), ...step.args], {
-      stdio: "inherit",
-      env: { ...process.env, [SUMMARY_ENV]: summaryFile, npm_lifecycle_event: "" },
-    }),
+    spawn(process.execPath, [benchScript(step.script), ...step.args], { stdio: "inherit", env: { ...process.env, [SUMMARY_ENV]: summaryFile, npm_lifecycle_event: "" } }),
   );
-  return new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      const summaries = fs
-        .readFileSync(summaryFile, "utf8")
-        .split("\n")
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as BenchSummary);
-      resolve({ step, code: code ?? (signal ? 128 : 1), seconds: (performance.now() - started) / 1000, summaries });
-    });
-  });
+  return new Promise((resolve) =>
+    child.once("exit", (code, signal) =>
+      resolve({
+        bench,
+        name: `${bench} (bench/${step.script.replace(/\.js$/, ".ts")})`,
+        ...step,
+        code: code ?? (signal ? 128 : 1),
+        seconds: (performance.now() - started) / 1000,
+        summaries: fs
+          .readFileSync(summaryFile, "utf8")
+          .split("\n")
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l) as BenchSummary),
+      }),
+    ),
+  );
 }
 
 const cell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
@@ -94,16 +84,10 @@ function table(ran: Ran[]): string {
   const lines = ["| # | benchmark | scenario | result | baseline (same run) | target | verdict |", "|---|---|---|---|---|---|---|"];
   let k = 0;
   for (const r of ran) {
-    const name = `${r.step.bench} (bench/${r.step.script.replace(/\.js$/, ".ts")})`;
-    if (r.summaries.length === 0) {
-      lines.push(`| ${++k} | ${name} | – | **failed before reporting (exit ${r.code})** | – | – | **failed** |`);
-      continue;
-    }
-    for (const s of r.summaries) {
-      for (const row of s.rows) {
-        const v = row.verdict === "met" ? "met" : row.verdict === "missed" ? "**missed**" : "–";
-        lines.push(`| ${++k} | ${name} | ${cell(row.scenario)} | ${cell(row.result)} | ${cell(row.baseline)} | ${cell(row.target)} | ${v} |`);
-      }
+    if (r.summaries.length === 0) lines.push(`| ${++k} | ${r.name} | – | **failed before reporting (exit ${r.code})** | – | – | **failed** |`);
+    for (const row of r.summaries.flatMap((s) => s.rows)) {
+      const v = row.verdict === "met" ? "met" : row.verdict === "missed" ? "**missed**" : "–";
+      lines.push(`| ${++k} | ${r.name} | ${cell(row.scenario)} | ${cell(row.result)} | ${cell(row.baseline)} | ${cell(row.target)} | ${v} |`);
     }
   }
   return lines.join("\n");
@@ -111,29 +95,13 @@ function table(ran: Ran[]): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      quick: { type: "boolean" },
-      only: { type: "string" },
-      fleet: { type: "boolean" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    process.stdout.write("usage: npm run bench -- [--quick] [--only heartbeat,controller,scale,watch,fleet] [--fleet] [--out FILE]\n");
-    return;
-  }
-  const quick = values.quick === true;
-  const chosen: Bench[] = values.only
-    ? values.only.split(",").map((b) => {
-        if (!(BENCHES as readonly string[]).includes(b)) throw new Error(`--only ${values.only}: unknown benchmark ${b} (want some of ${BENCHES.join(",")})`);
-        return b as Bench;
-      })
-    : BENCHES.filter((b) => b !== "fleet" || values.fleet === true);
-  const out = values.out ?? path.join(ROOT, quick ? "bench/RESULTS-quick.md" : "bench/RESULTS.md");
+  const f = new Flags("suite.js", "SUITE");
+  const quick = f.quick;
+  const only = f.list("only", "", `some of ${BENCHES.join(",")} (default: all but fleet)`, BENCHES) as Bench[];
+  const withFleet = f.bool("fleet", "add the fleet benchmark (about 3 more minutes)");
+  const out = f.str("out", path.join(ROOT, quick ? "bench/RESULTS-quick.md" : "bench/RESULTS.md"), 'where to write the table ("" = nowhere)');
+  f.done();
+  const chosen = only.length > 0 ? only : BENCHES.filter((b) => b !== "fleet" || withFleet);
   exitAfter((quick ? 8 : 20) * 60_000, "the benchmark suite");
 
   const etcd = findEtcd();
@@ -144,35 +112,30 @@ async function main(): Promise<void> {
   for (const n of notes) process.stdout.write(`suite: ${n}\n`);
 
   const began = Date.now();
-  const tmp = trackTempDir(fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-suite-")));
+  const tmp = tempDir("nodeplane-suite-");
   const all = steps(quick);
   const ran: Ran[] = [];
   for (const b of chosen) {
-    const step = all[b];
-    process.stdout.write(`\nsuite: ${b}: node dist/bench/${step.script} ${step.args.join(" ")}\n`);
-    const r = await runStep(step, path.join(tmp, `${b}.jsonl`));
+    process.stdout.write(`\nsuite: ${b}: node dist/bench/${all[b].script} ${all[b].args.join(" ")}\n`);
+    const r = await runStep(b, all[b], path.join(tmp, `${b}.jsonl`));
     process.stdout.write(`suite: ${b} ${r.code === 0 ? "finished" : `FAILED (exit ${r.code})`} in ${Math.round(r.seconds)} s\n`);
     ran.push(r);
   }
 
-  const failures = ran.flatMap((r) => [
-    ...(r.code === 0 ? [] : [`${r.step.bench} (bench/${r.step.script.replace(/\.js$/, ".ts")}) exited ${r.code}`]),
-    ...r.summaries.flatMap((s) => s.failures.map((f) => `${r.step.bench}: ${f}`)),
-  ]);
-  const cpus = os.cpus();
-  const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
+  const failures = ran.flatMap((r) => [...(r.code === 0 ? [] : [`${r.name} exited ${r.code}`]), ...r.summaries.flatMap((s) => s.failures.map((x) => `${r.bench}: ${x}`))]);
+  const rowsOf = ran.flatMap((r) => r.summaries.flatMap((s) => s.rows));
+  const judged = rowsOf.filter((x) => x.verdict !== "–").length;
+  const missed = rowsOf.filter((x) => x.verdict === "missed").length;
   const details = ran.flatMap((r) => r.summaries.flatMap((s) => (s.details ? [`[${s.details}](${path.relative("bench", s.details)})`] : [])));
+  const cpus = os.cpus();
   const rows = table(ran);
-  const missed = ran.flatMap((r) => r.summaries.flatMap((s) => s.rows.filter((x) => x.verdict === "missed"))).length;
-  const judged = ran.flatMap((r) => r.summaries.flatMap((s) => s.rows.filter((x) => x.verdict !== "–"))).length;
+  const failed = failures.length ? `CHECKS FAILED:\n${failures.map((x) => `- ${x}`).join("\n")}` : "";
   const doc = [
     `# nodeplane benchmarks${quick ? " (quick smoke run)" : ""}`,
-    ...(quick
-      ? ["", "A smoke run: a few thousand nodes instead of 100,000, one repeat, windows of seconds. Verdicts hold for these sizes only; quote the full run (bench/RESULTS.md)."]
-      : []),
+    ...(quick ? ["", "A smoke run: a few thousand nodes instead of 100,000, one repeat, windows of seconds. Verdicts hold for these sizes only; quote the full run (bench/RESULTS.md)."] : []),
     "",
-    `- Command: \`${command}\` (each benchmark as \`node dist/bench/SCRIPT ARGS\`: ${ran.map((r) => `\`${r.step.script} ${r.step.args.join(" ")}\``.replace(" `", "`")).join(", ")})`,
-    `- Date: ${new Date(began).toISOString()}, took ${Math.round((Date.now() - began) / 1000)} s (${ran.map((r) => `${r.step.bench} ${Math.round(r.seconds)} s`).join(", ")})`,
+    `- Command: \`npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}\` (each benchmark as \`node dist/bench/SCRIPT ARGS\`: ${ran.map((r) => `\`${[r.script, ...r.args].join(" ")}\``).join(", ")})`,
+    `- Date: ${new Date(began).toISOString()}, took ${Math.round((Date.now() - began) / 1000)} s (${ran.map((r) => `${r.bench} ${Math.round(r.seconds)} s`).join(", ")})`,
     `- Machine: ${cpus[0]?.model.trim() ?? "unknown CPU"} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ` +
       `${os.type()} ${os.release()} ${os.arch()}, temp dirs on ${fsTypeOf(os.tmpdir())} (${os.tmpdir()}); clients, servers and baselines share these CPUs`,
     `- Tools: ${"missing" in etcd ? "no etcd" : `etcd ${etcd.version}`}, ${"missing" in h2load ? "no h2load" : `h2load ${h2load.version}`}`,
@@ -187,12 +150,12 @@ async function main(): Promise<void> {
     "",
     "Why each missed target is missed, from the profiles (`--cpu-prof` on each benchmark), and what would fix it: the Performance section of [README.md](../README.md#performance).",
     "",
-    failures.length ? `CHECKS FAILED:\n${failures.map((f) => `- ${f}`).join("\n")}` : "Checks: every benchmark's own checks passed (no failed call, every write durable and counted by the server, clean shutdowns).",
+    failed || "Checks: every benchmark's own checks passed (no failed call, every write durable and counted by the server, clean shutdowns).",
     "",
     "Reproduce: `apt-get install -y etcd-server nghttp2-client`, then `npm ci` and `npm run bench` (about 8 minutes; `npm run bench -- --quick` is a smoke run of about a minute).",
     "",
   ].join("\n");
-  process.stdout.write(`\n${rows}\n\n${failures.length ? `CHECKS FAILED:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""}`);
+  process.stdout.write(`\n${rows}\n\n${failed ? `${failed}\n` : ""}`);
   if (out) {
     fs.writeFileSync(out, doc);
     process.stdout.write(`suite: wrote ${path.relative(process.cwd(), out) || out} (took ${Math.round((Date.now() - began) / 1000)} s)\n`);
@@ -200,10 +163,4 @@ async function main(): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
-main().then(
-  () => process.exit(),
-  (err: unknown) => {
-    process.stderr.write(`\nbench suite FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain("bench suite", main);

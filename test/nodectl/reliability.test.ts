@@ -8,8 +8,7 @@
  *   lists them all, page by page, as the SDK's Informer does; an unpaged ListNodes is refused
  *   with RESOURCE_EXHAUSTED saying to page, not a transport failure.
  *
- * The realistic node comes from bench/realistic-node.ts for now (it is moving to
- * test/support/realistic-node.ts).
+ * The realistic node is the fixture the benchmarks use too (test/support/realistic-node.ts).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { realisticNode, scaleNodeName } from "../../bench/realistic-node.js";
+import { realisticNode, scaleNodeName } from "../support/realistic-node.js";
 import { NodeClient } from "../../src/client/client.js";
 import { ResourceExhaustedError, type RpcError } from "../../src/client/errors.js";
 import { Informer } from "../../src/client/informer.js";

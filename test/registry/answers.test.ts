@@ -14,7 +14,7 @@ import { ipamRanges } from "../../src/ipam/config.js";
 import { Ipam } from "../../src/ipam/ipam.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import { realisticNode } from "../../bench/realistic-node.js";
+import { realisticNode } from "../support/realistic-node.js";
 
 const clock = new FakeClock(Date.UTC(2026, 10, 25, 12, 0, 0));
 const uninitialized: Taint = { key: "node.cloudprovider.kubernetes.io/uninitialized", value: "true", effect: "NoSchedule", timeAdded: undefined };

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { decodeNode, encodeNode } from "../../src/model/codec.js";
-import { realisticNode } from "../../bench/realistic-node.js";
+import { realisticNode } from "../support/realistic-node.js";
 
 const node = (i: number): Node => Node.fromPartial(realisticNode(i));
 /** What a writer of its own makes of `n` as stored (no resource_version). */

@@ -13,7 +13,7 @@ import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import type { KeyValue, Store } from "../../src/store/store.js";
-import { realisticNode } from "../../bench/realistic-node.js";
+import { realisticNode } from "../support/realistic-node.js";
 
 const clock = new FakeClock(Date.UTC(2026, 10, 26, 3, 0, 0));
 let dir: string;

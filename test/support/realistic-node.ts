@@ -1,13 +1,14 @@
 /**
- * A realistic node as an agent registers it, for benchmarks that write many nodes
- * (bench/watch-fanout.ts, bench/scale.ts): 20 labels (the well-known Kubernetes ones plus a few
- * of an operator's own), 4 addresses, full capacity and allocatable (cpu, memory, pods,
- * ephemeral-storage, hugepages), 5 conditions, full node info and the agent endpoint — about
- * the size of a kubelet's Node without images. Stored (encoded, with server-set metadata) it is ~2.5 KB;
- * decoded, ~6.4 KB of V8 heap.
+ * A realistic node as an agent registers it, for tests (test/registry/) and for the benchmarks
+ * that write many nodes (bench/scale.ts, bench/watch-fanout.ts, bench/register-micro.ts, which
+ * import it from here: tsconfig.build.json compiles this file with them): 20 labels (the
+ * well-known Kubernetes ones plus a few of an operator's own), 4 addresses, full capacity and
+ * allocatable (cpu, memory, pods, ephemeral-storage, hugepages), 5 conditions, full node info and
+ * the agent endpoint — about the size of a kubelet's Node without images. Stored (encoded, with
+ * server-set metadata) it is ~2.5 KB; decoded, ~6.4 KB of V8 heap.
  */
-import type { DeepPartial, NodeStatus } from "../src/gen/nodeplane/v1/node.js";
-import type { NodeInput } from "../src/client/client.js";
+import type { DeepPartial, NodeStatus } from "../../src/gen/nodeplane/v1/node.js";
+import type { NodeInput } from "../../src/client/client.js";
 
 /** `scale-node-000042`: six digits, so names sort in index order up to a million. */
 export function scaleNodeName(i: number): string {
