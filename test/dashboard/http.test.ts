@@ -3,6 +3,9 @@
  * and slow readers; login, sessions, roles and CSRF; hostile requests. Plain HTTP clients, no
  * browser (browser.test.ts drives the page).
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Identity } from "../../src/dashboard/auth.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
@@ -295,5 +298,38 @@ describe("dashboard requests", () => {
     const page = await httpCall(`${base}/`);
     expect(page.headers["content-security-policy"]).toContain("script-src 'self'");
     expect(page.headers["x-frame-options"]).toBe("DENY");
+  });
+});
+
+describe("dashboard behind the server's own authentication", () => {
+  it("with --token-auth-file: an operator's token logs in and cordons, a viewer's is refused, an unknown one gets 401", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-dash-auth-"));
+    const tokenFile = join(dir, "tokens.csv");
+    writeFileSync(tokenFile, ['ops-secret-0123456789,olga,1,"nodeplane:operators"', "view-secret-0123456789,vic,2,nodeplane:viewers"].join("\n"));
+    try {
+      const { h, base } = await start({ security: { tokenAuthFile: tokenFile } });
+      await h.server.registry.createNode(Node.fromPartial({ metadata: { name: "a" } }));
+      const login = (token: string) => httpCall(`${base}/dashboard/login`, { method: "POST", headers: json, body: JSON.stringify({ token }) });
+      expect((await login("nope-0123456789")).status).toBe(401);
+      expect((await httpCall(`${base}/dashboard/v1/snapshot`)).status).toBe(401);
+      const session = async (token: string): Promise<{ cookie: string; csrf: string; canCordon: boolean }> => {
+        const res = await login(token);
+        expect(res.status).toBe(200);
+        const body = JSON.parse(res.body) as { csrfToken: string; canCordon: boolean };
+        return { cookie: res.headers["set-cookie"]![0]!.split(";")[0]!, csrf: body.csrfToken, canCordon: body.canCordon };
+      };
+      const cordon = (s: { cookie: string; csrf: string }) =>
+        httpCall(`${base}/dashboard/v1/nodes/a/cordon`, { method: "POST", headers: { cookie: s.cookie, "x-csrf-token": s.csrf, ...json }, body: "{}" });
+      const viewer = await session("view-secret-0123456789");
+      expect(viewer.canCordon).toBe(false);
+      expect((await cordon(viewer)).status).toBe(403);
+      expect((await h.server.registry.getNode("a")).spec?.unschedulable).toBe(false);
+      const operator = await session("ops-secret-0123456789");
+      expect(operator.canCordon).toBe(true);
+      expect((await cordon(operator)).status).toBe(200);
+      expect((await h.server.registry.getNode("a")).spec?.unschedulable).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
