@@ -7,7 +7,7 @@
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { Lease } from "../../src/gen/nodeplane/v1/lease.js";
-import type { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import {
   CreateNodeRequest,
   CreateNodeResponse,
@@ -30,6 +30,7 @@ import {
   UpdateStatusResponse,
   WatchRequest,
 } from "../../src/gen/nodeplane/v1/service.js";
+import { agentNode } from "../support/server.js";
 import { requestShape, type Shape } from "./schema.js";
 
 export type CallKind = "unary" | "server-stream" | "bidi";
@@ -63,50 +64,30 @@ export interface FuzzRpc {
 /** Nodes the suite registers before each batch, so that bases reach existing objects. */
 export const SEED_NODES = ["fuzz-seed-0", "fuzz-seed-1", "fuzz-seed-2"] as const;
 
-/** A complete node, as an agent registers it: every field set, so mutations reach every field. */
+/** A complete node, as an agent registers it, with every field set so that mutations reach every field. */
 function seedNode(name: string): Node {
   const t = new Date("2024-05-01T10:00:00.000Z");
-  return {
-    metadata: {
-      name,
-      namespace: "",
-      uid: "",
-      resourceVersion: "",
-      generation: 0n,
-      creationTimestamp: t,
-      labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "example.com/team": "a" },
-      annotations: { "example.com/note": "fuzz seed" },
-      ownerReferences: [],
-    },
-    spec: {
-      podCidr: "",
-      podCidrs: [],
-      providerId: `inventory://rack1/${name}`,
-      unschedulable: false,
-      taints: [{ key: "example.com/dedicated", value: "fuzz", effect: "NoSchedule", timeAdded: t }],
-    },
-    status: {
-      capacity: { cpu: "4", memory: "16Gi", pods: "110" },
-      allocatable: { cpu: "3800m", memory: "15Gi", pods: "110" },
-      addresses: [
-        { type: "InternalIP", address: "10.0.0.7" },
-        { type: "Hostname", address: name },
-      ],
-      conditions: [{ type: "Ready", status: "True", lastHeartbeatTime: t, lastTransitionTime: t, reason: "AgentReady", message: "ok" }],
-      nodeInfo: {
-        machineId: "m",
-        systemUuid: "u",
-        bootId: "b",
-        kernelVersion: "6.1.0",
-        osImage: "Debian GNU/Linux 12",
-        containerRuntimeVersion: "containerd://1.7",
-        agentVersion: "0.1.0",
-        operatingSystem: "linux",
-        architecture: "amd64",
+  return Node.fromPartial(
+    agentNode(name, {
+      metadata: { creationTimestamp: t, labels: { "example.com/team": "a" }, annotations: { "example.com/note": "fuzz seed" } },
+      spec: { providerId: `inventory://rack1/${name}`, taints: [{ key: "example.com/dedicated", value: "fuzz", effect: "NoSchedule", timeAdded: t }] },
+      status: {
+        conditions: [{ type: "Ready", status: "True", lastHeartbeatTime: t, lastTransitionTime: t, reason: "AgentReady", message: "ok" }],
+        nodeInfo: {
+          machineId: "m",
+          systemUuid: "u",
+          bootId: "b",
+          kernelVersion: "6.1.0",
+          osImage: "Debian GNU/Linux 12",
+          containerRuntimeVersion: "containerd://1.7",
+          agentVersion: "0.1.0",
+          operatingSystem: "linux",
+          architecture: "amd64",
+        },
+        daemonEndpoints: { agentEndpoint: { port: 10250 } },
       },
-      daemonEndpoints: { agentEndpoint: { port: 10250 } },
-    },
-  };
+    }),
+  );
 }
 
 const revisionOf = (o: Node | Lease | undefined): string[] => {

@@ -114,7 +114,7 @@ export class FuzzTarget {
   death(): string | undefined {
     const { exitCode, signalCode } = this.server.child;
     if (exitCode === null && signalCode === null) return undefined;
-    return `the server process exited (${signalCode ?? `code ${exitCode}`}); its stderr ends:\n${tail(this.server.stderr(), 1500)}`;
+    return `the server process exited (${signalCode ?? `code ${exitCode}`}); its stderr ends:\n${tail(this.server.stderr(), 2500)}`;
   }
 
   /** The end of the server's stderr (the cause of an INTERNAL answer is logged there). */
@@ -251,6 +251,10 @@ function callOn(client: grpc.Client, md: grpc.Metadata, rpc: Callable, body: Uin
   });
 }
 
+/** The last lines of `text` within `chars`, each cut to 300 characters (a crash's message can be huge). */
 function tail(text: string, chars: number): string {
-  return text.length > chars ? `…${text.slice(-chars)}` : text;
+  const lines = text.split("\n").map((l) => (l.length > 300 ? `${l.slice(0, 300)}…(${l.length} chars)` : l));
+  const out: string[] = [];
+  for (let size = 0, i = lines.length - 1; i >= 0 && size + lines[i]!.length <= chars; size += lines[i]!.length + 1, i--) out.unshift(lines[i]!);
+  return out.join("\n");
 }
