@@ -8,13 +8,15 @@
  * Asserted (see campaign.ts): the server stays up and answering, every call ends with a
  * status and never INTERNAL/UNKNOWN, and no rejected request changes the store.
  *
- * Runs with a fixed seed and DEFAULT_ITERATIONS bodies per RPC in `npm test`. Environment:
+ * Runs with a fixed seed and DEFAULT_ITERATIONS (2,000) bodies per RPC in `npm test`: with the
+ * wire-level file, about 70 s of CPU (server and client), so about 40 s on an idle 2-core
+ * machine and two minutes or more when the machine is loaded. Environment:
  *   NODEPLANE_FUZZ_SEED=<n>         another seed (failure messages print the one used)
  *   NODEPLANE_FUZZ_ITERATIONS=<n>   bodies per RPC, e.g. 50000 for a long run
  *   NODEPLANE_FUZZ_BODY=<i>         only body #i of each selected test (replay one failure;
  *                                   pick the test with -t "Register: schema-mutated bodies")
- * A long run: NODEPLANE_FUZZ_ITERATIONS=50000 npx vitest run test/fuzz/ --testTimeout=0
- * (needs dist/: `npx tsc -p tsconfig.build.json`, which `npm test` does first).
+ * A long run: NODEPLANE_FUZZ_ITERATIONS=50000 npx vitest run test/fuzz/ (test timeouts scale
+ * with the count; needs dist/: `npx tsc -p tsconfig.build.json`, which `npm test` does first).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bodyCount, type BodyKind, runCampaign, settingsFromEnv } from "./campaign.js";

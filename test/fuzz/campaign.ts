@@ -29,7 +29,7 @@ export interface FuzzSettings {
   only: number | undefined;
 }
 
-/** Defaults sized to keep the whole suite near a minute on a shared 2-core machine. */
+/** Sized for `npm test` on a 2-core machine (see bodies.test.ts for what it costs). */
 export const DEFAULT_SEED = 0x5eed_0011;
 export const DEFAULT_ITERATIONS = 2000;
 
