@@ -84,13 +84,10 @@ function filler(rng: Rng, n: number, ascii = false): string {
   return unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
 }
 
-/**
- * Largest body worth sending: a little under the server's 4 MiB receive limit, so it is read
- * (and its answer, larger still, is what a server must refuse before it commits).
- */
-const NEAR_LIMIT_BYTES = 4 * 1024 * 1024 - 4096;
+/** The server's receive (and send) limit for one message: grpc-js' default, nodeplane's too. */
+const MESSAGE_LIMIT = 4 * 1024 * 1024;
 /** Bodies stop a little past the limit: the limit itself is tested, without sending tens of MB. */
-const MAX_BODY_BYTES = 4 * 1024 * 1024 + 65_536;
+const MAX_BODY_BYTES = MESSAGE_LIMIT + 65_536;
 
 /** `long`: may be thousands of characters (else at most a few hundred bytes). */
 function hostileString(rng: Rng, long: boolean): string {
@@ -113,7 +110,7 @@ function hostileString(rng: Rng, long: boolean): string {
   if (!long || roll < 0.98) return filler(rng, rng.pick([63, 64, 253, 254, 1024]));
   if (roll < 0.995) return filler(rng, 65_536);
   if (roll < 0.9995) return filler(rng, 262_145);
-  return filler(rng, NEAR_LIMIT_BYTES - 1024, true);
+  return filler(rng, MESSAGE_LIMIT - 5000, true);
 }
 
 /** Byte strings that are not UTF-8 (lone continuation bytes, overlong forms, surrogates, > U+10FFFF). */
@@ -247,17 +244,6 @@ const MUTATIONS: Record<string, Mutation> = {
     const f = holder.fields[index]!;
     holder.fields[index] = { no: f.no, shape: f.shape, ...hostileValueFor(rng, f.shape!, 3, true) };
   },
-  /**
-   * A string field made as large as a message may be (rare: costly to send): a write the server
-   * accepts with such a field answers with more than the send limit.
-   */
-  nearLimitString(rng, root) {
-    const all = allFields(root).filter(({ holder, index }) => holder.fields[index]!.shape?.kind === "string");
-    if (all.length === 0) return;
-    const { holder, index } = rng.pick(all);
-    const room = NEAR_LIMIT_BYTES - encodeMessage(root).length;
-    holder.fields[index] = { ...holder.fields[index]!, data: utf8.encode(filler(rng, Math.max(1, room), true)), message: undefined };
-  },
   /** A string field's bytes made invalid UTF-8. */
   invalidUtf8(rng, root) {
     const all = allFields(root).filter(({ holder, index }) => holder.fields[index]!.shape?.kind === "string");
@@ -328,15 +314,23 @@ const MUTATIONS: Record<string, Mutation> = {
   },
 };
 
-/** How often each mutation is picked, relative to the others (1 when not listed). */
-const WEIGHTS: Record<string, number> = { nearLimitString: 0.01 };
-const WEIGHTED = Object.keys(MUTATIONS).map((name) => ({ name, weight: WEIGHTS[name] ?? 1 }));
-const TOTAL_WEIGHT = WEIGHTED.reduce((sum, m) => sum + m.weight, 0);
+const MUTATION_NAMES = Object.keys(MUTATIONS);
 
-function pickMutation(rng: Rng): string {
-  let roll = rng.next() * TOTAL_WEIGHT;
-  for (const m of WEIGHTED) if ((roll -= m.weight) < 0) return m.name;
-  return WEIGHTED[0]!.name;
+/**
+ * One string field of a valid base grown until the message is a few hundred bytes under the
+ * receive limit, and nothing else changed: where the field is free text the request is valid,
+ * and its answer (the object plus what the server adds) is larger than the send limit — which
+ * the server must refuse before it commits, not after.
+ */
+function growToLimit(rng: Rng, root: WireMessage): void {
+  const all = allFields(root).filter(({ holder, index }) => holder.fields[index]!.shape?.kind === "string");
+  if (all.length === 0) return;
+  const { holder, index } = rng.pick(all);
+  const field = holder.fields[index]!;
+  const others = encodeMessage(root).length - (field.data instanceof Uint8Array ? field.data.length : 0);
+  // Less 16 for the length prefixes that grow with it, and up to 256 under the limit.
+  const size = Math.max(1, MESSAGE_LIMIT - others - 16 - rng.int(256));
+  holder.fields[index] = { ...field, data: utf8.encode(filler(rng, size, true)), message: undefined };
 }
 
 /** Byte-level damage applied after encoding. */
@@ -363,9 +357,14 @@ export function mutatedBody(rng: Rng, shape: Shape, bases: readonly Uint8Array[]
   const useBase = bases.length > 0 && rng.chance(0.85);
   const baseIndex = useBase ? rng.int(bases.length) : -1;
   const root = useBase ? parseMessage(bases[baseIndex]!, shape) : randomMessage(rng, shape);
+  // Rare (each costs 4 MiB on the wire), and alone, so that the rest stays valid.
+  if (useBase && rng.chance(0.004)) {
+    growToLimit(rng, root);
+    return { body: encodeMessage(root), recipe: `base ${baseIndex}: one string grown to just under the 4 MiB limit` };
+  }
   const steps: string[] = [];
   for (let n = 1 + rng.int(rng.chance(0.3) ? 4 : 2); n > 0; n--) {
-    const name = pickMutation(rng);
+    const name = rng.pick(MUTATION_NAMES);
     MUTATIONS[name]!(rng, root);
     steps.push(name);
   }
