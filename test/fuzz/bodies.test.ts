@@ -45,7 +45,7 @@ describe(`fuzz bodies (${WHO.name}, seed ${settings.seed}, ${settings.iterations
     for (const kind of KINDS) {
       // Bounded by the bodies it sends (a few ms each), and on failure by the hanging batches
       // and the replays that name a culprit (campaign.ts bounds both).
-      const timeout = 180_000 + bodyCount(kind, settings.iterations) * 20;
+      const timeout = 240_000 + bodyCount(kind, settings.iterations) * 20;
       it(`${rpc.name}: ${kind}`, { timeout }, async () => {
         if (fresh) await target.restart();
         else await target.ensureUp();

@@ -86,8 +86,10 @@ const CONCURRENCY = 16;
 const IN_FLIGHT_BYTES = 6 * 1024 * 1024;
 /** Each batch with a hang costs CALL_TIMEOUT_MS (twice, with its replay): after this many, the campaign stops. */
 const MAX_HANGING_BATCHES = 1;
-/** Time spent replaying one batch while looking for a culprit. */
-const REPLAY_BUDGET_MS = 30_000;
+/** Time spent replaying one batch while looking for a culprit… */
+const REPLAY_BUDGET_MS = 60_000;
+/** …and for one replayed call (a replay that hangs is not the culprit looked for). */
+const REPLAY_CALL_TIMEOUT_MS = 10_000;
 
 interface Failure {
   /** Groups failures in the report: "INTERNAL: Error deserializing request". */
@@ -195,23 +197,25 @@ function statusFailure(c: Case, o: Outcome, target: FuzzTarget): Failure {
 /**
  * The server died or stopped answering: replay the batch's unanswered bodies, on a fresh server
  * whenever the last one went down, to name the killer. It was in flight when the server went
- * down, so among the first unanswered ones (the pool sends in index order).
+ * down: calls that reached the server come first, then those refused a connection afterwards.
  */
 async function findKiller(target: FuzzTarget, rpc: FuzzRpc, cases: Case[], outcomes: Outcome[], down: string): Promise<Failure> {
-  const suspects = cases.filter((_, i) => !ACCEPTABLE.has(outcomes[i]!.code));
+  const unanswered = cases.filter((_, i) => !ACCEPTABLE.has(outcomes[i]!.code));
+  const neverSent = (c: Case): boolean => /ECONNREFUSED|No connection established/.test(outcomes[cases.indexOf(c)]!.details);
+  const suspects = [...unanswered.filter((c) => !neverSent(c)), ...unanswered.filter(neverSent)];
   const deadline = Date.now() + REPLAY_BUDGET_MS;
   for (const c of suspects.slice(0, 2 * CONCURRENCY)) {
     if (Date.now() > deadline) break;
     await target.ensureUp();
     await target.seed();
-    await target.call(rpc, c.body);
+    await target.call(rpc, c.body, REPLAY_CALL_TIMEOUT_MS);
     const again = await target.health();
     if (!again.up) return { what: "server down after a request", example: c, detail: `replayed alone on a fresh server, this body takes it down:\n${again.why}` };
   }
   return {
     what: "server down after a batch (no single body reproduces it)",
     example: suspects[0] ?? cases[0]!,
-    detail: `${down}\nunanswered bodies in the batch: ${suspects.map((c) => `#${c.index}`).join(" ") || "none"}`,
+    detail: `${down}\nunanswered bodies in the batch (those that reached the server first): ${suspects.map((c) => `#${c.index}`).join(" ") || "none"}`,
   };
 }
 
@@ -232,7 +236,7 @@ async function findStoreChanger(
     if (Date.now() > deadline) break;
     await target.seed();
     const b = await target.revision();
-    const o = await target.call(rpc, c.body);
+    const o = await target.call(rpc, c.body, REPLAY_CALL_TIMEOUT_MS);
     const a = await target.revision();
     if (!accountedFor([{ rpc, outcome: o }], b, a)) {
       const answer = `${status[o.code]} ${o.details}`.slice(0, 300);

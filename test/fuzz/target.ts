@@ -146,12 +146,12 @@ export class FuzzTarget {
   }
 
   /** Send one raw fuzz body; resolves with the status (never rejects). */
-  call(rpc: Callable, body: Uint8Array): Promise<Outcome> {
-    return callOn(this.client, this.who.metadata(), rpc, body);
+  call(rpc: Callable, body: Uint8Array, timeoutMs = CALL_TIMEOUT_MS): Promise<Outcome> {
+    return callOn(this.client, this.who.metadata(), rpc, body, timeoutMs);
   }
 
   private callControl(rpc: Callable, body: Uint8Array): Promise<Outcome> {
-    return callOn(this.control, this.who.metadata(), rpc, body);
+    return callOn(this.control, this.who.metadata(), rpc, body, CALL_TIMEOUT_MS);
   }
 
   /**
@@ -212,9 +212,9 @@ const HEALTH_CHECK = byName("health.Check");
 const REGISTER = byName("Register");
 
 /** One raw call with identity serializers; resolves with how it ended (never rejects). */
-function callOn(client: grpc.Client, md: grpc.Metadata, rpc: Callable, body: Uint8Array): Promise<Outcome> {
+function callOn(client: grpc.Client, md: grpc.Metadata, rpc: Callable, body: Uint8Array, timeoutMs: number): Promise<Outcome> {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const options = { deadline: Date.now() + CALL_TIMEOUT_MS };
+  const options = { deadline: Date.now() + timeoutMs };
   return new Promise<Outcome>((resolve) => {
     const responses: Buffer[] = [];
     let settled = false;
