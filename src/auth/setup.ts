@@ -164,7 +164,7 @@ export class Security {
     return this.gate.active ? { interceptors: [this.gate.interceptor] } : {};
   }
 
-  addServices(server: grpc.Server, calls: Calls): void {
+  addServices(server: Pick<grpc.Server, "addService">, calls: Calls): void {
     server.addService(AuthServiceService, authService({ tokens: this.tokens, signer: this.signer, gate: this.gate, calls }));
   }
 

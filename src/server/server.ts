@@ -43,6 +43,7 @@ import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
 import { Security, type SecurityOptions } from "../auth/setup.js";
 import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
+import { callGuard, tolerantServer } from "./call-guard.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -235,7 +236,9 @@ export class NodeplaneServer {
       if (dashboard) parts.push(() => dashboard.stop());
 
       const server = new grpc.Server({
-        ...security.serverOptions(),
+        // Undecodable requests are refused before anything (authorization included) reads them;
+        // every status's details are bounded.
+        interceptors: [callGuard, ...(security.serverOptions().interceptors ?? [])],
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
@@ -266,10 +269,11 @@ export class NodeplaneServer {
         admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined,
       });
       parts.push(() => heartbeats.closeAll());
-      server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
-      security.addServices(server, calls);
-      addReflection(server);
-      const health = addHealth(server);
+      const services = tolerantServer(server);
+      services.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
+      security.addServices(services, calls);
+      addReflection(services);
+      const health = addHealth(services);
       const maxConnections = opts.maxConnections ?? defaultMaxConnections();
       const httpMaxConnections = opts.httpMaxConnections ?? DEFAULTS.httpMaxConnections;
       const fdWarning = fdLimitWarning(maxConnections, opts.httpListen ? httpMaxConnections : 0);

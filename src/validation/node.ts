@@ -29,6 +29,21 @@ function oneOf(allowed: readonly string[]): string {
   return `must be one of ${allowed.join(", ")}`;
 }
 
+/** google.protobuf.Timestamp's range (RFC 3339 years 0001 to 9999), in ms since the epoch. */
+const MIN_TIMESTAMP_MS = Date.parse("0001-01-01T00:00:00Z");
+const MAX_TIMESTAMP_MS = Date.parse("9999-12-31T23:59:59.999Z");
+
+/**
+ * A timestamp a client sent: within google.protobuf.Timestamp's range. One outside it decodes
+ * to an invalid Date (seconds beyond JavaScript's range) that could be neither stored nor sent.
+ */
+function timestampViolations(value: Date | undefined, field: string): FieldViolation[] {
+  if (value === undefined) return [];
+  const ms = value.getTime();
+  if (ms >= MIN_TIMESTAMP_MS && ms <= MAX_TIMESTAMP_MS) return [];
+  return [{ field, value: Number.isNaN(ms) ? "out of range" : value.toISOString(), rule: "must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z" }];
+}
+
 function throwIfAny(violations: FieldViolation[]): void {
   if (violations.length > 0) throw new InvalidError(violations);
 }
@@ -41,6 +56,7 @@ function taintViolations(taints: readonly Taint[], field: string): FieldViolatio
     out.push(...each(`${at}.key`, t.key, labelKeyViolations(t.key)));
     out.push(...each(`${at}.value`, t.value, labelValueViolations(t.value)));
     if (!TAINT_EFFECTS.includes(t.effect)) out.push({ field: `${at}.effect`, value: t.effect, rule: oneOf(TAINT_EFFECTS) });
+    out.push(...timestampViolations(t.timeAdded, `${at}.time_added`));
     // Kubernetes: taints must be unique by key and effect pair.
     const pair = JSON.stringify([t.key, t.effect]);
     const first = seen.get(pair);
@@ -80,6 +96,8 @@ function statusViolations(status: NodeStatus | undefined, prefix: string): Field
     if (!CONDITION_STATUSES.includes(c.status)) {
       out.push({ field: `${at}.status`, value: c.status, rule: oneOf(CONDITION_STATUSES) });
     }
+    out.push(...timestampViolations(c.lastHeartbeatTime, `${at}.last_heartbeat_time`));
+    out.push(...timestampViolations(c.lastTransitionTime, `${at}.last_transition_time`));
     const first = firstOfType.get(c.type);
     if (first === undefined) firstOfType.set(c.type, i);
     else {

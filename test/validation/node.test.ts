@@ -410,3 +410,21 @@ describe("validateLeaseRequest", () => {
     ]);
   });
 });
+
+describe("timestamps a client sends", () => {
+  it("must lie within google.protobuf.Timestamp's range (one beyond JavaScript's dates decoded to an invalid Date and failed the write with INTERNAL)", () => {
+    const node = validNode();
+    node.spec!.taints[0]!.timeAdded = new Date(Number.NaN);
+    node.status!.conditions[0]!.lastHeartbeatTime = new Date(Date.parse("9999-12-31T23:59:59Z") + 1000);
+    node.status!.conditions[1]!.lastTransitionTime = new Date(Date.parse("0001-01-01T00:00:00Z") - 1);
+    expect(violationsOf(() => validateNode(node, "register")).map((v) => [v.field, v.value])).toEqual([
+      ["spec.taints[0].time_added", "out of range"],
+      ["status.conditions[0].last_heartbeat_time", "+010000-01-01T00:00:00.000Z"],
+      ["status.conditions[1].last_transition_time", "0000-12-31T23:59:59.999Z"],
+    ]);
+    const edges = validNode();
+    edges.status!.conditions[0]!.lastHeartbeatTime = new Date("9999-12-31T23:59:59Z");
+    edges.status!.conditions[1]!.lastTransitionTime = new Date("0001-01-01T00:00:00Z");
+    expect(() => validateNode(edges, "register")).not.toThrow();
+  });
+});
