@@ -11,7 +11,9 @@
  *   3. scale       bench/scale.ts: Register throughput with realistic nodes, RSS at 100,000 nodes,
  *                  restart to serving, then 100,000 nodes heartbeating every 10 s for 60 s
  *   4. watch       bench/watch-fanout.ts: 10,000 pinned + 10 all-node watchers at 1,000 changes/s
- *   5. fleet       bench/fleet.ts (only with --fleet): 10,000 SDK NodeAgents, stream vs unary
+ *   5. dashboard   bench/dashboard.ts: the dashboard with 10,000 nodes in headless Chromium (first
+ *                  render beside 100 nodes; render time and update delay with the page open)
+ *   6. fleet       bench/fleet.ts (only with --fleet): 10,000 SDK NodeAgents, stream vs unary
  *
  * Tools: etcd (Debian etcd-server) for the etcd baseline and h2load (Debian nghttp2-client) as
  * the load generator; without them the heartbeat benchmark falls back to grpc-js load workers
@@ -29,7 +31,7 @@ import { benchScript, exitAfter, ROOT, runMain, tempDir, track } from "./harness
 import { fsTypeOf } from "./proc.js";
 import { type BenchSummary, SUMMARY_ENV } from "./report.js";
 
-const BENCHES = ["heartbeat", "controller", "scale", "watch", "fleet"] as const;
+const BENCHES = ["heartbeat", "controller", "scale", "watch", "dashboard", "fleet"] as const;
 type Bench = (typeof BENCHES)[number];
 
 /** Each benchmark's script and its flags, full or quick (small sizes and short windows, about a minute in all). */
@@ -39,6 +41,7 @@ function steps(quick: boolean): Record<Bench, { script: string; args: string[] }
     controller: { script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
     scale: { script: "scale.js", args: quick ? ["--quick", "--nodes", "5000", "--baseline-window", "2", "--settle", "1", "--steady-interval", "2", "--steady-window", "3"] : [] },
     watch: { script: "watch-fanout.js", args: quick ? ["--quick", "--nodes", "1000", "--window", "3", "--baseline-window", "2", "--warmup", "1"] : [] },
+    dashboard: { script: "dashboard.js", args: quick ? ["--quick"] : [] },
     fleet: { script: "fleet.js", args: quick ? ["--quick"] : [] },
   };
 }
