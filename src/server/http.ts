@@ -11,8 +11,8 @@ export interface HttpSideOptions {
   host: string;
   port: number;
   metrics: Registry;
-  /** Resolves when ready; rejects with the reason otherwise. */
-  ready: () => Promise<void>;
+  /** Resolves when ready (with a line to add to "ok", if any); rejects with the reason otherwise. */
+  ready: () => Promise<string | undefined>;
   /** Serves every request for another path (src/rest/router.ts); none = 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -31,7 +31,7 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
     if (path === "/healthz") return reply(200, "ok\n");
     if (path === "/readyz") {
       opts.ready().then(
-        () => reply(200, "ok\n"),
+        (detail) => reply(200, detail ? `ok\n${detail}\n` : "ok\n"),
         (err: unknown) => reply(503, `not ready: ${err instanceof Error ? err.message : String(err)}\n`),
       );
       return;

@@ -10,7 +10,8 @@
  *   correctly from the first call; a Watch waits for the cache's first load;
  * - ready (/readyz 200, the `nodeplane ready` log line) once the watch cache has loaded and the
  *   controllers' informers have synced. Controllers act only from then on: no node is judged on
- *   a half-loaded list.
+ *   a half-loaded list. With leader election (replicas), only the leader runs them, and being
+ *   ready does not wait for leading (src/server/leadership.ts).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Server as HttpServer } from "node:http";
@@ -23,6 +24,7 @@ import type { Store } from "../store/store.js";
 import type { NodeLifecycleController } from "../controller/nodelifecycle.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { buildCore, type ControllerSettings } from "./core.js";
+import { checkLeaderElection, type LeaderElectionSettings, startLeadership } from "./leadership.js";
 import { systemClock } from "../clock.js";
 import { InventoryProvider } from "../cloud/inventory.js";
 import type { CloudProvider } from "../cloud/provider.js";
@@ -73,9 +75,12 @@ export interface ServeOptions {
   cloud?: { provider: "inventory"; configFile: string };
   /** Authentication and authorization of the Kubernetes REST API on the HTTP side; default allow all. */
   restAccess?: RestAccess;
+  /** Run the controllers only while holding the leader Lease (replicas); undefined = always run them. */
+  leaderElection?: LeaderElectionSettings;
 }
 
 export type { ControllerSettings } from "./core.js";
+export type { LeaderElectionSettings } from "./leadership.js";
 
 export const DEFAULTS = {
   listen: "127.0.0.1:50051",
@@ -115,6 +120,7 @@ export class NodeplaneServer {
     const log = opts.logger ?? createLogger(opts.logLevel);
     // Bad flag combinations are refused before anything is opened.
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
+    if (opts.leaderElection) checkLeaderElection(opts.leaderElection);
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
@@ -169,8 +175,19 @@ export class NodeplaneServer {
       const loadStarted = performance.now();
       // Every used pod CIDR block is known before the first Register can allocate one.
       await core.informers.blocks?.synced();
-      // Controllers act once the informers have synced: no node is judged on a half-loaded list.
-      const syncing = core.ready.then(() => core.controllers.start());
+      // Controllers act once the informers have synced (no node is judged on a half-loaded list),
+      // and with leader election only on the replica that leads.
+      const leadership = startLeadership({
+        controllers: core.controllers,
+        synced: core.ready,
+        store,
+        clock,
+        log,
+        metrics: metrics.registry,
+        election: opts.leaderElection,
+      });
+      parts.push(() => leadership.stop());
+      const syncing = leadership.ready;
 
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
       const server = new grpc.Server({
@@ -220,6 +237,7 @@ export class NodeplaneServer {
             if (!cache.isLoaded) throw new UnavailableError("the watch cache is still loading");
             if (!state.synced) throw new UnavailableError("the controllers' informers are still syncing");
             await store.ping();
+            return leadership.describe();
           },
           fallback: rest.handle,
         }).catch((err: unknown) => {
@@ -236,7 +254,7 @@ export class NodeplaneServer {
       const ready = syncing.then(() => {
         if (!state.accepting) return;
         state.synced = true;
-        log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
+        log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, opts.leaderElection ? "nodeplane ready: watch cache loaded, informers synced" : "nodeplane ready: watch cache loaded, controllers synced");
       });
       ready.catch((err: unknown) => log.error({ err }, "start-up sync failed: not ready"));
       return new NodeplaneServer({
