@@ -11,7 +11,7 @@ import { NodeplaneError } from "../errors.js";
 import { createLogger, type LogLevel } from "../log.js";
 import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "../validation/topology.js";
 import { parseTaintSpec } from "./taints.js";
-import { durationOption, parseAddress, parseBool, parsePositiveInt } from "./flags.js";
+import { durationOption, parseAddresses, parseBool, parsePositiveInt } from "./flags.js";
 
 interface AgentFlags {
   server?: string;
@@ -48,8 +48,8 @@ function readKubeconfig(path: string): { server?: string } {
   const { server, ...rest } = doc as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw new InvalidArgumentError(`--kubeconfig ${path}: unknown keys ${unknown.join(", ")} (known: server)`);
-  if (server !== undefined && typeof server !== "string") throw new InvalidArgumentError(`--kubeconfig ${path}: server must be host:port`);
-  return { server: server === undefined ? undefined : parseAddress(server) };
+  if (server !== undefined && typeof server !== "string") throw new InvalidArgumentError(`--kubeconfig ${path}: server must be host:port (or several, comma-separated)`);
+  return { server: server === undefined ? undefined : parseAddresses(server) };
 }
 
 /** "k=v,k2=v2" as the kubelet's --node-labels. */
@@ -67,7 +67,7 @@ export function addAgentCommand(program: Command): void {
   program
     .command("agent")
     .description("run the node agent: register this machine, heartbeat its Lease, report its status")
-    .option("--server <host:port>", "the nodeplane server (default: from --kubeconfig, else 127.0.0.1:50051)", parseAddress)
+    .option("--server <host:port,…>", "the nodeplane server, or several replicas to fail over between (default: from --kubeconfig, else 127.0.0.1:50051)", parseAddresses)
     .option("--kubeconfig <file>", "YAML config file with the server address (server: host:port)")
     .option("--register-node <bool>", "register the node itself (false: wait for an operator to create it)", parseBool, true)
     .option("--register-with-taints <taints>", "taints to register with: key=value:Effect,…", "")

@@ -50,7 +50,7 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
   let code = 0;
   const program = new Command("nodectl")
     .description("nodectl controls the nodeplane node control plane, as kubectl does Kubernetes nodes")
-    .option("-s, --server <host:port>", "the nodeplane server (default: $NODEPLANE_SERVER, else server: in $NODEPLANE_CONFIG or ~/.nodeplane/config.yaml, else 127.0.0.1:50051)")
+    .option("-s, --server <host:port,…>", "the nodeplane server, or several replicas to fail over between (default: $NODEPLANE_SERVER, else server: in $NODEPLANE_CONFIG or ~/.nodeplane/config.yaml, else 127.0.0.1:50051)")
     .option("--request-timeout <duration>", "deadline of each call (e.g. 10s, 1m)", parseDuration, 30_000)
     .addOption(new Option("--connect-timeout <duration>", "how long the first call waits for a connection").argParser(parseDuration).default(5_000).hideHelp())
     .showSuggestionAfterError()

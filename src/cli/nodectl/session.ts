@@ -1,7 +1,8 @@
 /**
  * Which server nodectl talks to, and the connection to it: `--server`, else NODEPLANE_SERVER,
  * else the config file ($NODEPLANE_CONFIG, or ~/.nodeplane/config.yaml: `server: host:port`),
- * else 127.0.0.1:50051. The first call is watched by a short connect timeout, so that an
+ * else 127.0.0.1:50051; each may list several replicas ("a:50051,b:50051"), tried in order and
+ * failed over between. The first call is watched by a short connect timeout, so that an
  * address where nothing answers fails in seconds with one clear line.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { type CallOptions, NodeClient } from "../../client/client.js";
 import { DeadlineExceededError } from "../../client/errors.js";
-import { parseAddress } from "../flags.js";
+import { parseAddresses } from "../flags.js";
 import { CliError, UnreachableError } from "./errors.js";
 
 const DEFAULT_SERVER = "127.0.0.1:50051";
@@ -22,7 +23,7 @@ export interface ServerChoice {
 
 function checked(value: string, source: string): string {
   try {
-    return parseAddress(value.trim());
+    return parseAddresses(value.trim());
   } catch (err) {
     throw new CliError(`${source}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -80,7 +81,8 @@ export class Session {
   ) {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-    this.client = new NodeClient(address, { timeoutMs: this.requestTimeoutMs });
+    // Several replicas: tried in the order given.
+    this.client = new NodeClient(address, { timeoutMs: this.requestTimeoutMs, shuffle: false });
   }
 
   /**
