@@ -17,6 +17,8 @@ import { EtcdStore } from "../../src/store/etcd.js";
 import { type EtcdCluster, startEtcd } from "../support/etcd.js";
 import { fixedMachine } from "../support/machine.js";
 import { agentNode } from "../support/server.js";
+import { CountingClient } from "../support/replicas.js";
+import { Tally } from "../support/tally.js";
 
 let etcd: EtcdCluster | undefined;
 beforeAll(async () => {
@@ -56,35 +58,6 @@ function clientOf(servers: NodeplaneServer[]): NodeClient {
   const client = new NodeClient(servers.map((s) => `127.0.0.1:${s.port}`), { shuffle: false, timeoutMs: 10_000 });
   cleanup.push(() => client.close());
   return client;
-}
-
-/** A number that goes up, and promises of it reaching a value (no polling). */
-class Tally {
-  value = 0;
-  private waiters: { at: number; resolve: () => void }[] = [];
-  set(v: number): void {
-    this.value = Math.max(this.value, v);
-    this.waiters = this.waiters.filter((w) => (w.at <= this.value ? (w.resolve(), false) : true));
-  }
-  reach(at: number): Promise<void> {
-    return at <= this.value ? Promise.resolve() : new Promise((resolve) => this.waiters.push({ at, resolve }));
-  }
-}
-
-/** A client that counts the renewals its heartbeat streams got answered. */
-class CountingClient extends NodeClient {
-  readonly renewals = new Tally();
-  override heartbeat(opts?: Parameters<NodeClient["heartbeat"]>[0]): ReturnType<NodeClient["heartbeat"]> {
-    const stream = super.heartbeat(opts);
-    return {
-      renew: async (...args) => {
-        const res = await stream.renew(...args);
-        this.renewals.set(this.renewals.value + 1);
-        return res;
-      },
-      close: () => stream.close(),
-    };
-  }
 }
 
 const rv = (x: { resourceVersion: string } | { metadata?: { resourceVersion: string } }): number =>

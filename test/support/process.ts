@@ -15,6 +15,8 @@ export interface Spawned {
   httpPort: number | undefined;
   /** Everything the process wrote to stderr so far (for failure messages). */
   stderr(): string;
+  /** Resolves with the first log line (pino JSON on stderr) whose msg contains `text`, from now on or already seen if `seen`. */
+  logLine(text: string, seen?: boolean): Promise<Record<string, unknown>>;
   /** Resolves with the exit code or signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -26,6 +28,7 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
   });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const logs = logReader(child.stderr!);
   const exited = once(child, "exit").then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -39,7 +42,30 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
     void exited.then((e) => reject(new Error(`server exited (${e.code ?? e.signal}) before serving:\n${err}`)));
   });
   const ports = await serving;
-  return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, exited };
+  return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, logLine: logs, exited };
+}
+
+/** Log lines (pino JSON) as they come: `logLine(text)` resolves on the first whose msg contains text. */
+function logReader(stream: NodeJS.ReadableStream): (text: string, seen?: boolean) => Promise<Record<string, unknown>> {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { text: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: stream }).on("line", (line) => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      obj = { msg: line };
+    }
+    lines.push(obj);
+    for (const w of waiters.splice(0)) {
+      if (String(obj.msg).includes(w.text)) w.resolve(obj);
+      else waiters.push(w);
+    }
+  });
+  return (text, seen = true) => {
+    const hit = seen ? lines.find((o) => String(o.msg).includes(text)) : undefined;
+    return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ text, resolve }));
+  };
 }
 
 export interface SpawnedAgent {
@@ -56,28 +82,11 @@ export function spawnAgent(args: string[]): SpawnedAgent {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
-  const seen: Record<string, unknown>[] = [];
-  const waiters: { text: string; resolve: (line: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stderr! }).on("line", (line) => {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      obj = { msg: line };
-    }
-    seen.push(obj);
-    for (const w of waiters.splice(0)) {
-      if (String(obj.msg).includes(w.text)) w.resolve(obj);
-      else waiters.push(w);
-    }
-  });
+  const logLine = logReader(child.stderr!);
   const exited = once(child, "exit").then(([code]) => code as number | null);
   return {
     child,
-    logLine(text) {
-      const hit = seen.find((o) => String(o.msg).includes(text));
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ text, resolve }));
-    },
+    logLine: (text) => logLine(text),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;
