@@ -56,21 +56,29 @@ class MemberSkipped extends Error {}
  * With several endpoints: after a member fails a call for want of a connection (refused,
  * dropped, "no leader"), skip it for a second, so that the next attempt goes to another one
  * (etcd3 moves to the next endpoint when a host policy refuses without calling). A deadline
- * does not count: a slow member is not a dead one.
+ * does not count: a slow member is not a dead one. Members are never all skipped: when every
+ * one failed within the second (during an etcd leader election, say), they are all tried
+ * again — one of them may be back already, and skipping it would fail calls for nothing.
  */
-function skipFailedMember(): Policy {
-  let downUntil = 0;
-  return {
-    ...runOnce,
-    execute: async (fn, signal) => {
-      if (Date.now() < downUntil) throw new MemberSkipped("etcd member failed a moment ago; not tried");
-      try {
-        return await fn({ signal: signal ?? NEVER });
-      } catch (err) {
-        if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") downUntil = Date.now() + 1000;
-        throw err;
-      }
-    },
+function skipFailedMembers(count: number): () => Policy {
+  const downUntil: number[] = [];
+  return () => {
+    const slot = downUntil.push(0) - 1;
+    return {
+      ...runOnce,
+      execute: async (fn, signal) => {
+        const now = Date.now();
+        if (now < downUntil[slot]! && downUntil.filter((t) => now < t).length < count) {
+          throw new MemberSkipped("etcd member failed a moment ago; not tried");
+        }
+        try {
+          return await fn({ signal: signal ?? NEVER });
+        } catch (err) {
+          if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") downUntil[slot] = Date.now() + 1000;
+          throw err;
+        }
+      },
+    };
   };
 }
 
@@ -129,7 +137,7 @@ export function etcdClientOptions(opts: EtcdConnectionOptions): IOptions {
       "grpc.keepalive_timeout_ms": 5_000,
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { interceptors: [requireLeader], deadline: Date.now() + timeout }),
-    faultHandling: { global: runOnce, host: opts.endpoints.length > 1 ? skipFailedMember : () => runOnce, watchBackoff: watchBackoff(100) },
+    faultHandling: { global: runOnce, host: opts.endpoints.length > 1 ? skipFailedMembers(opts.endpoints.length) : () => runOnce, watchBackoff: watchBackoff(100) },
   };
 }
 

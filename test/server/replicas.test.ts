@@ -15,7 +15,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "../../src/agent/agent.js";
 import { NodeClient, type WatchEvent } from "../../src/client/client.js";
-import { type EtcdCluster, startEtcd } from "../support/etcd.js";
+import { UnavailableError } from "../../src/client/errors.js";
+import { type EtcdCluster, raftLeader, startEtcd } from "../support/etcd.js";
 import { fixedMachine } from "../support/machine.js";
 import { spawnAgent, type SpawnedAgent } from "../support/process.js";
 import { CountingClient, killAll, nextLeader, ResumingWatch, startReplicas, Writer } from "../support/replicas.js";
@@ -168,5 +169,65 @@ describe("replicas on a three-member etcd", () => {
 
   it("kill -9 of the leader replica under load with Kubernetes' default timings: another replica leads in under 20 s", async () => {
     await failover({ leaseMs: 15_000, retryMs: 2000, agentLeaseSeconds: 40, args: [] });
+  }, 120_000);
+
+  it("loses one etcd member (its raft leader) and serves on; loses two and fails writes with UNAVAILABLE, not a hang; works again when they return", async () => {
+    const members = await cluster();
+    const replicas = await startReplicas(members, 3, ["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "1s"]);
+    cleanup.push(() => killAll(replicas));
+    const leader = await nextLeader(replicas, true);
+    const all = replicas.map((r) => r.address);
+    const start = Number((await client(all).listNodes()).resourceVersion);
+    const reference = new ResumingWatch(client([replicas[1]!.address]), start);
+    cleanup.push(() => reference.stop());
+    const writer = new Writer(client(all), 2);
+    cleanup.push(() => writer.stop());
+    await writer.count.reach(20);
+
+    const first = await raftLeader(members);
+    await first.kill();
+    const atKill = writer.count.value;
+    await writer.count.reach(atKill + 40);
+    expect((await client(all).listNodes()).nodes.length).toBeGreaterThan(0);
+    await writer.stop();
+    console.log(`etcd: one member down: ${writer.count.value - atKill} writes acknowledged since, ${writer.failed} failed (${JSON.stringify(Object.fromEntries(writer.errors))})`);
+
+    // Two down: no quorum. The leader replica cannot renew and stops leading; writes end with
+    // UNAVAILABLE, each before the client's own deadline (60 s) — etcd's answer, not a hang.
+    const lost = leader.server.logLine("stopped leading", false);
+    const second = members.members.find((m) => m.running && m !== members.members[2])!;
+    await second.kill();
+    const c = new NodeClient(all, { shuffle: false, timeoutMs: 60_000 });
+    cleanup.push(() => c.close());
+    const took: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const err = await c.register(agentNode(`quorumless-${i}`)).catch((e: unknown) => e);
+      took.push(Math.round(performance.now() - t0));
+      expect(err).toBeInstanceOf(UnavailableError);
+    }
+    await expect(c.getNode("w0-0")).rejects.toBeInstanceOf(UnavailableError);
+    await lost;
+    console.log(`etcd: two members down: writes failed with UNAVAILABLE after ${took.join(", ")} ms`);
+
+    // Back: a leader again, writes acknowledged, the watch goes on with every acknowledged write.
+    const again = nextLeader(replicas, false);
+    await Promise.all([first.start(), second.start()]);
+    let back: string | undefined;
+    for (let attempt = 0; back === undefined; attempt++) {
+      back = await c.register(agentNode("after-outage")).then(
+        (r) => r.node?.metadata?.resourceVersion,
+        (err: unknown) => {
+          if (!(err instanceof UnavailableError) || attempt > 50) throw err;
+          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+        },
+      );
+    }
+    await again;
+    await reference.newest.reach(Number(back));
+    expect(reference.error).toBeUndefined();
+    const seen = new Set(reference.events.map((e) => Number(e.resourceVersion)));
+    expect(writer.acked.filter((w) => !seen.has(w.revision))).toEqual([]);
+    expect(seen.has(Number(back))).toBe(true);
   }, 120_000);
 });

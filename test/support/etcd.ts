@@ -12,6 +12,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { Etcd3 } from "etcd3";
 
 const ETCD_BIN = "/usr/bin/etcd";
 const READY_MS = 20_000;
@@ -147,6 +148,20 @@ class Member implements EtcdMember {
     this.child?.kill(signal);
     await this.exited;
   }
+}
+
+/** The member that is raft leader now (each member is asked who leads). */
+export async function raftLeader(cluster: EtcdCluster): Promise<EtcdMember> {
+  for (const member of cluster.members.filter((m) => m.running)) {
+    const client = new Etcd3({ hosts: member.clientUrl });
+    try {
+      const status = await client.maintenance.status({});
+      if (status.leader === status.header.member_id) return member;
+    } finally {
+      client.close();
+    }
+  }
+  throw new Error("no running member says it leads");
 }
 
 /** A port nothing listens on right now (the OS's pick). */
