@@ -43,8 +43,8 @@ export interface LeaderLock {
   write(record: LeaderRecord, version: number): Promise<number | undefined>;
 }
 
-export const LEADER_LEASE_NAMESPACE = "kube-system";
-export const CONTROLLERS_LEASE_NAME = "nodeplane-controllers";
+const LEADER_LEASE_NAMESPACE = "kube-system";
+const CONTROLLERS_LEASE_NAME = "nodeplane-controllers";
 
 export class StoreLeaderLock implements LeaderLock {
   readonly description: string;

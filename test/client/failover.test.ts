@@ -5,7 +5,7 @@
  * carry on through the loss of the replica they were using.
  */
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "../../src/agent/agent.js";
 import { NodeClient, type WatchEvent } from "../../src/client/client.js";
 import { UnavailableError } from "../../src/client/errors.js";
@@ -14,19 +14,13 @@ import { parseEndpoints } from "../../src/client/endpoints.js";
 import { createLogger } from "../../src/log.js";
 import { NodeplaneServer } from "../../src/server/server.js";
 import { EtcdStore } from "../../src/store/etcd.js";
-import { type EtcdCluster, startEtcd } from "../support/etcd.js";
+import { etcdForFile } from "../support/etcd.js";
 import { fixedMachine } from "../support/machine.js";
 import { agentNode } from "../support/server.js";
 import { CountingClient } from "../support/replicas.js";
 import { Tally } from "../support/tally.js";
 
-let etcd: EtcdCluster | undefined;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const etcd = etcdForFile();
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -42,7 +36,7 @@ async function replicas(n: number): Promise<NodeplaneServer[]> {
       listen: "127.0.0.1:0",
       httpListen: null,
       dataDir: "",
-      store: await EtcdStore.open({ endpoints: etcd!.endpoints, prefix }),
+      store: await EtcdStore.open({ endpoints: etcd().endpoints, prefix }),
       logger: createLogger("silent"),
       nodeLifecycle: false,
       shutdownTimeoutMs: 1000,

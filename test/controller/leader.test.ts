@@ -96,6 +96,19 @@ async function run(clocks: FakeClock[], ms: number, step = 100, check?: () => vo
   }
 }
 
+/** a leading, b started after it, both on one clock, after `ms` more. */
+async function leaderAndFollower(ms: number): Promise<{ lock: MemoryLock; clock: FakeClock; a: Replica; b: Replica }> {
+  const lock = new MemoryLock();
+  const clock = new FakeClock();
+  const a = replica("a", lock, clock);
+  const b = replica("b", lock, clock);
+  a.elector.start();
+  await run([clock], 100);
+  b.elector.start();
+  await run([clock], ms);
+  return { lock, clock, a, b };
+}
+
 const leaders = (rs: Replica[]): string[] => rs.filter((r) => r.elector.isLeader).map((r) => r.name);
 
 describe("LeaderElector", () => {
@@ -170,14 +183,7 @@ describe("LeaderElector", () => {
   });
 
   it("stops leading when it has not renewed within the renew deadline, before anyone may take over", async () => {
-    const lock = new MemoryLock();
-    const clock = new FakeClock();
-    const a = replica("a", lock, clock);
-    const b = replica("b", lock, clock);
-    a.elector.start();
-    await run([clock], 100);
-    b.elector.start();
-    await run([clock], 2 * RETRY);
+    const { lock, clock, a, b } = await leaderAndFollower(2 * RETRY);
 
     // a can no longer reach the store; b still can.
     lock.down.add("a");
@@ -216,14 +222,7 @@ describe("LeaderElector", () => {
   });
 
   it("on stop releases the lease, and another replica takes it at its next read instead of after a whole lease", async () => {
-    const lock = new MemoryLock();
-    const clock = new FakeClock();
-    const a = replica("a", lock, clock);
-    const b = replica("b", lock, clock);
-    a.elector.start();
-    await run([clock], 100);
-    b.elector.start();
-    await run([clock], 3 * RETRY);
+    const { lock, clock, a, b } = await leaderAndFollower(3 * RETRY);
     await a.elector.stop();
     expect(a.calls).toEqual(["started", "stopped"]);
     expect(lock.record).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 });

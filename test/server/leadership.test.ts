@@ -7,21 +7,15 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
 import { NodeplaneServer } from "../../src/server/server.js";
 import { EtcdStore } from "../../src/store/etcd.js";
-import { type EtcdCluster, startEtcd } from "../support/etcd.js";
+import { etcdForFile } from "../support/etcd.js";
 import { startHarness } from "../support/server.js";
 
-let etcd: EtcdCluster | undefined;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const etcd = etcdForFile();
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
@@ -53,7 +47,7 @@ async function replica(prefix: string, identity: string): Promise<{ server: Node
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     dataDir: "",
-    store: await EtcdStore.open({ endpoints: etcd!.endpoints, prefix }),
+    store: await EtcdStore.open({ endpoints: etcd().endpoints, prefix }),
     logger,
     // A lease far longer than the test: a replica takes over only a released Lease.
     leaderElection: { identity, leaseDurationMs: 120_000, renewDeadlineMs: 2000, retryPeriodMs: 500 },

@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Etcd3 } from "etcd3";
+import { afterAll, beforeAll } from "vitest";
 
 const ETCD_BIN = "/usr/bin/etcd";
 const READY_MS = 20_000;
@@ -148,6 +149,21 @@ class Member implements EtcdMember {
     this.child?.kill(signal);
     await this.exited;
   }
+}
+
+/** One etcd for the whole test file: started before its first test, stopped after its last. */
+export function etcdForFile(opts: StartEtcdOptions = {}): () => EtcdCluster {
+  let cluster: EtcdCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startEtcd(opts);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (!cluster) throw new Error("etcd is not started yet (use it inside a test)");
+    return cluster;
+  };
 }
 
 /** The member that is raft leader now (each member is asked who leads). */
