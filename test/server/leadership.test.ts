@@ -49,8 +49,9 @@ async function replica(prefix: string, identity: string): Promise<{ server: Node
     dataDir: "",
     store: await EtcdStore.open({ endpoints: etcd().endpoints, prefix }),
     logger,
-    // A lease far longer than the test: a replica takes over only a released Lease.
-    leaderElection: { identity, leaseDurationMs: 120_000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
+    // A lease far longer than the test: a replica takes over only a released Lease. A renew
+    // deadline that a loaded machine cannot miss: the leader never steps down on its own here.
+    leaderElection: { identity, leaseDurationMs: 120_000, renewDeadlineMs: 10_000, retryPeriodMs: 500 },
   });
   cleanup.push(() => server.shutdown());
   await server.whenReady();
