@@ -19,7 +19,7 @@ import { UnavailableError } from "../../src/client/errors.js";
 import { type EtcdCluster, raftLeader, startEtcd } from "../support/etcd.js";
 import { fixedMachine } from "../support/machine.js";
 import { spawnAgent, type SpawnedAgent } from "../support/process.js";
-import { CountingClient, killAll, nextLeader, ResumingWatch, startReplicas, Writer } from "../support/replicas.js";
+import { CountingClient, currentLeader, killAll, leading, nextLeader, noLeader, ResumingWatch, startReplicas, Writer } from "../support/replicas.js";
 import { agentNode } from "../support/server.js";
 import { Tally } from "../support/tally.js";
 
@@ -59,7 +59,7 @@ interface Timings {
 async function failover(t: Timings): Promise<number> {
   const replicas = await startReplicas(await cluster(), 3, t.args);
   cleanup.push(() => killAll(replicas));
-  const leader = await nextLeader(replicas, true);
+  const leader = await currentLeader(replicas);
   const survivors = replicas.filter((r) => r !== leader);
   const all = replicas.map((r) => r.address);
   const start = Number((await client(all).listNodes()).resourceVersion);
@@ -96,13 +96,18 @@ async function failover(t: Timings): Promise<number> {
   // A node no agent heartbeats for, registered just before the kill: only the new leader can judge it.
   const dead = await client(all).register(agentNode("dead-1"));
 
+  // Still the leader (a leader that lost its Lease under load would make this test kill a follower).
+  expect((await currentLeader(replicas)).identity, "the leader before the kill").toBe(leader.identity);
+  const takeover = nextLeader(survivors, false);
   leader.server.child.kill("SIGKILL");
   const killedAt = performance.now();
   await leader.server.exited;
   const ackedAtKill = writer.count.value;
   const renewalsAtKill = new Map([...renewals].map(([n, tally]) => [n, tally.value]));
-  const next = await nextLeader(survivors, false);
+  const next = await takeover;
   const takeoverMs = performance.now() - killedAt;
+  // Exactly one replica runs the controllers: the new leader.
+  expect((await leading(replicas)).map((r) => r.identity)).toEqual([next.identity]);
   console.log(`failover: lease ${t.leaseMs} ms, retry ${t.retryMs} ms: ${next.identity} leads ${Math.round(takeoverMs)} ms after the kill -9 of ${leader.identity}`);
   expect(takeoverMs).toBeLessThan(t.leaseMs + 2 * t.retryMs);
 
@@ -175,7 +180,7 @@ describe("replicas on a three-member etcd", () => {
     const members = await cluster();
     const replicas = await startReplicas(members, 3, ["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "1s"]);
     cleanup.push(() => killAll(replicas));
-    const leader = await nextLeader(replicas, true);
+    await currentLeader(replicas);
     const all = replicas.map((r) => r.address);
     const start = Number((await client(all).listNodes()).resourceVersion);
     const reference = new ResumingWatch(client([replicas[1]!.address]), start);
@@ -194,7 +199,6 @@ describe("replicas on a three-member etcd", () => {
 
     // Two down: no quorum. The leader replica cannot renew and stops leading; writes end with
     // UNAVAILABLE, each before the client's own deadline (60 s) — etcd's answer, not a hang.
-    const lost = leader.server.logLine("stopped leading", false);
     const second = members.members.find((m) => m.running && m !== members.members[2])!;
     await second.kill();
     const c = new NodeClient(all, { shuffle: false, timeoutMs: 60_000 });
@@ -207,23 +211,28 @@ describe("replicas on a three-member etcd", () => {
       expect(err).toBeInstanceOf(UnavailableError);
     }
     await expect(c.getNode("w0-0")).rejects.toBeInstanceOf(UnavailableError);
-    await lost;
+    // Whichever replica led (leadership may have moved when the first member went) stops.
+    await noLeader(replicas);
     console.log(`etcd: two members down: writes failed with UNAVAILABLE after ${took.join(", ")} ms`);
 
-    // Back: a leader again, writes acknowledged, the watch goes on with every acknowledged write.
+    // Back: a leader again (so etcd has its quorum), writes acknowledged, the watch goes on with
+    // every acknowledged write.
     const again = nextLeader(replicas, false);
     await Promise.all([first.start(), second.start()]);
+    await again;
+    // The replica asked may still be reconnecting to etcd (grpc's backoff): retry as a client
+    // would, for at most a minute.
+    const retryUntil = performance.now() + 60_000;
     let back: string | undefined;
-    for (let attempt = 0; back === undefined; attempt++) {
+    while (back === undefined) {
       back = await c.register(agentNode("after-outage")).then(
         (r) => r.node?.metadata?.resourceVersion,
         (err: unknown) => {
-          if (!(err instanceof UnavailableError) || attempt > 50) throw err;
+          if (!(err instanceof UnavailableError) || performance.now() > retryUntil) throw err;
           return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
         },
       );
     }
-    await again;
     await reference.newest.reach(Number(back));
     expect(reference.error).toBeUndefined();
     const seen = new Set(reference.events.map((e) => Number(e.resourceVersion)));

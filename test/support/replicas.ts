@@ -40,9 +40,47 @@ export function nextLeader(replicas: Replica[], seen: boolean): Promise<Replica>
   return Promise.race(replicas.map((r) => r.server.logLine("became the leader", seen).then(() => r)));
 }
 
+const running = (r: Replica): boolean => r.server.child.exitCode === null && r.server.child.signalCode === null;
+
+/** The running replicas whose /metrics say they run the controllers now. */
+export async function leading(replicas: Replica[]): Promise<Replica[]> {
+  const says = await Promise.all(
+    replicas.filter(running).map(async (r) => {
+      const text = await (await fetch(`http://127.0.0.1:${r.server.httpPort}/metrics`)).text();
+      return /^nodeplane_leader\{identity="[^"]*"\} 1$/m.test(text) ? [r] : [];
+    }),
+  );
+  return says.flat();
+}
+
+/**
+ * The one replica that runs the controllers now, by their /metrics; while none does (an
+ * election in progress), waits for the next to log that it became the leader. Rejects if two do.
+ */
+export async function currentLeader(replicas: Replica[]): Promise<Replica> {
+  for (;;) {
+    // Listening before asking: a replica becoming leader after the answer is not missed.
+    const next = nextLeader(replicas, false);
+    const now = await leading(replicas);
+    if (now.length > 1) throw new Error(`${now.map((r) => r.identity).join(" and ")} all run the controllers`);
+    if (now.length === 1) return now[0]!;
+    await next;
+  }
+}
+
+/** Resolves once no running replica runs the controllers (each that did logged that it stopped). */
+export async function noLeader(replicas: Replica[]): Promise<void> {
+  for (;;) {
+    const stopped = new Map(replicas.map((r) => [r, r.server.logLine("stopped leading", false)]));
+    const now = await leading(replicas);
+    if (now.length === 0) return;
+    await Promise.all(now.map((r) => stopped.get(r)));
+  }
+}
+
 /** Kill every replica still running (afterAll). */
 export function killAll(replicas: Replica[]): void {
-  for (const r of replicas) if (r.server.child.exitCode === null && r.server.child.signalCode === null) r.server.child.kill("SIGKILL");
+  for (const r of replicas) if (running(r)) r.server.child.kill("SIGKILL");
 }
 
 /**
@@ -84,6 +122,8 @@ export class ResumingWatch {
         if (this.abort.signal.aborted) return;
         if (!(err instanceof UnavailableError)) {
           this.error = err;
+          // Whoever waits for a revision learns why it will never come.
+          this.newest.fail(new Error(`the watch ended with ${String(err)}`, { cause: err }));
           return;
         }
         this.resumes++;
@@ -143,6 +183,8 @@ export class Writer {
     private readonly prefix = "w",
   ) {
     this.done = Promise.all(Array.from({ length: loops }, (_, i) => this.loop(i))).then(() => undefined);
+    // Its failure is stop()'s to report; meanwhile count.reach() rejects with it.
+    this.done.catch(() => {});
   }
 
   private async loop(id: number): Promise<void> {
@@ -160,7 +202,10 @@ export class Writer {
         this.failed++;
         const key = err instanceof RpcError ? err.constructor.name : String(err);
         this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
-        if (err instanceof OutOfRangeError) throw err;
+        if (err instanceof OutOfRangeError) {
+          this.count.fail(err);
+          throw err;
+        }
         // A failed register leaves the node to create: do it again rather than update a node that may not exist.
         if (kind === "register") seq--;
         await new Promise((resolve) => setTimeout(resolve, 50));
