@@ -84,10 +84,6 @@ export class LeaderElector {
     return this.holder;
   }
 
-  get identity(): string {
-    return this.o.identity;
-  }
-
   /** Start campaigning (at once). Idempotent. */
   start(): void {
     if (this.running) return;
