@@ -56,25 +56,24 @@ class MemberSkipped extends Error {}
  * With several endpoints: after a member fails a call for want of a connection (refused,
  * dropped, "no leader"), skip it for a second, so that the next attempt goes to another one
  * (etcd3 moves to the next endpoint when a host policy refuses without calling). A deadline
- * does not count: a slow member is not a dead one. Members are never all skipped: when every
- * one failed within the second (during an etcd leader election, say), they are all tried
- * again — one of them may be back already, and skipping it would fail calls for nothing.
+ * does not count: a slow member is not a dead one. When every member failed a moment ago, none
+ * is skipped: the call goes out (members that come back are used at once).
  */
-function skipFailedMembers(count: number): () => Policy {
-  const downUntil: number[] = [];
-  return () => {
-    const slot = downUntil.push(0) - 1;
+function skipFailedMembers(members: number): (host: string) => Policy {
+  const downUntil = new Map<string, { until: number }>();
+  const allDown = (now: number): boolean => [...downUntil.values()].filter((d) => d.until > now).length >= members;
+  return (host) => {
+    const mine = downUntil.get(host) ?? { until: 0 };
+    downUntil.set(host, mine);
     return {
       ...runOnce,
       execute: async (fn, signal) => {
         const now = Date.now();
-        if (now < downUntil[slot]! && downUntil.filter((t) => now < t).length < count) {
-          throw new MemberSkipped("etcd member failed a moment ago; not tried");
-        }
+        if (now < mine.until && !allDown(now)) throw new MemberSkipped("etcd member failed a moment ago; not tried");
         try {
           return await fn({ signal: signal ?? NEVER });
         } catch (err) {
-          if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") downUntil[slot] = Date.now() + 1000;
+          if (!(err instanceof GRPCDeadlineExceededError) && classify(err).kind === "unavailable") mine.until = Date.now() + 1000;
           throw err;
         }
       },
