@@ -118,10 +118,19 @@ export function withCredentialFlags(settings: ConnectionSettings, f: CredentialF
 
 /** "https://h:p" (TLS), "http://h:p" (plaintext) or "h:p" → host:port and whether TLS is asked for. */
 export function parseServerUrl(value: string, what: string): Pick<ConnectionSettings, "server" | "tls"> {
-  const m = /^(?:(https?):\/\/)?((?:\[[^\]]+\]|[^:/\s]+):\d{1,5})\/?$/.exec(value.trim());
-  if (!m || Number(m[2]!.slice(m[2]!.lastIndexOf(":") + 1)) > 65535) throw new Error(`${what}: ${JSON.stringify(value)} is not host:port (e.g. 127.0.0.1:50051)`);
-  const scheme = m[1];
-  return { server: m[2]!, ...(scheme ? { tls: scheme === "https" } : {}) };
+  // One address, or several replicas of one cluster separated by commas ("a:50051,b:50051",
+  // "https://a:50051,https://b:50051"): the SDK fails over between them. One scheme for all.
+  const parsed = value.split(",").map((one) => {
+    const m = /^(?:(https?):\/\/)?((?:\[[^\]]+\]|[^:/\s]+):\d{1,5})\/?$/.exec(one.trim());
+    if (!m || Number(m[2]!.slice(m[2]!.lastIndexOf(":") + 1)) > 65535) {
+      throw new Error(`${what}: ${JSON.stringify(one.trim())} is not host:port (e.g. 127.0.0.1:50051)`);
+    }
+    return { address: m[2]!, scheme: m[1] };
+  });
+  const schemes = new Set(parsed.map((p) => p.scheme ?? ""));
+  if (schemes.size > 1) throw new Error(`${what}: ${JSON.stringify(value)} mixes schemes: give every replica the same one`);
+  const scheme = parsed[0]!.scheme;
+  return { server: parsed.map((p) => p.address).join(","), ...(scheme ? { tls: scheme === "https" } : {}) };
 }
 
 /** Write an admin kubeconfig (PEMs inline) with mode 0600, atomically. */

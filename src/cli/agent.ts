@@ -50,7 +50,7 @@ export function addAgentCommand(program: Command): void {
   program
     .command("agent")
     .description("run the node agent: register this machine, heartbeat its Lease, report its status")
-    .option("--server <address>", "the nodeplane server, host:port or https://host:port (default: from --kubeconfig, else 127.0.0.1:50051)")
+    .option("--server <address>", "the nodeplane server, host:port or https://host:port, or several replicas separated by commas to fail over between (default: from --kubeconfig, else 127.0.0.1:50051)")
     .option("--kubeconfig <file>", "kubeconfig-shaped file: server, certificate-authority, client-certificate/client-key or token (or just server: host:port)")
     .option("--bootstrap-token <token>", "a bootstrap token (nodectl token create) to get this node's certificate with, when --cert-dir has none")
     .option("--bootstrap-kubeconfig <file>", "kubeconfig-shaped file with the server, its CA and a bootstrap token")

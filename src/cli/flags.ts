@@ -36,6 +36,13 @@ export function parseAddress(value: string): string {
   return value;
 }
 
+/** One host:port, or several (replicas of one cluster) separated by commas: "a:50051,b:50051". */
+export function parseAddresses(value: string): string {
+  const list = value.split(",").map((a) => a.trim());
+  if (list.some((a) => a === "")) throw new InvalidArgumentError(`${JSON.stringify(value)} has an empty address: want host:port, or several separated by commas`);
+  return list.map(parseAddress).join(",");
+}
+
 /** A rate per second, 0 allowed (0 = never). */
 export function parseRate(value: string): number {
   const n = Number(value);

@@ -8,7 +8,8 @@ import { createLogger, type LogLevel } from "../log.js";
 import { DEFAULT_ETCD_PREFIX, EtcdStore } from "../store/etcd.js";
 import { addAgentCommand } from "./agent.js";
 import { addSecurityOptions, securityOptionsFrom, type SecurityFlags } from "./security-flags.js";
-import { DEFAULTS, NodeplaneServer } from "../server/server.js";
+import { checkLeaderElection, LEADER_ELECTION_DEFAULTS } from "../server/leadership.js";
+import { DEFAULTS, type LeaderElectionSettings, NodeplaneServer } from "../server/server.js";
 import { defaultMaxConnections } from "../server/connections.js";
 import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
@@ -50,6 +51,10 @@ interface ServeFlags extends SecurityFlags {
   maxHeartbeatRate: number;
   cloudProvider?: string;
   cloudConfig?: string;
+  leaderElect: boolean;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
 }
 
 const program = new Command("nodeplane")
@@ -98,6 +103,10 @@ addSecurityOptions(program
   .option("--max-heartbeat-rate <per-second>", "Lease renewals per second the fleet's heartbeat streams should stay under: beyond it agents are asked to renew less often", parsePositiveInt, 10_000)
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
+  .option("--leader-elect [bool]", "with --store etcd: run the controllers only on the replica holding the leader Lease (false: on this server whatever the others do)", (v) => parseBool(v), true)
+  .addOption(durationOption("--leader-elect-lease-duration <duration>", "how long other replicas wait on an unrenewed leader Lease before taking it (whole seconds)", LEADER_ELECTION_DEFAULTS.leaseDurationMs))
+  .addOption(durationOption("--leader-elect-renew-deadline <duration>", "how long the leader keeps leading without a successful renewal", LEADER_ELECTION_DEFAULTS.renewDeadlineMs))
+  .addOption(durationOption("--leader-elect-retry-period <duration>", "how often replicas read (or the leader renews) the leader Lease", LEADER_ELECTION_DEFAULTS.retryPeriodMs))
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd" && !flags.etcdEndpoints) {
       throw new InvalidArgumentError("--store etcd needs --etcd-endpoints (e.g. --etcd-endpoints http://127.0.0.1:2379)");
@@ -112,7 +121,9 @@ addSecurityOptions(program
     if ((flags.cloudProvider === undefined) !== (flags.cloudConfig === undefined)) {
       throw new InvalidArgumentError("--cloud-provider and --cloud-config go together (e.g. --cloud-provider=inventory --cloud-config=inventory.yaml)");
     }
+    const leaderElection = flags.store === "etcd" && flags.leaderElect ? leaderElectionOf(flags) : undefined;
     const log = createLogger(flags.logLevel);
+    if (flags.store === "sqlite") log.info("one process owns the SQLite store: this server runs the controllers (no leader election)");
     const store = flags.store === "etcd" ? await openEtcd(flags) : undefined;
     const server = await NodeplaneServer.start({
       store,
@@ -126,6 +137,7 @@ addSecurityOptions(program
             nodeCidrMaskSizeIpv6: flags.nodeCidrMaskSizeIpv6,
           }
         : undefined,
+      leaderElection,
       listen: flags.listen,
       httpListen: flags.httpListen || null,
       security: securityOptionsFrom(flags),
@@ -190,6 +202,18 @@ async function openEtcd(flags: ServeFlags): Promise<EtcdStore> {
     if (err instanceof InvalidError) throw new InvalidArgumentError(`--${err.message}`);
     throw err;
   }
+}
+
+/** The --leader-elect-* durations, checked by Kubernetes' rules (a bad one names its flag). */
+function leaderElectionOf(flags: ServeFlags): LeaderElectionSettings {
+  const timings = { leaseDurationMs: flags.leaderElectLeaseDuration, renewDeadlineMs: flags.leaderElectRenewDeadline, retryPeriodMs: flags.leaderElectRetryPeriod };
+  try {
+    checkLeaderElection(timings);
+  } catch (err) {
+    if (err instanceof InvalidError) throw new InvalidArgumentError(`--${err.message}`);
+    throw err;
+  }
+  return timings;
 }
 
 addAgentCommand(program);

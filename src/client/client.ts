@@ -1,7 +1,8 @@
 /**
  * NodeClient: a typed promise API over NodeService. Every call takes a deadline (default
  * 30 s for unary calls) and an AbortSignal; watch() is an AsyncIterable that ends when the
- * server ends the stream and throws typed errors (src/client/errors.ts).
+ * server ends the stream and throws typed errors (src/client/errors.ts). Given several
+ * addresses (replicas), it fails over between them (src/client/endpoints.ts).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Event } from "../gen/nodeplane/v1/event.js";
@@ -14,6 +15,7 @@ import {
   NodeServiceService as S,
   WatchRequest,
 } from "../gen/nodeplane/v1/service.js";
+import { Endpoints, neverSent, parseEndpoints, replicaFailed } from "./endpoints.js";
 import { CancelledError, fromServiceError, isServiceError, type RpcError } from "./errors.js";
 
 export interface NodeClientOptions {
@@ -25,6 +27,8 @@ export interface NodeClientOptions {
   timeoutMs?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ClientOptions;
+  /** With several addresses, start at a random one (default true: a fleet spreads over the replicas). */
+  shuffle?: boolean;
 }
 
 export interface CallOptions {
@@ -77,26 +81,37 @@ interface MethodDef<Req, Res> {
 }
 
 export class NodeClient {
-  private client: grpc.Client;
+  /** Every address given, comma-separated. */
+  readonly address: string;
+  private readonly endpoints: Endpoints;
   private readonly timeoutMs: number;
 
-  /** `address` is host:port, e.g. "127.0.0.1:50051". */
+  /**
+   * `address` is host:port, e.g. "127.0.0.1:50051", or several replicas of one cluster:
+   * "a:50051,b:50051" or ["a:50051", "b:50051"].
+   */
   constructor(
-    readonly address: string,
+    address: string | readonly string[],
     private readonly opts: NodeClientOptions = {},
   ) {
-    this.client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions);
+    const list = parseEndpoints(address);
+    this.address = list.join(",");
+    const credentials = opts.credentials ?? grpc.credentials.createInsecure();
+    this.endpoints = new Endpoints(list, (a) => new grpc.Client(a, credentials, opts.channelOptions), opts.shuffle ?? true);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** The address calls go to now (it moves on when a replica fails). */
+  get endpoint(): string {
+    return this.endpoints.address;
   }
 
   /**
    * Use new channel credentials from now on (a renewed client certificate): later calls go over
-   * a new connection; calls in flight finish on the old one, which is then closed.
+   * new connections; calls in flight finish on the old ones, which are then closed.
    */
   useCredentials(credentials: grpc.ChannelCredentials): void {
-    const old = this.client;
-    this.client = new grpc.Client(this.address, credentials, this.opts.channelOptions);
-    old.close();
+    this.endpoints.reconnect((a) => new grpc.Client(a, credentials, this.opts.channelOptions));
   }
 
   register(node: NodeInput, opts?: CallOptions): Promise<RegisterResponse> {
@@ -181,25 +196,34 @@ export class NodeClient {
   async *watch(req: Partial<WatchRequest> = {}, opts: CallOptions = {}): AsyncGenerator<WatchEvent> {
     if (opts.signal?.aborted) throw cancelled();
     const options: grpc.CallOptions = opts.timeoutMs ? { deadline: Date.now() + opts.timeoutMs } : {};
-    const stream = this.client.makeServerStreamRequest(
-      S.watch.path,
-      S.watch.requestSerialize,
-      S.watch.responseDeserialize,
-      WatchRequest.fromPartial(req),
-      this.metadata(),
-      options,
-    );
-    const onAbort = (): void => stream.cancel();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const msg of stream as AsyncIterable<ReturnType<typeof S.watch.responseDeserialize>>) {
-        yield { type: msg.type as WatchEventType, node: msg.node ?? Node.fromPartial({}), resourceVersion: msg.resourceVersion };
+    for (let attempt = 1; ; attempt++) {
+      const { client, index } = this.endpoints.pick();
+      const stream = client.makeServerStreamRequest(
+        S.watch.path,
+        S.watch.requestSerialize,
+        S.watch.responseDeserialize,
+        WatchRequest.fromPartial(req),
+        this.metadata(),
+        options,
+      );
+      const onAbort = (): void => stream.cancel();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      let received = false;
+      try {
+        for await (const msg of stream as AsyncIterable<ReturnType<typeof S.watch.responseDeserialize>>) {
+          received = true;
+          yield { type: msg.type as WatchEventType, node: msg.node ?? Node.fromPartial({}), resourceVersion: msg.resourceVersion };
+        }
+        return;
+      } catch (err) {
+        if (replicaFailed(err)) this.endpoints.failed(index);
+        // Not a single message and no connection: the next replica is asked the same.
+        if (!received && neverSent(err) && attempt < this.endpoints.list.length) continue;
+        throw toRpcError(err);
+      } finally {
+        opts.signal?.removeEventListener("abort", onAbort);
+        stream.cancel();
       }
-    } catch (err) {
-      throw toRpcError(err);
-    } finally {
-      opts.signal?.removeEventListener("abort", onAbort);
-      stream.cancel();
     }
   }
 
@@ -210,7 +234,8 @@ export class NodeClient {
    * UnavailableError: reconnect); `close()` ends it.
    */
   heartbeat(opts: CallOptions = {}): HeartbeatStream {
-    const stream = this.client.makeBidiStreamRequest(
+    const { client, index } = this.endpoints.pick();
+    const stream = client.makeBidiStreamRequest(
       S.heartbeat.path,
       S.heartbeat.requestSerialize,
       S.heartbeat.responseDeserialize,
@@ -220,6 +245,8 @@ export class NodeClient {
     const waiting: { resolve(r: HeartbeatResult): void; reject(e: unknown): void }[] = [];
     let failure: unknown;
     const fail = (err: unknown): void => {
+      // The next stream (the agent opens one when this one fails) goes to another replica.
+      if (failure === undefined && replicaFailed(err)) this.endpoints.failed(index);
       failure ??= toRpcError(err);
       for (const w of waiting.splice(0)) w.reject(failure);
     };
@@ -249,15 +276,13 @@ export class NodeClient {
     };
   }
 
-  /** Resolves once the channel is connected (or rejects after `timeoutMs`). */
+  /** Resolves once a connection to (one of) the server(s) is up, or rejects after `timeoutMs`. */
   waitForReady(timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
-    );
+    return this.endpoints.waitForReady(timeoutMs);
   }
 
   close(): void {
-    this.client.close();
+    this.endpoints.close();
   }
 
   /** Call metadata: the bearer token, when there is one. */
@@ -267,27 +292,32 @@ export class NodeClient {
     return md;
   }
 
-  protected unary<Req, Res>(def: MethodDef<Req, Res>, req: Req, opts: CallOptions = {}): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      if (opts.signal?.aborted) return reject(cancelled());
-      const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
-      const onAbort = (): void => call.cancel();
-      const call = this.client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        req,
-        this.metadata(),
-        { deadline },
-        (err, res) => {
-          opts.signal?.removeEventListener("abort", onAbort);
-          if (err) reject(toRpcError(err));
-          else resolve(res as Res);
-        },
-      );
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-    });
+  /** One call, sent again to the next replica while it provably reached none (see endpoints.ts). */
+  protected async unary<Req, Res>(def: MethodDef<Req, Res>, req: Req, opts: CallOptions = {}): Promise<Res> {
+    const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      const { client, index } = this.endpoints.pick();
+      try {
+        return await unaryOn(client, def, req, this.metadata(), deadline, opts.signal);
+      } catch (err) {
+        if (replicaFailed(err)) this.endpoints.failed(index);
+        if (!(neverSent(err) && attempt < this.endpoints.list.length && !opts.signal?.aborted)) throw toRpcError(err);
+      }
+    }
   }
+}
+
+function unaryOn<Req, Res>(client: grpc.Client, def: MethodDef<Req, Res>, req: Req, md: grpc.Metadata, deadline: number, signal: AbortSignal | undefined): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelled());
+    const onAbort = (): void => call.cancel();
+    const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, req, md, { deadline }, (err, res) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve(res as Res);
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 function cancelled(): RpcError {

@@ -16,8 +16,8 @@ export interface HttpSideOptions {
   /** Connections open at once; more are closed as soon as they are accepted (--http-max-connections). */
   maxConnections: number;
   metrics: Registry;
-  /** Resolves when ready; rejects with the reason otherwise. */
-  ready: () => Promise<void>;
+  /** Resolves when ready (with a line to add to "ok", if any); rejects with the reason otherwise. */
+  ready: () => Promise<string | undefined>;
   /** More routes (the dashboard): answers true when it took the request. */
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Serves every request for another path (src/rest/router.ts); none = 404. */
@@ -53,7 +53,7 @@ export async function startHttpSide(opts: HttpSideOptions): Promise<{ server: Se
     if (path === "/healthz") return reply(200, "ok\n");
     if (path === "/readyz") {
       opts.ready().then(
-        () => reply(200, "ok\n"),
+        (detail) => reply(200, detail ? `ok\n${detail}\n` : "ok\n"),
         (err: unknown) => reply(503, `not ready: ${err instanceof Error ? err.message : String(err)}\n`),
       );
       return;

@@ -10,7 +10,8 @@
  *   correctly from the first call; a Watch waits for the cache's first load;
  * - ready (/readyz 200, the `nodeplane ready` log line) once the watch cache has loaded and the
  *   controllers' informers have synced. Controllers act only from then on: no node is judged on
- *   a half-loaded list.
+ *   a half-loaded list. With leader election (replicas), only the leader runs them, and being
+ *   ready does not wait for leading (src/server/leadership.ts).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Server as HttpServer } from "node:http";
@@ -25,6 +26,7 @@ import type { Store } from "../store/store.js";
 import type { NodeLifecycleController } from "../controller/nodelifecycle.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { buildCore, type ControllerSettings } from "./core.js";
+import { checkLeaderElection, type LeaderElectionSettings, startLeadership } from "./leadership.js";
 import { systemClock } from "../clock.js";
 import { InventoryProvider } from "../cloud/inventory.js";
 import type { CloudProvider } from "../cloud/provider.js";
@@ -92,11 +94,14 @@ export interface ServeOptions {
   dashboard?: false | DashboardSettings;
   /** TLS, authentication, authorization, limits, audit (src/auth/setup.ts); undefined = plaintext on loopback, no authentication. */
   security?: SecurityOptions;
+  /** Run the controllers only while holding the leader Lease (replicas); undefined = always run them. */
+  leaderElection?: LeaderElectionSettings;
 }
 
 export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
 
 export type { ControllerSettings } from "./core.js";
+export type { LeaderElectionSettings } from "./leadership.js";
 
 export const DEFAULTS = {
   listen: "127.0.0.1:50051",
@@ -143,6 +148,7 @@ export class NodeplaneServer {
     }
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     Security.check(opts.security, opts.listen, opts.httpListen);
+    if (opts.leaderElection) checkLeaderElection(opts.leaderElection);
     const provider = opts.cloud
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
@@ -212,13 +218,23 @@ export class NodeplaneServer {
       // Every used pod CIDR block is known before the first Register can allocate one.
       await core.informers.blocks?.synced();
       // Ready only once the store file has passed its check (reads are answered meanwhile; writes
-      // wait), then the controllers act once the informers have synced: no node is judged on a
-      // half-loaded list.
+      // wait); the controllers act once the informers have synced (no node is judged on a
+      // half-loaded list), and with leader election only on the replica that leads.
       const checked =
         store instanceof SqliteStore
           ? store.checked.then((seconds) => log.info({ seconds }, "store file checked (PRAGMA quick_check): ok"))
           : Promise.resolve();
-      const syncing = Promise.all([core.ready, checked]).then(() => core.controllers.start());
+      const leadership = startLeadership({
+        controllers: core.controllers,
+        synced: Promise.all([core.ready, checked]).then(() => undefined),
+        store,
+        clock,
+        log,
+        metrics: metrics.registry,
+        election: opts.leaderElection,
+      });
+      parts.push(() => leadership.stop());
+      const syncing = leadership.ready;
 
       const dashboard =
         opts.httpListen && opts.dashboard !== false
@@ -320,6 +336,7 @@ export class NodeplaneServer {
               throw new UnavailableError(`gRPC connections at the limit: ${listener.connections} of ${maxConnections} (--max-connections)`);
             }
             await store.ping();
+            return leadership.describe();
           },
           fallback: rest.handle,
           routes: dashboard && ((req, res) => dashboard.handle(req, res)),
@@ -337,7 +354,7 @@ export class NodeplaneServer {
       const ready = syncing.then(() => {
         if (!state.accepting) return;
         state.synced = true;
-        log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, "nodeplane ready: watch cache loaded, controllers synced");
+        log.info({ nodes: core.informers.nodes.size, ms: Math.round(performance.now() - loadStarted) }, opts.leaderElection ? "nodeplane ready: watch cache loaded, informers synced" : "nodeplane ready: watch cache loaded, controllers synced");
       });
       ready.catch((err: unknown) => {
         state.failed = err instanceof Error ? err.message : String(err);

@@ -2,8 +2,11 @@
  * WatchCache: fans each change of the shared node informer out to the watchers it concerns.
  * Watchers pinned to one node by `metadata.name` are indexed by name, so a change costs
  * O(watchers it matches), not O(watchers). A watcher starting at an older revision first catches
- * up from the store's history (its own store watch, paused while its queue is full), then joins
- * the live feed.
+ * up — from the window of recent changes when it reaches back far enough (src/watch/recent.ts),
+ * else from the store's history (its own store watch, paused while its queue is full) — then
+ * joins the live feed. A watcher pinned to one node that has not changed since its revision
+ * joins the live feed at once, however old the revision (the usual case for a pinned watcher
+ * resuming from its last bookmark on another replica).
  *
  * The nodes themselves, their loading (in pages, while the server answers calls), and following
  * the store are the node informer's (src/informer/): the watchers, the controllers and the
@@ -22,6 +25,7 @@ import { NODE_PREFIX } from "../model/keys.js";
 import { formatRevision, revisionOf } from "../model/revision.js";
 import type { Store } from "../store/store.js";
 import { type Change, CatchUp, eventFor } from "./catchup.js";
+import { RecentChanges } from "./recent.js";
 import { type NodeWatchEvent, Watcher } from "./watcher.js";
 
 export interface WatchCacheOptions {
@@ -35,6 +39,8 @@ export interface WatchCacheOptions {
   bookmarkIntervalMs?: number;
   /** Most watchers at once. */
   maxWatchers?: number;
+  /** Recent node changes kept for watchers resuming from memory (default 4,096; 0 = none). */
+  historySize?: number;
 }
 
 export interface WatchRequest {
@@ -54,6 +60,7 @@ export class WatchCache {
   private readonly byName = new Map<string, Set<Watcher>>();
   private readonly unindexed = new Set<Watcher>();
   private readonly catchingUp = new Map<Watcher, CatchUp>();
+  private readonly recent: RecentChanges;
   /** Open watchers, counted from the moment watch() accepts one. */
   private open = 0;
   /** Bumped on every relist: a watcher that started before one must not join after it. */
@@ -68,6 +75,7 @@ export class WatchCache {
     this.queueLimit = opts.queueLimit ?? 1000;
     this.maxWatchers = opts.maxWatchers ?? 100_000;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.recent = new RecentChanges(opts.historySize ?? 4096);
   }
 
   /** Follow the node informer (which the caller starts). Resolves once it has synced. */
@@ -80,9 +88,9 @@ export class WatchCache {
       onAdd: (name, node, revision) => this.fanOut({ revision, name, node, prev: undefined }),
       onUpdate: (name, node, prev, revision) => this.fanOut({ revision, name, node, prev }),
       onDelete: (name, prev, revision) => this.fanOut({ revision, name, node: undefined, prev }),
-      onRelist: () => this.relisted(),
+      onRelist: (revision) => this.relisted(revision),
     });
-    return this.nodes.synced();
+    return this.nodes.synced().then(() => this.recent.reset(this.nodes.revision));
   }
 
   /** End every watcher with `reason` (UNAVAILABLE on shutdown) and stop following the informer. */
@@ -168,12 +176,35 @@ export class WatchCache {
       }
       w.pushInitial(bookmark(after));
     }
+    // Memory may still hold changes the store has compacted away: a revision below the compaction
+    // is not served from it, so that it ends with OUT_OF_RANGE as the store's replay says.
+    const compacted = after < this.nodes.revision ? await this.store.compactRevision() : 0;
     // The cache may have stopped or reloaded while we waited on the store.
     this.checkServing();
     if (generation !== this.generation) throw reloading();
     w.startFrom(after);
-    if (after >= this.nodes.revision) this.attach(w);
+    if (after >= this.nodes.revision || (after >= compacted && (this.unchangedSince(w, after) || this.replayRecent(w, after)))) this.attach(w);
     else this.catchUp(w);
+  }
+
+  /** A watcher pinned to a node that exists and has not changed since `after`: nothing to replay. */
+  private unchangedSince(w: Watcher, after: number): boolean {
+    const name = w.filter.name;
+    const node = name === undefined ? undefined : this.nodes.get(name);
+    return node !== undefined && revisionOf(node) <= after;
+  }
+
+  /** Replay the recent changes above `after` if the window reaches back that far. */
+  private replayRecent(w: Watcher, after: number): boolean {
+    const changes = this.recent.since(after);
+    if (changes === undefined) return false;
+    for (const change of changes) {
+      const ev = eventFor(w, change);
+      if (ev) w.pushHistory(ev);
+      else w.advance(change.revision);
+    }
+    w.advance(this.nodes.revision);
+    return true;
   }
 
   private checkServing(): void {
@@ -184,8 +215,9 @@ export class WatchCache {
    * The informer listed again: changes since its last revision were not seen one by one, so
    * end every watcher (each resumes from its last revision, caught up from history).
    */
-  private relisted(): void {
+  private relisted(revision: number): void {
     this.generation++;
+    this.recent.reset(revision);
     const reason = new UnavailableError("watch cache restarting; watch again from the last revision received");
     for (const w of this.allWatchers()) w.fail(reason);
   }
@@ -202,6 +234,7 @@ export class WatchCache {
   }
 
   private fanOut(change: Change): void {
+    this.recent.add(change);
     const pinned = this.byName.get(change.name);
     if (pinned) for (const w of pinned) offer(w, change);
     for (const w of this.unindexed) offer(w, change);

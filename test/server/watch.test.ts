@@ -150,7 +150,7 @@ describe("Watch", () => {
     const rest = await collect(client.watch({ resourceVersion: resumeFrom }), (seen) => seen.at(-1)!.resourceVersion === String(rv(last)));
     const all = [...revs(slowEvents.filter((e) => e.type === "MODIFIED")), ...revs(rest)];
     expect(all).toEqual(revs(fastEvents));
-  });
+  }, 120_000); // 3,000 sequential writes: over 30 s on a loaded machine
 
   it("does not count initial events or replayed history against the live queue limit", async () => {
     h = await startHarness({ watchQueueLimit: 8 });

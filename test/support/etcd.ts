@@ -12,6 +12,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { Etcd3 } from "etcd3";
+import { afterAll, beforeAll } from "vitest";
 
 const ETCD_BIN = "/usr/bin/etcd";
 const READY_MS = 20_000;
@@ -147,6 +149,35 @@ class Member implements EtcdMember {
     this.child?.kill(signal);
     await this.exited;
   }
+}
+
+/** One etcd for the whole test file: started before its first test, stopped after its last. */
+export function etcdForFile(opts: StartEtcdOptions = {}): () => EtcdCluster {
+  let cluster: EtcdCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startEtcd(opts);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (!cluster) throw new Error("etcd is not started yet (use it inside a test)");
+    return cluster;
+  };
+}
+
+/** The member that is raft leader now (each member is asked who leads). */
+export async function raftLeader(cluster: EtcdCluster): Promise<EtcdMember> {
+  for (const member of cluster.members.filter((m) => m.running)) {
+    const client = new Etcd3({ hosts: member.clientUrl });
+    try {
+      const status = await client.maintenance.status({});
+      if (status.leader === status.header.member_id) return member;
+    } finally {
+      client.close();
+    }
+  }
+  throw new Error("no running member says it leads");
 }
 
 /** A port nothing listens on right now (the OS's pick). */

@@ -15,8 +15,11 @@ export interface Spawned {
   httpPort: number | undefined;
   /** Everything the process wrote to stderr so far (for failure messages). */
   stderr(): string;
-  /** Resolves with the first log line (pino JSON on stderr), seen or to come, that `match` accepts. */
-  logLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  /**
+   * Resolves with the first log line (pino JSON on stderr) whose msg contains `match` (or that
+   * `match` accepts), already seen or to come — only to come when `seen` is false.
+   */
+  logLine(match: string | LineMatch, seen?: boolean): Promise<Record<string, unknown>>;
   /** Resolves with the exit code or signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -45,10 +48,12 @@ export async function spawnServer(args: string[]): Promise<Spawned> {
   return { child, grpcPort: ports.grpc, httpPort: ports.http, stderr: () => err, logLine, exited };
 }
 
-/** Every JSON log line of a stream, and a wait for the first (seen or to come) that matches. */
-function jsonLines(input: NodeJS.ReadableStream): (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> {
-  const seen: Record<string, unknown>[] = [];
-  let waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+type LineMatch = (line: Record<string, unknown>) => boolean;
+
+/** Every JSON log line of a stream, and a wait for the first that matches (seen, unless `seen` is false, or to come). */
+function jsonLines(input: NodeJS.ReadableStream): (match: string | LineMatch, seen?: boolean) => Promise<Record<string, unknown>> {
+  const lines: Record<string, unknown>[] = [];
+  let waiters: { match: LineMatch; resolve: (line: Record<string, unknown>) => void }[] = [];
   createInterface({ input }).on("line", (line) => {
     let obj: Record<string, unknown>;
     try {
@@ -56,11 +61,12 @@ function jsonLines(input: NodeJS.ReadableStream): (match: (line: Record<string, 
     } catch {
       obj = { msg: line };
     }
-    seen.push(obj);
+    lines.push(obj);
     waiters = waiters.filter((w) => (w.match(obj) ? (w.resolve(obj), false) : true));
   });
-  return (match) => {
-    const hit = seen.find(match);
+  return (m, seen = true) => {
+    const match: LineMatch = typeof m === "string" ? (o) => String(o.msg).includes(m) : m;
+    const hit = seen ? lines.find(match) : undefined;
     return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ match, resolve }));
   };
 }
@@ -85,7 +91,7 @@ export function spawnAgent(args: string[]): SpawnedAgent {
   const exited = once(child, "exit").then(([code]) => code as number | null);
   return {
     child,
-    logLine: (text) => lines((o) => String(o.msg).includes(text)),
+    logLine: (text) => lines(text),
     logLineMatching: lines,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

@@ -50,7 +50,7 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
   let code = 0;
   const program = new Command("nodectl")
     .description("nodectl controls the nodeplane node control plane, as kubectl does Kubernetes nodes")
-    .option("-s, --server <address>", "the nodeplane server, host:port or https://host:port (default: $NODEPLANE_SERVER, else the config file's, else 127.0.0.1:50051)")
+    .option("-s, --server <address>", "the nodeplane server, host:port or https://host:port, or several replicas separated by commas (default: $NODEPLANE_SERVER, else the config file's, else 127.0.0.1:50051)")
     .option("--kubeconfig <file>", "config file: kubeconfig-shaped, with server, CA, client certificate/key or token (default: $NODEPLANE_CONFIG, else ~/.nodeplane/config.yaml)")
     .option("--certificate-authority <file>", "CA (PEM) to verify the server with")
     .option("--client-certificate <file>", "client certificate (PEM)")

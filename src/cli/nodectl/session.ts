@@ -1,7 +1,8 @@
 /**
  * Which server nodectl talks to, and how: `--server`, else NODEPLANE_SERVER, else the config
  * file (--kubeconfig, else $NODEPLANE_CONFIG, else ~/.nodeplane/config.yaml — the file
- * `nodeplane serve --tls` writes), else 127.0.0.1:50051. The config file is kubeconfig-shaped
+ * `nodeplane serve --tls` writes), else 127.0.0.1:50051; each may list several replicas
+ * ("a:50051,b:50051"), tried in the order given and failed over between. The config file is kubeconfig-shaped
  * (server, CA, client certificate and key, or token; or just `server: host:port`);
  * --certificate-authority, --client-certificate, --client-key and --token override it. The first
  * call is watched by a short connect timeout, so that an address where nothing answers fails in
