@@ -14,6 +14,7 @@ import {
   NodeServiceService as S,
   WatchRequest,
 } from "../gen/nodeplane/v1/service.js";
+import { AgentTunnelServiceService, type ConnectRequest, type ConnectResponse } from "../gen/nodeplane/v1/node_proxy.js";
 import { CancelledError, fromServiceError, isServiceError, type RpcError } from "./errors.js";
 
 export interface NodeClientOptions {
@@ -247,6 +248,15 @@ export class NodeClient {
         stream.cancel();
       },
     };
+  }
+
+  /**
+   * Open the agent's reverse tunnel (nodeplane.v1.AgentTunnelService/Connect) on this client's
+   * connection: the agent writes a hello, then answers the calls the server sends (src/agent/tunnel.ts).
+   */
+  openTunnel(): grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> {
+    const def = AgentTunnelServiceService.connect;
+    return this.client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, this.metadata(), {});
   }
 
   /** Resolves once the channel is connected (or rejects after `timeoutMs`). */
