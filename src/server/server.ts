@@ -43,6 +43,7 @@ import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
 import { Security, type SecurityOptions } from "../auth/setup.js";
 import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
+import { addNodeProxy, type NodeProxySettings } from "../proxy/serve.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -91,6 +92,8 @@ export interface ServeOptions {
   dashboard?: false | DashboardSettings;
   /** TLS, authentication, authorization, limits, audit (src/auth/setup.ts); undefined = plaintext on loopback, no authentication. */
   security?: SecurityOptions;
+  /** How the server reaches node agents for NodeProxyService (src/proxy/node-proxy.ts). */
+  agentProxy?: NodeProxySettings;
 }
 
 export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
@@ -268,6 +271,8 @@ export class NodeplaneServer {
       parts.push(() => heartbeats.closeAll());
       server.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       security.addServices(server, calls);
+      const tunnels = addNodeProxy(server, { ...opts.agentProxy, registry, calls, security, log });
+      parts.push(() => tunnels.closeAll());
       addReflection(server);
       const health = addHealth(server);
       const maxConnections = opts.maxConnections ?? defaultMaxConnections();
