@@ -271,5 +271,5 @@ export class NodeAgent {
 
 /** What counts as a change of status: everything but the heartbeat times. */
 function fingerprint(s: MachineStatus): string {
-  return JSON.stringify([s.capacity, s.allocatable, s.addresses, s.nodeInfo, s.conditions.map((c) => [c.type, c.status, c.reason, c.message]), s.topology]);
+  return JSON.stringify([s.capacity, s.allocatable, s.addresses, s.nodeInfo, s.conditions.map((c) => [c.type, c.status, c.reason, c.message]), s.topology, s.daemonEndpoints]);
 }

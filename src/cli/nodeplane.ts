@@ -14,6 +14,8 @@ import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags extends SecurityFlags {
+  agentTimeout: number;
+  agentPreferredAddressTypes: string;
   listen: string;
   httpListen: string;
   dataDir: string;
@@ -98,6 +100,8 @@ addSecurityOptions(program
   .option("--max-heartbeat-rate <per-second>", "Lease renewals per second the fleet's heartbeat streams should stay under: beyond it agents are asked to renew less often", parsePositiveInt, 10_000)
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
+  .addOption(durationOption("--agent-timeout <duration>", "how long a call to a node's agent (nodectl top, logs, check) may take", 10_000))
+  .option("--agent-preferred-address-types <types>", "which of a node's addresses to dial its agent at, first match wins", "InternalIP,Hostname,ExternalIP")
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd" && !flags.etcdEndpoints) {
       throw new InvalidArgumentError("--store etcd needs --etcd-endpoints (e.g. --etcd-endpoints http://127.0.0.1:2379)");
@@ -129,6 +133,7 @@ addSecurityOptions(program
       listen: flags.listen,
       httpListen: flags.httpListen || null,
       security: securityOptionsFrom(flags),
+      agentProxy: { timeoutMs: flags.agentTimeout, addressTypes: flags.agentPreferredAddressTypes.split(",").map((t) => t.trim()).filter(Boolean) },
       dataDir: flags.dataDir,
       logger: log,
       watchQueueLimit: flags.watchQueueSize,
