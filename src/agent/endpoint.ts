@@ -16,7 +16,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { AgentServiceService, type AgentServiceServer } from "../gen/nodeplane/v1/agent.js";
-import { GROUPS } from "../auth/identity.js";
 import type { AgentApi } from "./agent-api.js";
 import { failureOf } from "./agent-api.js";
 import type { AgentLogger } from "./agent.js";
@@ -27,6 +26,8 @@ export interface AgentEndpointOptions {
   port: number;
   /** The serving certificate and key, and the cluster CA callers' certificates must chain to (PEM). */
   tls: { cert: string; key: string; ca: string };
+  /** The certificate group (O) a caller must be in: the control plane's, nodeplane:control-plane. */
+  callerGroup: string;
   api: AgentApi;
   log: AgentLogger & { error(obj: object, msg: string): void };
 }
@@ -46,7 +47,7 @@ export class AgentEndpoint {
   /** @throws Error naming the address when it cannot listen. */
   static async listen(o: AgentEndpointOptions): Promise<AgentEndpoint> {
     const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 });
-    server.addService(AgentServiceService, handlers(o.api, o.log, refusalLog(o.log)));
+    server.addService(AgentServiceService, handlers(o.api, o.callerGroup, o.log, refusalLog(o.log)));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const tlsServer = createTlsServer(
       { ...o.tls, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ["h2"], minVersion: "TLSv1.2", handshakeTimeout: 10_000 },
@@ -85,11 +86,11 @@ export class AgentEndpoint {
 
 type Refusals = (fields: object, msg: string) => void;
 
-function handlers(api: AgentApi, log: AgentEndpointOptions["log"], refusals: Refusals): AgentServiceServer {
+function handlers(api: AgentApi, group: string, log: AgentEndpointOptions["log"], refusals: Refusals): AgentServiceServer {
   const unary =
     <Req, Res>(method: string, fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      const refused = admit(call, method, refusals);
+      const refused = admit(call, method, group, refusals);
       if (refused) return callback(refused);
       try {
         callback(null, fn(call.request));
@@ -107,13 +108,13 @@ function handlers(api: AgentApi, log: AgentEndpointOptions["log"], refusals: Ref
 }
 
 /** Undefined for the control plane; the refusal otherwise (logged). */
-function admit(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, refusals: Refusals): Partial<grpc.StatusObject> | undefined {
+function admit(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, group: string, refusals: Refusals): Partial<grpc.StatusObject> | undefined {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   const orgs = list(cert?.subject?.O);
-  if (orgs.includes(GROUPS.controlPlane)) return undefined;
+  if (orgs.includes(group)) return undefined;
   const who = cert ? `${JSON.stringify(list(cert.subject?.CN)[0] ?? "")} (groups ${orgs.join(", ") || "none"})` : "a caller without a verified certificate";
   refusals({ peer: call.getPeer(), method, subject: who }, "agent call refused: not the control plane");
-  return { code: grpc.status.PERMISSION_DENIED, details: `${who} may not call the agent: it answers only the control plane (${GROUPS.controlPlane}); ask the nodeplane server (nodectl top/logs/check)` };
+  return { code: grpc.status.PERMISSION_DENIED, details: `${who} may not call the agent: it answers only the control plane (${group}); ask the nodeplane server (nodectl top/logs/check)` };
 }
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

@@ -6,11 +6,9 @@
  * (the newest lines that fit). Lines hold no credentials: nothing in nodeplane logs one.
  */
 import { type Logger, pino } from "pino";
-import { InvalidError } from "../errors.js";
 import type { LogLevel } from "../log.js";
+import { checkTailLines, MAX_TAIL_LINES } from "../validation/tail-lines.js";
 
-/** The most lines one GetLogs may ask for (and the ring's default size). */
-export const MAX_TAIL_LINES = 1000;
 const MAX_LINE_CHARS = 16 * 1024;
 /** An answer holds at most this many characters (the newest lines that fit): it must fit in a gRPC message. */
 const MAX_ANSWER_CHARS = 2 * 1024 * 1024;
@@ -44,13 +42,6 @@ export class LogRing {
     let from = wanted.length;
     while (from > 0 && chars + wanted[from - 1]!.length <= MAX_ANSWER_CHARS) chars += wanted[--from]!.length;
     return wanted.slice(from);
-  }
-}
-
-/** @throws InvalidError naming tail_lines unless it is a whole number from 0 to MAX_TAIL_LINES. */
-export function checkTailLines(tailLines: number, field = "tail_lines"): void {
-  if (!Number.isInteger(tailLines) || tailLines < 0 || tailLines > MAX_TAIL_LINES) {
-    throw InvalidError.of(field, String(tailLines), `must be a whole number from 1 to ${MAX_TAIL_LINES} (0 = every line the agent keeps, at most ${MAX_TAIL_LINES})`);
   }
 }
 

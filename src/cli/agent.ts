@@ -11,7 +11,7 @@ import { silenceIpServernameWarning } from "../auth/client-credentials.js";
 import { NodeplaneError } from "../errors.js";
 import type { LogLevel } from "../log.js";
 import { agentLogger, LogRing } from "../agent/log-ring.js";
-import { startReachable } from "../agent/reachable.js";
+import { startReachable } from "./agent-reachable.js";
 import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "../validation/topology.js";
 import { parseTaintSpec } from "./taints.js";
 import { durationOption, parseBool, parsePositiveInt } from "./flags.js";

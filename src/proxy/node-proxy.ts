@@ -18,7 +18,7 @@ import { codeName, toServiceError } from "../server/errors.js";
 import { FailedPreconditionError, UnavailableError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import type { NodeProxyServiceServer, NodeUsage } from "../gen/nodeplane/v1/node_proxy.js";
-import { checkTailLines } from "../agent/log-ring.js";
+import { checkTailLines } from "../validation/tail-lines.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import type { Calls } from "../server/calls.js";
 import { wrapUnary } from "../server/node-service.js";

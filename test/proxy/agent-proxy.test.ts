@@ -196,7 +196,7 @@ describe("operators reach node agents through the server", () => {
     const counted = { ...api, usage: () => (answered++, api.usage()) };
     const pair = { cert: readFileSync(join(dir, "p1", "serving.crt"), "utf8"), key: readFileSync(join(dir, "p1", "serving.key"), "utf8") };
     const silent = { info: () => {}, warn: () => {}, error: () => {} };
-    const rogue = await AgentEndpoint.listen({ host: "127.0.0.1", port: 0, tls: { ...pair, ca: h.caPem }, api: counted, log: silent });
+    const rogue = await AgentEndpoint.listen({ host: "127.0.0.1", port: 0, tls: { ...pair, ca: h.caPem }, callerGroup: "nodeplane:control-plane", api: counted, log: silent });
     closers.push(() => rogue.close());
     await operator.createNode(agentNode("rogue", { status: { addresses: [{ type: "InternalIP", address: "127.0.0.1" }], daemonEndpoints: { agentEndpoint: { port: rogue.port } } } }));
 

@@ -14,13 +14,14 @@
 import type { NodeClient } from "../client/client.js";
 import { systemClock } from "../clock.js";
 import type { AgentConnection } from "../auth/agent-connection.js";
-import { agentApi } from "./agent-api.js";
-import type { AgentProgress } from "./agent.js";
-import type { CheckSources } from "./checks.js";
-import { AgentEndpoint } from "./endpoint.js";
-import type { LogRing } from "./log-ring.js";
-import { AgentTunnel } from "./tunnel.js";
-import { UsageSampler } from "./usage.js";
+import { GROUPS } from "../auth/identity.js";
+import { agentApi } from "../agent/agent-api.js";
+import type { AgentProgress } from "../agent/agent.js";
+import type { CheckSources } from "../agent/checks.js";
+import { AgentEndpoint } from "../agent/endpoint.js";
+import type { LogRing } from "../agent/log-ring.js";
+import { AgentTunnel } from "../agent/tunnel.js";
+import { UsageSampler } from "../agent/usage.js";
 
 export interface ReachableOptions {
   nodeName: string;
@@ -61,7 +62,7 @@ export async function startReachable(o: ReachableOptions): Promise<Reachable> {
     try {
       const { certs, clusterCa, client } = await o.connection.serving(o.signal);
       held.push({ name: "certificate", notAfter: () => client.notAfter }, { name: "serving-certificate", notAfter: () => certs.notAfter });
-      const ep = await AgentEndpoint.listen({ host: o.host, port: o.port, tls: { ...certs.current(), ca: clusterCa }, api, log: o.log });
+      const ep = await AgentEndpoint.listen({ host: o.host, port: o.port, tls: { ...certs.current(), ca: clusterCa }, callerGroup: GROUPS.controlPlane, api, log: o.log });
       endpoint = ep;
       certs.rotate(o.signal, () => ep.useCertificate(certs.current())).catch((err: unknown) => o.log.warn({ err: err instanceof Error ? err.message : String(err) }, "serving certificate rotation stopped"));
       o.log.info({ node: o.nodeName, address: `${o.host}:${ep.port}` }, "agent endpoint serving");
