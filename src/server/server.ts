@@ -273,7 +273,8 @@ export class NodeplaneServer {
       security.addServices(server, calls);
       const tunnels = addNodeProxy(server, { ...opts.agentProxy, registry, calls, security, log });
       parts.push(() => tunnels.closeAll());
-      addReflection(server);
+      // AgentService is in the descriptors (node_proxy.proto imports its messages), but agents serve it.
+      addReflection(server, undefined, { exclude: ["nodeplane.v1.AgentService"] });
       const health = addHealth(server);
       const maxConnections = opts.maxConnections ?? defaultMaxConnections();
       const httpMaxConnections = opts.httpMaxConnections ?? DEFAULTS.httpMaxConnections;
