@@ -13,7 +13,7 @@ import type { Clock } from "../clock.js";
 import { GROUPS } from "./identity.js";
 import { generateKeyPair, issueCertificate, type Issuer, privateKeyPem } from "./pki.js";
 
-export const CONTROL_PLANE_USER = "system:nodeplane:control-plane";
+const CONTROL_PLANE_USER = "system:nodeplane:control-plane";
 const LIFETIME_MS = 24 * 3_600_000;
 
 /** What the server dials agents with: the CA their serving certificates must chain to, and its own client certificate. */

@@ -92,7 +92,7 @@ export class AgentDialer {
 }
 
 /** Why `cert` is not node `node`'s serving certificate (undefined when it is). */
-export function certificateProblem(node: string, cert: PeerCertificate): string | undefined {
+function certificateProblem(node: string, cert: PeerCertificate): string | undefined {
   const want = `${NODE_USER_PREFIX}${node}`;
   const cn = first(cert.subject?.CN);
   if (cn !== want) return `presented a certificate for ${JSON.stringify(cn ?? "")}, not ${want}`;

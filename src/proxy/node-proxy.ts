@@ -26,7 +26,7 @@ import type { AgentAnswer, AgentCall, AgentCallName } from "./agent-calls.js";
 import type { AgentDialer } from "./agent-dialer.js";
 import type { Tunnels } from "./tunnels.js";
 
-export const DEFAULT_AGENT_ADDRESS_TYPES: readonly string[] = ["InternalIP", "Hostname", "ExternalIP"];
+const DEFAULT_AGENT_ADDRESS_TYPES: readonly string[] = ["InternalIP", "Hostname", "ExternalIP"];
 const DEFAULT_AGENT_TIMEOUT_MS = 10_000;
 const FAN_OUT = 16;
 const PAGE = 500;
@@ -106,7 +106,7 @@ export function nodeProxyService(o: NodeProxyOptions): NodeProxyServiceServer {
  * host:port of `node`'s agent: its first address of the first preferred type that has one.
  * @throws FailedPreconditionError when it reports no port or no such address.
  */
-export function agentAddress(node: Node, types: readonly string[]): string {
+function agentAddress(node: Node, types: readonly string[]): string {
   const name = JSON.stringify(node.metadata?.name ?? "");
   const port = node.status?.daemonEndpoints?.agentEndpoint?.port ?? 0;
   if (port <= 0) {
