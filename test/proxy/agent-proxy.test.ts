@@ -7,8 +7,8 @@
  * - top, logs and check through the server over verified TLS (SDK and nodectl);
  * - the agent's endpoint answers only the control plane (an operator's certificate, though the
  *   same CA signed it, is PERMISSION_DENIED there);
- * - a rogue endpoint serving another node's real certificate at a node's address is refused,
- *   and the server logs it;
+ * - a rogue endpoint serving another node's real certificate at a node's address (in process,
+ *   and a real agent process of another node) is refused, and the server logs it;
  * - unknown node NOT_FOUND, no endpoint FAILED_PRECONDITION, closed port UNAVAILABLE naming node
  *   and address;
  * - the reverse tunnel: an agent listening where the server cannot reach it (127.0.0.2, while
@@ -206,9 +206,16 @@ describe("operators reach node agents through the server", () => {
     const logged = await log.line((l) => l.msg === "agent certificate refused" && l.node === "rogue");
     expect(logged.address).toBe(`127.0.0.1:${rogue.port}`);
     expect(answered).toBe(0);
+
+    // The same with a real agent process: node "impostor" reports the port where p1's agent serves.
+    const p1Port = await portOf("p1");
+    await operator.createNode(agentNode("impostor", { status: { addresses: [{ type: "InternalIP", address: "127.0.0.1" }], daemonEndpoints: { agentEndpoint: { port: p1Port } } } }));
+    await expect(operator.getNodeLogs("impostor", 1)).rejects.toThrow(`node "impostor": agent at 127.0.0.1:${p1Port} presented a certificate for "system:node:p1", not system:node:impostor: refused`);
+    await log.line((l) => l.msg === "agent certificate refused" && l.node === "impostor");
     // top lists it with its error, the others with their usage.
     const rows = await operator.listNodeUsage();
     expect(rows.find((r) => r.nodeName === "rogue")?.error).toMatch(/^UNAVAILABLE: .*system:node:p1/);
+    expect(rows.find((r) => r.nodeName === "impostor")?.error).toMatch(/^UNAVAILABLE: .*system:node:p1/);
     expect(rows.find((r) => r.nodeName === "p1")?.error).toBe("");
   });
 
