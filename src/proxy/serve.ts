@@ -21,7 +21,7 @@ export interface NodeProxySettings {
 }
 
 /** Add both services to `server`; answers the tunnels, to close on shutdown. */
-export function addNodeProxy(server: grpc.Server, o: NodeProxySettings & { registry: NodeRegistry; calls: Calls; security: Security; log: Logger }): Tunnels {
+export function addNodeProxy(server: Pick<grpc.Server, "addService">, o: NodeProxySettings & { registry: NodeRegistry; calls: Calls; security: Security; log: Logger }): Tunnels {
   const log = o.log.child({ component: "node-proxy" });
   const tunnels = new Tunnels({ identityOf: (md) => o.security.gate.identityOf(md), calls: o.calls, log });
   const controlPlane = o.security.controlPlane;
