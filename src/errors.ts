@@ -28,7 +28,8 @@ export type ErrorKind =
   | "ResourceExhausted"
   | "Unavailable"
   | "Unauthenticated"
-  | "PermissionDenied";
+  | "PermissionDenied"
+  | "FailedPrecondition";
 
 /** One broken rule: which field, the offending value, the rule. */
 export interface FieldViolation {
@@ -155,4 +156,9 @@ export class UnauthenticatedError extends NodeplaneError {
 /** PERMISSION_DENIED: the identity may not do this. The message names the identity, the action and the object. */
 export class PermissionDeniedError extends NodeplaneError {
   readonly kind = "PermissionDenied";
+}
+
+/** FAILED_PRECONDITION: the object is not in a state the request needs (a node without an agent endpoint); retrying will not help until it is. */
+export class FailedPreconditionError extends NodeplaneError {
+  readonly kind = "FailedPrecondition";
 }

@@ -50,10 +50,20 @@ export interface AgentStats {
   failures: number;
 }
 
+/** When (the clock's ms) the agent last did each thing; 0 = never. Its health checks read them. */
+export interface AgentProgress {
+  /** Registered (or, in manual mode, found its Node). */
+  registeredAt: number;
+  renewedAt: number;
+  /** Sent its status (a registration sends it too). */
+  statusSentAt: number;
+}
+
 const silent: AgentLogger = { info: () => {}, warn: () => {} };
 
 export class NodeAgent {
   readonly stats: AgentStats = { registrations: 0, renewals: 0, statusSends: 0, failures: 0 };
+  readonly progress: AgentProgress = { registeredAt: 0, renewedAt: 0, statusSentAt: 0 };
   private readonly o: Required<Omit<NodeAgentOptions, "providerId" | "log" | "heartbeat" | "clock">> & Pick<NodeAgentOptions, "providerId">;
   private readonly clock: Clock;
   private readonly log: AgentLogger;
@@ -127,6 +137,7 @@ export class NodeAgent {
     };
     await this.o.client.register(node, { signal });
     this.stats.registrations++;
+    this.progress.registeredAt = this.progress.renewedAt = this.clock.now();
     this.noteSent(status);
     this.log.info({ node: this.o.nodeName }, "registered");
   }
@@ -136,6 +147,7 @@ export class NodeAgent {
     const watch = this.o.client.watch({ fieldSelector: `metadata.name=${this.o.nodeName}`, sendInitialEvents: true }, { signal });
     for await (const ev of watch) {
       if (ev.type === "ADDED" || ev.type === "MODIFIED") {
+        this.progress.registeredAt = this.clock.now();
         this.log.info({ node: this.o.nodeName }, "node exists: heartbeating");
         return;
       }
@@ -163,7 +175,7 @@ export class NodeAgent {
               stream ??= this.o.client.heartbeat({ signal });
               const res = await stream.renew(this.o.nodeName, renewal);
               if (res.nextRenewIntervalMs > 0) interval = res.nextRenewIntervalMs;
-              this.stats.renewals++;
+              this.noteRenewed();
               return;
             } catch (err) {
               stream?.close();
@@ -174,7 +186,7 @@ export class NodeAgent {
             }
           }
           await this.o.client.renewLease(this.o.nodeName, { ...renewal, signal });
-          this.stats.renewals++;
+          this.noteRenewed();
         });
         if (!ok) return;
         await this.sleep(interval * (1 + Math.random() * 0.04), signal);
@@ -248,10 +260,16 @@ export class NodeAgent {
   private noteSent(status: MachineStatus): void {
     this.lastStatus = fingerprint(status);
     this.lastSentAt = Date.now();
+    this.progress.statusSentAt = this.clock.now();
+  }
+
+  private noteRenewed(): void {
+    this.stats.renewals++;
+    this.progress.renewedAt = this.clock.now();
   }
 }
 
 /** What counts as a change of status: everything but the heartbeat times. */
 function fingerprint(s: MachineStatus): string {
-  return JSON.stringify([s.capacity, s.allocatable, s.addresses, s.nodeInfo, s.conditions.map((c) => [c.type, c.status, c.reason, c.message]), s.topology]);
+  return JSON.stringify([s.capacity, s.allocatable, s.addresses, s.nodeInfo, s.conditions.map((c) => [c.type, c.status, c.reason, c.message]), s.topology, s.daemonEndpoints]);
 }

@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statfsSync } from "node:fs";
 import os from "node:os";
-import type { NodeAddress, NodeCondition, NodeSystemInfo, NodeTopology } from "../gen/nodeplane/v1/node.js";
+import type { NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSystemInfo, NodeTopology } from "../gen/nodeplane/v1/node.js";
 import { amountOf, type EvictionThresholds, under } from "./eviction.js";
 
 export interface MachineStatus {
@@ -16,6 +16,8 @@ export interface MachineStatus {
   conditions: NodeCondition[];
   /** The NUMA layout and TopologyManager settings (read once at start: see topology.ts). */
   topology?: NodeTopology;
+  /** The agent endpoint's port (set by the agent once it listens; src/agent/endpoint.ts). */
+  daemonEndpoints?: NodeDaemonEndpoints;
 }
 
 export interface MachineOptions {

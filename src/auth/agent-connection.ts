@@ -31,6 +31,12 @@ export interface AgentConnection {
   auth: "none" | "token" | "client certificate" | "node certificate";
   /** Stop rotating certificates. */
   stop(): void;
+  /**
+   * With a node certificate: obtain the serving certificate of the agent's endpoint (from
+   * --cert-dir, else signed by the server, asked for with the node certificate) and the cluster
+   * CA callers must chain to.
+   */
+  serving?: (signal: AbortSignal) => Promise<{ certs: NodeCertificates; clusterCa: string; client: NodeCertificates }>;
 }
 
 
@@ -52,7 +58,8 @@ export async function connectAgent(f: AgentConnectionFlags, nodeName: string, lo
         "a node certificate needs the server's CA to verify it with (--certificate-authority FILE, or certificate-authority in --kubeconfig / --bootstrap-kubeconfig): without it, anyone answering at the server's address could take the bootstrap token",
       );
     }
-    const certs = await NodeCertificates.obtain({ server, ca, certDir: f.certDir, nodeName, bootstrapToken: token, log }, signal);
+    const options: NodeCertificatesOptions = { server, ca, certDir: f.certDir, nodeName, bootstrapToken: token, log };
+    const certs = await NodeCertificates.obtain(options, signal);
     const client = new NodeClient(server, { credentials: certs.credentials() });
     const rotation = new AbortController();
     if (f.rotateCertificates) {
@@ -60,7 +67,11 @@ export async function connectAgent(f: AgentConnectionFlags, nodeName: string, lo
         log.warn({ err: err instanceof Error ? err.message : String(err) }, "certificate rotation stopped"),
       );
     }
-    return { client, auth: "node certificate", stop: () => rotation.abort() };
+    const serving = async (s: AbortSignal) => {
+      const servingCerts = await NodeCertificates.obtain({ ...options, bootstrapToken: undefined, usage: "serving", askWith: () => certs.current() }, s);
+      return { certs: servingCerts, clusterCa: certs.clusterCa(), client: certs };
+    };
+    return { client, auth: "node certificate", stop: () => rotation.abort(), serving };
   }
   const options = wrap("connection", () => clientOptions(settings));
   const auth = settings.cert ? "client certificate" : settings.token ? "token" : "none";

@@ -4,7 +4,8 @@
  * authorized the call; the caller's identity comes from the gate for the rules that need it
  * (who created a token, which token asks for a certificate).
  */
-import type { AuthServiceServer, BootstrapToken } from "../gen/nodeplane/v1/auth.js";
+import { type AuthServiceServer, type BootstrapToken, NodeCertificateUsage } from "../gen/nodeplane/v1/auth.js";
+import { InvalidError } from "../errors.js";
 import { wrapUnary } from "../server/node-service.js";
 import type { Calls } from "../server/calls.js";
 import type { BootstrapTokenRecord, BootstrapTokens } from "./bootstrap-tokens.js";
@@ -20,6 +21,12 @@ export interface AuthServiceDeps {
   calls: Calls;
 }
 
+const USAGES: Partial<Record<number, "client" | "serving">> = {
+  [NodeCertificateUsage.NODE_CERTIFICATE_USAGE_UNSPECIFIED]: "client",
+  [NodeCertificateUsage.NODE_CERTIFICATE_USAGE_CLIENT]: "client",
+  [NodeCertificateUsage.NODE_CERTIFICATE_USAGE_SERVING]: "serving",
+};
+
 export function authService(deps: AuthServiceDeps): AuthServiceServer {
   const who = (call: { metadata: Parameters<AuthGate["identityOf"]>[0] }) => deps.gate.identityOf(call.metadata) ?? anonymous;
   return {
@@ -31,7 +38,9 @@ export function authService(deps: AuthServiceDeps): AuthServiceServer {
     listBootstrapTokens: wrapUnary(deps, "ListBootstrapTokens", async () => ({ bootstrapTokens: (await deps.tokens.list()).map(toMessage) })),
     deleteBootstrapToken: wrapUnary(deps, "DeleteBootstrapToken", async (req) => ({ bootstrapToken: toMessage(await deps.tokens.delete(req.id)) })),
     signNodeCertificate: wrapUnary(deps, "SignNodeCertificate", async (req, call) => {
-      const signed = await deps.signer.sign(who(call), req.nodeName, req.certificateSigningRequest);
+      const usage = USAGES[req.usage];
+      if (!usage) throw InvalidError.of("usage", String(req.usage), "must be NODE_CERTIFICATE_USAGE_CLIENT (or unset) or NODE_CERTIFICATE_USAGE_SERVING");
+      const signed = await deps.signer.sign(who(call), req.nodeName, req.certificateSigningRequest, usage);
       return { certificate: signed.certPem, caCertificate: signed.caPem, expirationTimestamp: signed.notAfter };
     }),
     whoAmI: wrapUnary(deps, "WhoAmI", async (_req, call) => {

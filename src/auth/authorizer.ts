@@ -5,8 +5,8 @@
  * | who                                              | may                                                    |
  * | ------------------------------------------------ | ------------------------------------------------------ |
  * | operators (`system:masters`, `nodeplane:operators`) | everything                                          |
- * | viewers (`nodeplane:viewers`)                    | get, list, watch nodes, leases and events; metrics     |
- * | a node (`system:node:N` in `system:nodes`)       | its own Node N: get, list/watch pinned to N, create, update (NodeRestriction applies), status; its own Lease N: get, create, update; events about N; a certificate for N |
+ * | viewers (`nodeplane:viewers`)                    | get, list, watch nodes, leases and events; metrics; node agents' usage, logs and checks through the server (nodes/proxy) |
+ * | a node (`system:node:N` in `system:nodes`)       | its own Node N: get, list/watch pinned to N, create, update (NodeRestriction applies), status; its own Lease N: get, create, update; events about N; a certificate for N; a reverse tunnel for N (nodes/tunnel) — never any node's agent through the server |
  * | bootstrap tokens (`system:bootstrappers`)        | ask for a node certificate (csr-signer.ts decides which names) |
  * | every authenticated identity                     | reflection; who am I                                   |
  * | anonymous                                        | nothing (health probes are not authorized at all)      |
@@ -22,6 +22,8 @@ export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "d
 export type Resource =
   | "nodes"
   | "nodes/status"
+  | "nodes/proxy"
+  | "nodes/tunnel"
   | "leases"
   | "events"
   | "bootstraptokens"
@@ -44,12 +46,13 @@ const READ: readonly Verb[] = ["get", "list", "watch"];
 
 const RULES: readonly Rule[] = [
   { groups: [GROUPS.masters, GROUPS.operators], verbs: "*", resources: "*" },
-  { groups: [GROUPS.viewers], verbs: READ, resources: ["nodes", "nodes/status", "leases", "events", "metrics"] },
+  { groups: [GROUPS.viewers], verbs: READ, resources: ["nodes", "nodes/status", "nodes/proxy", "leases", "events", "metrics"] },
   { groups: [GROUPS.nodes], verbs: READ, resources: ["nodes", "nodes/status"], ownNode: true },
   { groups: [GROUPS.nodes], verbs: ["create", "update", "patch"], resources: ["nodes", "nodes/status"], ownNode: true },
   { groups: [GROUPS.nodes], verbs: ["get", "create", "update", "patch"], resources: ["leases"], ownNode: true },
   { groups: [GROUPS.nodes], verbs: ["list"], resources: ["events"], ownNode: true },
   { groups: [GROUPS.nodes], verbs: ["create"], resources: ["certificatesigningrequests"], ownNode: true },
+  { groups: [GROUPS.nodes], verbs: ["create"], resources: ["nodes/tunnel"], ownNode: true },
   { groups: [GROUPS.bootstrappers], verbs: ["create"], resources: ["certificatesigningrequests"] },
   { groups: [GROUPS.authenticated], verbs: ["get"], resources: ["reflection"] },
   { groups: [GROUPS.authenticated], verbs: ["create"], resources: ["selfsubjectreviews"] },
@@ -89,6 +92,8 @@ function describeObject(verb: Verb, resource: Resource, name: string, namespace?
 const NAMES: Record<Resource, [string, string]> = {
   nodes: ["node", "nodes"],
   "nodes/status": ["the status of node", "node statuses"],
+  "nodes/proxy": ["the agent of node", "node agents"],
+  "nodes/tunnel": ["a tunnel for node", "node tunnels"],
   leases: ["lease", "leases"],
   events: ["events of node", "events"],
   bootstraptokens: ["bootstrap token", "bootstrap tokens"],

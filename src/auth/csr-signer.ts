@@ -14,6 +14,13 @@
  *   (restrict that with the token's node names), never become an existing one. A claim ends
  *   after an hour (the agent has long registered by then, and the Node's existence protects
  *   the name), or when its token is deleted or expires.
+ *
+ * A node's second certificate, the serving certificate of its agent endpoint (usage "serving",
+ * as Kubernetes' kubelet-serving signer), has the same subject and key rules but is signed only
+ * for the node itself (or an operator), never for a bootstrap token. It carries serverAuth and
+ * no DNS or IP names at all: the control plane verifies it by its subject (CN=system:node:<name>,
+ * src/proxy/agent-dialer.ts), so no client that checks host names can ever take it for another
+ * host's certificate — a node could otherwise name the server's own address and pass for it.
  */
 import type { Clock } from "../clock.js";
 import { InvalidError, PermissionDeniedError, UnavailableError } from "../errors.js";
@@ -53,8 +60,11 @@ export interface SignerOptions {
 export class NodeCertificateSigner {
   constructor(private readonly o: SignerOptions) {}
 
-  /** @throws InvalidError (name, CSR), PermissionDeniedError (a bootstrap token and a taken name), UnavailableError (no signing CA). */
-  async sign(identity: Identity, nodeName: string, csrPem: string): Promise<SignedNodeCertificate> {
+  /**
+   * @throws InvalidError (name, CSR), PermissionDeniedError (a bootstrap token and a taken name, or a serving certificate),
+   * UnavailableError (no signing CA).
+   */
+  async sign(identity: Identity, nodeName: string, csrPem: string, usage: "client" | "serving" = "client"): Promise<SignedNodeCertificate> {
     const issuer = this.o.issuer;
     if (!issuer) {
       throw new UnavailableError(
@@ -75,6 +85,11 @@ export class NodeCertificateSigner {
     if (problems.length > 0) throw InvalidError.of("certificate_signing_request", csr.commonName, problems.join("; "));
 
     if (identity.groups.includes(GROUPS.bootstrappers) && identity.user.startsWith(BOOTSTRAP_USER_PREFIX)) {
+      if (usage === "serving") {
+        throw new PermissionDeniedError(
+          `${describeIdentity(identity)} cannot get a serving certificate for node ${JSON.stringify(nodeName)}: a bootstrap token gets the client certificate only; the node asks for its serving certificate with that`,
+        );
+      }
       await this.claim(identity, identity.user.slice(BOOTSTRAP_USER_PREFIX.length), nodeName);
     }
     const now = this.o.clock.now();
@@ -82,7 +97,7 @@ export class NodeCertificateSigner {
     const certPem = await issueCertificate(issuer, {
       subject: { commonName: wantCn, organizations: [GROUPS.nodes] },
       publicKey: csr.publicKey,
-      usage: "client",
+      usage: usage === "serving" ? "server" : "client",
       // Backdated a little for clocks that run behind ours.
       notBefore: new Date(now - Math.min(60_000, this.o.certTtlMs / 10)),
       notAfter,

@@ -17,6 +17,8 @@ export const GROUPS = {
   viewers: "nodeplane:viewers",
   nodes: "system:nodes",
   bootstrappers: "system:bootstrappers",
+  /** The control plane's client certificate to node agents (src/auth/control-plane.ts); no rule of the authorizer names it. */
+  controlPlane: "nodeplane:control-plane",
   authenticated: "system:authenticated",
   unauthenticated: "system:unauthenticated",
 } as const;

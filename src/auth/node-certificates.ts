@@ -12,6 +12,10 @@
  *
  * Files in --cert-dir (mode 0600, written atomically, key before certificate): node.key,
  * node.crt, ca.crt (the CA that signed node.crt, as the server sent it).
+ *
+ * The same, with `usage: "serving"`, keeps the serving certificate of the agent's endpoint
+ * (serving.key, serving.crt; kubelet's kubelet-server-current.pem): asked for and renewed with
+ * the node's client certificate (`askWith`), never with the bootstrap token.
  */
 import * as grpc from "@grpc/grpc-js";
 import { X509Certificate } from "node:crypto";
@@ -38,9 +42,16 @@ export interface NodeCertificatesOptions {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Where in a certificate's life to renew: [from, to] (default [0.7, 0.9]). */
   renewWindow?: [number, number];
+  /** "client" (default): the node's client certificate; "serving": its agent endpoint's serving certificate. */
+  usage?: "client" | "serving";
+  /** For a serving certificate: the client certificate to ask with (the node's current one). */
+  askWith?: () => Pair;
 }
 
-interface Pair {
+const FILES = { client: { cert: "node.crt", key: "node.key", what: "node" }, serving: { cert: "serving.crt", key: "serving.key", what: "serving" } } as const;
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+
+export interface Pair {
   cert: string;
   key: string;
 }
@@ -58,18 +69,26 @@ export class NodeCertificates {
     this.pair = pair;
   }
 
-  /** A valid certificate from --cert-dir, or a new one through the bootstrap token. */
+  /** A valid certificate from --cert-dir, or a new one through the bootstrap token (or, for a serving certificate, the client certificate). */
   static async obtain(o: NodeCertificatesOptions, signal: AbortSignal): Promise<NodeCertificates> {
-    const files = { cert: join(o.certDir, "node.crt"), key: join(o.certDir, "node.key") };
+    const usage = o.usage ?? "client";
+    const names = FILES[usage];
+    const files = { cert: join(o.certDir, names.cert), key: join(o.certDir, names.key) };
     if (existsSync(files.cert) && existsSync(files.key)) {
       const pair = { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
       const cert = new X509Certificate(pair.cert);
       const expected = `CN=${NODE_USER_PREFIX}${o.nodeName}`;
-      if (Date.parse(cert.validTo) > Date.now() && cert.subject.split("\n").includes(expected)) {
-        o.log.info({ node: o.nodeName, notAfter: new Date(cert.validTo).toISOString(), certDir: o.certDir }, "using the node certificate in the cert dir");
+      const fit = usage === "client" || (cert.keyUsage ?? []).includes(SERVER_AUTH);
+      if (Date.parse(cert.validTo) > Date.now() && cert.subject.split("\n").includes(expected) && fit) {
+        o.log.info({ node: o.nodeName, notAfter: new Date(cert.validTo).toISOString(), certDir: o.certDir }, `using the ${names.what} certificate in the cert dir`);
         return new NodeCertificates(o, pair);
       }
-      o.log.warn({ node: o.nodeName, certDir: o.certDir, subject: cert.subject.replace(/\n/g, ", "), notAfter: cert.validTo }, "the certificate in the cert dir is expired or for another node");
+      o.log.warn({ node: o.nodeName, certDir: o.certDir, subject: cert.subject.replace(/\n/g, ", "), notAfter: cert.validTo }, `the ${names.what} certificate in the cert dir is expired or for another node`);
+    }
+    if (usage === "serving") {
+      const certs = new NodeCertificates(o, { cert: "", key: "" });
+      await certs.renew(o.askWith!(), signal);
+      return certs;
     }
     if (!o.bootstrapToken) {
       throw new Error(`no valid node certificate in ${o.certDir} and no bootstrap token to get one (--bootstrap-token, or a token in --bootstrap-kubeconfig)`);
@@ -89,6 +108,16 @@ export class NodeCertificates {
     return new Date(new X509Certificate(this.pair.cert).validTo);
   }
 
+  /** The certificate and key now (PEM). */
+  current(): Pair {
+    return this.pair;
+  }
+
+  /** The cluster CA that signed it (ca.crt in the cert dir, as the server sent it). */
+  clusterCa(): string {
+    return readFileSync(join(this.o.certDir, "ca.crt"), "utf8");
+  }
+
   /** Renew before expiry until `signal` aborts, telling `use` about each new certificate. */
   async rotate(signal: AbortSignal, use: (credentials: grpc.ChannelCredentials) => void): Promise<void> {
     while (!signal.aborted) {
@@ -96,7 +125,7 @@ export class NodeCertificates {
       await sleepUntil(renewalTime(Date.parse(cert.validFrom), Date.parse(cert.validTo), this.o.renewWindow), signal);
       if (signal.aborted) return;
       try {
-        await this.renew(this.pair, signal);
+        await this.renew(this.o.usage === "serving" ? this.o.askWith!() : this.pair, signal);
       } catch (err) {
         // Refused (e.g. the node was given another name): keep the current certificate and try again later.
         this.o.log.warn({ node: this.o.nodeName, err: err instanceof Error ? err.message : String(err) }, "certificate rotation refused; trying again in a minute");
@@ -114,23 +143,28 @@ export class NodeCertificates {
     while (!signal.aborted) {
       const keys = await generateKeyPair();
       const csr = await createCsr(keys, { commonName: NODE_USER_PREFIX + this.o.nodeName, organizations: [GROUPS.nodes] });
+      const usage = this.o.usage ?? "client";
+      const names = FILES[usage];
       const client =
         "token" in auth
           ? new AuthClient(this.o.server, { credentials: tlsCredentials({ ca: this.o.ca }), token: auth.token, timeoutMs: 30_000 })
           : new AuthClient(this.o.server, { credentials: tlsCredentials({ ca: this.o.ca, ...auth }), timeoutMs: 30_000 });
       try {
-        const res = await client.signNodeCertificate(this.o.nodeName, csr, { signal });
+        const res = await client.signNodeCertificate(this.o.nodeName, csr, { signal, usage });
+        if (usage === "serving" && !(new X509Certificate(res.certificate).keyUsage ?? []).includes(SERVER_AUTH)) {
+          throw new RpcError(grpc.status.INVALID_ARGUMENT, "the server signed a certificate without serverAuth: it does not sign serving certificates (an older server?)");
+        }
         const pair = { cert: res.certificate, key: privateKeyPem(keys.privateKey) };
-        writePrivateFile(join(this.o.certDir, "node.key"), pair.key);
-        writePrivateFile(join(this.o.certDir, "node.crt"), pair.cert);
+        writePrivateFile(join(this.o.certDir, names.key), pair.key);
+        writePrivateFile(join(this.o.certDir, names.cert), pair.cert);
         writePrivateFile(join(this.o.certDir, "ca.crt"), res.caCertificate);
         this.pair = pair;
-        this.o.log.info({ node: this.o.nodeName, notAfter: res.expirationTimestamp?.toISOString(), certDir: this.o.certDir }, "got a node certificate");
+        this.o.log.info({ node: this.o.nodeName, notAfter: res.expirationTimestamp?.toISOString(), certDir: this.o.certDir }, `got a ${names.what} certificate`);
         return;
       } catch (err) {
         if (signal.aborted) return;
-        if (err instanceof RpcError && PERMANENT.has(err.code)) throw new Error(`the server refused the node certificate: ${err.message}`);
-        this.o.log.warn({ node: this.o.nodeName, err: err instanceof Error ? err.message : String(err) }, "asking for a node certificate failed; retrying");
+        if (err instanceof RpcError && PERMANENT.has(err.code)) throw new Error(`the server refused the ${names.what} certificate: ${err.message}`);
+        this.o.log.warn({ node: this.o.nodeName, err: err instanceof Error ? err.message : String(err) }, `asking for a ${names.what} certificate failed; retrying`);
         await sleep(backoff.next(0), signal);
       } finally {
         client.close();

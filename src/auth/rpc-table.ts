@@ -42,6 +42,7 @@ function pinnedName(req: Record<string, unknown>): string {
 
 const NODE = "/nodeplane.v1.NodeService/";
 const AUTH = "/nodeplane.v1.AuthService/";
+const PROXY = "/nodeplane.v1.NodeProxyService/";
 const read = (verb: Verb, resource: Resource, name: RpcAccess["name"], more: Partial<RpcAccess> = {}): RpcAccess => ({ verbs: [verb], resource, name, mutating: false, ...more });
 const write = (verbs: Verb[], resource: Resource, name: RpcAccess["name"], more: Partial<RpcAccess> = {}): RpcAccess => ({ verbs, resource, name, mutating: true, ...more });
 
@@ -64,6 +65,12 @@ export const RPC_TABLE: Readonly<Record<string, RpcAccess>> = {
   [`${AUTH}DeleteBootstrapToken`]: write(["delete"], "bootstraptokens", (r) => str(r.id).split(".")[0] ?? ""),
   [`${AUTH}SignNodeCertificate`]: write(["create"], "certificatesigningrequests", (r) => str(r.nodeName)),
   [`${AUTH}WhoAmI`]: read("create", "selfsubjectreviews", () => ""),
+  [`${PROXY}GetNodeUsage`]: read("get", "nodes/proxy", (r) => str(r.name)),
+  [`${PROXY}ListNodeUsage`]: read("list", "nodes/proxy", () => ""),
+  [`${PROXY}GetNodeLogs`]: read("get", "nodes/proxy", (r) => str(r.name)),
+  [`${PROXY}CheckNode`]: read("get", "nodes/proxy", (r) => str(r.name)),
+  // Admitted for the caller's own node; the tunnel's hello must then name that node (src/proxy/tunnels.ts).
+  "/nodeplane.v1.AgentTunnelService/Connect": read("create", "nodes/tunnel", () => "", { stream: true, atStart: true }),
   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": read("get", "reflection", () => "", { atStart: true }),
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": read("get", "reflection", () => "", { atStart: true }),
 };

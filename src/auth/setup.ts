@@ -22,6 +22,7 @@ import { AuditLog } from "./audit.js";
 import { authService } from "./auth-service.js";
 import { Authenticator } from "./authenticator.js";
 import { BootstrapTokens } from "./bootstrap-tokens.js";
+import { ControlPlaneCredentials } from "./control-plane.js";
 import { DEFAULT_NODE_CERT_TTL_MS, NodeCertificateSigner } from "./csr-signer.js";
 import { AuthGate } from "./gate.js";
 import { readKubeconfig, WRITTEN_BY, writeKubeconfig } from "./kubeconfig.js";
@@ -78,6 +79,8 @@ export class Security {
     private readonly pki: ServerPki | undefined,
     private readonly o: SecurityOptions,
     private readonly ctx: SecurityContext,
+    /** What the server dials node agents with (from the cluster signing CA); undefined without one. */
+    readonly controlPlane: ControlPlaneCredentials | undefined,
   ) {}
 
   /**
@@ -150,7 +153,8 @@ export class Security {
       log: log.child({ component: "auth" }),
     });
     const signer = new NodeCertificateSigner({ issuer, store: ctx.store, tokens, clock, certTtlMs: o.clusterSigningDurationMs ?? DEFAULT_NODE_CERT_TTL_MS });
-    const security = new Security(tls, access, gate, tokens, signer, limits, pki, o, ctx);
+    const controlPlane = issuer && new ControlPlaneCredentials(issuer, clock);
+    const security = new Security(tls, access, gate, tokens, signer, limits, pki, o, ctx, controlPlane);
     log.info({ authentication: enabled, tls: tls !== undefined, clientCertificates: tls?.clientCa !== undefined, tokenFile: tokenFile?.size ?? 0, auditLog: audit !== undefined }, "security");
     return security;
   }

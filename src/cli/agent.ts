@@ -9,7 +9,9 @@ import { probeTopology, topologyLabels } from "../agent/topology.js";
 import { type AgentConnectionFlags, connectAgent } from "../auth/agent-connection.js";
 import { silenceIpServernameWarning } from "../auth/client-credentials.js";
 import { NodeplaneError } from "../errors.js";
-import { createLogger, type LogLevel } from "../log.js";
+import type { LogLevel } from "../log.js";
+import { agentLogger, LogRing } from "../agent/log-ring.js";
+import { startReachable } from "./agent-reachable.js";
 import { TOPOLOGY_MANAGER_POLICIES, TOPOLOGY_MANAGER_SCOPES } from "../validation/topology.js";
 import { parseTaintSpec } from "./taints.js";
 import { durationOption, parseBool, parsePositiveInt } from "./flags.js";
@@ -30,10 +32,20 @@ interface AgentFlags extends AgentConnectionFlags {
   topologyManagerPolicy: string;
   topologyManagerScope: string;
   sysfsRoot: string;
+  address: string;
+  port: number;
+  reverseTunnel: boolean;
   logLevel: LogLevel;
 }
 
 const AGENT_VERSION = "nodeplane-agent/0.1.0";
+
+/** A TCP port, 0 allowed (any free port). */
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 65535) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a port (0 to 65535; 0 = any free port)`);
+  return n;
+}
 
 /** "k=v,k2=v2" as the kubelet's --node-labels. */
 function parseLabels(spec: string): Record<string, string> {
@@ -75,6 +87,9 @@ export function addAgentCommand(program: Command): void {
     .addOption(new Option("--topology-manager-policy <policy>", "the TopologyManager policy to report with the NUMA layout").choices(TOPOLOGY_MANAGER_POLICIES).default("none"))
     .addOption(new Option("--topology-manager-scope <scope>", "the TopologyManager scope to report with the NUMA layout").choices(TOPOLOGY_MANAGER_SCOPES).default("container"))
     .option("--sysfs-root <dir>", "where sysfs is mounted, to read the NUMA layout from (e.g. /host/sys in a container)", "/sys")
+    .option("--address <ip>", "the address the agent's endpoint (usage, logs, checks for the control plane) listens on", "127.0.0.1")
+    .option("--port <port>", "the agent endpoint's port, reported as status.daemon_endpoints.agent_endpoint.port (0 = any free port)", parsePort, 10250)
+    .option("--reverse-tunnel <bool>", "also open a reverse tunnel to the server, for when the server cannot dial this node (NAT, firewall)", parseBool, false)
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: AgentFlags) => {
       const nodeName = nodeNameOf(flags.hostnameOverride);
@@ -87,7 +102,9 @@ export function addAgentCommand(program: Command): void {
         throw new InvalidArgumentError(err instanceof NodeplaneError ? err.message : String(err));
       }
       const nodeIPs = flags.nodeIp.split(",").map((s) => s.trim()).filter(Boolean);
-      const log = createLogger(flags.logLevel);
+      // Every log line also goes to a ring the control plane can read (nodectl logs node NAME).
+      const ring = new LogRing();
+      const log = agentLogger(flags.logLevel, ring);
       // Read once at start, as the kubelet does: the layout changes only with CPU hotplug.
       const topology = probeTopology({ sysfsRoot: flags.sysfsRoot, policy: flags.topologyManagerPolicy, scope: flags.topologyManagerScope, log });
       silenceIpServernameWarning();
@@ -96,6 +113,12 @@ export function addAgentCommand(program: Command): void {
         throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
       });
       const client = connection.client;
+      let port = 0;
+      let last: ReturnType<typeof probeMachine> | undefined;
+      const probe = (): ReturnType<typeof probeMachine> => {
+        last = probeMachine({ hostname: nodeName, nodeIPs, rootDir: flags.rootDir, maxPods: flags.maxPods, thresholds, agentVersion: AGENT_VERSION, topology });
+        return port > 0 ? { ...last, daemonEndpoints: { agentEndpoint: { port } } } : last;
+      };
       const agent = new NodeAgent({
         client,
         nodeName,
@@ -106,16 +129,36 @@ export function addAgentCommand(program: Command): void {
         leaseDurationSeconds: flags.nodeLeaseDurationSeconds,
         statusUpdateFrequencyMs: flags.nodeStatusUpdateFrequency,
         statusReportFrequencyMs: flags.nodeStatusReportFrequency,
-        probe: () => probeMachine({ hostname: nodeName, nodeIPs, rootDir: flags.rootDir, maxPods: flags.maxPods, thresholds, agentVersion: AGENT_VERSION, topology }),
+        probe,
         log,
       });
+      const reachable = await startReachable({
+        nodeName,
+        connection,
+        client,
+        host: flags.address,
+        port: flags.port,
+        reverseTunnel: flags.reverseTunnel,
+        rootDir: flags.rootDir,
+        ring,
+        progress: agent.progress,
+        timings: {
+          leaseDurationMs: flags.nodeLeaseDurationSeconds * 1000,
+          statusUpdateFrequencyMs: flags.nodeStatusUpdateFrequency,
+          statusReportFrequencyMs: flags.nodeStatusReportFrequency,
+          conditions: () => (last ?? probe()).conditions,
+        },
+        log,
+        signal: stopping.signal,
+      });
+      port = reachable.port;
       log.info({ server: client.address, node: nodeName, auth: connection.auth, registerNode: flags.registerNode }, "nodeplane agent starting");
       agent.start();
       const stop = (signal: string): void => {
         log.info({ signal }, "stopping");
         stopping.abort();
         connection.stop();
-        agent.stop().then(
+        Promise.all([agent.stop(), reachable.stop()]).then(
           () => {
             client.close();
             process.exit(0);

@@ -15,6 +15,8 @@ import { SqliteStore } from "../store/sqlite.js";
 import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags extends SecurityFlags {
+  agentTimeout: number;
+  agentPreferredAddressTypes: string;
   listen: string;
   httpListen: string;
   dataDir: string;
@@ -107,6 +109,8 @@ addSecurityOptions(program
   .addOption(durationOption("--leader-elect-lease-duration <duration>", "how long other replicas wait on an unrenewed leader Lease before taking it (whole seconds)", LEADER_ELECTION_DEFAULTS.leaseDurationMs))
   .addOption(durationOption("--leader-elect-renew-deadline <duration>", "how long the leader keeps leading without a successful renewal", LEADER_ELECTION_DEFAULTS.renewDeadlineMs))
   .addOption(durationOption("--leader-elect-retry-period <duration>", "how often replicas read (or the leader renews) the leader Lease", LEADER_ELECTION_DEFAULTS.retryPeriodMs))
+  .addOption(durationOption("--agent-timeout <duration>", "how long a call to a node's agent (nodectl top, logs, check) may take", 10_000))
+  .option("--agent-preferred-address-types <types>", "which of a node's addresses to dial its agent at, first match wins", "InternalIP,Hostname,ExternalIP")
   .action(async (flags: ServeFlags) => {
     if (flags.store === "etcd" && !flags.etcdEndpoints) {
       throw new InvalidArgumentError("--store etcd needs --etcd-endpoints (e.g. --etcd-endpoints http://127.0.0.1:2379)");
@@ -141,6 +145,7 @@ addSecurityOptions(program
       listen: flags.listen,
       httpListen: flags.httpListen || null,
       security: securityOptionsFrom(flags),
+      agentProxy: { timeoutMs: flags.agentTimeout, addressTypes: flags.agentPreferredAddressTypes.split(",").map((t) => t.trim()).filter(Boolean) },
       dataDir: flags.dataDir,
       logger: log,
       watchQueueLimit: flags.watchQueueSize,

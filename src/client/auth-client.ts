@@ -7,6 +7,7 @@ import {
   AuthServiceService as A,
   type BootstrapToken,
   type CreateBootstrapTokenResponse,
+  NodeCertificateUsage,
   type SignNodeCertificateResponse,
   type WhoAmIResponse,
 } from "../gen/nodeplane/v1/auth.js";
@@ -37,9 +38,10 @@ export class AuthClient extends NodeClient {
     return (await this.unary(A.deleteBootstrapToken, { id }, opts)).bootstrapToken;
   }
 
-  /** Have the cluster CA sign a node's CSR (PEM). */
-  signNodeCertificate(nodeName: string, csrPem: string, opts?: CallOptions): Promise<SignNodeCertificateResponse> {
-    return this.unary(A.signNodeCertificate, { nodeName, certificateSigningRequest: csrPem }, opts);
+  /** Have the cluster CA sign a node's CSR (PEM): its client certificate, or (`usage: "serving"`) its agent endpoint's serving certificate. */
+  signNodeCertificate(nodeName: string, csrPem: string, opts: CallOptions & { usage?: "client" | "serving" } = {}): Promise<SignNodeCertificateResponse> {
+    const usage = opts.usage === "serving" ? NodeCertificateUsage.NODE_CERTIFICATE_USAGE_SERVING : NodeCertificateUsage.NODE_CERTIFICATE_USAGE_UNSPECIFIED;
+    return this.unary(A.signNodeCertificate, { nodeName, certificateSigningRequest: csrPem, usage }, opts);
   }
 
   /** Who the server thinks this client is. */

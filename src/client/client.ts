@@ -16,6 +16,7 @@ import {
   WatchRequest,
 } from "../gen/nodeplane/v1/service.js";
 import { Endpoints, neverSent, parseEndpoints, replicaFailed } from "./endpoints.js";
+import { AgentTunnelServiceService, type ConnectRequest, type ConnectResponse } from "../gen/nodeplane/v1/node_proxy.js";
 import { CancelledError, fromServiceError, isServiceError, type RpcError } from "./errors.js";
 
 export interface NodeClientOptions {
@@ -274,6 +275,16 @@ export class NodeClient {
         stream.cancel();
       },
     };
+  }
+
+  /**
+   * Open the agent's reverse tunnel (nodeplane.v1.AgentTunnelService/Connect) on this client's
+   * connection: the agent writes a hello, then answers the calls the server sends (src/agent/tunnel.ts).
+   */
+  openTunnel(): grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> {
+    const def = AgentTunnelServiceService.connect;
+    // On the replica calls go to now: only that replica's proxy uses this tunnel (the others dial).
+    return this.endpoints.pick().client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, this.metadata(), {});
   }
 
   /** Resolves once a connection to (one of) the server(s) is up, or rejects after `timeoutMs`. */

@@ -49,6 +49,8 @@ export class UnavailableError extends RpcError {}
 export class DeadlineExceededError extends RpcError {}
 export class CancelledError extends RpcError {}
 export class InternalError extends RpcError {}
+/** The object is not in a state the call needs (e.g. a node without an agent endpoint). */
+export class FailedPreconditionError extends RpcError {}
 
 const CLASSES: Partial<Record<status, new (code: status, details: string, metadata?: Metadata) => RpcError>> = {
   [status.INVALID_ARGUMENT]: InvalidArgumentError,
@@ -63,6 +65,7 @@ const CLASSES: Partial<Record<status, new (code: status, details: string, metada
   [status.DEADLINE_EXCEEDED]: DeadlineExceededError,
   [status.CANCELLED]: CancelledError,
   [status.INTERNAL]: InternalError,
+  [status.FAILED_PRECONDITION]: FailedPreconditionError,
 };
 
 export function fromServiceError(err: ServiceError): RpcError {

@@ -89,6 +89,7 @@ const HTTP: Record<ErrorKind, { code: number; reason: StatusReason }> = {
   Unavailable: { code: 503, reason: "ServiceUnavailable" },
   Unauthenticated: { code: 401, reason: "Unauthorized" },
   PermissionDenied: { code: 403, reason: "Forbidden" },
+  FailedPrecondition: { code: 400, reason: "BadRequest" },
 };
 
 export interface MappedStatus {

@@ -23,6 +23,7 @@ const CODES: Record<ErrorKind, status> = {
   Unavailable: status.UNAVAILABLE,
   Unauthenticated: status.UNAUTHENTICATED,
   PermissionDenied: status.PERMISSION_DENIED,
+  FailedPrecondition: status.FAILED_PRECONDITION,
 };
 
 export interface MappedError {

@@ -82,6 +82,11 @@ export interface ReflectionOptions {
    * so pass this when the server does not implement all of them.
    */
   services?: string[];
+  /**
+   * Services in the descriptors to leave out of the list (with `services` unset): those a file
+   * defines for another process, e.g. nodeplane.v1.AgentService, which agents serve.
+   */
+  exclude?: readonly string[];
 }
 
 /** Splits a FileDescriptorSet (field 1: repeated FileDescriptorProto) into each file's bytes. */
@@ -134,6 +139,26 @@ export function collectFileDescriptors(sets: Iterable<{ source: string; bytes: U
     }
   }
   return files;
+}
+
+/** The fully-qualified names of the services a FileDescriptorProto defines (package: field 2; service: field 6, its name: field 1). */
+function serviceNames(file: Uint8Array): string[] {
+  const reader = new BinaryReader(file);
+  let pkg = "";
+  const names: string[] = [];
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 2 && wireType === WireType.LengthDelimited) pkg = reader.string();
+    else if (fieldNo === 6 && wireType === WireType.LengthDelimited) {
+      const service = new BinaryReader(reader.bytes());
+      while (service.pos < service.len) {
+        const [f, w] = service.tag();
+        if (f === 1 && w === WireType.LengthDelimited) names.push(service.string());
+        else service.skip(w, f);
+      }
+    } else reader.skip(wireType, fieldNo);
+  }
+  return names.map((n) => (pkg ? `${pkg}.${n}` : n));
 }
 
 /** Reads descriptor sets from disk (plus the reflection service's own) into one file index. */
@@ -204,10 +229,8 @@ export function addReflection(
       fileDescriptorProtos: [...files.values()].map((file) => Buffer.from(file)),
     },
   };
-  const service = new ReflectionService(
-    definition,
-    options.services === undefined ? undefined : { services: options.services },
-  );
+  const services = options.services ?? (options.exclude ? [...files.values()].flatMap(serviceNames).filter((n) => !options.exclude!.includes(n)) : undefined);
+  const service = new ReflectionService(definition, services === undefined ? undefined : { services });
   serveOriginalBytes(service, files);
   service.addToServer(server);
 }

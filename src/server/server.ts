@@ -46,6 +46,7 @@ import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connectio
 import { Security, type SecurityOptions } from "../auth/setup.js";
 import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
 import { callGuard, tolerantServer } from "./call-guard.js";
+import { addNodeProxy, type NodeProxySettings } from "../proxy/serve.js";
 
 export interface ServeOptions {
   /** gRPC address, host:port (port 0 = any free port). */
@@ -96,6 +97,8 @@ export interface ServeOptions {
   security?: SecurityOptions;
   /** Run the controllers only while holding the leader Lease (replicas); undefined = always run them. */
   leaderElection?: LeaderElectionSettings;
+  /** How the server reaches node agents for NodeProxyService (src/proxy/node-proxy.ts). */
+  agentProxy?: NodeProxySettings;
 }
 
 export type DashboardSettings = Omit<DashboardOptions, "registry" | "events" | "store" | "controller" | "log" | "metrics">;
@@ -288,7 +291,10 @@ export class NodeplaneServer {
       const services = tolerantServer(server);
       services.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       security.addServices(services, calls);
-      addReflection(services);
+      const tunnels = addNodeProxy(services, { ...opts.agentProxy, registry, calls, security, log });
+      parts.push(() => tunnels.closeAll());
+      // AgentService is in the descriptors (node_proxy.proto imports its messages), but agents serve it.
+      addReflection(services, undefined, { exclude: ["nodeplane.v1.AgentService"] });
       const health = addHealth(services);
       const maxConnections = opts.maxConnections ?? defaultMaxConnections();
       const httpMaxConnections = opts.httpMaxConnections ?? DEFAULTS.httpMaxConnections;

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tlsCredentials } from "../../src/auth/client-credentials.js";
 import { createCsr, generateKeyPair } from "../../src/auth/pki.js";
 import type { AuthClient } from "../../src/client/auth-client.js";
-import { RpcError } from "../../src/client/errors.js";
+import { FailedPreconditionError, RpcError } from "../../src/client/errors.js";
+import { ProxyClient } from "../../src/client/proxy-client.js";
 import { type AuthHarness, type Credential, startAuthHarness, TOKENS } from "../support/auth.js";
 import { agentNode } from "../support/server.js";
 
@@ -26,6 +27,8 @@ const OTHER = "n2";
 interface Ctx {
   h: AuthHarness;
   c: AuthClient;
+  /** The same credential, for NodeProxyService. */
+  p: ProxyClient;
   cred: Credential;
   name: string;
   /** Filled by prepare(). */
@@ -94,7 +97,15 @@ const RPCS: Record<string, Rpc> = {
   },
   WhoAmI: { write: false, call: (x) => x.c.whoAmI() },
   ServerReflectionInfo: { write: false, call: (x) => listServicesByReflection(x.h.address, { ...x.cred, ca: x.h.caPem }) },
+  // The nodes have no agent endpoint: an admitted call reaches the proxy, which answers FAILED_PRECONDITION.
+  GetNodeUsage: { write: false, call: (x) => reached(x.p.getNodeUsage(x.name)) },
+  ListNodeUsage: { write: false, call: (x) => x.p.listNodeUsage() },
+  GetNodeLogs: { write: false, call: (x) => reached(x.p.getNodeLogs(x.name, 10)) },
+  CheckNode: { write: false, call: (x) => reached(x.p.checkNode(x.name)) },
 };
+
+/** A proxy call that got past authorization to the node (which has no agent endpoint). */
+const reached = (p: Promise<unknown>): Promise<unknown> => p.catch((err: unknown) => (err instanceof FailedPreconditionError ? undefined : Promise.reject(err)));
 
 const ALL_OK: Record<string, [Code, Code]> = Object.fromEntries(Object.keys(RPCS).map((rpc) => [rpc, ["OK", "OK"]]));
 const only = (allowed: Record<string, [Code, Code]>): Record<string, [Code, Code]> =>
@@ -106,7 +117,20 @@ const OWN_ONLY: [Code, Code] = ["OK", "PERMISSION_DENIED"];
 const EXPECTED: Record<Who, Record<string, [Code, Code]>> = {
   operator: ALL_OK,
   tokenOperator: ALL_OK,
-  viewer: only({ GetNode: BOTH, ListNodes: BOTH, GetLease: BOTH, ListLeases: BOTH, ListEvents: BOTH, Watch: BOTH, WhoAmI: BOTH, ServerReflectionInfo: BOTH }),
+  viewer: only({
+    GetNode: BOTH,
+    ListNodes: BOTH,
+    GetLease: BOTH,
+    ListLeases: BOTH,
+    ListEvents: BOTH,
+    Watch: BOTH,
+    WhoAmI: BOTH,
+    ServerReflectionInfo: BOTH,
+    GetNodeUsage: BOTH,
+    ListNodeUsage: BOTH,
+    GetNodeLogs: BOTH,
+    CheckNode: BOTH,
+  }),
   node: only({
     Register: OWN_ONLY,
     CreateNode: OWN_ONLY,
@@ -142,7 +166,7 @@ const USERS: Record<Who, string> = {
 
 describe("authorization matrix", () => {
   let h: AuthHarness;
-  const callers = {} as Record<Who, { c: AuthClient; cred: Credential }>;
+  const callers = {} as Record<Who, { c: AuthClient; p: ProxyClient; cred: Credential }>;
 
   beforeAll(async () => {
     h = await startAuthHarness({ limits: { qps: 0 } });
@@ -158,9 +182,15 @@ describe("authorization matrix", () => {
       nobody: { token: TOKENS.nobody },
       anonymous: {},
     };
-    for (const [who, cred] of Object.entries(creds) as [Who, Credential][]) callers[who] = { c: h.client(cred), cred };
+    for (const [who, cred] of Object.entries(creds) as [Who, Credential][]) {
+      const p = new ProxyClient(h.address, { credentials: tlsCredentials({ ca: h.caPem, cert: cred.cert, key: cred.key }), token: cred.token, timeoutMs: 10_000 });
+      callers[who] = { c: h.client(cred), p, cred };
+    }
   });
-  afterAll(() => h.close());
+  afterAll(async () => {
+    for (const who of Object.keys(callers) as Who[]) callers[who].p.close();
+    await h.close();
+  });
 
   const cells = (Object.keys(EXPECTED) as Who[]).flatMap((who) =>
     Object.keys(RPCS).flatMap((rpc) => (["own", "other"] as const).map((target, i) => ({ who, rpc, target, want: EXPECTED[who][rpc]![i]! }))),
@@ -171,7 +201,7 @@ describe("authorization matrix", () => {
     // Every cell starts from both nodes registered (with their Leases).
     await h.operator.register(agentNode(OWN));
     await h.operator.register(agentNode(OTHER));
-    const x: Ctx = { h, c: callers[who].c, cred: callers[who].cred, name, tokenId: "", csr: "" };
+    const x: Ctx = { h, c: callers[who].c, p: callers[who].p, cred: callers[who].cred, name, tokenId: "", csr: "" };
     const spec = RPCS[rpc]!;
     await spec.prepare?.(x);
     const before = spec.write ? await revisions(h, name) : undefined;
@@ -181,7 +211,7 @@ describe("authorization matrix", () => {
       expect(got.message).toContain(`user "${USERS[who]}`);
       // The object is named, except where the RPC has none (lists of everything, tokens) or the
       // caller may renew no Lease at all (its Heartbeat stream is refused before any renewal is read).
-      const unnamed = ["ListLeases", "ListBootstrapTokens", "CreateBootstrapToken", "DeleteBootstrapToken"].includes(rpc) || (rpc === "Heartbeat" && who !== "node");
+      const unnamed = ["ListLeases", "ListBootstrapTokens", "CreateBootstrapToken", "DeleteBootstrapToken", "ListNodeUsage"].includes(rpc) || (rpc === "Heartbeat" && who !== "node");
       expect(got.message).toMatch(unnamed ? / cannot / : new RegExp(`[="/]${name}\\b`));
     }
     if (want !== "OK" && before) expect(await revisions(h, name)).toEqual(before);

@@ -61,7 +61,7 @@ describe("reflection served from buf's descriptor sets, read by a strict client"
     };
     server.addService(NodeServiceService, stub);
     health = addHealth(server);
-    addReflection(server);
+    addReflection(server, undefined, { exclude: ["nodeplane.v1.AgentService"] });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -75,12 +75,14 @@ describe("reflection served from buf's descriptor sets, read by a strict client"
     server.forceShutdown();
   });
 
-  it("lists NodeService, AuthService, Health and the reflection service, on v1 and v1alpha", async () => {
+  it("lists the services of the descriptors but those excluded, on v1 and v1alpha", async () => {
     const expected = [
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
+      "nodeplane.v1.AgentTunnelService",
       "nodeplane.v1.AuthService",
+      "nodeplane.v1.NodeProxyService",
       "nodeplane.v1.NodeService",
     ];
     expect(await client("v1").listServices()).toEqual(expected);

@@ -1,6 +1,7 @@
 /**
  * nodectl's command line (commander), shaped like kubectl's: `get`, `describe`, `label`,
- * `taint`, `cordon`, `uncordon`, `delete`, `apply`, `version` (and `watch` = `get -w`).
+ * `taint`, `cordon`, `uncordon`, `delete`, `apply`, `top`, `logs`, `check`, `version` (and
+ * `watch` = `get -w`).
  * `run` answers the exit code; every error is printed as one line, never a stack trace.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -12,6 +13,7 @@ import type { Ctx, GetOptions, Io } from "./commands.js";
 import { CliError, errorLine } from "./errors.js";
 import { type ConnectionFlags, resolveConnection, Session } from "./session.js";
 import * as token from "./token.js";
+import * as agents from "./agents.js";
 
 export interface RunIo extends Io {
   env: NodeJS.ProcessEnv;
@@ -181,6 +183,24 @@ export async function run(argv: readonly string[], io: RunIo): Promise<number> {
         return token.whoAmI(ctx);
       }),
     );
+
+  program
+    .command("top <resource> [names...]")
+    .description("CPU and memory in use on nodes, measured by their agents and reached through the server: nodectl top nodes [NAME…] [-l SELECTOR]")
+    .addOption(selectorOption())
+    .option("--no-headers", "leave out the header row")
+    .action(act((ctx, resource: string, names: string[], opts: { selector?: string; headers?: boolean }) => agents.top(ctx, resource, names, opts)));
+
+  program
+    .command("logs <resource> [names...]")
+    .description("a node agent's recent log lines, through the server: nodectl logs node NAME [--tail N]")
+    .option("--tail <lines>", "only the last N lines (1 to 1000; -1 = every line the agent keeps)", agents.parseTail)
+    .action(act((ctx, resource: string, names: string[], opts: { tail?: number }) => agents.logs(ctx, resource, names, opts)));
+
+  program
+    .command("check <resource> [names...]")
+    .description("run a node agent's health checks, through the server: nodectl check node NAME (exit code 1 when one fails)")
+    .action(act((ctx, resource: string, names: string[]) => agents.check(ctx, resource, names)));
 
   program
     .command("version")

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clientOptions } from "../../auth/client-credentials.js";
 import { type ConnectionSettings, type CredentialFlags, parseServerUrl, readKubeconfig, withCredentialFlags } from "../../auth/kubeconfig.js";
-import { AuthClient } from "../../client/auth-client.js";
+import { ProxyClient } from "../../client/proxy-client.js";
 import type { CallOptions, NodeClientOptions } from "../../client/client.js";
 import { DeadlineExceededError } from "../../client/errors.js";
 import { CliError, UnreachableError } from "./errors.js";
@@ -93,7 +93,7 @@ export interface SessionOptions {
 
 /** A NodeClient whose first call fails fast when no server answers. */
 export class Session {
-  readonly client: AuthClient;
+  readonly client: ProxyClient;
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private connected = false;
@@ -104,7 +104,7 @@ export class Session {
   ) {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-    this.client = new AuthClient(address, { ...opts.client, timeoutMs: this.requestTimeoutMs });
+    this.client = new ProxyClient(address, { ...opts.client, timeoutMs: this.requestTimeoutMs });
   }
 
   /**
