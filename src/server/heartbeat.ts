@@ -1,8 +1,8 @@
 /**
  * The streaming heartbeat: one long-lived stream per agent, each request a Lease renewal
- * answered once it is committed (in order), with the interval the server wants before the
- * next one. 100,000 agents cost 100,000 idle streams and one small write per renewal, instead of
- * a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
+ * (NodeRegistry.renewLease: answered at once, made durable by the next checkpoint) answered in
+ * order, with the interval the server wants before the next one. 100,000 agents cost 100,000
+ * idle streams and a renewal in memory each, instead of a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
  * a longer interval (at most half the lease duration, so leases never lapse).
  */
 import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
@@ -10,12 +10,15 @@ import { UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
-import type { Calls } from "./calls.js";
+import type { CallRecord, Calls } from "./calls.js";
 import { drained } from "./drain.js";
 import { toServiceError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
+
+/** Renewals of one stream not yet answered before the server stops reading it (backpressure). */
+const MAX_IN_FLIGHT = 1024;
 
 export interface HeartbeatOptions {
   registry: NodeRegistry;
@@ -43,7 +46,11 @@ export class HeartbeatStreams {
     }
     this.open.add(call);
     this.o.metrics.heartbeatStreams.inc();
-    let chain: Promise<void> = Promise.resolve();
+    // Answers go out in request order, each once its renewal is done; renewals start as they
+    // arrive, so renewals waiting for one checkpoint ride along in it (lease-renewals.ts).
+    let answered: Promise<void> = Promise.resolve();
+    let inFlight = 0;
+    let paused = false;
     let ended = false;
     const finish = (): void => {
       if (ended) return;
@@ -52,10 +59,25 @@ export class HeartbeatStreams {
       this.o.metrics.heartbeatStreams.dec();
     };
     call.on("data", (req: HeartbeatRequest) => {
-      chain = chain.then(() => (ended || call.cancelled ? undefined : this.renew(call, req, finish)));
+      if (ended || call.cancelled) return;
+      const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
+      const renewal = this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      renewal.catch(() => {}); // answered (or failed) in turn below
+      if (++inFlight >= MAX_IN_FLIGHT && !paused) {
+        paused = true;
+        call.pause();
+      }
+      answered = answered.then(async () => {
+        if (!ended && !call.cancelled) await this.answer(call, rec, renewal, finish);
+        inFlight--;
+        if (paused && inFlight <= MAX_IN_FLIGHT / 2) {
+          paused = false;
+          call.resume();
+        }
+      });
     });
     call.on("end", () => {
-      void chain.then(() => {
+      void answered.then(() => {
         if (ended) return;
         finish();
         call.end();
@@ -75,11 +97,11 @@ export class HeartbeatStreams {
     }
   }
 
-  private async renew(call: Stream, req: HeartbeatRequest, finish: () => void): Promise<void> {
-    const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
+  /** Send one renewal's answer, or end the stream with its error. */
+  private async answer(call: Stream, rec: CallRecord, renewal: Promise<Lease>, finish: () => void): Promise<void> {
     let lease: Lease;
     try {
-      lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      lease = await renewal;
     } catch (err) {
       const error = rec.fail(err);
       finish();

@@ -12,6 +12,7 @@ import { NodeLifecycleController, type NodeLifecycleOptions } from "../../src/co
 import { type DeepPartial, Node, type NodeCondition, NodeStatus } from "../../src/gen/nodeplane/v1/node.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
+import { renewTimes } from "../../src/registry/renew-times.js";
 import { type FullNode, fullNode } from "../../src/model/node.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
@@ -34,6 +35,7 @@ export class World {
     w.events = new EventRecorder({ store: w.store, clock: w.clock, source: "test" });
     w.informers = sharedInformers({ store: w.store, onError: () => {} });
     w.informers.start();
+    w.registry.renewals.start();
     await w.startController(tunables);
     return w;
   }
@@ -44,7 +46,7 @@ export class World {
     this.ctl = new NodeLifecycleController({
       registry: this.registry,
       nodes: this.informers.nodes,
-      leases: this.informers.leases,
+      leases: renewTimes(this.informers.leases, this.registry.renewals),
       events: this.events,
       clock: this.clock,
       ...tunables,
@@ -54,6 +56,7 @@ export class World {
 
   async close(): Promise<void> {
     await this.ctl.stop();
+    await this.registry.renewals.stop();
     await this.informers.stop();
     await this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
