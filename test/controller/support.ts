@@ -15,6 +15,7 @@ import { NodeRegistry } from "../../src/registry/nodes.js";
 import { renewTimes } from "../../src/registry/renew-times.js";
 import { type FullNode, fullNode } from "../../src/model/node.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import type { Store } from "../../src/store/store.js";
 import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
 
 export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "nodes" | "leases" | "events" | "clock">>;
@@ -28,10 +29,11 @@ export class World {
   private store!: SqliteStore;
   private dir = mkdtempSync(join(tmpdir(), "nodeplane-ctl-"));
 
-  static async create(tunables: Tunables = {}): Promise<World> {
+  /** `wrap` puts something between the store and the registry (a test's held store). */
+  static async create(tunables: Tunables = {}, opts: { leaseCheckpointMs?: number; wrap?: (s: Store) => Store } = {}): Promise<World> {
     const w = new World();
     w.store = await SqliteStore.open({ dir: w.dir });
-    w.registry = new NodeRegistry({ store: w.store, clock: w.clock });
+    w.registry = new NodeRegistry({ store: opts.wrap?.(w.store) ?? w.store, clock: w.clock, leaseCheckpointMs: opts.leaseCheckpointMs });
     w.events = new EventRecorder({ store: w.store, clock: w.clock, source: "test" });
     w.informers = sharedInformers({ store: w.store, onError: () => {} });
     w.informers.start();

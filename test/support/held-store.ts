@@ -9,8 +9,8 @@ export interface HeldStore {
   store: Store;
   /** The keys each txn put, in the order the txns were made. */
   readonly puts: string[][];
-  /** Hold every txn from now on; the returned function lets them through (or fails them with `err`). */
-  hold(): (err?: Error) => void;
+  /** Hold every txn (or those `which` picks) from now on; the returned function lets them through (or fails them with `err`). */
+  hold(which?: (req: TxnRequest) => boolean): (err?: Error) => void;
   /** Resolves once `n` txns are waiting behind a hold. */
   waiting(n: number): Promise<void>;
 }
@@ -18,11 +18,12 @@ export interface HeldStore {
 export function heldStore(inner: Store): HeldStore {
   const puts: string[][] = [];
   let gate: Promise<Error | undefined> | undefined;
+  let picks: (req: TxnRequest) => boolean = () => true;
   let held = 0;
   const waiters: { n: number; resolve(): void }[] = [];
   const txn = async (req: TxnRequest): Promise<TxnResult> => {
     puts.push(req.ops.filter((op) => op.type === "put").map((op) => op.key));
-    if (gate) {
+    if (gate && picks(req)) {
       const g = gate;
       held++;
       for (const w of waiters.filter((w) => held >= w.n)) {
@@ -45,7 +46,8 @@ export function heldStore(inner: Store): HeldStore {
   return {
     store,
     puts,
-    hold() {
+    hold(which = () => true) {
+      picks = which;
       let release!: (err?: Error) => void;
       gate = new Promise<Error | undefined>((resolve) => (release = resolve));
       return (err?: Error) => {
