@@ -50,6 +50,16 @@ export interface LeaseRenewalsOptions {
   chunkOps?: number;
   /** A checkpoint failed (its Leases are written by the next one). */
   onError?: (err: Error) => void;
+  /** A checkpoint ended: Leases written, transactions, seconds taken, renewals that had waited for it. */
+  onCheckpoint?: (c: CheckpointStats) => void;
+}
+
+export interface CheckpointStats {
+  leases: number;
+  txns: number;
+  seconds: number;
+  /** Renewals answered by this checkpoint (they had waited for it: held back, or C = 0). */
+  waited: number;
 }
 
 /** A renewal waiting for the checkpoint that writes it. */
@@ -96,6 +106,8 @@ export class LeaseRenewals {
   private cancelTimer: (() => void) | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private stopped = false;
+  /** What the checkpoint in flight has done so far. */
+  private stats: CheckpointStats = { leases: 0, txns: 0, seconds: 0, waited: 0 };
 
   constructor(private readonly o: LeaseRenewalsOptions) {
     this.chunkOps = o.chunkOps ?? 128;
@@ -118,32 +130,57 @@ export class LeaseRenewals {
   }
 
   /**
-   * Renew in memory when this is a renewal (see the contract): answers the renewed Lease (at once,
-   * or once written while checkpoints are held back); undefined when it must be a durable write
-   * (unknown Lease, a change of holder or duration, or stopped).
+   * Renew in memory when this is a renewal (see the contract): answers the renewed Lease — itself
+   * when answered at once, a promise of the Lease as written while renewals are held back — or
+   * undefined when it must be a durable write (unknown Lease, a change of holder or duration, or
+   * stopped).
    */
-  renew(name: string, renewal: Renewal, now: number): Promise<Lease> | undefined {
+  renew(name: string, renewal: Renewal, now: number): Lease | Promise<Lease> | undefined {
+    const e = this.renewable(name, renewal);
+    if (!e) return undefined;
+    // Waiting renewals of this Lease go first: answers keep the order renewals came in.
+    if (!this.holdingBack() && e.waiters.length === 0) return this.answer(name, e, now);
+    const renewTime = this.apply(name, e, now).spec!.renewTime!.getTime();
+    if (this.o.intervalMs === 0 && !this.running) this.immediate ??= setImmediate(this.runDue);
+    else this.due ||= this.o.intervalMs === 0;
+    return new Promise((resolve, reject) => e.waiters.push({ at: renewTime, resolve, reject }));
+  }
+
+  /** renew() when it answers at once; otherwise undefined, and nothing done. */
+  renewAtOnce(name: string, renewal: Renewal, now: number): Lease | undefined {
+    const e = this.renewable(name, renewal);
+    if (!e || e.waiters.length > 0 || this.holdingBack()) return undefined;
+    return this.answer(name, e, now);
+  }
+
+  /** The entry of a Lease this renewal may renew in memory (known, same holder and duration, not stopped). */
+  private renewable(name: string, renewal: Renewal): Entry | undefined {
     const e = this.entries.get(name);
-    if (!e || this.stopped) return undefined;
-    const spec = e.stored.spec;
-    if (!spec) return undefined;
+    const spec = e?.stored.spec;
+    if (!e || !spec || this.stopped) return undefined;
     if (renewal.holderIdentity !== "" && renewal.holderIdentity !== spec.holderIdentity) return undefined;
     if (renewal.leaseDurationSeconds !== 0 && renewal.leaseDurationSeconds !== spec.leaseDurationSeconds) return undefined;
+    return e;
+  }
+
+  /** The renewed Lease, pending for the next checkpoint. */
+  private apply(name: string, e: Entry, now: number): Lease {
     const base = e.pending ?? e.stored;
     // Time never runs backwards for a Lease (a clock step back keeps the later renew time).
     const renewTime = Math.max(now, base.spec!.renewTime?.getTime() ?? 0);
     const lease: Lease = { ...base, spec: { ...base.spec!, renewTime: new Date(renewTime) } };
     e.pending = lease;
     this.dirty.add(name);
-    // Waiting renewals of this Lease go first: answers keep the order renewals came in.
-    if (!this.holdingBack() && e.waiters.length === 0) {
-      e.acked = renewTime;
-      for (const l of this.listeners) l(name, renewTime);
-      return Promise.resolve(lease);
-    }
-    if (this.o.intervalMs === 0 && !this.running) this.immediate ??= setImmediate(this.runDue);
-    else this.due ||= this.o.intervalMs === 0;
-    return new Promise((resolve, reject) => e.waiters.push({ at: renewTime, resolve, reject }));
+    return lease;
+  }
+
+  /** Apply and answer at once: reads and the lifecycle controller see it now. */
+  private answer(name: string, e: Entry, now: number): Lease {
+    const lease = this.apply(name, e, now);
+    const renewTime = lease.spec!.renewTime!.getTime();
+    e.acked = renewTime;
+    for (const l of this.listeners) l(name, renewTime);
+    return lease;
   }
 
   /** The Lease this server knows for `name`: the latest state, as the next write must start from. */
@@ -247,6 +284,8 @@ export class LeaseRenewals {
   /** One checkpoint: every renewal pending now, in chunks sent together. */
   private async write(): Promise<void> {
     this.runningSince = this.o.clock.now();
+    const started = performance.now();
+    this.stats = { leases: 0, txns: 0, seconds: 0, waited: 0 };
     const names = this.dirty;
     this.dirty = new Set();
     const items: Item[] = [];
@@ -260,6 +299,7 @@ export class LeaseRenewals {
     const outcomes = await Promise.allSettled(chunks.map((c) => this.writeChunk(c)));
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     this.failed = failure !== undefined;
+    if (items.length > 0) this.o.onCheckpoint?.({ ...this.stats, seconds: (performance.now() - started) / 1000 });
     if (failure) {
       const err = failure.reason instanceof Error ? failure.reason : new UnavailableError(String(failure.reason));
       this.o.onError?.(err);
@@ -272,6 +312,7 @@ export class LeaseRenewals {
     let items = chunk;
     while (items.length > 0) {
       let res: TxnResult;
+      this.stats.txns++;
       try {
         res = await this.o.store.txn({
           compare: items.map((i) => ({ key: leaseKey(i.name), modRevision: i.modRevision })),
@@ -283,6 +324,7 @@ export class LeaseRenewals {
       }
       if (res.succeeded) {
         items.forEach((i, k) => this.settle(i, res.results[k]!));
+        this.stats.leases += items.length;
         return;
       }
       const current = res.current;
@@ -336,6 +378,7 @@ export class LeaseRenewals {
     let n = 0;
     while (n < e.waiters.length && e.waiters[n]!.at <= at) n++;
     for (const w of e.waiters.splice(0, n)) w.resolve(e.stored);
+    this.stats.waited += n;
   }
 
   /** A chunk could not be written: its Leases go to the next checkpoint; the renewals it carried that wait for it fail. */

@@ -19,7 +19,7 @@ import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import { type FullNode, fullNode } from "../model/node.js";
 import { keepManaged, keepProviderAddresses, reconcileRegistration, recordAgentOwnership, stampConditions, stampTaints, withoutManaged, withProviderAddresses } from "./reconcile.js";
 import { KeyedSerializer } from "./serial.js";
-import { LeaseRenewals } from "./lease-renewals.js";
+import { LeaseRenewals, type LeaseRenewalsOptions } from "./lease-renewals.js";
 import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
 import { answerLimitFor, checkObjectSize, objectLimitFor, standIn } from "./size.js";
 
@@ -40,6 +40,8 @@ export interface NodeRegistryOptions {
   leaseCheckpointMs?: number;
   /** A lease checkpoint failed (its renewals are written by the next one). */
   onCheckpointError?: (err: Error) => void;
+  /** A lease checkpoint ended (metrics). */
+  onCheckpoint?: LeaseRenewalsOptions["onCheckpoint"];
 }
 
 /** How often Lease renewals are checkpointed by default, ms (--lease-checkpoint-interval). */
@@ -81,6 +83,7 @@ export class NodeRegistry {
       clock: this.clock,
       intervalMs: opts.leaseCheckpointMs ?? DEFAULT_LEASE_CHECKPOINT_MS,
       onError: opts.onCheckpointError,
+      onCheckpoint: opts.onCheckpoint,
     });
   }
 
@@ -286,7 +289,7 @@ export class NodeRegistry {
     // The hot path: nothing else of this node in flight here, so it cannot overtake a write.
     if (!this.serial.busy(nodeName)) {
       const renewed = this.renewals.renew(nodeName, renewal, this.clock.now());
-      if (renewed) return renewed;
+      if (renewed) return renewed instanceof Promise ? renewed : Promise.resolve(renewed);
     }
     // A Lease exists only while its Node does (they are created and deleted together, or the
     // Lease after the Node under a compare on it), so a write to an existing Lease needs only the
@@ -329,6 +332,17 @@ export class NodeRegistry {
       return { lease: this.renewals.written(nodeName, next, res.results[0]!) };
     });
     return answer.then((a) => a.lease);
+  }
+
+  /**
+   * The hot path of renewLease alone, answered synchronously: the renewed Lease when the renewal
+   * is answered at once (see lease-renewals.ts), else undefined — then call renewLease. A renewal
+   * answered here needs no validation: only a Lease this server knows, renewed by its holder for
+   * its duration (or with those left empty), is.
+   */
+  renewAtOnce(nodeName: string, holderIdentity: string, leaseDurationSeconds: number): Lease | undefined {
+    if (this.serial.busy(nodeName)) return undefined;
+    return this.renewals.renewAtOnce(nodeName, { holderIdentity, leaseDurationSeconds }, this.clock.now());
   }
 
   /** A node's Lease as stored, with the renewal this server answered since, if any. */

@@ -76,6 +76,7 @@ export function buildCore(o: CoreOptions): Core {
     newNodeTaints: o.cloud ? [uninitializedTaint()] : [],
     maxMessageBytes: o.maxMessageBytes,
     leaseCheckpointMs: o.leaseCheckpointMs,
+    onCheckpoint: o.metrics.onCheckpoint,
     onCheckpointError: (err) => log.warn({ err }, "lease checkpoint failed (its renewals go into the next one; renewals wait for it meanwhile)"),
   });
   const cache = new WatchCache({ store, nodes: informers.nodes, ...o.watch });

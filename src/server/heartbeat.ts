@@ -7,6 +7,7 @@
  */
 import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
 import { UnavailableError } from "../errors.js";
+import type { Duration } from "../gen/google/protobuf/duration.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
@@ -33,6 +34,10 @@ export class HeartbeatStreams {
   private readonly open = new Set<Stream>();
   private readonly maxRate: number;
   private closing = false;
+  /** Renewals are counted by result code in nodeplane_heartbeats_total. */
+  private readonly counted = { count: (code: string) => this.o.metrics.heartbeats.inc({ code }) };
+  /** Intervals answered (few distinct ones), so that an answer allocates none. */
+  private readonly durations = new Map<number, Duration>();
 
   constructor(private readonly o: HeartbeatOptions) {
     this.maxRate = o.maxRate ?? 10_000;
@@ -51,7 +56,10 @@ export class HeartbeatStreams {
     let answered: Promise<void> = Promise.resolve();
     let inFlight = 0;
     let paused = false;
+    /** The last answer written at once filled the stream's buffer: answers wait for 'drain' until it empties. */
+    let blocked = false;
     let ended = false;
+    const peer = call.getPeer();
     const finish = (): void => {
       if (ended) return;
       ended = true;
@@ -60,7 +68,19 @@ export class HeartbeatStreams {
     };
     call.on("data", (req: HeartbeatRequest) => {
       if (ended || call.cancelled) return;
-      const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
+      // The hot path: nothing waiting to be answered, and the renewal answered at once.
+      if (inFlight === 0 && !blocked) {
+        const lease = this.o.registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+        if (lease) {
+          this.o.calls.begin("Heartbeat", peer, this.counted).ok();
+          if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) {
+            blocked = true;
+            void drained(call).then(() => (blocked = false));
+          }
+          return;
+        }
+      }
+      const rec = this.o.calls.begin("Heartbeat", peer, this.counted);
       const renewal = this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
       renewal.catch(() => {}); // answered (or failed) in turn below
       if (++inFlight >= MAX_IN_FLIGHT && !paused) {
@@ -113,9 +133,14 @@ export class HeartbeatStreams {
   }
 
   /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */
-  private interval(lease: Lease): { seconds: bigint; nanos: number } {
+  private interval(lease: Lease): Duration {
     const duration = lease.spec?.leaseDurationSeconds || 40;
     const ms = Math.min(Math.max(duration * 250, (this.open.size / this.maxRate) * 1000), duration * 500);
-    return { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+    let d = this.durations.get(ms);
+    if (!d) {
+      d = { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+      if (this.durations.size < 1024) this.durations.set(ms, d);
+    }
+    return d;
   }
 }
