@@ -193,6 +193,33 @@ describe("Lease renewals made durable by checkpoint", () => {
     await a.renewals.stop();
   });
 
+  it("one hot Lease while a checkpoint lags: 256 renewals in flight wait, ride along in one write, and are answered in order", async () => {
+    const a = server(1000);
+    await register(a, "ck-hot-lag");
+    clock.advance(10);
+    await a.renewLease("ck-hot-lag", "", 0);
+    const release = held.hold();
+    clock.advance(990); // the checkpoint starts, and is held
+    await held.waiting(1);
+    clock.advance(1000); // in flight for C: renewals are held back (and the next checkpoint is due)
+    const before = leasePuts().length;
+    const order: number[] = [];
+    const answers = Array.from({ length: 256 }, (_, i) => {
+      clock.advance(1);
+      return a.renewLease("ck-hot-lag", "", 0).then((l) => (order.push(i), l));
+    });
+    expect(await settled(answers[0]!)).toBe(false);
+    release();
+    const leases = await Promise.all(answers);
+    expect(order).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    // One write for 256 renewals (the held checkpoint's own txn was recorded before `before`).
+    expect(leasePuts().slice(before)).toEqual([[leaseKey("ck-hot-lag")]]);
+    const kv = (await sqlite.get(leaseKey("ck-hot-lag")))!;
+    expect(leases.every((l) => l.metadata!.resourceVersion === String(kv.modRevision))).toBe(true);
+    expect(renewMs(decodeLease(kv))).toBe(clock.now());
+    await a.renewals.stop();
+  });
+
   it("a failed checkpoint fails the renewals waiting for it; its Leases go into the next one, and renewals wait until one succeeds", async () => {
     let failed: () => void = () => {};
     const nextFailure = (): Promise<void> => new Promise((resolve) => (failed = resolve));
