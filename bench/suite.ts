@@ -7,6 +7,8 @@
  *
  *   1. heartbeat   bench/run.ts: RenewLease (unary) beside a trivial grpc-js handler and etcd 3.4
  *                  Put; the streaming Heartbeat as fast as it goes beside etcd Put
+ *      heartbeat-hot   the same Heartbeat with every stream renewing one Lease (--hb-hot)
+ *      heartbeat-etcd  the same Heartbeat with nodeplane on etcd (--store etcd) beside raw etcd Put
  *   2. controller  bench/controller-pass.ts: one node lifecycle controller pass over 100,000 nodes
  *   3. scale       bench/scale.ts: Register throughput with realistic nodes, RSS at 100,000 nodes,
  *                  restart to serving, then 100,000 nodes heartbeating every 10 s for 60 s
@@ -16,7 +18,7 @@
  * Flags:
  *   --quick        a smoke run of every benchmark (about a minute): small sizes, short windows;
  *                  writes bench/RESULTS-quick.md instead of bench/RESULTS.md and no detail files
- *   --only LIST    some of heartbeat,controller,scale,watch,fleet (default: all but fleet)
+ *   --only LIST    some of heartbeat,heartbeat-hot,heartbeat-etcd,controller,scale,watch,fleet (default: all but fleet)
  *   --fleet        add the fleet benchmark (about 3 more minutes)
  *   --out FILE     where to write the table ("" = nowhere)
  *
@@ -36,7 +38,7 @@ import { exitAfter, fsTypeOf, ROOT, track, trackTempDir } from "./harness.js";
 import { type BenchSummary, SUMMARY_ENV } from "./summary.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const BENCHES = ["heartbeat", "controller", "scale", "watch", "fleet"] as const;
+const BENCHES = ["heartbeat", "heartbeat-hot", "heartbeat-etcd", "controller", "scale", "watch", "fleet"] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Step {
@@ -48,6 +50,9 @@ interface Step {
 function steps(quick: boolean): Record<Bench, Step> {
   return {
     heartbeat: { bench: "heartbeat", script: "run.js", args: quick ? ["--quick", "--levels", "64"] : ["--repeats", "2"] },
+    // One hot Lease (issue 17), and nodeplane on etcd beside raw etcd Put/s (issue 14): the Heartbeat only.
+    "heartbeat-hot": { bench: "heartbeat-hot", script: "run.js", args: ["--scenarios", "heartbeat", "--hb-hot", "--levels", "64", ...(quick ? ["--quick"] : ["--repeats", "2"])] },
+    "heartbeat-etcd": { bench: "heartbeat-etcd", script: "run.js", args: ["--store", "etcd", "--scenarios", "heartbeat", "--levels", "64", ...(quick ? ["--quick"] : ["--repeats", "2"])] },
     controller: { bench: "controller", script: "controller-pass.js", args: quick ? ["--nodes", "20000", "--passes", "3", "--out", ""] : ["--nodes", "100000", "--passes", "7"] },
     // Quick: small sizes and short windows, about a minute in all.
     scale: {
@@ -123,7 +128,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write("usage: npm run bench -- [--quick] [--only heartbeat,controller,scale,watch,fleet] [--fleet] [--out FILE]\n");
+    process.stdout.write("usage: npm run bench -- [--quick] [--only heartbeat,heartbeat-hot,heartbeat-etcd,controller,scale,watch,fleet] [--fleet] [--out FILE]\n");
     return;
   }
   const quick = values.quick === true;
@@ -179,7 +184,7 @@ async function main(): Promise<void> {
     ...notes.map((n) => `- Note: ${n}`),
     "",
     "Every figure stands beside a baseline measured in the same run; machines here are shared and noisy, so read the ratios and the other-load columns of the detail files. " +
-      `Targets are issue 7's; ${judged - missed} of ${judged} judged targets met.`,
+      `Targets are those each benchmark states (issue 7's; the heartbeat's also issues 17's and 14's); ${judged - missed} of ${judged} judged targets met.`,
     "",
     rows,
     "",
