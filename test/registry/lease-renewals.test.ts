@@ -54,6 +54,18 @@ async function stored(name: string): Promise<Lease> {
 }
 
 const renewMs = (l: Lease): number => l.spec!.renewTime!.getTime();
+
+/** A server (C = 1 s) whose first checkpoint, writing a renewal of `name`, has just started and is held. */
+async function heldCheckpoint(name: string): Promise<{ a: NodeRegistry; release: (err?: Error) => void }> {
+  const a = server(1000);
+  await register(a, name);
+  clock.advance(10);
+  await a.renewLease(name, "", 0);
+  const release = held.hold();
+  clock.advance(990); // the checkpoint starts, and is held
+  await held.waiting(1);
+  return { a, release };
+}
 const leasePuts = (): string[][] => held.puts.filter((keys) => keys.every((k) => k.startsWith(LEASE_PREFIX)));
 /** Whether `p` has settled by the time already-settled work has run (never waits for time). */
 async function settled(p: Promise<unknown>): Promise<boolean> {
@@ -168,13 +180,7 @@ describe("Lease renewals made durable by checkpoint", () => {
   });
 
   it("holds renewals back while a checkpoint has been in flight for C or longer, and answers them with the Lease as written", async () => {
-    const a = server(1000);
-    await register(a, "ck-lag");
-    clock.advance(10);
-    await a.renewLease("ck-lag", "", 0);
-    const release = held.hold();
-    clock.advance(990); // the checkpoint starts, and is held
-    await held.waiting(1);
+    const { a, release } = await heldCheckpoint("ck-lag");
     clock.advance(999);
     const early = await a.renewLease("ck-lag", "", 0); // in flight for less than C: answered at once
     expect(renewMs(early)).toBe(clock.now());
@@ -194,13 +200,7 @@ describe("Lease renewals made durable by checkpoint", () => {
   });
 
   it("one hot Lease while a checkpoint lags: 256 renewals in flight wait, ride along in one write, and are answered in order", async () => {
-    const a = server(1000);
-    await register(a, "ck-hot-lag");
-    clock.advance(10);
-    await a.renewLease("ck-hot-lag", "", 0);
-    const release = held.hold();
-    clock.advance(990); // the checkpoint starts, and is held
-    await held.waiting(1);
+    const { a, release } = await heldCheckpoint("ck-hot-lag");
     clock.advance(1000); // in flight for C: renewals are held back (and the next checkpoint is due)
     const before = leasePuts().length;
     const order: number[] = [];
