@@ -260,6 +260,15 @@ export class LeaseRenewals {
     return this.running;
   }
 
+  /**
+   * Resolves once no checkpoint is in flight. Code that steps a fake clock (the controller tests)
+   * waits here before each step, so that checkpoints keep up with its time as they keep up with
+   * real time; otherwise fake time runs ahead of real commits and renewals are held back.
+   */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
   /** Whether renewals wait for their checkpoint (see the contract). */
   private holdingBack(): boolean {
     if (this.o.intervalMs === 0 || this.failed) return true;
