@@ -12,7 +12,7 @@ import { checkLeaderElection, LEADER_ELECTION_DEFAULTS } from "../server/leaders
 import { DEFAULTS, type LeaderElectionSettings, NodeplaneServer } from "../server/server.js";
 import { defaultMaxConnections } from "../server/connections.js";
 import { SqliteStore } from "../store/sqlite.js";
-import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
+import { durationOption, parseAddress, parseBool, parseBytes, parseControllers, parseDuration, parseFraction, parsePositiveInt, parseRate } from "./flags.js";
 
 interface ServeFlags extends SecurityFlags {
   agentTimeout: number;
@@ -51,6 +51,7 @@ interface ServeFlags extends SecurityFlags {
   nodeCidrMaskSizeIpv4?: number;
   nodeCidrMaskSizeIpv6?: number;
   maxHeartbeatRate: number;
+  leaseCheckpointInterval: number | undefined;
   cloudProvider?: string;
   cloudConfig?: string;
   leaderElect: boolean;
@@ -103,6 +104,12 @@ addSecurityOptions(program
   .option("--node-cidr-mask-size-ipv4 <bits>", "IPv4 node block size (default 24)", parsePositiveInt)
   .option("--node-cidr-mask-size-ipv6 <bits>", "IPv6 node block size (default 64; at most 16 bits longer than the cluster mask)", parsePositiveInt)
   .option("--max-heartbeat-rate <per-second>", "Lease renewals per second the fleet's heartbeat streams should stay under: beyond it agents are asked to renew less often", parsePositiveInt, 10_000)
+  .addOption(
+    new Option(
+      "--lease-checkpoint-interval <duration>",
+      "Lease renewals are answered at once and written this often (0s = each renewal is a durable write, answered after its commit); at most an eighth of --node-monitor-grace-period (default: 1s, or that if less)",
+    ).argParser(parseDuration),
+  )
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
   .option("--leader-elect [bool]", "with --store etcd: run the controllers only on the replica holding the leader Lease (false: on this server whatever the others do)", (v) => parseBool(v), true)
@@ -133,6 +140,7 @@ addSecurityOptions(program
       store,
       cloud: flags.cloudConfig ? { provider: "inventory", configFile: flags.cloudConfig } : undefined,
       maxHeartbeatRate: flags.maxHeartbeatRate,
+      leaseCheckpointMs: flags.leaseCheckpointInterval,
       ipam: flags.allocateNodeCidrs
         ? {
             clusterCidr: flags.clusterCidr ?? "",

@@ -69,6 +69,9 @@ export interface NodeLifecycleOptions {
   taintPassPeriodMs?: number;
 }
 
+/** Silence allowed to a node that has posted Ready before, by default (Kubernetes' 40 s). */
+export const DEFAULT_MONITOR_GRACE_MS = 40_000;
+
 /** What the controller remembers of a node between passes. */
 interface Health {
   /** Controller clock (ms) when the node was last seen alive. */
@@ -113,7 +116,7 @@ export class NodeLifecycleController {
   constructor(opts: NodeLifecycleOptions) {
     this.o = {
       monitorPeriodMs: 5_000,
-      monitorGracePeriodMs: 40_000,
+      monitorGracePeriodMs: DEFAULT_MONITOR_GRACE_MS,
       startupGracePeriodMs: 60_000,
       nodeEvictionRate: 0.1,
       secondaryNodeEvictionRate: 0.01,

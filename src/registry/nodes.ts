@@ -19,6 +19,7 @@ import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import { type FullNode, fullNode } from "../model/node.js";
 import { keepManaged, keepProviderAddresses, reconcileRegistration, recordAgentOwnership, stampConditions, stampTaints, withoutManaged, withProviderAddresses } from "./reconcile.js";
 import { KeyedSerializer } from "./serial.js";
+import { LeaseRenewals, type LeaseRenewalsOptions } from "./lease-renewals.js";
 import { listLeases, listNodes, type ListNodesRequest, type ListNodesResult } from "./list.js";
 import { answerLimitFor, checkObjectSize, objectLimitFor, standIn } from "./size.js";
 
@@ -35,7 +36,16 @@ export interface NodeRegistryOptions {
   maxMessageBytes?: number;
   /** The largest encoded Node stored (default objectLimitFor(maxMessageBytes): 1.5 MiB at most; see size.ts). */
   maxObjectBytes?: number;
+  /** How often renewals are checkpointed, ms (default 1,000; 0 = each renewal is a durable write). See lease-renewals.ts. */
+  leaseCheckpointMs?: number;
+  /** A lease checkpoint failed (its renewals are written by the next one). */
+  onCheckpointError?: (err: Error) => void;
+  /** A lease checkpoint ended (metrics). */
+  onCheckpoint?: LeaseRenewalsOptions["onCheckpoint"];
 }
+
+/** How often Lease renewals are checkpointed by default, ms (--lease-checkpoint-interval). */
+export const DEFAULT_LEASE_CHECKPOINT_MS = 1000;
 
 /** A stored object together with its key's store metadata. */
 interface Read<T> {
@@ -49,12 +59,12 @@ export class NodeRegistry {
   private readonly maxRetries: number;
   private readonly serial = new KeyedSerializer();
   /**
-   * The Lease this registry last wrote, per node, with its revision: a renewal starts from it
-   * instead of reading and decoding the store's copy (as kube-apiserver's GuaranteedUpdate
-   * starts from its watch cache). Its compare on that revision makes a stale entry harmless: a
-   * failed compare drops the entry and the renewal retries from the store.
+   * The Leases this server knows (last written or read), with the renewals it answered and has
+   * not yet checkpointed. A write starts from them instead of reading and decoding the store's
+   * copy (as kube-apiserver's GuaranteedUpdate starts from its watch cache); its compare on their
+   * revision makes a stale one harmless: a failed compare retries from the store.
    */
-  private readonly leases = new Map<string, { obj: Lease; modRevision: number }>();
+  readonly renewals: LeaseRenewals;
   private readonly ipam: Ipam | undefined;
   private readonly newNodeTaints: Taint[];
   private readonly maxMessageBytes: number;
@@ -68,6 +78,13 @@ export class NodeRegistry {
     this.newNodeTaints = opts.newNodeTaints ?? [];
     this.maxMessageBytes = opts.maxMessageBytes ?? 4 * 1024 * 1024;
     this.maxObjectBytes = opts.maxObjectBytes ?? objectLimitFor(this.maxMessageBytes);
+    this.renewals = new LeaseRenewals({
+      store: opts.store,
+      clock: this.clock,
+      intervalMs: opts.leaseCheckpointMs ?? DEFAULT_LEASE_CHECKPOINT_MS,
+      onError: opts.onCheckpointError,
+      onCheckpoint: opts.onCheckpoint,
+    });
   }
 
   private now(): Date {
@@ -110,7 +127,7 @@ export class NodeRegistry {
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
       const nodeOut = nodeUnchanged ? this.answer(current) : withRevision(node, res[0]!);
-      return { node: nodeOut, lease: this.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
+      return { node: nodeOut, lease: this.renewals.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
 
@@ -172,9 +189,13 @@ export class NodeRegistry {
     return listNodes(this.store, req, this.maxMessageBytes);
   }
 
-  /** Every node's Lease, in pages consistent with one revision. */
-  listLeases(req: { limit: number; continueToken: string }): ReturnType<typeof listLeases> {
-    return listLeases(this.store, req, this.maxMessageBytes);
+  /**
+   * Every node's Lease, in pages consistent with one revision — but for renew times, which show
+   * the renewals this server answered and has not yet checkpointed.
+   */
+  async listLeases(req: { limit: number; continueToken: string }): ReturnType<typeof listLeases> {
+    const page = await listLeases(this.store, req, this.maxMessageBytes);
+    return { ...page, leases: page.leases.map((l) => this.renewals.overlay(l)) };
   }
 
   /** Replace spec, labels and annotations; status is ignored. */
@@ -246,33 +267,57 @@ export class NodeRegistry {
         ],
       });
       if (!res.succeeded) return undefined;
-      this.leases.delete(name);
+      this.renewals.forget(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
       return this.answer(current);
     });
   }
 
-  /** The heartbeat: create the node's Lease on first call, else renew it. */
-  async renewLease(nodeName: string, holderIdentity: string, leaseDurationSeconds: number): Promise<Lease> {
-    validateLeaseRequest(nodeName, holderIdentity, leaseDurationSeconds);
+  /**
+   * The heartbeat: create the node's Lease on first call, else renew it. A renewal (only
+   * renew_time changes) of a Lease this server knows is applied in memory and made durable by
+   * the next checkpoint (lease-renewals.ts states the contract); a new Lease, or a change of
+   * holder or duration, is a durable write answered after its commit.
+   */
+  renewLease(nodeName: string, holderIdentity: string, leaseDurationSeconds: number): Promise<Lease> {
+    try {
+      validateLeaseRequest(nodeName, holderIdentity, leaseDurationSeconds);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const renewal: Renewal = { holderIdentity, leaseDurationSeconds };
-    // The hot path. A Lease exists only while its Node does (they are created and deleted
-    // together, or the Lease after the Node under a compare on it), so a renewal of an existing
-    // Lease needs only the Lease's own compare: a deleted Node took its Lease with it.
+    // The hot path: nothing else of this node in flight here, so it cannot overtake a write.
+    if (!this.serial.busy(nodeName)) {
+      const renewed = this.renewals.renew(nodeName, renewal, this.clock.now());
+      if (renewed) return renewed instanceof Promise ? renewed : Promise.resolve(renewed);
+    }
+    // A Lease exists only while its Node does (they are created and deleted together, or the
+    // Lease after the Node under a compare on it), so a write to an existing Lease needs only the
+    // Lease's own compare: a deleted Node took its Lease with it.
     let attempt = 0;
-    return this.retry(nodeName, async () => {
-      // First from the Lease this registry last wrote (the compare below catches any later
-      // change by anyone else); after a failed compare, from the store.
-      const cached = attempt++ === 0 ? this.leases.get(nodeName) : undefined;
-      if (!cached) this.leases.delete(nodeName);
-      const read = cached ? undefined : await this.readLease(nodeName);
-      const lease = cached ?? (read && { obj: read.obj, modRevision: read.kv.modRevision });
+    // A renewal that must wait for its checkpoint is boxed: it waits outside the serializer, so
+    // that renewals queued behind it ride along in the same checkpoint.
+    const answer = this.retry(nodeName, async (): Promise<{ lease: Promise<Lease> | Lease } | undefined> => {
+      // First from the Lease this server knows (the compare below catches any later change by
+      // anyone else); after a failed compare, from the store.
+      let known = attempt++ === 0 ? this.renewals.known(nodeName) : undefined;
+      if (!known) {
+        const read = await this.readLease(nodeName);
+        if (read) {
+          this.renewals.written(nodeName, read.obj, read.kv);
+          known = { lease: read.obj, modRevision: read.kv.modRevision };
+        }
+      }
+      if (known) {
+        const renewed = this.renewals.renew(nodeName, renewal, this.clock.now());
+        if (renewed) return { lease: renewed };
+      }
       const now = this.now();
       let next: Lease;
       let compare: Compare[];
-      if (lease) {
-        next = renewedLease(lease.obj, renewal, now);
-        compare = [{ key: leaseKey(nodeName), modRevision: lease.modRevision }];
+      if (known) {
+        next = renewedLease(known.lease, renewal, now);
+        compare = [{ key: leaseKey(nodeName), modRevision: known.modRevision }];
       } else {
         const node = await this.readNode(nodeName);
         if (!node) throw new NotFoundError("node", nodeName);
@@ -284,15 +329,28 @@ export class NodeRegistry {
       }
       const res = await this.store.txn({ compare, ops: [{ type: "put", key: leaseKey(nodeName), value: encodeLease(next) }] });
       if (!res.succeeded) return undefined;
-      return this.written(nodeName, next, res.results[0]!);
+      return { lease: this.renewals.written(nodeName, next, res.results[0]!) };
     });
+    return answer.then((a) => a.lease);
   }
 
+  /**
+   * The hot path of renewLease alone, answered synchronously: the renewed Lease when the renewal
+   * is answered at once (see lease-renewals.ts), else undefined — then call renewLease. A renewal
+   * answered here needs no validation: only a Lease this server knows, renewed by its holder for
+   * its duration (or with those left empty), is.
+   */
+  renewAtOnce(nodeName: string, holderIdentity: string, leaseDurationSeconds: number): Lease | undefined {
+    if (this.serial.busy(nodeName)) return undefined;
+    return this.renewals.renewAtOnce(nodeName, { holderIdentity, leaseDurationSeconds }, this.clock.now());
+  }
+
+  /** A node's Lease as stored, with the renewal this server answered since, if any. */
   async getLease(name: string): Promise<Lease> {
     checkReadName("lease", `kube-node-lease/${name}`, name);
     const read = await this.readLease(name);
     if (!read) throw new NotFoundError("lease", `kube-node-lease/${name}`);
-    return read.obj;
+    return this.renewals.overlay(read.obj);
   }
 
   private async readNode(name: string): Promise<Read<FullNode> | undefined> {
@@ -304,13 +362,6 @@ export class NodeRegistry {
   private answer(read: Read<FullNode>): Node {
     const limit = answerLimitFor(this.maxMessageBytes);
     return read.kv.value.length <= limit ? read.obj : standIn(read.obj, read.kv.value.length, limit);
-  }
-
-  /** The Lease as written at `kv` (what a read would answer), kept for the next renewal; never modified. */
-  private written(name: string, lease: Lease, kv: KeyValue): Lease {
-    const out = withRevision(lease, kv);
-    this.leases.set(name, { obj: out, modRevision: kv.modRevision });
-    return out;
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {

@@ -6,6 +6,11 @@
 export class KeyedSerializer {
   private readonly tails = new Map<string, Promise<unknown>>();
 
+  /** Whether an operation on `key` is queued or running. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key);
     const next = prev ? prev.then(fn, fn) : fn();

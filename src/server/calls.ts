@@ -27,37 +27,61 @@ export interface CallRecord {
 
 let nextRequestId = 0;
 
-export class Calls {
+/** One call in progress (a class, not closures: a busy Heartbeat stream begins thousands a second). */
+class Call implements CallRecord {
+  private seq = ++nextRequestId;
+  private readonly started = performance.now();
+
   constructor(
-    private readonly metrics: ServerMetrics,
-    private readonly log: Logger,
+    private readonly calls: Calls,
+    private readonly method: string,
+    private readonly peer: string,
+    private readonly opts: CallOptions,
   ) {}
 
+  get id(): string {
+    return `${process.pid.toString(36)}-${this.seq.toString(36)}`;
+  }
+
+  ok(code: "OK" | "CANCELLED" = "OK"): void {
+    const ms = this.finish(code);
+    if (this.calls.debug) this.calls.log.debug({ requestId: this.id, method: this.method, code, ms, peer: this.peer }, "call");
+  }
+
+  fail(err: unknown): ServerErrorResponse {
+    const mapped = toServiceError(err, this.id);
+    const code = codeName(mapped.code);
+    const fields = { requestId: this.id, method: this.method, code, ms: this.finish(code), peer: this.peer };
+    const log = this.calls.log;
+    if (mapped.internal) log.error({ ...fields, err }, "internal error");
+    else if (mapped.code === status.UNAVAILABLE) log.warn({ ...fields, err }, "call failed: unavailable");
+    else log.debug({ ...fields, details: mapped.error.details }, "call rejected");
+    return mapped.error;
+  }
+
+  /** Count and time the outcome; answers the call's length in ms. */
+  private finish(code: string): number {
+    const ms = performance.now() - this.started;
+    const m = this.calls.metrics;
+    if (this.opts.count) this.opts.count(code);
+    else m.handled.inc({ method: this.method, code });
+    if (this.opts.timed ?? true) m.latency.observe({ method: this.method }, ms / 1000);
+    return ms;
+  }
+}
+
+export class Calls {
+  /** Whether debug lines are logged (checked once: building a line's fields costs). */
+  readonly debug: boolean;
+
+  constructor(
+    readonly metrics: ServerMetrics,
+    readonly log: Logger,
+  ) {
+    this.debug = log.isLevelEnabled("debug");
+  }
+
   begin(method: string, peer: string, opts: CallOptions = {}): CallRecord {
-    const started = performance.now();
-    const id = `${process.pid.toString(36)}-${(++nextRequestId).toString(36)}`;
-    const finish = (code: string): number => {
-      const seconds = (performance.now() - started) / 1000;
-      if (opts.count) opts.count(code);
-      else this.metrics.handled.inc({ method, code });
-      if (opts.timed ?? true) this.metrics.latency.observe({ method }, seconds);
-      return seconds * 1000;
-    };
-    return {
-      id,
-      ok: (code = "OK") => {
-        const ms = finish(code);
-        this.log.debug({ requestId: id, method, code, ms, peer }, "call");
-      },
-      fail: (err) => {
-        const mapped = toServiceError(err, id);
-        const code = codeName(mapped.code);
-        const fields = { requestId: id, method, code, ms: finish(code), peer };
-        if (mapped.internal) this.log.error({ ...fields, err }, "internal error");
-        else if (mapped.code === status.UNAVAILABLE) this.log.warn({ ...fields, err }, "call failed: unavailable");
-        else this.log.debug({ ...fields, details: mapped.error.details }, "call rejected");
-        return mapped.error;
-      },
-    };
+    return new Call(this, method, peer, opts);
   }
 }

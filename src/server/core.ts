@@ -17,6 +17,7 @@ import type { FamilyRange } from "../ipam/config.js";
 import { Ipam } from "../ipam/ipam.js";
 import { EventRecorder } from "../registry/events.js";
 import { NodeRegistry } from "../registry/nodes.js";
+import { renewTimes } from "../registry/renew-times.js";
 import { Compactor } from "../store/compactor.js";
 import type { Store } from "../store/store.js";
 import { WatchCache } from "../watch/cache.js";
@@ -29,6 +30,8 @@ export interface CoreOptions {
   store: Store;
   /** The largest message (--max-message-size): stored nodes are capped below it. */
   maxMessageBytes: number;
+  /** How often Lease renewals are checkpointed, ms (--lease-checkpoint-interval; 0 = each is a durable write). */
+  leaseCheckpointMs: number;
   clock: Clock;
   log: Logger;
   metrics: ServerMetrics;
@@ -51,7 +54,7 @@ export interface Core {
   lifecycle: NodeLifecycleController | undefined;
   /** Resolves once every informer has synced and pod CIDR blocks are known (before any claim). */
   ready: Promise<void>;
-  /** Stops the controllers, the compactor, the watch cache and the informers, in that order. */
+  /** Stops the controllers, the Lease checkpoints (writing the last one), the compactor, the watch cache and the informers, in that order. */
   stop(): Promise<void>;
 }
 
@@ -66,7 +69,16 @@ export function buildCore(o: CoreOptions): Core {
   const events = new EventRecorder({ store, clock, source: "node-lifecycle-controller" });
   const ipam = o.ipamRanges && new Ipam({ ranges: o.ipamRanges, events, log: log.child({ component: "ipam" }) });
   const stopFollowing = ipam && informers.blocks ? ipam.follow(informers.blocks) : undefined;
-  const registry = new NodeRegistry({ store, clock, ipam, newNodeTaints: o.cloud ? [uninitializedTaint()] : [], maxMessageBytes: o.maxMessageBytes });
+  const registry = new NodeRegistry({
+    store,
+    clock,
+    ipam,
+    newNodeTaints: o.cloud ? [uninitializedTaint()] : [],
+    maxMessageBytes: o.maxMessageBytes,
+    leaseCheckpointMs: o.leaseCheckpointMs,
+    onCheckpoint: o.metrics.onCheckpoint,
+    onCheckpointError: (err) => log.warn({ err }, "lease checkpoint failed (its renewals go into the next one; renewals wait for it meanwhile)"),
+  });
   const cache = new WatchCache({ store, nodes: informers.nodes, ...o.watch });
   const compactor = new Compactor({ store, ...o.compaction, onError: (err) => log.warn({ err }, "compaction failed") });
 
@@ -77,7 +89,8 @@ export function buildCore(o: CoreOptions): Core {
       : new NodeLifecycleController({
           registry,
           nodes: informers.nodes,
-          leases: informers.leases,
+          // The store's renew times and this server's renewals not yet checkpointed.
+          leases: renewTimes(informers.leases, registry.renewals),
           events,
           clock,
           log: log.child({ component: "node-lifecycle" }),
@@ -107,6 +120,9 @@ export function buildCore(o: CoreOptions): Core {
   // Loads in the background (in pages, answering calls in between).
   const cacheReady = cache.start();
   informers.start();
+  registry.renewals.start();
+  // A node deleted through another server: its renewals here end at once, not at a checkpoint.
+  const stopForgetting = informers.nodes.subscribe({ onDelete: (name, _old, revision) => registry.renewals.forget(name, revision) });
   compactor.start();
   const expiry = setInterval(() => void events.expire().catch((err: unknown) => log.warn({ err }, "event expiry failed")), 60_000);
   expiry.unref();
@@ -121,6 +137,9 @@ export function buildCore(o: CoreOptions): Core {
     async stop() {
       clearInterval(expiry);
       await controllers.stop();
+      // Writes every renewal answered so far; later ones are durable writes.
+      stopForgetting();
+      await registry.renewals.stop();
       await compactor.stop();
       await cache.stop();
       stopFollowing?.();

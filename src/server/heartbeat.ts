@@ -1,21 +1,25 @@
 /**
  * The streaming heartbeat: one long-lived stream per agent, each request a Lease renewal
- * answered once it is committed (in order), with the interval the server wants before the
- * next one. 100,000 agents cost 100,000 idle streams and one small write per renewal, instead of
- * a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
+ * (NodeRegistry.renewLease: answered at once, made durable by the next checkpoint) answered in
+ * order, with the interval the server wants before the next one. 100,000 agents cost 100,000
+ * idle streams and a renewal in memory each, instead of a call each. When the fleet would renew faster than --max-heartbeat-rate, the server asks for
  * a longer interval (at most half the lease duration, so leases never lapse).
  */
 import type { handleBidiStreamingCall, Metadata, ServerDuplexStream } from "@grpc/grpc-js";
 import { UnavailableError } from "../errors.js";
+import type { Duration } from "../gen/google/protobuf/duration.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
-import type { Calls } from "./calls.js";
+import type { CallRecord, Calls } from "./calls.js";
 import { drained } from "./drain.js";
 import { toServiceError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
+
+/** Renewals of one stream not yet answered before the server stops reading it (backpressure). */
+const MAX_IN_FLIGHT = 1024;
 
 export interface HeartbeatOptions {
   registry: NodeRegistry;
@@ -32,6 +36,10 @@ export class HeartbeatStreams {
   private readonly open = new Set<Stream>();
   private readonly maxRate: number;
   private closing = false;
+  /** Renewals are counted by result code in nodeplane_heartbeats_total. */
+  private readonly counted = { count: (code: string) => this.o.metrics.heartbeats.inc({ code }) };
+  /** Intervals answered (few distinct ones), so that an answer allocates none. */
+  private readonly durations = new Map<number, Duration>();
 
   constructor(private readonly o: HeartbeatOptions) {
     this.maxRate = o.maxRate ?? 10_000;
@@ -45,8 +53,15 @@ export class HeartbeatStreams {
     }
     this.open.add(call);
     this.o.metrics.heartbeatStreams.inc();
-    let chain: Promise<void> = Promise.resolve();
+    // Answers go out in request order, each once its renewal is done; renewals start as they
+    // arrive, so renewals waiting for one checkpoint ride along in it (lease-renewals.ts).
+    let answered: Promise<void> = Promise.resolve();
+    let inFlight = 0;
+    let paused = false;
+    /** The last answer written at once filled the stream's buffer: answers wait for 'drain' until it empties. */
+    let blocked = false;
     let ended = false;
+    const peer = call.getPeer();
     const finish = (): void => {
       if (ended) return;
       ended = true;
@@ -54,10 +69,42 @@ export class HeartbeatStreams {
       this.o.metrics.heartbeatStreams.dec();
     };
     call.on("data", (req: HeartbeatRequest) => {
-      chain = chain.then(() => (ended || call.cancelled ? undefined : this.renew(call, req, finish)));
+      if (ended || call.cancelled) return;
+      // The hot path: nothing waiting to be answered, no admission to wait for (authentication
+      // off), and the renewal answered at once.
+      if (inFlight === 0 && !blocked && !this.o.admit) {
+        const lease = this.o.registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+        if (lease) {
+          this.o.calls.begin("Heartbeat", peer, this.counted).ok();
+          if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) {
+            blocked = true;
+            void drained(call).then(() => (blocked = false));
+          }
+          return;
+        }
+      }
+      const rec = this.o.calls.begin("Heartbeat", peer, this.counted);
+      // Admitted first (authorization, the identity's rate), then started: a refused renewal never runs.
+      const admit = this.o.admit;
+      const renewal = admit
+        ? admit(call.metadata, req).then(() => this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds))
+        : this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      renewal.catch(() => {}); // answered (or failed) in turn below
+      if (++inFlight >= MAX_IN_FLIGHT && !paused) {
+        paused = true;
+        call.pause();
+      }
+      answered = answered.then(async () => {
+        if (!ended && !call.cancelled) await this.answer(call, rec, renewal, finish);
+        inFlight--;
+        if (paused && inFlight <= MAX_IN_FLIGHT / 2) {
+          paused = false;
+          call.resume();
+        }
+      });
     });
     call.on("end", () => {
-      void chain.then(() => {
+      void answered.then(() => {
         if (ended) return;
         finish();
         call.end();
@@ -77,12 +124,11 @@ export class HeartbeatStreams {
     }
   }
 
-  private async renew(call: Stream, req: HeartbeatRequest, finish: () => void): Promise<void> {
-    const rec = this.o.calls.begin("Heartbeat", call.getPeer(), { count: (code) => this.o.metrics.heartbeats.inc({ code }) });
+  /** Send one renewal's answer, or end the stream with its error. */
+  private async answer(call: Stream, rec: CallRecord, renewal: Promise<Lease>, finish: () => void): Promise<void> {
     let lease: Lease;
     try {
-      await this.o.admit?.(call.metadata, req);
-      lease = await this.o.registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      lease = await renewal;
     } catch (err) {
       const error = rec.fail(err);
       finish();
@@ -94,9 +140,14 @@ export class HeartbeatStreams {
   }
 
   /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */
-  private interval(lease: Lease): { seconds: bigint; nanos: number } {
+  private interval(lease: Lease): Duration {
     const duration = lease.spec?.leaseDurationSeconds || 40;
     const ms = Math.min(Math.max(duration * 250, (this.open.size / this.maxRate) * 1000), duration * 500);
-    return { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+    let d = this.durations.get(ms);
+    if (!d) {
+      d = { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+      if (this.durations.size < 1024) this.durations.set(ms, d);
+    }
+    return d;
   }
 }

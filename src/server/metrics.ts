@@ -3,6 +3,7 @@
  * one process without label clashes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { CheckpointStats } from "../registry/lease-renewals.js";
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -59,6 +60,36 @@ export class ServerMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
     registers: [this.registry],
   });
+
+  readonly leaseCheckpointSeconds = new Histogram({
+    name: "nodeplane_lease_checkpoint_seconds",
+    help: "Time to write one Lease checkpoint (every Lease renewed since the last one).",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly leaseCheckpointWrites = new Counter({
+    name: "nodeplane_lease_checkpoint_leases_total",
+    help: "Leases written by checkpoints (one per Lease renewed between two checkpoints).",
+    registers: [this.registry],
+  });
+  readonly leaseCheckpointTxns = new Counter({
+    name: "nodeplane_lease_checkpoint_transactions_total",
+    help: "Store transactions of Lease checkpoints (up to 128 Leases each).",
+    registers: [this.registry],
+  });
+  readonly leaseRenewalsWaited = new Counter({
+    name: "nodeplane_lease_renewals_waited_total",
+    help: "Renewals answered only once their checkpoint was written (checkpoints lagging, or --lease-checkpoint-interval 0s).",
+    registers: [this.registry],
+  });
+
+  /** For the registry's onCheckpoint. */
+  readonly onCheckpoint = (c: CheckpointStats): void => {
+    this.leaseCheckpointSeconds.observe(c.seconds);
+    this.leaseCheckpointWrites.inc(c.leases);
+    this.leaseCheckpointTxns.inc(c.txns);
+    this.leaseRenewalsWaited.inc(c.waited);
+  };
 
   /** For the store's onCommit. */
   readonly onCommit = (transactions: number, seconds: number): void => {

@@ -23,8 +23,8 @@ import { MIN_MESSAGE_BYTES } from "../registry/size.js";
 import { SqliteStore } from "../store/sqlite.js";
 import { DataDirLock } from "../store/sqlite-lock.js";
 import type { Store } from "../store/store.js";
-import type { NodeLifecycleController } from "../controller/nodelifecycle.js";
-import type { NodeRegistry } from "../registry/nodes.js";
+import { DEFAULT_MONITOR_GRACE_MS, type NodeLifecycleController } from "../controller/nodelifecycle.js";
+import { DEFAULT_LEASE_CHECKPOINT_MS, type NodeRegistry } from "../registry/nodes.js";
 import { buildCore, type ControllerSettings } from "./core.js";
 import { checkLeaderElection, type LeaderElectionSettings, startLeadership } from "./leadership.js";
 import { systemClock } from "../clock.js";
@@ -79,6 +79,12 @@ export interface ServeOptions {
   ipam?: IpamFlags;
   /** Renewals per second the whole fleet's heartbeat streams should stay under. */
   maxHeartbeatRate?: number;
+  /**
+   * How often Lease renewals are checkpointed, ms (--lease-checkpoint-interval; 0 = every renewal
+   * is a durable write). At most an eighth of the node monitor grace period (see
+   * leaseCheckpointMs()); default 1 s, or that eighth if less.
+   */
+  leaseCheckpointMs?: number;
   /** gRPC connections open at once (--max-connections; default: what `ulimit -n` allows, see connections.ts). */
   maxConnections?: number;
   /** Concurrent streams (calls) on one gRPC connection (--max-streams-per-connection). */
@@ -121,6 +127,7 @@ export const DEFAULTS = {
   maxStreamsPerConnection: 10_000,
   connectionIdleMs: 5 * 60_000,
   httpMaxConnections: 1000,
+  leaseCheckpointMs: DEFAULT_LEASE_CHECKPOINT_MS,
 } as const;
 
 export class NodeplaneServer {
@@ -149,6 +156,7 @@ export class NodeplaneServer {
     if ((opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes) < MIN_MESSAGE_BYTES) {
       throw new Error(`--max-message-size ${opts.maxMessageBytes} is too small: at least ${MIN_MESSAGE_BYTES} bytes (64Ki), so that a node and its answer fit in one message`);
     }
+    leaseCheckpointMs(opts);
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     Security.check(opts.security, opts.listen, opts.httpListen);
     if (opts.leaderElection) checkLeaderElection(opts.leaderElection);
@@ -197,6 +205,7 @@ export class NodeplaneServer {
       const core = buildCore({
         // Stored nodes are capped below the message size, so that every answer carrying one fits.
         maxMessageBytes: maxMessage,
+        leaseCheckpointMs: leaseCheckpointMs(opts),
         store,
         clock,
         log,
@@ -459,6 +468,21 @@ interface ServerParts {
   ready: Promise<void>;
   /** The data directory's lock (none when the store was given). */
   lock: DataDirLock | undefined;
+}
+
+/**
+ * The Lease checkpoint interval. Renewals a crash loses span at most 2 × the interval, and with
+ * several servers the leader sees another server's renewals at its checkpoints: an interval of at
+ * most an eighth of the grace period keeps both far inside it (the default: 1 s of 40 s), so that
+ * no node is judged Unknown for want of a renewal that was only late to reach the store.
+ */
+function leaseCheckpointMs(opts: ServeOptions): number {
+  const grace = (opts.nodeLifecycle || undefined)?.monitorGracePeriodMs ?? DEFAULT_MONITOR_GRACE_MS;
+  const ms = opts.leaseCheckpointMs ?? Math.min(DEFAULTS.leaseCheckpointMs, Math.floor(grace / 8));
+  if (!Number.isFinite(ms) || ms < 0 || ms > grace / 8) {
+    throw new Error(`--lease-checkpoint-interval ${ms}ms is out of range: from 0 (every renewal a durable write) to an eighth of --node-monitor-grace-period (${grace}ms), so that late renewals never make a node Unknown`);
+  }
+  return ms;
 }
 
 /** "host:port" or "[v6]:port". */

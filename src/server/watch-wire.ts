@@ -11,6 +11,7 @@
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { NodeServiceService, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeWatchEvent } from "../watch/watcher.js";
+import { heartbeatResponseBytes, renewLeaseResponseBytes } from "./lease-wire.js";
 
 const encoded = new WeakMap<NodeWatchEvent, Buffer>();
 
@@ -44,8 +45,8 @@ export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
 /**
  * NodeService's definition as the server adds it: the same methods, with a Watch response
  * serializer that passes pre-encoded bytes through (and encodes a WatchResponse object as
- * before). Only the server serializes responses; the generated definition clients use is
- * left as it is.
+ * before), and the renewal answers' serializers of lease-wire.ts. Only the server serializes
+ * responses; the generated definition clients use is left as it is.
  */
 export const nodeServiceDefinition: typeof NodeServiceService = {
   ...NodeServiceService,
@@ -53,4 +54,6 @@ export const nodeServiceDefinition: typeof NodeServiceService = {
     ...NodeServiceService.watch,
     responseSerialize: (value: WatchResponse | Buffer): Buffer => (Buffer.isBuffer(value) ? value : NodeServiceService.watch.responseSerialize(value)),
   },
+  renewLease: { ...NodeServiceService.renewLease, responseSerialize: renewLeaseResponseBytes },
+  heartbeat: { ...NodeServiceService.heartbeat, responseSerialize: heartbeatResponseBytes },
 };

@@ -86,7 +86,8 @@ describe("nodeplane agent", () => {
   });
 
   it("renews its Lease every quarter of the lease duration, on the streaming heartbeat", async () => {
-    h = await startHarness({ httpListen: "127.0.0.1:0" });
+    // Each renewal a durable write, so that the store's watch sees every one.
+    h = await startHarness({ httpListen: "127.0.0.1:0", leaseCheckpointMs: 0 });
     const from = await h.server.store.currentRevision();
     // The first write is registration's (it creates the Lease); the first renewal comes at a
     // random point of the first interval, then renewals follow every 250 ms.
@@ -101,7 +102,8 @@ describe("nodeplane agent", () => {
   });
 
   it("sends an unchanged status only once per report period", async () => {
-    h = await startHarness();
+    // Each renewal a durable write, so that the store's watch counts every one.
+    h = await startHarness({ leaseCheckpointMs: 0 });
     agent(`127.0.0.1:${h.server.port}`, "ag-quiet", "--node-status-report-frequency", "1s");
     const added = await nodeEvent(h.client, "ag-quiet", (e) => e.type === "ADDED");
     // Over 12 renewals (about 3 s) the status is computed about 30 times but changes never:

@@ -12,8 +12,10 @@ import { NodeLifecycleController, type NodeLifecycleOptions } from "../../src/co
 import { type DeepPartial, Node, type NodeCondition, NodeStatus } from "../../src/gen/nodeplane/v1/node.js";
 import { EventRecorder } from "../../src/registry/events.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
+import { renewTimes } from "../../src/registry/renew-times.js";
 import { type FullNode, fullNode } from "../../src/model/node.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import type { Store } from "../../src/store/store.js";
 import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
 
 export type Tunables = Partial<Omit<NodeLifecycleOptions, "registry" | "nodes" | "leases" | "events" | "clock">>;
@@ -27,13 +29,16 @@ export class World {
   private store!: SqliteStore;
   private dir = mkdtempSync(join(tmpdir(), "nodeplane-ctl-"));
 
-  static async create(tunables: Tunables = {}): Promise<World> {
+  /** `wrap` puts something between the store and the registry (a test's held store). */
+  static async create(tunables: Tunables = {}, opts: { leaseCheckpointMs?: number; wrap?: (s: Store) => Store } = {}): Promise<World> {
     const w = new World();
+    w.catchUp = opts.wrap === undefined;
     w.store = await SqliteStore.open({ dir: w.dir });
-    w.registry = new NodeRegistry({ store: w.store, clock: w.clock });
+    w.registry = new NodeRegistry({ store: opts.wrap?.(w.store) ?? w.store, clock: w.clock, leaseCheckpointMs: opts.leaseCheckpointMs });
     w.events = new EventRecorder({ store: w.store, clock: w.clock, source: "test" });
     w.informers = sharedInformers({ store: w.store, onError: () => {} });
     w.informers.start();
+    w.registry.renewals.start();
     await w.startController(tunables);
     return w;
   }
@@ -44,7 +49,7 @@ export class World {
     this.ctl = new NodeLifecycleController({
       registry: this.registry,
       nodes: this.informers.nodes,
-      leases: this.informers.leases,
+      leases: renewTimes(this.informers.leases, this.registry.renewals),
       events: this.events,
       clock: this.clock,
       ...tunables,
@@ -54,16 +59,25 @@ export class World {
 
   async close(): Promise<void> {
     await this.ctl.stop();
+    await this.registry.renewals.stop();
     await this.informers.stop();
     await this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /**
+   * Wait for the Lease checkpoint in flight before each step, so that fake time never runs ahead
+   * of real commits (which would hold renewals back on a loaded machine). Off when the test holds
+   * the store itself (a wrapped store: it studies lagging checkpoints).
+   */
+  private catchUp = true;
 
   /** Nodes whose agents renew their Lease at every step. */
   readonly alive = new Set<string>();
 
   /** Advance the clock by `ms`, renew the leases of `alive` nodes, then one monitor pass and one tainting pass. */
   async step(ms = 0): Promise<void> {
+    if (this.catchUp) await this.registry.renewals.idle();
     this.clock.advance(ms);
     for (const name of this.alive) await this.registry.renewLease(name, "", 0);
     await this.settle();

@@ -1,0 +1,405 @@
+/**
+ * LeaseRenewals: node Lease renewals made durable by checkpoint, as etcd's lessor keeps lease
+ * expiry in memory and checkpoints it instead of writing a raft entry per keep-alive.
+ *
+ * The contract (service.proto's RenewLease and Heartbeat, and the README, say it to clients):
+ * - A renewal is a renewal of a Lease this server knows (it wrote or read it) that changes only
+ *   renew_time. It is applied here, in memory, and answered at once. On this server GetLease and
+ *   ListLeases show it at once (`overlay`), and so does the node lifecycle controller
+ *   (`onRenewal`, see renew-times.ts). A new Lease, or a change of holder or duration, is not a
+ *   renewal: NodeRegistry writes it durably and answers after the commit (`written`).
+ * - Checkpoints. Every `intervalMs` (C) a checkpoint writes each Lease renewed since the last
+ *   one, once, with its latest renew_time: one compare-and-swap transaction per up to `chunkOps`
+ *   Leases (each compared on its own revision), all of a checkpoint's transactions sent at once
+ *   (SQLite commits them in one group commit; etcd gets one Txn per chunk, within its default
+ *   --max-txn-ops of 128). Watches, informers and other servers see a renewal when the
+ *   checkpoint that writes it commits: within C plus that commit while checkpoints keep up.
+ * - Holding back. While a checkpoint has been in flight for C or longer, or after one failed
+ *   until one succeeds, a renewal is not answered at once: it waits for the checkpoint that
+ *   writes it and is answered with the Lease as written (or with that checkpoint's error). So a
+ *   slow or unreachable store slows renewals down as it slows durable writes, instead of letting
+ *   acknowledged renewals pile up where no other server sees them.
+ * - A crash loses exactly the renewals answered at once since the start of the last checkpoint
+ *   that completed: at most 2 × C of them (one interval, and a checkpoint in flight for less than
+ *   another before renewals are held back). A graceful stop writes them all (`stop`).
+ * - C = 0: every renewal waits for its checkpoint (renewals are durable writes), and the next
+ *   checkpoint starts as soon as the previous one ends.
+ * - One Lease renewed many times between two checkpoints is one write; renewals of one Lease
+ *   that wait are answered in the order they came (they ride along in one write).
+ *
+ * Conflicts. A failed compare (another server wrote the Lease, or deleted its node) costs the
+ * chunk a retry without the Leases that changed; each of those is rebased on what is stored: a
+ * deleted Lease is forgotten (its waiting renewals fail NotFound), a Lease renewed later elsewhere
+ * is taken as it is, otherwise this server's renew time is written over the stored Lease (whose
+ * holder and duration stay) at the next checkpoint.
+ */
+import type { Clock } from "../clock.js";
+import { NotFoundError, UnavailableError } from "../errors.js";
+import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import { decodeLease, encodeLease, withRevision } from "../model/codec.js";
+import { leaseKey } from "../model/keys.js";
+import type { KeyValue, Store, TxnResult } from "../store/store.js";
+import type { Renewal } from "./leases.js";
+
+export interface LeaseRenewalsOptions {
+  store: Store;
+  clock: Clock;
+  /** C, ms (0: renewals are durable writes). */
+  intervalMs: number;
+  /** Leases per checkpoint transaction (default 128: etcd's default --max-txn-ops). */
+  chunkOps?: number;
+  /** A checkpoint failed (its Leases are written by the next one). */
+  onError?: (err: Error) => void;
+  /** A checkpoint ended: Leases written, transactions, seconds taken, renewals that had waited for it. */
+  onCheckpoint?: (c: CheckpointStats) => void;
+}
+
+export interface CheckpointStats {
+  leases: number;
+  txns: number;
+  seconds: number;
+  /** Renewals answered by this checkpoint (they had waited for it: held back, or C = 0). */
+  waited: number;
+}
+
+/** A renewal waiting for the checkpoint that writes it. */
+interface Waiter {
+  at: number;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+}
+
+/** What this server knows of one Lease. */
+interface Entry {
+  /** The Lease as stored at `modRevision` (resource_version set). */
+  stored: Lease;
+  modRevision: number;
+  /** The Lease to write at the next checkpoint: `stored` with a later renew_time. */
+  pending: Lease | undefined;
+  /** The renew time (ms) of the latest renewal answered before it was written (what reads show). */
+  acked: number;
+  waiters: Waiter[];
+}
+
+/** One Lease in a checkpoint. */
+interface Item {
+  name: string;
+  entry: Entry;
+  lease: Lease;
+  modRevision: number;
+  value: Uint8Array;
+}
+
+export class LeaseRenewals {
+  private readonly entries = new Map<string, Entry>();
+  /** Leases with a renewal not yet written, in the order they were first renewed. */
+  private dirty = new Set<string>();
+  private readonly chunkOps: number;
+  private readonly listeners = new Set<(name: string, renewMs: number) => void>();
+  /** The checkpoint in flight, and when it started (clock ms). */
+  private running: Promise<void> | undefined;
+  private runningSince = 0;
+  /** The last checkpoint failed; renewals are held back until one succeeds. */
+  private failed = false;
+  /** A checkpoint is due as soon as the one in flight ends. */
+  private due = false;
+  private cancelTimer: (() => void) | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private stopped = false;
+  /** What the checkpoint in flight has done so far. */
+  private stats: CheckpointStats = { leases: 0, txns: 0, seconds: 0, waited: 0 };
+
+  constructor(private readonly o: LeaseRenewalsOptions) {
+    this.chunkOps = o.chunkOps ?? 128;
+  }
+
+  /** Checkpoint every C from now on (C > 0; with C = 0 a checkpoint starts whenever renewals wait). */
+  start(): void {
+    if (this.o.intervalMs > 0 && !this.cancelTimer && !this.stopped) this.arm();
+  }
+
+  /** Stop checkpointing and write every renewal answered so far. Later renewals are durable writes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    await this.running?.catch(() => undefined);
+    if (this.dirty.size > 0) await this.checkpoint();
+  }
+
+  /**
+   * Renew in memory when this is a renewal (see the contract): answers the renewed Lease — itself
+   * when answered at once, a promise of the Lease as written while renewals are held back — or
+   * undefined when it must be a durable write (unknown Lease, a change of holder or duration, or
+   * stopped).
+   */
+  renew(name: string, renewal: Renewal, now: number): Lease | Promise<Lease> | undefined {
+    const e = this.renewable(name, renewal);
+    if (!e) return undefined;
+    // Waiting renewals of this Lease go first: answers keep the order renewals came in.
+    if (!this.holdingBack() && e.waiters.length === 0) return this.answer(name, e, now);
+    const renewTime = this.apply(name, e, now).spec!.renewTime!.getTime();
+    if (this.o.intervalMs === 0 && !this.running) this.immediate ??= setImmediate(this.runDue);
+    else this.due ||= this.o.intervalMs === 0;
+    return new Promise((resolve, reject) => e.waiters.push({ at: renewTime, resolve, reject }));
+  }
+
+  /** renew() when it answers at once; otherwise undefined, and nothing done. */
+  renewAtOnce(name: string, renewal: Renewal, now: number): Lease | undefined {
+    const e = this.renewable(name, renewal);
+    if (!e || e.waiters.length > 0 || this.holdingBack()) return undefined;
+    return this.answer(name, e, now);
+  }
+
+  /** The entry of a Lease this renewal may renew in memory (known, same holder and duration, not stopped). */
+  private renewable(name: string, renewal: Renewal): Entry | undefined {
+    const e = this.entries.get(name);
+    const spec = e?.stored.spec;
+    if (!e || !spec || this.stopped) return undefined;
+    if (renewal.holderIdentity !== "" && renewal.holderIdentity !== spec.holderIdentity) return undefined;
+    if (renewal.leaseDurationSeconds !== 0 && renewal.leaseDurationSeconds !== spec.leaseDurationSeconds) return undefined;
+    return e;
+  }
+
+  /** The renewed Lease, pending for the next checkpoint. */
+  private apply(name: string, e: Entry, now: number): Lease {
+    const base = e.pending ?? e.stored;
+    // Time never runs backwards for a Lease (a clock step back keeps the later renew time).
+    const renewTime = Math.max(now, base.spec!.renewTime?.getTime() ?? 0);
+    const lease: Lease = { ...base, spec: { ...base.spec!, renewTime: new Date(renewTime) } };
+    e.pending = lease;
+    this.dirty.add(name);
+    return lease;
+  }
+
+  /** Apply and answer at once: reads and the lifecycle controller see it now. */
+  private answer(name: string, e: Entry, now: number): Lease {
+    const lease = this.apply(name, e, now);
+    const renewTime = lease.spec!.renewTime!.getTime();
+    e.acked = renewTime;
+    for (const l of this.listeners) l(name, renewTime);
+    return lease;
+  }
+
+  /** The Lease this server knows for `name`: the latest state, as the next write must start from. */
+  known(name: string): { lease: Lease; modRevision: number } | undefined {
+    const e = this.entries.get(name);
+    return e && { lease: e.pending ?? e.stored, modRevision: e.modRevision };
+  }
+
+  /**
+   * A durable write (or a read) of the Lease at `kv`: the next renewal starts from it. Renewals
+   * it covers (not later than its renew time) are written with it; their waiters are answered.
+   */
+  written(name: string, lease: Lease, kv: KeyValue): Lease {
+    const stored = withRevision(lease, kv);
+    let e = this.entries.get(name);
+    if (!e) {
+      e = { stored, modRevision: kv.modRevision, pending: undefined, acked: 0, waiters: [] };
+      this.entries.set(name, e);
+      return stored;
+    }
+    if (kv.modRevision < e.modRevision) return stored;
+    e.stored = stored;
+    e.modRevision = kv.modRevision;
+    this.covered(name, e);
+    return stored;
+  }
+
+  /**
+   * The node and its Lease are gone (deleted at `revision`, if known): forget the Lease unless
+   * it was written again since; renewals waiting for it fail NotFound.
+   */
+  forget(name: string, revision = Infinity): void {
+    const e = this.entries.get(name);
+    if (!e || e.modRevision >= revision) return;
+    this.entries.delete(name);
+    this.dirty.delete(name);
+    const err = new NotFoundError("lease", `kube-node-lease/${name}`, "its node was deleted");
+    for (const w of e.waiters.splice(0)) w.reject(err);
+  }
+
+  /** A stored Lease as a read on this server shows it: with the renewal this server answered since, if any. */
+  overlay(lease: Lease): Lease {
+    const name = lease.metadata?.name;
+    const acked = name === undefined ? 0 : (this.entries.get(name)?.acked ?? 0);
+    const spec = lease.spec;
+    if (!spec || acked <= (spec.renewTime?.getTime() ?? 0)) return lease;
+    return { ...lease, spec: { ...spec, renewTime: new Date(acked) } };
+  }
+
+  /** The latest renew time (ms) this server answered for `name` and has not yet written, or undefined. */
+  answered(name: string): number | undefined {
+    const acked = this.entries.get(name)?.acked ?? 0;
+    return acked > 0 ? acked : undefined;
+  }
+
+  /** Told of every renewal answered at once (name, renew time in ms), until the returned function is called. */
+  onRenewal(listener: (name: string, renewMs: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Renewals not yet written (a metric). */
+  get pendingCount(): number {
+    return this.dirty.size;
+  }
+
+  /** Write every renewal now (and wait for the checkpoint in flight first). */
+  async checkpoint(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+    this.running = this.write().finally(() => {
+      this.running = undefined;
+      if (this.due && !this.stopped) {
+        this.due = false;
+        this.immediate ??= setImmediate(this.runDue);
+      }
+    });
+    return this.running;
+  }
+
+  /**
+   * Resolves once no checkpoint is in flight. Code that steps a fake clock (the controller tests)
+   * waits here before each step, so that checkpoints keep up with its time as they keep up with
+   * real time; otherwise fake time runs ahead of real commits and renewals are held back.
+   */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
+  /** Whether renewals wait for their checkpoint (see the contract). */
+  private holdingBack(): boolean {
+    if (this.o.intervalMs === 0 || this.failed) return true;
+    return this.running !== undefined && this.o.clock.now() - this.runningSince >= this.o.intervalMs;
+  }
+
+  private arm(): void {
+    this.cancelTimer = this.o.clock.setTimer(() => {
+      this.cancelTimer = undefined;
+      if (this.stopped) return;
+      this.arm();
+      if (this.running) this.due = true;
+      else if (this.dirty.size > 0) void this.checkpoint().catch(() => undefined);
+    }, this.o.intervalMs);
+  }
+
+  private readonly runDue = (): void => {
+    this.immediate = undefined;
+    if (!this.running && this.dirty.size > 0) void this.checkpoint().catch(() => undefined);
+  };
+
+  /** One checkpoint: every renewal pending now, in chunks sent together. */
+  private async write(): Promise<void> {
+    this.runningSince = this.o.clock.now();
+    const started = performance.now();
+    this.stats = { leases: 0, txns: 0, seconds: 0, waited: 0 };
+    const names = this.dirty;
+    this.dirty = new Set();
+    const items: Item[] = [];
+    for (const name of names) {
+      const entry = this.entries.get(name);
+      if (!entry?.pending) continue;
+      items.push({ name, entry, lease: entry.pending, modRevision: entry.modRevision, value: encodeLease(entry.pending) });
+    }
+    const chunks: Item[][] = [];
+    for (let i = 0; i < items.length; i += this.chunkOps) chunks.push(items.slice(i, i + this.chunkOps));
+    const outcomes = await Promise.allSettled(chunks.map((c) => this.writeChunk(c)));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    this.failed = failure !== undefined;
+    if (items.length > 0) this.o.onCheckpoint?.({ ...this.stats, seconds: (performance.now() - started) / 1000 });
+    if (failure) {
+      const err = failure.reason instanceof Error ? failure.reason : new UnavailableError(String(failure.reason));
+      this.o.onError?.(err);
+      throw err;
+    }
+  }
+
+  /** Write one chunk; on a failed compare, rebase the Leases that changed and retry the others. */
+  private async writeChunk(chunk: Item[]): Promise<void> {
+    let items = chunk;
+    while (items.length > 0) {
+      let res: TxnResult;
+      this.stats.txns++;
+      try {
+        res = await this.o.store.txn({
+          compare: items.map((i) => ({ key: leaseKey(i.name), modRevision: i.modRevision })),
+          ops: items.map((i) => ({ type: "put" as const, key: leaseKey(i.name), value: i.value })),
+        });
+      } catch (err) {
+        this.unwritten(items, err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+      if (res.succeeded) {
+        items.forEach((i, k) => this.settle(i, res.results[k]!));
+        this.stats.leases += items.length;
+        return;
+      }
+      const current = res.current;
+      const same: Item[] = [];
+      items.forEach((i, k) => {
+        if ((current[k]?.modRevision ?? 0) === i.modRevision) same.push(i);
+        else this.rebase(i, current[k]);
+      });
+      items = same;
+    }
+  }
+
+  /** The checkpoint wrote `item` at `kv`. */
+  private settle(item: Item, kv: KeyValue): void {
+    const e = this.entries.get(item.name);
+    if (e !== item.entry || kv.modRevision < e.modRevision) return;
+    e.stored = withRevision(item.lease, kv);
+    e.modRevision = kv.modRevision;
+    this.covered(item.name, e);
+  }
+
+  /** Someone else changed the Lease since `item` was read: start again from what is stored. */
+  private rebase(item: Item, kv: KeyValue | undefined): void {
+    const e = this.entries.get(item.name);
+    // Replaced or rewritten here meanwhile (a durable write of this server): nothing to undo.
+    if (e !== item.entry || e.modRevision !== item.modRevision) return;
+    if (!kv) {
+      this.forget(item.name);
+      return;
+    }
+    const stored = decodeLease(kv);
+    const mine = e.pending?.spec?.renewTime?.getTime() ?? 0;
+    e.stored = stored;
+    e.modRevision = kv.modRevision;
+    if (mine > (stored.spec?.renewTime?.getTime() ?? 0) && stored.spec) {
+      e.pending = { ...stored, spec: { ...stored.spec, renewTime: new Date(mine) } };
+      this.dirty.add(item.name);
+    } else {
+      this.covered(item.name, e);
+    }
+  }
+
+  /** `e.stored` changed: drop what it covers, answer the waiters it covers. */
+  private covered(name: string, e: Entry): void {
+    const at = e.stored.spec?.renewTime?.getTime() ?? 0;
+    if (e.pending && (e.pending.spec?.renewTime?.getTime() ?? 0) <= at) {
+      e.pending = undefined;
+      this.dirty.delete(name);
+    }
+    if (e.acked <= at) e.acked = 0;
+    let n = 0;
+    while (n < e.waiters.length && e.waiters[n]!.at <= at) n++;
+    for (const w of e.waiters.splice(0, n)) w.resolve(e.stored);
+    this.stats.waited += n;
+  }
+
+  /** A chunk could not be written: its Leases go to the next checkpoint; the renewals it carried that wait for it fail. */
+  private unwritten(items: Item[], err: Error): void {
+    for (const i of items) {
+      const e = this.entries.get(i.name);
+      if (e !== i.entry || !e.pending) continue;
+      this.dirty.add(i.name);
+      const carried = i.lease.spec?.renewTime?.getTime() ?? 0;
+      let n = 0;
+      while (n < e.waiters.length && e.waiters[n]!.at <= carried) n++;
+      for (const w of e.waiters.splice(0, n)) w.reject(err);
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The lifecycle controller and Lease checkpoints: it sees a renewal when the renewal is answered,
+ * not when a checkpoint writes it, so a stalled checkpoint never makes a node Unknown sooner than
+ * if each renewal had been a durable write; one grace period after its last answered renewal
+ * the node goes Unknown, as it would then.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { LEASE_PREFIX } from "../../src/model/keys.js";
+import { type HeldStore, heldStore } from "../support/held-store.js";
+import { World } from "./support.js";
+
+let w: World | undefined;
+afterEach(async () => {
+  await w?.close();
+  w = undefined;
+});
+
+const GRACE = 40_000;
+const C = 5_000;
+
+describe("node health with Lease checkpoints", () => {
+  it("judges a node by its answered renewals while the checkpoints that would write them are stalled", async () => {
+    let held!: HeldStore;
+    const world = (w = await World.create({}, { leaseCheckpointMs: C, wrap: (s) => (held = heldStore(s)).store }));
+    await world.healthy("stalled");
+    await world.step();
+    const onlyLeases = held.hold((req) => req.ops.every((op) => op.key.startsWith(LEASE_PREFIX)));
+    await world.step(4_000);
+    await world.registry.renewLease("stalled", "", 0); // answered; its checkpoint (at 5 s) stalls
+    await world.step(4_000);
+    const last = await world.registry.renewLease("stalled", "", 0); // the stalled checkpoint is 3 s old: answered
+    await held.waiting(1);
+    // The store still holds the registration's renew time: a controller reading only the store
+    // would judge the node Unknown one grace period after registration. This one does not.
+    await world.step(GRACE - 8_000);
+    await world.step(8_000);
+    expect(world.clock.now() - last.spec!.renewTime!.getTime()).toBe(GRACE);
+    expect(await world.readyStatus("stalled")).toBe("True");
+    await world.step(1);
+    expect(await world.readyStatus("stalled")).toBe("Unknown");
+    onlyLeases();
+  });
+});

@@ -1,0 +1,360 @@
+/**
+ * Lease renewals made durable by checkpoint (src/registry/lease-renewals.ts): answered from
+ * memory, shown at once by this server's reads, written once per Lease per checkpoint, held back
+ * while checkpoints lag, rebased on other servers' writes. Two registries on one store stand in
+ * for two servers (replicas on etcd). Nothing waits on time: the fake clock is stepped, and
+ * checkpoints are awaited.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../../src/clock.js";
+import { NotFoundError, UnavailableError } from "../../src/errors.js";
+import type { Lease } from "../../src/gen/nodeplane/v1/lease.js";
+import { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { decodeLease } from "../../src/model/codec.js";
+import { LEASE_PREFIX, leaseKey } from "../../src/model/keys.js";
+import { NodeRegistry } from "../../src/registry/nodes.js";
+import { SqliteStore } from "../../src/store/sqlite.js";
+import type { WatchEvent } from "../../src/store/store.js";
+import { type HeldStore, heldStore } from "../support/held-store.js";
+
+const clock = new FakeClock(Date.UTC(2026, 11, 6, 3, 0, 0));
+let dir: string;
+let sqlite: SqliteStore;
+let held: HeldStore;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "nodeplane-lease-renewals-"));
+  sqlite = await SqliteStore.open({ dir });
+});
+afterAll(async () => {
+  await sqlite.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  held = heldStore(sqlite);
+});
+
+/** A registry (a server) over the held store, checkpointing every `ms` on the fake clock. */
+function server(ms = 1000): NodeRegistry {
+  const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: ms });
+  r.renewals.start();
+  return r;
+}
+
+async function register(r: NodeRegistry, name: string): Promise<Lease> {
+  return (await r.register(Node.fromPartial({ metadata: { name } }))).lease;
+}
+
+/** The Lease as the store holds it. */
+async function stored(name: string): Promise<Lease> {
+  return decodeLease((await sqlite.get(leaseKey(name)))!);
+}
+
+const renewMs = (l: Lease): number => l.spec!.renewTime!.getTime();
+
+/** A server (C = 1 s) whose first checkpoint, writing a renewal of `name`, has just started and is held. */
+async function heldCheckpoint(name: string): Promise<{ a: NodeRegistry; release: (err?: Error) => void }> {
+  const a = server(1000);
+  await register(a, name);
+  clock.advance(10);
+  await a.renewLease(name, "", 0);
+  const release = held.hold();
+  clock.advance(990); // the checkpoint starts, and is held
+  await held.waiting(1);
+  return { a, release };
+}
+const leasePuts = (): string[][] => held.puts.filter((keys) => keys.every((k) => k.startsWith(LEASE_PREFIX)));
+/** Whether `p` has settled by the time already-settled work has run (never waits for time). */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol("pending");
+  const out = await Promise.race([p.then(() => true, () => true), new Promise((resolve) => setImmediate(() => resolve(marker)))]);
+  return out !== marker;
+}
+
+describe("Lease renewals made durable by checkpoint", () => {
+  it("answers a renewal at once from memory, shows it to this server's reads at once, and writes it at the next checkpoint", async () => {
+    const a = server();
+    const b = server();
+    const created = await register(a, "ck-1");
+    const writes = held.puts.length;
+    clock.advance(400);
+    const renewed = await a.renewLease("ck-1", "", 0);
+    expect(renewMs(renewed)).toBe(clock.now());
+    expect(renewed.metadata!.resourceVersion).toBe(created.metadata!.resourceVersion);
+    expect(held.puts.length).toBe(writes);
+    // This server shows it; the store, watches and other servers do not yet.
+    expect(renewMs(await a.getLease("ck-1"))).toBe(clock.now());
+    expect(renewMs((await a.listLeases({ limit: 0, continueToken: "" })).leases.find((l) => l.metadata!.name === "ck-1")!)).toBe(clock.now());
+    expect(renewMs(await stored("ck-1"))).toBe(renewMs(created));
+    expect(renewMs(await b.getLease("ck-1"))).toBe(renewMs(created));
+    // The checkpoint timer fires C after start; awaiting checkpoint() waits for it.
+    clock.advance(600);
+    await a.renewals.checkpoint();
+    expect(leasePuts().slice(-1)).toEqual([[leaseKey("ck-1")]]);
+    expect(renewMs(await stored("ck-1"))).toBe(renewMs(renewed));
+    expect(renewMs(await b.getLease("ck-1"))).toBe(renewMs(renewed));
+    await Promise.all([a.renewals.stop(), b.renewals.stop()]);
+  });
+
+  it("writes each renewed Lease once per checkpoint, with its latest renew time, in transactions of at most 128 Leases", async () => {
+    const a = server();
+    const names = Array.from({ length: 300 }, (_, i) => `ck-many-${i}`);
+    for (const n of names) await register(a, n);
+    const before = held.puts.length;
+    const revision = await sqlite.currentRevision();
+    for (let round = 0; round < 3; round++) {
+      clock.advance(1);
+      await Promise.all(names.map((n) => a.renewLease(n, "", 0)));
+    }
+    await a.renewals.checkpoint();
+    expect(held.puts.slice(before).map((keys) => keys.length)).toEqual([128, 128, 44]);
+    expect(new Set(held.puts.slice(before).flat()).size).toBe(300);
+    expect(await sqlite.currentRevision()).toBe(revision + 3);
+    for (const n of [names[0]!, names[299]!]) expect(renewMs(await stored(n))).toBe(clock.now());
+    await a.renewals.stop();
+  });
+
+  it("a watch of the Leases sees a renewal when the checkpoint that writes it commits, not before", async () => {
+    const a = server();
+    await register(a, "ck-watch");
+    const from = await sqlite.currentRevision();
+    const events: WatchEvent[] = [];
+    const w = sqlite.watch(LEASE_PREFIX, from, { onEvents: (evs) => events.push(...evs), onProgress: () => {}, onError: () => {} });
+    clock.advance(5);
+    const renewed = await a.renewLease("ck-watch", "", 0);
+    await a.renewals.checkpoint(); // nothing was due before: this is the checkpoint that writes it
+    expect(events.map((e) => [e.kv.key, renewMs(decodeLease(e.kv))])).toEqual([[leaseKey("ck-watch"), renewMs(renewed)]]);
+    w.cancel();
+    await a.renewals.stop();
+  });
+
+  it("one hot Lease: renewals are answered at once and in order, and cost one write per checkpoint", async () => {
+    const a = server();
+    await register(a, "ck-hot");
+    const before = leasePuts().length;
+    const order: number[] = [];
+    const answers = Array.from({ length: 256 }, (_, i) => {
+      clock.advance(1);
+      return a.renewLease("ck-hot", "", 0).then((l) => {
+        order.push(i);
+        return renewMs(l);
+      });
+    });
+    const times = await Promise.all(answers);
+    expect(order).toEqual([...order].sort((x, y) => x - y));
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(leasePuts().length).toBe(before);
+    await a.renewals.checkpoint();
+    expect(leasePuts().slice(before)).toEqual([[leaseKey("ck-hot")]]);
+    expect(renewMs(await stored("ck-hot"))).toBe(times.at(-1));
+    await a.renewals.stop();
+  });
+
+  it("with C = 0 a renewal is answered once written, and renewals of one Lease made meanwhile ride along in one write, answered in order", async () => {
+    const a = server(0);
+    await register(a, "ck-durable");
+    const before = leasePuts().length;
+    const release = held.hold();
+    clock.advance(1);
+    const first = a.renewLease("ck-durable", "", 0);
+    await held.waiting(1);
+    expect(await settled(first)).toBe(false);
+    const order: number[] = [];
+    const rest = Array.from({ length: 100 }, (_, i) => {
+      clock.advance(1);
+      return a.renewLease("ck-durable", "", 0).then((l) => (order.push(i), l));
+    });
+    release();
+    const answers = await Promise.all([first, ...rest]);
+    expect(order).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // The first write carries the first renewal; the 100 behind it ride along in the second.
+    expect(leasePuts().slice(before)).toEqual([[leaseKey("ck-durable")], [leaseKey("ck-durable")]]);
+    const last = await sqlite.get(leaseKey("ck-durable"));
+    expect(answers.slice(1).every((l) => l.metadata!.resourceVersion === String(last!.modRevision))).toBe(true);
+    expect(Number(answers[0]!.metadata!.resourceVersion)).toBeLessThan(last!.modRevision);
+    expect(renewMs(decodeLease(last!))).toBe(clock.now());
+    await a.renewals.stop();
+  });
+
+  it("holds renewals back while a checkpoint has been in flight for C or longer, and answers them with the Lease as written", async () => {
+    const { a, release } = await heldCheckpoint("ck-lag");
+    clock.advance(999);
+    const early = await a.renewLease("ck-lag", "", 0); // in flight for less than C: answered at once
+    expect(renewMs(early)).toBe(clock.now());
+    clock.advance(1);
+    const late = a.renewLease("ck-lag", "", 0);
+    expect(await settled(late)).toBe(false);
+    release();
+    const answer = await late;
+    const kv = (await sqlite.get(leaseKey("ck-lag")))!;
+    expect(answer.metadata!.resourceVersion).toBe(String(kv.modRevision));
+    expect(renewMs(answer)).toBe(clock.now());
+    expect(renewMs(decodeLease(kv))).toBe(clock.now());
+    // Caught up: renewals are answered at once again.
+    await a.renewals.checkpoint();
+    expect(await settled(a.renewLease("ck-lag", "", 0))).toBe(true);
+    await a.renewals.stop();
+  });
+
+  it("one hot Lease while a checkpoint lags: 256 renewals in flight wait, ride along in one write, and are answered in order", async () => {
+    const { a, release } = await heldCheckpoint("ck-hot-lag");
+    clock.advance(1000); // in flight for C: renewals are held back (and the next checkpoint is due)
+    const before = leasePuts().length;
+    const order: number[] = [];
+    const answers = Array.from({ length: 256 }, (_, i) => {
+      clock.advance(1);
+      return a.renewLease("ck-hot-lag", "", 0).then((l) => (order.push(i), l));
+    });
+    expect(await settled(answers[0]!)).toBe(false);
+    release();
+    const leases = await Promise.all(answers);
+    expect(order).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    // One write for 256 renewals (the held checkpoint's own txn was recorded before `before`).
+    expect(leasePuts().slice(before)).toEqual([[leaseKey("ck-hot-lag")]]);
+    const kv = (await sqlite.get(leaseKey("ck-hot-lag")))!;
+    expect(leases.every((l) => l.metadata!.resourceVersion === String(kv.modRevision))).toBe(true);
+    expect(renewMs(decodeLease(kv))).toBe(clock.now());
+    await a.renewals.stop();
+  });
+
+  it("a failed checkpoint fails the renewals waiting for it; its Leases go into the next one, and renewals wait until one succeeds", async () => {
+    let failed: () => void = () => {};
+    const nextFailure = (): Promise<void> => new Promise((resolve) => (failed = resolve));
+    const a = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000, onCheckpointError: () => failed() });
+    a.renewals.start();
+    await register(a, "ck-fail");
+    clock.advance(10);
+    const acked = await a.renewLease("ck-fail", "", 0);
+    // Checkpoint 1 fails; the renewal it carried was answered already.
+    let release = held.hold();
+    clock.advance(990);
+    await held.waiting(1);
+    const first = nextFailure();
+    release(new UnavailableError("storage unavailable: test"));
+    await first;
+    // Until a checkpoint succeeds, a renewal waits for the one that writes it: checkpoint 2 fails too.
+    clock.advance(1);
+    const waiting = a.renewLease("ck-fail", "", 0);
+    expect(await settled(waiting)).toBe(false);
+    release = held.hold();
+    clock.advance(999);
+    await held.waiting(1);
+    const second = nextFailure();
+    release(new UnavailableError("storage unavailable: test"));
+    await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
+    await second;
+    // Checkpoint 3 writes every renewal answered or tried so far.
+    clock.advance(1);
+    const next = a.renewLease("ck-fail", "", 0);
+    expect(await settled(next)).toBe(false);
+    await a.renewals.checkpoint();
+    expect(renewMs(await next)).toBe(clock.now());
+    expect(renewMs(await stored("ck-fail"))).toBe(clock.now());
+    expect(clock.now()).toBeGreaterThan(renewMs(acked));
+    await a.renewals.stop();
+  });
+
+  it("a change of holder or duration is a durable write answered after its commit, covering the renewals before it", async () => {
+    const a = server();
+    await register(a, "ck-holder");
+    clock.advance(10);
+    await a.renewLease("ck-holder", "", 0);
+    const before = leasePuts().length;
+    clock.advance(10);
+    const changed = await a.renewLease("ck-holder", "", 20);
+    expect(leasePuts().length).toBe(before + 1);
+    const kv = (await sqlite.get(leaseKey("ck-holder")))!;
+    expect(changed.metadata!.resourceVersion).toBe(String(kv.modRevision));
+    expect(decodeLease(kv).spec).toEqual(changed.spec);
+    expect(changed.spec!.leaseDurationSeconds).toBe(20);
+    await a.renewals.checkpoint();
+    expect(leasePuts().length).toBe(before + 1);
+    await a.renewals.stop();
+  });
+
+  it("a new server starts each Lease from one read of the store, then renews from memory", async () => {
+    const a = server();
+    await register(a, "ck-restart");
+    await a.renewals.stop();
+    const gets: string[] = [];
+    const counted = new Proxy(held.store, {
+      get(target, prop) {
+        if (prop === "get") return (key: string) => (gets.push(key), target.get(key));
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === "function" ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const r = new NodeRegistry({ store: counted, clock, leaseCheckpointMs: 1000 });
+    const before = held.puts.length;
+    clock.advance(10);
+    await r.renewLease("ck-restart", "", 0);
+    clock.advance(10);
+    const second = await r.renewLease("ck-restart", "", 0);
+    expect(gets).toEqual([leaseKey("ck-restart")]);
+    expect(held.puts.length).toBe(before);
+    expect(renewMs(second)).toBe(clock.now());
+    await r.renewals.stop();
+  });
+
+  it("a renewal on a stale copy is rebased on another server's write at the checkpoint: that write's holder and duration stay, the later renew time wins", async () => {
+    const a = server();
+    const b = server();
+    await register(a, "ck-rebase");
+    clock.advance(10);
+    const other = await b.renewLease("ck-rebase", "another-holder", 30);
+    clock.advance(10);
+    const mine = await a.renewLease("ck-rebase", "", 0); // from a's stale copy
+    expect(renewMs(mine)).toBe(clock.now());
+    await a.renewals.checkpoint(); // the compare fails: rebased
+    await a.renewals.checkpoint(); // written over b's write
+    const now = await stored("ck-rebase");
+    expect(now.spec!.holderIdentity).toBe("another-holder");
+    expect(now.spec!.leaseDurationSeconds).toBe(30);
+    expect(now.spec!.leaseTransitions).toBe(other.spec!.leaseTransitions);
+    expect(renewMs(now)).toBe(renewMs(mine));
+    await Promise.all([a.renewals.stop(), b.renewals.stop()]);
+  });
+
+  it("a node deleted through another server: its Lease is forgotten at the checkpoint, and the next renewal answers NotFound", async () => {
+    const a = server();
+    const b = server();
+    await register(a, "ck-gone");
+    const node = await b.getNode("ck-gone");
+    await b.deleteNode("ck-gone", node.metadata!.resourceVersion);
+    await a.renewLease("ck-gone", "", 0); // a has not heard of it yet
+    await a.renewals.checkpoint();
+    await expect(a.renewLease("ck-gone", "", 0)).rejects.toBeInstanceOf(NotFoundError);
+    expect(await sqlite.get(leaseKey("ck-gone"))).toBeUndefined();
+    await Promise.all([a.renewals.stop(), b.renewals.stop()]);
+  });
+
+  it("forgets a deleted node's Lease: a new node of that name gets a new Lease", async () => {
+    const a = server();
+    await register(a, "ck-again");
+    const before = await a.renewLease("ck-again", "", 0);
+    const node = await a.getNode("ck-again");
+    await a.deleteNode("ck-again", node.metadata!.resourceVersion);
+    await register(a, "ck-again");
+    const after = await a.renewLease("ck-again", "", 0);
+    expect(after.metadata!.uid).not.toBe(before.metadata!.uid);
+    expect(await a.getLease("ck-again")).toEqual(after);
+    await a.renewals.checkpoint();
+    expect((await stored("ck-again")).metadata!.uid).toBe(after.metadata!.uid);
+    await a.renewals.stop();
+  });
+
+  it("stop() writes every renewal answered so far; renewals after it are durable writes", async () => {
+    const a = server();
+    await register(a, "ck-stop");
+    clock.advance(10);
+    const renewed = await a.renewLease("ck-stop", "", 0);
+    await a.renewals.stop();
+    expect(renewMs(await stored("ck-stop"))).toBe(renewMs(renewed));
+    clock.advance(10);
+    const after = await a.renewLease("ck-stop", "", 0);
+    expect(renewMs(await stored("ck-stop"))).toBe(renewMs(after));
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The renewal answers' serializers (src/server/lease-wire.ts) write exactly the bytes of the
+ * generated codecs, for the same message, whether the Lease's metadata was encoded before (a
+ * renewal sharing its stored Lease's metadata) or not.
+ */
+import { describe, expect, it } from "vitest";
+import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
+import { HeartbeatResponse, RenewLeaseResponse } from "../../src/gen/nodeplane/v1/service.js";
+import { heartbeatResponseBytes, renewLeaseResponseBytes } from "../../src/server/lease-wire.js";
+
+const stored = Lease.fromPartial({
+  metadata: {
+    name: "n-1",
+    namespace: "kube-node-lease",
+    uid: "0b0f6a43-8a4f-4c1b-9d7e-2c3a1e5f6d70",
+    resourceVersion: "12345",
+    creationTimestamp: new Date(Date.UTC(2026, 11, 6, 3, 0, 0, 123)),
+    ownerReferences: [{ apiVersion: "nodeplane.io/v1", kind: "Node", name: "n-1", uid: "5c9d7f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", controller: false }],
+  },
+  spec: { holderIdentity: "n-1", leaseDurationSeconds: 40, acquireTime: new Date(Date.UTC(2026, 11, 6, 3, 0, 0, 123)), renewTime: new Date(Date.UTC(2026, 11, 6, 3, 0, 10, 456)), leaseTransitions: 2 },
+});
+/** A renewal: the same metadata object, another spec. */
+const renewal = (ms: number): Lease => ({ ...stored, spec: { ...stored.spec!, renewTime: new Date(ms) } });
+
+const cases: [string, Lease | undefined][] = [
+  ["a stored Lease", stored],
+  ["a renewal sharing its metadata", renewal(Date.UTC(2026, 11, 6, 3, 0, 20, 789))],
+  ["another renewal of it", renewal(Date.UTC(2027, 0, 1))],
+  ["a Lease without spec", { metadata: stored.metadata }],
+  ["an empty Lease", Lease.fromPartial({})],
+  ["no Lease", undefined],
+];
+
+describe("renewal answers on the wire", () => {
+  it.each(cases)("RenewLeaseResponse: %s", (_, lease) => {
+    expect(renewLeaseResponseBytes({ lease })).toEqual(Buffer.from(RenewLeaseResponse.encode({ lease }).finish()));
+  });
+
+  it.each(cases)("HeartbeatResponse: %s", (_, lease) => {
+    for (const nextRenewInterval of [{ seconds: 10n, nanos: 0 }, { seconds: 1n, nanos: 500_000_000 }, { seconds: 0n, nanos: 0 }, undefined]) {
+      const res = { lease, nextRenewInterval };
+      expect(heartbeatResponseBytes(res)).toEqual(Buffer.from(HeartbeatResponse.encode(res).finish()));
+    }
+  });
+
+  it("a large Lease (lengths past one varint byte)", () => {
+    const big: Lease = { ...stored, metadata: { ...stored.metadata!, annotations: { note: "x".repeat(20_000) } } };
+    expect(renewLeaseResponseBytes({ lease: big })).toEqual(Buffer.from(RenewLeaseResponse.encode({ lease: big }).finish()));
+    const res = { lease: big, nextRenewInterval: { seconds: 10n, nanos: 0 } };
+    expect(heartbeatResponseBytes(res)).toEqual(Buffer.from(HeartbeatResponse.encode(res).finish()));
+  });
+});
