@@ -1,0 +1,25 @@
+/**
+ * The bodies fuzz (bodies.test.ts) with authentication on: the real `nodeplane serve --tls`
+ * with a token file, fuzzed as an operator, as a node and anonymous (identities.ts says who
+ * each is and what is asserted besides the suite's own assertions: stays up, every call a
+ * status, never INTERNAL/UNKNOWN, no rejected request changes the store).
+ *
+ * Cost: a fifth of bodies.test.ts's count per RPC (400 by default; NODEPLANE_FUZZ_ITERATIONS
+ * scales it the same way) for each of the three identities, plus up to 40 replayed pairs per
+ * batch for the node: about 20,000 calls.
+ */
+import { afterAll } from "vitest";
+import { settingsFromEnv } from "./campaign.js";
+import { describeBodyFuzz } from "./body-suite.js";
+import { authIdentities } from "./identities.js";
+import { FUZZ_RPCS } from "./rpcs.js";
+
+/** Of the count per RPC bodies.test.ts sends (2,000 by default). */
+const SHARE = 1 / 5;
+
+const base = settingsFromEnv();
+const settings = { ...base, iterations: Math.max(1, Math.round(base.iterations * SHARE)) };
+const ids = await authIdentities();
+afterAll(() => ids.close());
+
+for (const { who, oracle } of [ids.operator, ids.node, ids.anonymous]) describeBodyFuzz(who, FUZZ_RPCS, settings, oracle);
