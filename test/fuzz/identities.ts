@@ -11,7 +11,8 @@
  *   and Lease is refused PERMISSION_DENIED, and one naming another node that exists gets the
  *   very answer the same request naming a node that does not exist gets;
  * - anonymous: TLS, no certificate, no token. Asserted besides (anonymousOracle): every call
- *   but the health probes is answered UNAUTHENTICATED, with the same message whatever the body.
+ *   but the health probes is answered UNAUTHENTICATED, with the same message whatever the body;
+ *   at the wire level (anonymousWireCheck), no gRPC status but UNAUTHENTICATED and no message.
  *
  * Seeding and probes go through an admin credential (system:masters) on a connection of their
  * own. Per-identity request rates are off (--max-requests-per-second-per-identity 0): the fuzz
@@ -31,14 +32,17 @@ import { clientCertificate, TOKENS, writeTokenFile } from "../support/auth.js";
 import type { Case, Failure, Oracle } from "./campaign.js";
 import { SEED_NODES } from "./rpcs.js";
 import { FUZZ_CHANNEL_OPTIONS, type FuzzIdentity, type Outcome } from "./target.js";
+import type { WireCheck } from "./wire-suite.js";
 
 /** The node the node identity is: a seed node, so that its own Node and Lease exist. */
 export const OWN_NODE = SEED_NODES[0];
 
 export interface AuthIdentity {
   who: FuzzIdentity;
-  /** What this identity's answers must satisfy beyond the suite's assertions. */
+  /** What this identity's answers must satisfy beyond the suite's assertions: to bodies… */
   oracle?: Oracle;
+  /** …and at the wire level. */
+  wireCheck?: WireCheck;
 }
 
 export interface AuthIdentities {
@@ -71,7 +75,7 @@ export async function authIdentities(): Promise<AuthIdentities> {
   return {
     operator: { who: { ...tlsIdentity("operator (token)", { ca: pki.caPem }, serverArgs, prepare, TOKENS.operator), control } },
     node: { who: { ...tlsIdentity(`node ${OWN_NODE} (client certificate)`, { ca: pki.caPem, ...nodeCert }, serverArgs, prepare), control }, oracle: nodeOracle(OWN_NODE) },
-    anonymous: { who: { ...tlsIdentity("anonymous (authentication on)", { ca: pki.caPem }, serverArgs, prepare), control }, oracle: anonymousOracle },
+    anonymous: { who: { ...tlsIdentity("anonymous (authentication on)", { ca: pki.caPem }, serverArgs, prepare), control }, oracle: anonymousOracle, wireCheck: anonymousWireCheck },
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -108,6 +112,14 @@ const anonymousOracle: Oracle = (_target, rpc, cases, outcomes) => {
     }
   });
   return Promise.resolve(failures);
+};
+
+/** Anonymous at the wire level: no stream but a health probe's is answered with anything but UNAUTHENTICATED. */
+const anonymousWireCheck: WireCheck = (rpc, o) => {
+  if (PUBLIC_METHODS.has(rpc.path)) return undefined;
+  if (o.kind === "first message") return "anonymous stream answered with a message";
+  if (o.kind === "status" && o.code !== status.UNAUTHENTICATED) return `anonymous call answered ${status[o.code]} ${o.details.slice(0, 120)}, not UNAUTHENTICATED`;
+  return undefined;
 };
 
 /** Each NodeService method's request decoder: the server's own. */
