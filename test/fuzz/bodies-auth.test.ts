@@ -22,4 +22,4 @@ const settings = { ...base, iterations: Math.max(1, Math.round(base.iterations *
 const ids = await authIdentities();
 afterAll(() => ids.close());
 
-for (const { who, oracle } of [ids.operator, ids.node, ids.anonymous]) describeBodyFuzz(who, FUZZ_RPCS, settings, oracle);
+for (const { who, oracle } of [ids.operator, ids.node, ids.anonymous]) describeBodyFuzz("test/fuzz/bodies-auth.test.ts", who, FUZZ_RPCS, settings, oracle);

@@ -26,4 +26,4 @@ import { describeBodyFuzz } from "./body-suite.js";
 import { FUZZ_RPCS } from "./rpcs.js";
 import { ANONYMOUS } from "./target.js";
 
-describeBodyFuzz(ANONYMOUS, FUZZ_RPCS, settingsFromEnv());
+describeBodyFuzz("test/fuzz/bodies.test.ts", ANONYMOUS, FUZZ_RPCS, settingsFromEnv());

@@ -10,7 +10,8 @@ import { type FuzzIdentity, FuzzTarget } from "./target.js";
 
 const KINDS: BodyKind[] = ["random bytes", "schema-mutated bodies"];
 
-export function describeBodyFuzz(who: FuzzIdentity, rpcs: FuzzRpc[], settings: FuzzSettings, oracle?: Oracle): void {
+/** `file`: the test file calling this, named in failures' replay commands. */
+export function describeBodyFuzz(file: string, who: FuzzIdentity, rpcs: FuzzRpc[], settings: FuzzSettings, oracle?: Oracle): void {
   describe(`fuzz bodies (${who.name}, seed ${settings.seed}, ${settings.iterations} per RPC)`, () => {
     let target: FuzzTarget;
     beforeAll(async () => {
@@ -35,7 +36,7 @@ export function describeBodyFuzz(who: FuzzIdentity, rpcs: FuzzRpc[], settings: F
           fresh = true; // until the campaign comes back clean
           const report = await runCampaign(target, rpc, kind, settings, oracle);
           fresh = report.failures.length > 0;
-          expect(report.failures, report.summary()).toHaveLength(0);
+          expect(report.failures, report.summary(file)).toHaveLength(0);
           expect(report.sent).toBe(settings.only === undefined ? bodyCount(kind, settings.iterations) : 1);
         });
       }

@@ -110,7 +110,8 @@ export interface Report {
   sent: number;
   codes: Map<string, number>;
   failures: Failure[];
-  summary(): string;
+  /** What went wrong, and how to replay the first failure with `file` (the test file that ran it). */
+  summary(file: string): string;
 }
 
 export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKind, settings: FuzzSettings, oracle?: Oracle): Promise<Report> {
@@ -164,7 +165,7 @@ export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKi
       before = await target.revision();
     }
   }
-  return { sent, codes, failures, summary: () => summarize(rpc, kind, settings, sent, codes, failures, stopped) };
+  return { sent, codes, failures, summary: (file) => summarize(rpc, kind, settings, sent, codes, failures, stopped, file) };
 }
 
 /** Calls whose answer was lost: a write among them may have committed, legitimately. */
@@ -330,6 +331,7 @@ function summarize(
   codes: Map<string, number>,
   failures: Failure[],
   stopped: string | undefined,
+  file: string,
 ): string {
   const groups = new Map<string, Failure[]>();
   for (const f of failures) groups.set(f.what, [...(groups.get(f.what) ?? []), f]);
@@ -342,7 +344,7 @@ function summarize(
     if (first.detail) lines.push(`  ${first.detail.replace(/\n/g, "\n  ")}`);
   }
   const t = JSON.stringify(`${rpc.name}: ${kind}`);
-  lines.push(`replay one: NODEPLANE_FUZZ_SEED=${s.seed} NODEPLANE_FUZZ_BODY=${first(failures)} npx vitest run test/fuzz/bodies.test.ts -t ${t}`);
+  lines.push(`replay one: NODEPLANE_FUZZ_SEED=${s.seed} NODEPLANE_FUZZ_BODY=${first(failures)} npx vitest run ${file} -t ${t}`);
   return lines.join("\n");
 }
 
