@@ -12,7 +12,7 @@ import { afterAll } from "vitest";
 import { settingsFromEnv } from "./campaign.js";
 import { describeBodyFuzz } from "./body-suite.js";
 import { authIdentities } from "./identities.js";
-import { FUZZ_RPCS } from "./rpcs.js";
+import { AUTH_FUZZ_RPCS } from "./rpcs.js";
 
 /** Of the count per RPC bodies.test.ts sends (2,000 by default). */
 const SHARE = 1 / 5;
@@ -22,4 +22,4 @@ const settings = { ...base, iterations: Math.max(1, Math.round(base.iterations *
 const ids = await authIdentities();
 afterAll(() => ids.close());
 
-for (const { who, oracle } of [ids.operator, ids.node, ids.anonymous]) describeBodyFuzz("test/fuzz/bodies-auth.test.ts", who, FUZZ_RPCS, settings, oracle);
+for (const { who, oracle } of [ids.operator, ids.node, ids.anonymous]) describeBodyFuzz("test/fuzz/bodies-auth.test.ts", who, AUTH_FUZZ_RPCS, settings, oracle);

@@ -154,7 +154,8 @@ function nodeOracle(own: string): Oracle {
       if (subject === undefined || subject === own) return;
       const o = outcomes[i]!;
       if (o.code !== status.PERMISSION_DENIED) {
-        failures.push({ what: `a request about ${JSON.stringify(subject)} (not the node's own) answered ${status[o.code]}`, example: c, detail: o.details });
+        const about = subject.length > 60 ? `${JSON.stringify(subject.slice(0, 60))}…` : JSON.stringify(subject);
+        failures.push({ what: `a request about an object not the node's own answered ${status[o.code]}`, example: c, detail: `about ${about}: ${o.details}` });
       }
       if (twins.length < MAX_TWINS && hasTwin(c.body)) twins.push(c);
     });

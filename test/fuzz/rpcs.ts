@@ -259,3 +259,18 @@ export const FUZZ_RPCS: FuzzRpc[] = [
     }),
   ),
 ];
+
+/**
+ * The table as the runs with authentication on use it: the reads also start from requests
+ * about another seed node, one that exists and that the node identity does not own (the
+ * writes' bases name one already), so that what a refused read says about an existing object
+ * is compared with what it says about a missing one (see identities.ts).
+ */
+export const AUTH_FUZZ_RPCS: FuzzRpc[] = FUZZ_RPCS.map((rpc) => {
+  const extra: Record<string, Uint8Array[]> = {
+    GetNode: [GetNodeRequest.encode({ name: S1 }).finish()],
+    GetLease: [GetLeaseRequest.encode({ name: S1 }).finish()],
+    ListEvents: [ListEventsRequest.encode({ nodeName: S1 }).finish()],
+  };
+  return extra[rpc.name] ? { ...rpc, bases: [...rpc.bases, ...extra[rpc.name]!] } : rpc;
+});
