@@ -24,12 +24,11 @@ import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "../clock.js";
 import { PermissionDeniedError, UnauthenticatedError } from "../errors.js";
-import { AuthServiceService } from "../gen/nodeplane/v1/auth.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
-import { NodeServiceService } from "../gen/nodeplane/v1/service.js";
 import { decodeNode } from "../model/codec.js";
 import { leaseKey, nodeKey } from "../model/keys.js";
 import type { Store } from "../store/store.js";
+import { wireSize } from "../server/call-guard.js";
 import { codeName, toServiceError } from "../server/errors.js";
 import type { AccessControl } from "./access.js";
 import type { AuditLog } from "./audit.js";
@@ -72,10 +71,6 @@ const NODE_WRITES: Partial<Record<string, NodeWrite>> = {
 
 type Message = Record<string, unknown>;
 
-/** Each method's request encoder, to measure what a node sent (as the server understood it). */
-const REQUEST_ENCODERS = new Map<string, (m: Message) => Buffer>(
-  [...Object.values(NodeServiceService), ...Object.values(AuthServiceService)].map((d) => [d.path, d.requestSerialize as (m: Message) => Buffer]),
-);
 
 export class AuthGate {
   /** The state of every admitted call, by the Metadata object its handler receives. */
@@ -138,7 +133,7 @@ export class AuthGate {
       })
       .withOnReceiveMessage((message: Message, next) => {
         if (!state || !access || access.atStart) return next(message);
-        this.admitMessage(state, access, REQUEST_ENCODERS.get(method.path), message).then(() => next(message), (err: unknown) => {
+        this.admitMessage(state, access, true, message).then(() => next(message), (err: unknown) => {
           if (state && access.mutating) this.auditRefusal(state, access, message, err);
           refuse(err);
         });
@@ -176,7 +171,7 @@ export class AuthGate {
     if (!state || !access) return;
     const message = req as unknown as Message;
     try {
-      await this.admitMessage(state, access, undefined, message);
+      await this.admitMessage(state, access, false, message);
     } catch (err) {
       this.auditRefusal(state, access, message, err);
       throw err;
@@ -207,7 +202,8 @@ export class AuthGate {
     return { state, release };
   }
 
-  private async admitMessage(state: CallState, access: RpcAccess, serialize: ((m: Message) => Buffer) | undefined, message: Message): Promise<void> {
+  /** `measure`: check the request's size (as received: see wireSize) against the identity's limit. */
+  private async admitMessage(state: CallState, access: RpcAccess, measure: boolean, message: Message): Promise<void> {
     const { identity } = state;
     const name = access.name(message);
     if (this.o.access.enabled) {
@@ -216,7 +212,8 @@ export class AuthGate {
       }
       if (access.atStart) this.o.limits?.take(identity); // each message of a stream admitted at its start counts
       this.authorize(identity, access, name);
-      if (serialize && this.o.limits) this.o.limits.checkSize(identity, serialize(message).length);
+      const size = measure ? wireSize(message) : undefined;
+      if (size !== undefined && this.o.limits) this.o.limits.checkSize(identity, size);
     }
     if (!access.mutating) return;
     const write = NODE_WRITES[state.path];

@@ -11,6 +11,10 @@
  * handler ever sees an undecodable request; this holds for the health and reflection services
  * too, whose handlers are not ours.
  *
+ * The guard's decoders also note each request's size as received (`wireSize`): what a limit on
+ * request size must measure — a re-encoding of the decoded message drops unknown fields, and
+ * throws for values the decoder accepts but cannot encode (a timestamp beyond JavaScript's dates).
+ *
  * A status's details are bounded (MAX_DETAILS_BYTES): ours already are (src/errors.ts), but a
  * library's handler may quote the request back — grpc-health-check's Check names the unknown
  * service it was asked about, and a 256 KiB name made trailers no client accepts, so the call
@@ -25,6 +29,14 @@ class Undecodable {
   ) {}
 }
 
+/** Each decoded request's size in bytes as received, by the decoded message. */
+const wireSizes = new WeakMap<object, number>();
+
+/** The size in bytes `message` had on the wire; undefined for one not decoded by a tolerant service. */
+export function wireSize(message: unknown): number | undefined {
+  return typeof message === "object" && message !== null ? wireSizes.get(message) : undefined;
+}
+
 /** Longest decoder reason quoted back to the client. */
 const MAX_REASON = 200;
 
@@ -36,7 +48,9 @@ function tolerant(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
-          return decode(bytes);
+          const message = decode(bytes);
+          if (typeof message === "object" && message !== null) wireSizes.set(message, bytes.length);
+          return message;
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
           return new Undecodable(method.path, reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason);

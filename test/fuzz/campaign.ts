@@ -5,7 +5,8 @@
  *   3. after every batch the server process is alive and answers health and a read;
  *   4. the store is unchanged by every rejected request: the store's revision moves by exactly
  *      the writes the batch's successful answers account for (writes that succeed are fine).
- * A batch that breaks 3 or 4 is replayed body by body to name the culprit.
+ * A batch that breaks 3 or 4 is replayed body by body to name the culprit. An identity may add
+ * assertions of its own on each batch's answers (an Oracle: see identities.ts).
  *
  * Failures are grouped by what went wrong, each with the body that shows it: its index (bodies
  * are regenerated from seed + RPC + kind + index), how it was made, its first bytes, and a file
@@ -53,7 +54,7 @@ export function bodyCount(kind: BodyKind, iterations: number): number {
   return kind === "random bytes" ? random : iterations - random;
 }
 
-interface Case {
+export interface Case {
   index: number;
   body: Uint8Array;
   recipe: string;
@@ -91,21 +92,29 @@ const REPLAY_BUDGET_MS = 60_000;
 /** …and for one replayed call (a replay that hangs is not the culprit looked for). */
 const REPLAY_CALL_TIMEOUT_MS = 10_000;
 
-interface Failure {
+export interface Failure {
   /** Groups failures in the report: "INTERNAL: Error deserializing request". */
   what: string;
   example: Case;
   detail: string;
 }
 
+/**
+ * Assertions an identity adds to the suite's: the failures among one batch's answers (each
+ * outcome is `cases[i]`'s). It may make calls of its own; the store's revision is read again
+ * after it, and its calls must leave the store as they found it (it checks that itself).
+ */
+export type Oracle = (target: FuzzTarget, rpc: FuzzRpc, cases: Case[], outcomes: Outcome[]) => Promise<Failure[]>;
+
 export interface Report {
   sent: number;
   codes: Map<string, number>;
   failures: Failure[];
-  summary(): string;
+  /** What went wrong, and how to replay the first failure with `file` (the test file that ran it). */
+  summary(file: string): string;
 }
 
-export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKind, settings: FuzzSettings): Promise<Report> {
+export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKind, settings: FuzzSettings, oracle?: Oracle): Promise<Report> {
   const indexes = settings.only !== undefined ? [settings.only] : [...Array(bodyCount(kind, settings.iterations)).keys()];
   const codes = new Map<string, number>();
   const failures: Failure[] = [];
@@ -133,6 +142,7 @@ export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKi
     if (!accountedFor(outcomes.map((outcome) => ({ rpc, outcome })), before, health.revision)) {
       failures.push(...(await findStoreChanger(target, rpc, cases, outcomes, before, health.revision)));
     }
+    if (oracle) failures.push(...(await oracle(target, rpc, cases, outcomes)));
     if (outcomes.some((o) => o.code === status.DEADLINE_EXCEEDED)) {
       // What hung may have broken the connection it came on: the next batch gets a new one.
       target.reconnect();
@@ -147,14 +157,15 @@ export async function runCampaign(target: FuzzTarget, rpc: FuzzRpc, kind: BodyKi
     // 33/s). A new connection per batch keeps the fuzz below it.
     if (rpc.answeredAtFirstMessage) target.reconnect();
     // Writes may have deleted or changed the seed nodes: the next batch starts from them again.
-    const moved = health.revision !== before;
-    before = health.revision;
+    const now = oracle ? await target.revision() : health.revision;
+    const moved = now !== before;
+    before = now;
     if (moved) {
       await target.seed();
       before = await target.revision();
     }
   }
-  return { sent, codes, failures, summary: () => summarize(rpc, kind, settings, sent, codes, failures, stopped) };
+  return { sent, codes, failures, summary: (file) => summarize(rpc, kind, settings, sent, codes, failures, stopped, file) };
 }
 
 /** Calls whose answer was lost: a write among them may have committed, legitimately. */
@@ -320,6 +331,7 @@ function summarize(
   codes: Map<string, number>,
   failures: Failure[],
   stopped: string | undefined,
+  file: string,
 ): string {
   const groups = new Map<string, Failure[]>();
   for (const f of failures) groups.set(f.what, [...(groups.get(f.what) ?? []), f]);
@@ -332,7 +344,7 @@ function summarize(
     if (first.detail) lines.push(`  ${first.detail.replace(/\n/g, "\n  ")}`);
   }
   const t = JSON.stringify(`${rpc.name}: ${kind}`);
-  lines.push(`replay one: NODEPLANE_FUZZ_SEED=${s.seed} NODEPLANE_FUZZ_BODY=${first(failures)} npx vitest run test/fuzz/bodies.test.ts -t ${t}`);
+  lines.push(`replay one: NODEPLANE_FUZZ_SEED=${s.seed} NODEPLANE_FUZZ_BODY=${first(failures)} npx vitest run ${file} -t ${t}`);
   return lines.join("\n");
 }
 

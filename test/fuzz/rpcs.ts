@@ -6,6 +6,7 @@
  * request that changed the store anyway).
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { AuthServiceService, CreateBootstrapTokenRequest, DeleteBootstrapTokenRequest } from "../../src/gen/nodeplane/v1/auth.js";
 import type { Lease } from "../../src/gen/nodeplane/v1/lease.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import {
@@ -259,3 +260,41 @@ export const FUZZ_RPCS: FuzzRpc[] = [
     }),
   ),
 ];
+
+/**
+ * The table as the runs with authentication on use it: the reads also start from requests
+ * about another seed node, one that exists and that the node identity does not own (the
+ * writes' bases name one already), so that what a refused read says about an existing object
+ * is compared with what it says about a missing one (see identities.ts).
+ */
+export const AUTH_FUZZ_RPCS: FuzzRpc[] = [
+  ...FUZZ_RPCS.map((rpc) => {
+    const extra: Record<string, Uint8Array[]> = {
+      GetNode: [GetNodeRequest.encode({ name: S1 }).finish()],
+      GetLease: [GetLeaseRequest.encode({ name: S1 }).finish()],
+      ListEvents: [ListEventsRequest.encode({ nodeName: S1 }).finish()],
+    };
+    return extra[rpc.name] ? { ...rpc, bases: [...rpc.bases, ...extra[rpc.name]!] } : rpc;
+  }),
+  ...authRpcs(),
+];
+
+/**
+ * AuthService's methods but SignNodeCertificate (whose bases would need CSRs made at start-up):
+ * served with authentication off too, but about tokens and identities, so fuzzed with it on.
+ * Bootstrap tokens are store writes whose answers carry no revision.
+ */
+function authRpcs(): FuzzRpc[] {
+  const rpc = (name: keyof typeof AuthServiceService, bases: Uint8Array[], writes = false): FuzzRpc => {
+    const def = AuthServiceService[name];
+    const method = def.path.slice(def.path.lastIndexOf("/") + 1);
+    const written = writes ? (responses: Uint8Array[]): Written => ({ revisions: [], unnamed: responses.length }) : undefined;
+    return { name: method, path: def.path, kind: "unary", shape: requestShape(`nodeplane.v1.${method}Request`), bases, ...(written ? { written } : {}) };
+  };
+  return [
+    rpc("createBootstrapToken", [CreateBootstrapTokenRequest.encode({ ttl: { seconds: 3600n, nanos: 0 }, description: "fuzz", nodeNames: ["fuzz-boot-0", S1] }).finish()], true),
+    rpc("listBootstrapTokens", [new Uint8Array(0)]),
+    rpc("deleteBootstrapToken", ["abcdef", "abcdef.0123456789abcdef", ""].map((id) => DeleteBootstrapTokenRequest.encode({ id }).finish()), true),
+    rpc("whoAmI", [new Uint8Array(0)]),
+  ];
+}

@@ -4,9 +4,9 @@
  * identity serializers, and the probes the suite asserts with — alive and answering, and the
  * store's revision.
  *
- * Who the suite calls as is a FuzzIdentity: today anonymous over plaintext; once the server
- * has authentication, an identity carries the credentials and server flags, and every fuzz
- * test runs unchanged under it.
+ * Who the suite calls as is a FuzzIdentity: anonymous over plaintext (authentication off), or
+ * one of identities.ts's with authentication on; an identity carries the credentials and server
+ * flags, and every fuzz test runs unchanged under it.
  */
 import * as grpc from "@grpc/grpc-js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,20 +30,29 @@ export interface FuzzIdentity {
   openHttp2(port: number): http2.ClientHttp2Session;
   /** Headers every wire-level request carries besides the gRPC ones. */
   headers(): http2.OutgoingHttpHeaders;
+  /** Readies a fresh data dir before the server starts on it (e.g. puts the cluster's PKI there). */
+  prepare?(dataDir: string): void;
+  /**
+   * Who seeds the store and probes it (default: this identity): with authentication on, one
+   * that may register every seed node and list them, whatever the fuzzed identity may do.
+   */
+  control?: Pick<FuzzIdentity, "openGrpc" | "metadata">;
 }
+
+/** Channel options of every fuzz client, whatever its credentials. */
+export const FUZZ_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  // Every status the suite sees is the server's: no client-side size limit, no retries.
+  "grpc.max_receive_message_length": -1,
+  "grpc.enable_retries": 0,
+  // A connection of its own (grpc-js shares them between clients by default): the fuzz
+  // connection may be broken by what it sends, the control connection must not be.
+  "grpc.use_local_subchannel_pool": 1,
+};
 
 export const ANONYMOUS: FuzzIdentity = {
   name: "anonymous",
   serverArgs: [],
-  openGrpc: (address) =>
-    new grpc.Client(address, grpc.credentials.createInsecure(), {
-      // Every status the suite sees is the server's: no client-side size limit, no retries.
-      "grpc.max_receive_message_length": -1,
-      "grpc.enable_retries": 0,
-      // A connection of its own (grpc-js shares them between clients by default): the fuzz
-      // connection may be broken by what it sends, the control connection must not be.
-      "grpc.use_local_subchannel_pool": 1,
-    }),
+  openGrpc: (address) => new grpc.Client(address, grpc.credentials.createInsecure(), FUZZ_CHANNEL_OPTIONS),
   metadata: () => new grpc.Metadata(),
   openHttp2: (port) => http2.connect(`http://127.0.0.1:${port}`),
   headers: () => ({}),
@@ -78,7 +87,7 @@ export class FuzzTarget {
     private dataDir: string,
   ) {
     this.client = who.openGrpc(this.address);
-    this.control = who.openGrpc(this.address);
+    this.control = (who.control ?? who).openGrpc(this.address);
   }
 
   static async start(who: FuzzIdentity = ANONYMOUS): Promise<FuzzTarget> {
@@ -92,6 +101,7 @@ export class FuzzTarget {
 
   private static async spawn(who: FuzzIdentity): Promise<{ server: Spawned; dataDir: string }> {
     const dataDir = mkdtempSync(join(tmpdir(), "nodeplane-fuzz-"));
+    who.prepare?.(dataDir);
     const server = await spawnServer([
       "--listen", "127.0.0.1:0",
       "--http-listen", "",
@@ -142,7 +152,7 @@ export class FuzzTarget {
     this.client.close();
     this.control.close();
     this.client = this.who.openGrpc(this.address);
-    this.control = this.who.openGrpc(this.address);
+    this.control = (this.who.control ?? this.who).openGrpc(this.address);
   }
 
   /** Send one raw fuzz body; resolves with the status (never rejects). */
@@ -151,7 +161,7 @@ export class FuzzTarget {
   }
 
   private callControl(rpc: Callable, body: Uint8Array): Promise<Outcome> {
-    return callOn(this.control, this.who.metadata(), rpc, body, CALL_TIMEOUT_MS);
+    return callOn(this.control, (this.who.control ?? this.who).metadata(), rpc, body, CALL_TIMEOUT_MS);
   }
 
   /**

@@ -64,17 +64,42 @@ export interface AuthHarness {
   close(): Promise<void>;
 }
 
-export async function startAuthHarness(security: SecurityOptions = {}, overrides: Partial<ServeOptions> = {}): Promise<AuthHarness> {
-  const tokenDir = mkdtempSync(join(tmpdir(), "nodeplane-auth-tokens-"));
-  const tokenFile = join(tokenDir, "tokens.csv");
+/** Writes the harness's --token-auth-file (kube-apiserver's CSV, one line per TOKENS entry) in `dir`; answers its path. */
+export function writeTokenFile(dir: string): string {
+  const file = join(dir, "tokens.csv");
   writeFileSync(
-    tokenFile,
+    file,
     [
       `${TOKENS.operator},ops-bot,1001,"nodeplane:operators"`,
       `${TOKENS.viewer},dashboard,1002,nodeplane:viewers`,
       `${TOKENS.nobody},nobody,1003`,
     ].join("\n"),
   );
+  return file;
+}
+
+/** A client certificate CN=`commonName`, O=`organizations` signed by `issuer`, valid from a minute ago for an hour unless told. */
+export async function clientCertificate(
+  issuer: Issuer,
+  commonName: string,
+  organizations: string[],
+  opts: { notBefore?: Date; notAfter?: Date } = {},
+): Promise<{ cert: string; key: string }> {
+  const keys = await generateKeyPair();
+  const now = Date.now();
+  const cert = await issueCertificate(issuer, {
+    subject: { commonName, organizations },
+    publicKey: keys.publicKey,
+    usage: "client",
+    notBefore: opts.notBefore ?? new Date(now - 60_000),
+    notAfter: opts.notAfter ?? new Date(now + 3_600_000),
+  });
+  return { cert, key: privateKeyPem(keys.privateKey) };
+}
+
+export async function startAuthHarness(security: SecurityOptions = {}, overrides: Partial<ServeOptions> = {}): Promise<AuthHarness> {
+  const tokenDir = mkdtempSync(join(tmpdir(), "nodeplane-auth-tokens-"));
+  const tokenFile = writeTokenFile(tokenDir);
   // The plain harness (its own temp data dir, restart on it); its plaintext client is not used.
   const base = await startHarness({ ...overrides, security: { tls: true, tokenAuthFile: tokenFile, ...security } });
   const dataDir = base.dataDir;
@@ -84,18 +109,8 @@ export async function startAuthHarness(security: SecurityOptions = {}, overrides
   const admin = { cert: readFileSync(join(pki, "admin.crt"), "utf8"), key: readFileSync(join(pki, "admin.key"), "utf8") };
 
   const clients: AuthClient[] = [];
-  const certificate: AuthHarness["certificate"] = async (commonName, organizations, opts = {}) => {
-    const keys = await generateKeyPair();
-    const now = Date.now();
-    const cert = await issueCertificate(opts.issuer ?? issuer, {
-      subject: { commonName, organizations },
-      publicKey: keys.publicKey,
-      usage: "client",
-      notBefore: opts.notBefore ?? new Date(now - 60_000),
-      notAfter: opts.notAfter ?? new Date(now + 3_600_000),
-    });
-    return { cert, key: privateKeyPem(keys.privateKey) };
-  };
+  const certificate: AuthHarness["certificate"] = (commonName, organizations, opts = {}) =>
+    clientCertificate(opts.issuer ?? issuer, commonName, organizations, opts);
   const viewerCert = await certificate("viewer-alice", ["nodeplane:viewers"]);
   const nodeCerts = new Map<string, { cert: string; key: string }>();
 
