@@ -15,7 +15,7 @@
  * at once; a node that could not be measured gets a row with its error, as `kubectl top nodes`.
  */
 import { codeName, toServiceError } from "../server/errors.js";
-import { FailedPreconditionError, UnavailableError } from "../errors.js";
+import { FailedPreconditionError } from "../errors.js";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import type { NodeProxyServiceServer, NodeUsage } from "../gen/nodeplane/v1/node_proxy.js";
 import { checkTailLines } from "../validation/tail-lines.js";
@@ -54,7 +54,8 @@ export function nodeProxyService(o: NodeProxyOptions): NodeProxyServiceServer {
     if (o.tunnels.has(nodeName)) return { answer: await o.tunnels.call(nodeName, name, req, deadline), via: "tunnel" };
     const address = agentAddress(node, types);
     if (!o.dialer) {
-      throw new UnavailableError(
+      // Not a passing state (UNAVAILABLE would tell clients to retry): the server's configuration.
+      throw new FailedPreconditionError(
         `node ${JSON.stringify(nodeName)}: the server cannot dial agents: it has no cluster signing CA to make its client certificate with (serve with --tls, or --cluster-signing-cert-file and --cluster-signing-key-file), and the node has no reverse tunnel open`,
       );
     }

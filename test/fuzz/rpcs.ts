@@ -33,6 +33,15 @@ import {
 } from "../../src/gen/nodeplane/v1/service.js";
 import { agentNode } from "../support/server.js";
 import { requestShape, type Shape } from "./schema.js";
+import {
+  AgentTunnelServiceService,
+  CheckNodeRequest,
+  ConnectRequest,
+  GetNodeLogsRequest,
+  GetNodeUsageRequest,
+  ListNodeUsageRequest,
+  NodeProxyServiceService,
+} from "../../src/gen/nodeplane/v1/node_proxy.js";
 
 export type CallKind = "unary" | "server-stream" | "bidi";
 
@@ -156,7 +165,7 @@ function nodeRpc(
   return { name: method, path: def.path, kind, shape: requestShape(`nodeplane.v1.${method}Request`), bases, ...extra };
 }
 
-export const FUZZ_RPCS: FuzzRpc[] = [
+const BASE_RPCS: FuzzRpc[] = [
   nodeRpc(
     "register",
     [...SEED_NODES, "fuzz-new-0"].map((n) => RegisterRequest.encode({ node: seedNode(n) }).finish()),
@@ -261,6 +270,41 @@ export const FUZZ_RPCS: FuzzRpc[] = [
   ),
 ];
 
+/** The table of the runs without authentication. */
+export const FUZZ_RPCS: FuzzRpc[] = [...BASE_RPCS, ...proxyRpcs(true)];
+
+/**
+ * NodeProxyService and AgentTunnelService. Without authentication the server has no
+ * control-plane certificate and dials no agent, so reads may name an existing seed node
+ * (`existing`); with it, an operator's call about a seed node would dial the seed's made-up
+ * address (10.0.0.7, off this machine), so the bases name missing nodes only (a mutated name
+ * is, all but surely, missing too). A tunnel's hello names seed node 0: refused without
+ * authentication, and for every identity but that node; the node's own tunnel ends when the
+ * fuzz client half-closes.
+ */
+function proxyRpcs(existing: boolean): FuzzRpc[] {
+  const svc = NodeProxyServiceService;
+  const names = existing ? [S0, "fuzz-missing", ""] : ["fuzz-missing", ""];
+  const rpc = (name: keyof typeof svc, shape: string, bases: Uint8Array[]): FuzzRpc => {
+    const def = svc[name];
+    return { name: def.path.slice(def.path.lastIndexOf("/") + 1), path: def.path, kind: "unary", shape: requestShape(`nodeplane.v1.${shape}`), bases };
+  };
+  const connect = AgentTunnelServiceService.connect;
+  return [
+    rpc("getNodeUsage", "GetNodeUsageRequest", names.map((name) => GetNodeUsageRequest.encode({ name }).finish())),
+    rpc("listNodeUsage", "ListNodeUsageRequest", [ListNodeUsageRequest.encode({ labelSelector: "", fieldSelector: `metadata.name=${existing ? S0 : "fuzz-missing"}` }).finish()]),
+    rpc("getNodeLogs", "GetNodeLogsRequest", names.map((name) => GetNodeLogsRequest.encode({ name, tailLines: 10 }).finish())),
+    rpc("checkNode", "CheckNodeRequest", names.map((name) => CheckNodeRequest.encode({ name }).finish())),
+    {
+      name: "tunnel.Connect",
+      path: connect.path,
+      kind: "bidi",
+      shape: requestShape("nodeplane.v1.ConnectRequest"),
+      bases: [ConnectRequest.encode({ hello: { nodeName: S0 } }).finish()],
+    },
+  ];
+}
+
 /**
  * The table as the runs with authentication on use it: the reads also start from requests
  * about another seed node, one that exists and that the node identity does not own (the
@@ -268,7 +312,7 @@ export const FUZZ_RPCS: FuzzRpc[] = [
  * is compared with what it says about a missing one (see identities.ts).
  */
 export const AUTH_FUZZ_RPCS: FuzzRpc[] = [
-  ...FUZZ_RPCS.map((rpc) => {
+  ...[...BASE_RPCS, ...proxyRpcs(false)].map((rpc) => {
     const extra: Record<string, Uint8Array[]> = {
       GetNode: [GetNodeRequest.encode({ name: S1 }).finish()],
       GetLease: [GetLeaseRequest.encode({ name: S1 }).finish()],
