@@ -49,7 +49,7 @@ export interface Variant {
  * hot Lease, on SQLite; issue 14 wants 0.8 × with nodeplane on etcd, beside raw Put on that same etcd.
  */
 export function heartbeatGoal(v: Variant): { times: number; what: string } {
-  const where = v.store === "etcd" ? ", nodeplane on etcd (--store etcd, the same etcd)" : "";
+  const where = v.store === "etcd" ? "; nodeplane on --store etcd, the Put baseline's etcd" : "";
   if (v.hot) return { times: v.store === "etcd" ? 0.8 : 10, what: `one hot Lease: every stream renews one node${where}` };
   return { times: v.store === "etcd" ? 0.8 : 2, what: `each stream its own nodes${where}` };
 }

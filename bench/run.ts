@@ -258,7 +258,8 @@ function report(
     "",
     "What is measured: a node heartbeat end to end. In nodeplane a renewal of a Lease the server knows is applied in memory and answered at once; every " +
       "--lease-checkpoint-interval (1 s) one checkpoint writes each Lease renewed since the last one, once (a compare-and-swap txn per 128 Leases), and renewals wait for " +
-      "their checkpoint while one lags (README, Lease renewals). Store writes per renewal are the store's revisions per renewal over the window: far below 1. " +
+      "their checkpoint while one lags (README, Lease renewals). Store writes per renewal are the store's revisions per renewal over the window " +
+      "(one revision per transaction: a checkpoint txn of up to 128 Leases is one): far below 1. " +
       `Store: ${o.store === "etcd" ? `etcd (nodeplane --store etcd on the run's etcd ${s.etcd?.version ?? ""}, the one the Put baseline writes to, under its own key prefix)` : "SQLite (WAL, synchronous=FULL) in a temp dir"}.` +
       (o.hbHot ? " Heartbeat: every stream renews the same node (one hot Lease)." : ""),
     "",
