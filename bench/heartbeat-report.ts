@@ -59,7 +59,8 @@ function writesPerCall(r: Row): number | undefined {
   const w = r.all.map((m) => m.writesPerCall).filter((x): x is number => x !== undefined && Number.isFinite(x));
   return w.length ? median(w) : undefined;
 }
-const fmtWrites = (x: number | undefined): string => (x === undefined ? "–" : x.toFixed(4));
+/** Two significant digits below 0.01: a hot Lease costs one write in tens of thousands of renewals. */
+const fmtWrites = (x: number | undefined): string => (x === undefined ? "–" : x === 0 || x >= 0.01 ? x.toFixed(2) : x.toPrecision(2));
 
 export class Report {
   constructor(
@@ -157,7 +158,7 @@ export class Report {
         fmtPct(med((m) => m.clientCpu)),
         each((m) => fmtPct(m.otherCpu)),
         med((m) => m.handlerMeanMs) === undefined ? "–" : fmtMs(med((m) => m.handlerMeanMs)!),
-        fixed(med((m) => m.writesPerCall), 4),
+        fmtWrites(med((m) => m.writesPerCall)),
         med((m) => m.commitsPerSec) === undefined ? "–" : fmtInt(med((m) => m.commitsPerSec)!),
         fixed(med((m) => m.txnsPerCommit), 1),
         fmtPct(med((m) => m.commitShare)),
