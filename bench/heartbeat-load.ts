@@ -7,7 +7,8 @@
  *     with one call in flight renewing its own node (h2load sends one pre-framed body per process,
  *     and two calls renewing one node at once would queue behind each other in nodeplane), i.e. L
  *     agents; the Heartbeat runs --hb-conns processes, each one connection with --hb-streams
- *     streams whose body is many framed HeartbeatRequests for that process's own nodes. h2load
+ *     streams whose body is many framed HeartbeatRequests for that process's own nodes (with
+ *     `hbHot`, all for one node: one hot Lease). h2load
  *     counts gRPC errors as success: every body is sent once by hand first (trailers read), and
  *     callers check the servers' own counters; answers must carry a message (response bytes).
  *   - grpc-js worker processes (bench/load-worker.ts), when h2load is not installed.
@@ -61,6 +62,8 @@ export interface Shape {
   durationS: number;
   hbConns: number;
   hbStreams: number;
+  /** Heartbeat: every stream renews one node's Lease (h2load only; the caller refuses it with workers). */
+  hbHot: boolean;
   workers: number;
 }
 
@@ -155,7 +158,8 @@ interface AnswerSize {
 export async function h2loadGenerator(o: Shape, bin: Tool, names: string[], servers: Servers, etcdValue: Buffer, workDir: string): Promise<Generator> {
   const dir = path.join(workDir, "bodies");
   fs.mkdirSync(dir);
-  // One RenewLease and one etcd Put body per node; one Heartbeat body per connection (the last node is kept for the latency probe).
+  // One RenewLease and one etcd Put body per node; one Heartbeat body per connection (the last node is kept for the latency probe),
+  // each for that connection's own nodes, or all for node 0 with hbHot.
   const renewBody = (i: number): string => path.join(dir, `renew-${i}`);
   const putBody = (i: number): string => path.join(dir, `put-${i}`);
   const hbBody = (p: number): string => path.join(dir, `hb-${p}`);
@@ -164,7 +168,8 @@ export async function h2loadGenerator(o: Shape, bin: Tool, names: string[], serv
     fs.writeFileSync(putBody(i), grpcFrame(encodeLeasePut(name, etcdValue)));
   });
   const framesPerBody = Math.floor((o.nodes - 1) / o.hbConns);
-  const heartbeatFrame = (j: number): Buffer => grpcFrame(HeartbeatRequest.encode({ nodeName: names[j]!, holderIdentity: "", leaseDurationSeconds: 0 }).finish());
+  const heartbeatFrame = (j: number): Buffer =>
+    grpcFrame(HeartbeatRequest.encode({ nodeName: names[o.hbHot ? 0 : j]!, holderIdentity: "", leaseDurationSeconds: 0 }).finish());
   for (let p = 0; p < o.hbConns; p++) fs.writeFileSync(hbBody(p), Buffer.concat(Array.from({ length: framesPerBody }, (_, j) => heartbeatFrame(p * framesPerBody + j))));
   const answers = await probeBodies(servers, renewBody(0), putBody(0), hbBody(0), framesPerBody, names[0]!);
   process.stderr.write(`bench: ${o.nodes} RenewLease and Put bodies, ${o.hbConns} Heartbeat bodies of ${framesPerBody} requests each; each answered OK when sent by hand\n`);
@@ -195,7 +200,8 @@ export async function h2loadGenerator(o: Shape, bin: Tool, names: string[], serv
       };
     },
     heartbeat() {
-      for (let k = 0; k < o.hbConns * framesPerBody; k++) renewed.add(k);
+      if (o.hbHot) renewed.add(0);
+      else for (let k = 0; k < o.hbConns * framesPerBody; k++) renewed.add(k);
       return async (hooks) => {
         const address = servers.address.nodeplane!;
         const probe = new HeartbeatProbe(address, names[o.nodes - 1]!);
@@ -218,7 +224,7 @@ export async function h2loadGenerator(o: Shape, bin: Tool, names: string[], serv
       "each one HTTP/2 connection with one call in flight (closed loop), each on its own node (its own Lease key in etcd) — L agents; " +
       "h2load sends one body per process, and two calls renewing one node at once would queue behind each other in nodeplane. Latencies are h2load's per-request times. " +
       `Heartbeat: ${o.hbConns} h2load processes, each one connection with ${o.hbStreams} concurrent Heartbeat streams whose body is ${framesPerBody} framed ` +
-      "HeartbeatRequests for that process's own nodes (the streams of one process walk the same nodes, staggered); the server answers each after its commit. " +
+      `HeartbeatRequests ${o.hbHot ? "all for one node (one hot Lease: every stream renews it)" : "for that process's own nodes (the streams of one process walk the same nodes, staggered)"}; the server answers each in order. ` +
       'h2load sees whole streams only, so the rate is nodeplane\'s own `nodeplane_heartbeats_total{code="OK"}` over the window (the probe\'s few renewals included), and p50/p99 are those of a probe agent ' +
       "(one more stream on its own node, one renewal in flight, in the orchestrating process) during the window; server p50/p99 are nodeplane's Heartbeat handling histogram (renewal start to answer written, interpolated in its buckets).",
     stop: async () => undefined,

@@ -1,16 +1,19 @@
 /**
  * Part of `npm run bench` (bench/suite.ts), or on its own: what one node heartbeat costs nodeplane,
  * beside its baselines measured in the same run by the same generator at the same concurrency.
- * Writes bench/RESULTS-heartbeat.md and prints the same tables.
+ * Writes bench/RESULTS-heartbeat.md (-heartbeat-hot.md with --hb-hot, -heartbeat-etcd.md with
+ * --store etcd; a quick run writes none) and prints the same tables.
  *
  *  1. RenewLease (unary) at rising concurrency against
- *       - nodeplane (durable: each renewal is committed to SQLite before the answer),
+ *       - nodeplane (a renewal answered from memory, made durable by the next Lease checkpoint;
+ *         on SQLite, or with --store etcd on the run's etcd under nodeplane's own key prefix),
  *       - the trivial grpc-js server answering a constant RenewLeaseResponse (bench/trivial-server.ts:
  *         the ceiling of grpc-js, our stack, on this machine),
  *       - etcd 3.4 answering a Put of a Lease-sized value to the node's Lease key (what Kubernetes
  *         pays per renewal; bench/etcd.ts starts it on loopback in a temp dir).
- *  2. The streaming heartbeat (rpc Heartbeat, bidi) as fast as it goes: durable renewals/s from
- *     nodeplane's own counter, beside etcd's Put/s measured right next to it.
+ *  2. The streaming heartbeat (rpc Heartbeat, bidi) as fast as it goes: renewals/s from
+ *     nodeplane's own counter and the store's writes per renewal, beside etcd's Put/s measured
+ *     right next to it; with --hb-hot every stream renews one node (one hot Lease; h2load only).
  *
  * The load comes from h2load when installed, else grpc-js worker processes (bench/heartbeat-load.ts);
  * each measurement is checked against the servers' own counters (bench/heartbeat-measure.ts).
@@ -29,7 +32,7 @@ import { findH2load, H2LOAD_PACKAGE } from "./h2load.js";
 import { exitAfter, runMain, spawnNodeplane, spawnTrivial, stopChecked, tempDir } from "./harness.js";
 import { type Generator, h2loadGenerator, type Servers, type Target, workersGenerator } from "./heartbeat-load.js";
 import { type Measurement, measure, type TargetServer } from "./heartbeat-measure.js";
-import { Report, summarize } from "./heartbeat-report.js";
+import { Report, summarize, type Variant } from "./heartbeat-report.js";
 import { fsTypeOf } from "./proc.js";
 import { registerRange } from "./register.js";
 import { docHead, finish, fmtInt, fmtMs, fmtPct } from "./report.js";
@@ -52,10 +55,15 @@ function options() {
     generator: f.list("generator", "auto", "auto (h2load when installed), h2load or grpc-js", ["auto", "h2load", "grpc-js"])[0]!,
     scenarios: new Set(f.list("scenarios", "renew,heartbeat", "which of the two parts", ["renew", "heartbeat"])),
     etcd: !f.bool("no-etcd", "skip the etcd baseline"),
+    store: f.list("store", "sqlite", "where nodeplane keeps its data: sqlite (a temp dir) or etcd (the run's etcd, beside the Put baseline)", ["sqlite", "etcd"])[0] as Variant["store"],
+    hbHot: f.bool("hb-hot", "Heartbeat: every stream renews one node's Lease (one hot Lease; needs h2load)"),
     cpuProf: f.bool("cpu-prof", "profile nodeplane and the trivial server (node --cpu-prof) and summarise; no results file"),
-    out: f.out("heartbeat"),
   };
+  const out = f.out(`heartbeat${o.store === "etcd" ? "-etcd" : ""}${o.hbHot ? "-hot" : ""}`);
   f.done();
+  if (o.store === "etcd" && !o.etcd) throw new Error("--store etcd runs nodeplane on the run's etcd: drop --no-etcd");
+  if (o.hbHot && o.generator === "grpc-js") throw new Error(`--hb-hot needs h2load as the generator (Debian ${H2LOAD_PACKAGE}), not --generator grpc-js`);
+  if (o.hbHot && !o.scenarios.has("heartbeat")) throw new Error("--hb-hot changes the heartbeat scenario: add heartbeat to --scenarios");
   if (o.levels.some((l) => !Number.isInteger(l) || l < 1 || l > 1024)) throw new Error(`--levels ${o.levels.join(",")}: want comma-separated integers in [1, 1024]`);
   // Never two calls renewing one node at once (they would queue behind each other in nodeplane).
   for (const l of o.levels) {
@@ -67,7 +75,7 @@ function options() {
   if (Math.floor((o.nodes - 1) / o.hbConns) < 1 || Math.ceil(streams / o.workers) > Math.floor((o.nodes - 1) / o.workers)) {
     throw new Error(`--nodes ${o.nodes} is too few for ${streams} Heartbeat streams (${o.hbConns} × ${o.hbStreams})`);
   }
-  return { ...o, streams };
+  return { ...o, out, streams };
 }
 
 type Options = ReturnType<typeof options>;
@@ -92,14 +100,16 @@ function smallNode(i: number): NodeInput {
   };
 }
 
-/** What is installed decides the generator and the baselines; say so, never crash on it (unless --generator h2load asked for it). */
+/** What is installed decides the generator and the baselines; say so, never crash on it (unless --generator h2load, --hb-hot or --store etcd needs it). */
 function tools(o: Options, notes: string[]): { h2load: Tool | undefined; etcdBin: Tool | undefined } {
   const say = (msg: string): void => void (log(`bench: ${msg}`), notes.push(msg));
   let h2load: Tool | undefined;
   if (o.generator !== "grpc-js") {
     const found = findH2load();
     if (!("missing" in found)) h2load = found;
-    else if (o.generator === "h2load") throw new Error(`h2load not found: ${found.missing}`);
+    else if (o.generator === "h2load" || o.hbHot) {
+      throw new Error(`h2load not found: ${found.missing}; ${o.hbHot ? "--hb-hot" : "--generator h2load"} needs it: \`apt-get install -y ${H2LOAD_PACKAGE}\``);
+    }
     else say(`h2load not found: ${found.missing}. Install it with \`apt-get install -y ${H2LOAD_PACKAGE}\`; using grpc-js worker processes as the generator instead.`);
   }
   let etcdBin: Tool | undefined;
@@ -107,6 +117,7 @@ function tools(o: Options, notes: string[]): { h2load: Tool | undefined; etcdBin
   else {
     const found = findEtcd();
     if (!("missing" in found)) etcdBin = found;
+    else if (o.store === "etcd") throw new Error(`etcd not found: ${found.missing}; --store etcd needs it: \`apt-get install -y ${ETCD_PACKAGE}\``);
     else say(`etcd not found: ${found.missing}. Install it with \`apt-get install -y ${ETCD_PACKAGE}\`; the etcd baseline is skipped.`);
   }
   return { h2load, etcdBin };
@@ -129,15 +140,30 @@ async function checkRenewed(address: string, renewed: number[], since: Date): Pr
   }
 }
 
-/** The servers: nodeplane with the nodes registered, the trivial server answering one of its Leases, etcd (when it starts). */
+/**
+ * The servers: etcd first (when it starts; with --store etcd it must, and nodeplane keeps its data
+ * there under its default key prefix, apart from the Put baseline's keys), nodeplane with the nodes
+ * registered, the trivial server answering one of its Leases.
+ */
 async function startServers(o: Options, etcdBin: Tool | undefined, notes: string[]) {
   const tmp = tempDir("nodeplane-bench-");
   const dataDir = path.join(tmp, "data");
   fs.mkdirSync(dataDir);
   const profDir = o.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-bench-prof-")) : undefined;
-  const nodeplane = await spawnNodeplane({ dataDir, profile: profDir ? { dir: profDir, name: "nodeplane" } : undefined });
+  const etcd = etcdBin
+    ? await startEtcd(etcdBin).catch((err: unknown) => {
+        const msg = `etcd ${etcdBin.version} could not be started (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+        if (o.store === "etcd") throw new Error(`${msg}; --store etcd needs it`);
+        log(`bench: ${msg}; the etcd baseline is skipped.`);
+        notes.push(`${msg}; the etcd baseline is skipped.`);
+        return undefined;
+      })
+    : undefined;
+  if (etcd) log(`bench: etcd ${etcd.version} at ${etcd.clientUrl} (data dir ${etcd.dataDir}, ${fsTypeOf(etcd.dataDir)})`);
+  const storeArgs = o.store === "etcd" ? ["--store", "etcd", "--etcd-endpoints", etcd!.clientUrl] : [];
+  const nodeplane = await spawnNodeplane({ dataDir, args: storeArgs, profile: profDir ? { dir: profDir, name: "nodeplane" } : undefined });
   const address = `127.0.0.1:${nodeplane.port}`;
-  log(`bench: nodeplane serving at ${address} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
+  log(`bench: nodeplane serving at ${address} (${o.store === "etcd" ? `store: etcd at ${etcd!.clientUrl}` : `data dir ${dataDir}, ${fsTypeOf(dataDir)}`})`);
   const t = Date.now();
   const client = new NodeClient(address, { timeoutMs: 30_000 });
   await client.waitForReady(10_000);
@@ -146,15 +172,7 @@ async function startServers(o: Options, etcdBin: Tool | undefined, notes: string
   const lease = Buffer.from(Lease.encode(await client.renewLease(benchNodeName(0)).finally(() => client.close())).finish());
   const trivial = await spawnTrivial(profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-name=trivial.cpuprofile"] : [], lease.toString("base64"));
   log(`bench: trivial server at 127.0.0.1:${trivial.port}, answering a ${lease.length}-byte Lease`);
-  const etcd = etcdBin
-    ? await startEtcd(etcdBin).catch((err: unknown) => {
-        const msg = `etcd ${etcdBin.version} could not be started (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); the etcd baseline is skipped.`;
-        log(`bench: ${msg}`);
-        notes.push(msg);
-        return undefined;
-      })
-    : undefined;
-  if (etcd) log(`bench: etcd ${etcd.version} at ${etcd.clientUrl} (data dir ${etcd.dataDir}, ${fsTypeOf(etcd.dataDir)}); Puts write ${lease.length}-byte values`);
+  if (etcd) log(`bench: etcd Puts write ${lease.length}-byte values`);
   const targets: Partial<Record<Target, TargetServer>> = {
     nodeplane: { pid: nodeplane.child.pid, metrics: { httpPort: nodeplane.httpPort } },
     trivial: { pid: trivial.child.pid },
@@ -210,7 +228,7 @@ function report(
   r: { began: number; notes: string[]; s: Started; gen: Generator; h2load: Tool | undefined; etcdBin: Tool | undefined; measurements: Measurement[]; checked: number },
 ): void {
   const { s, measurements } = r;
-  const report = new Report(summarize(measurements), s.etcd?.version ?? "");
+  const report = new Report(summarize(measurements), s.etcd?.version ?? "", { store: o.store, hot: o.hbHot });
   const noisy = measurements.filter((m) => (m.otherCpu ?? 0) > 25);
   if (noisy.length > 0) {
     r.notes.push(
@@ -238,12 +256,16 @@ function report(
       "figures are medians of the repeats, each ratio the median of per-repeat ratios (targets measured back to back). Clients and servers share the machine's CPUs.",
     ...r.notes.map((n) => `- Note: ${n}`),
     "",
-    "What is measured: a node heartbeat end to end. In nodeplane each renewal reads the node's Lease and commits the renewed Lease (compare-and-swap on its revision) " +
-      "as a durable SQLite transaction (WAL, synchronous=FULL); concurrent renewals are batched into one commit (group commit), and the answer goes out only after that commit.",
+    "What is measured: a node heartbeat end to end. In nodeplane a renewal of a Lease the server knows is applied in memory and answered at once; every " +
+      "--lease-checkpoint-interval (1 s) one checkpoint writes each Lease renewed since the last one, once (a compare-and-swap txn per 128 Leases), and renewals wait for " +
+      "their checkpoint while one lags (README, Lease renewals). Store writes per renewal are the store's revisions per renewal over the window " +
+      "(one revision per transaction: a checkpoint txn of up to 128 Leases is one): far below 1. " +
+      `Store: ${o.store === "etcd" ? `etcd (nodeplane --store etcd on the run's etcd ${s.etcd?.version ?? ""}, the one the Put baseline writes to, under its own key prefix)` : "SQLite (WAL, synchronous=FULL) in a temp dir"}.` +
+      (o.hbHot ? " Heartbeat: every stream renews the same node (one hot Lease)." : ""),
     "",
     ...(renew ? ["## 1. RenewLease (unary) at rising concurrency", "", renew, ""] : []),
     ...(heartbeat ? ["## 2. Streaming heartbeat, as fast as it goes", "", heartbeat, ""] : []),
-    "## Targets (issue 7)",
+    "## Targets (issues 7, 14 and 17)",
     "",
     targetsText,
     "",
