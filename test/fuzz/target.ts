@@ -111,6 +111,12 @@ export class FuzzTarget {
       // No controller at all (the list names none to run): no write in the background, every
       // revision is a fuzz request's doing.
       "--controllers=-nodelifecycle",
+      // Every renewal a durable write answered with its revision: a Lease checkpoint commits
+      // renewals a second later, in whatever batch is running then, at revisions no answer
+      // names, and the suite's accounting is exact. (The checkpoint path has tests of its own:
+      // test/registry/lease-renewals.test.ts, test/server/lease-visibility.test.ts and the
+      // kill -9 bound in test/server/lease-checkpoint-crash.test.ts.)
+      "--lease-checkpoint-interval", "0s",
       ...who.serverArgs,
     ]);
     return { server, dataDir };
