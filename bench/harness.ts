@@ -198,7 +198,8 @@ export async function stopChecked(s: Served, name: string, failures: string[]): 
 export type Samples = Map<string, number>;
 
 export async function scrapeMetrics(httpPort: number): Promise<Samples> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+  // Generous: a server taking 100,000 new streams at once answers /metrics late, not never.
+  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(30_000) });
   if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
   const samples: Samples = new Map();
   for (const line of (await res.text()).split("\n")) {
