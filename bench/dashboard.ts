@@ -30,6 +30,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { Node, type NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { NodeplaneServer } from "../src/server/server.js";
 import { Flags } from "./flags.js";
+import { sleep } from "./harness.js";
 import { finish, fmtRatio, verdict } from "./report.js";
 
 const f = new Flags("dashboard.js", "DASHBOARD");
@@ -246,7 +247,7 @@ async function measure(page: Page, seconds: number, written: () => number, commi
   const w0 = written();
   const c0 = commits.length;
   const t0 = Date.now();
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  await sleep(seconds * 1000);
   const after = (await page.evaluate(READ_STATS)) as PageStats;
   const busy = (await busyOf()) - busy0;
   const elapsed = (Date.now() - t0) / 1000;

@@ -16,6 +16,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { NodeAgent } from "../../src/agent/agent.js";
 import { NodeClient, type WatchEvent } from "../../src/client/client.js";
 import { UnavailableError } from "../../src/client/errors.js";
+import { sleep, systemClock } from "../../src/clock.js";
 import { type EtcdCluster, raftLeader, startEtcd } from "../support/etcd.js";
 import { fixedMachine } from "../support/machine.js";
 import { spawnAgent, type SpawnedAgent } from "../support/process.js";
@@ -236,7 +237,7 @@ describe("replicas on a three-member etcd", () => {
         (r) => r.node?.metadata?.resourceVersion,
         (err: unknown) => {
           if (!(err instanceof UnavailableError) || performance.now() > retryUntil) throw err;
-          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+          return sleep(systemClock, 200).then(() => undefined); // a client's back-off, bounded above
         },
       );
     }

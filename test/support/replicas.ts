@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { NodeClient, type WatchEvent } from "../../src/client/client.js";
+import { sleep, systemClock } from "../../src/clock.js";
 import { OutOfRangeError, RpcError, UnavailableError } from "../../src/client/errors.js";
 import type { EtcdCluster } from "./etcd.js";
 import { spawnServer, type Spawned } from "./process.js";
@@ -127,8 +128,8 @@ export class ResumingWatch {
           return;
         }
         this.resumes++;
-        // Every replica may be failing (etcd down): do not spin.
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Every replica may be failing (etcd down): back off a little, as a client does (not a wait for an event).
+        await sleep(systemClock, 100, this.abort.signal);
       }
     }
   }
@@ -208,7 +209,7 @@ export class Writer {
         }
         // A failed register leaves the node to create: do it again rather than update a node that may not exist.
         if (kind === "register") seq--;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(systemClock, 50); // a client's back-off before the next write
       }
     }
   }
