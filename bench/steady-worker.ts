@@ -4,19 +4,28 @@
  * every `intervalMs` at a phase of its own (seeded, uniform over one interval), so the fleet's
  * load is smooth as a real fleet's is. A stream opens at its node's first renewal (the first
  * interval is the ramp). An agent never has two renewals outstanding: a renewal due while the
- * previous one is unanswered is counted as skipped. Requests are encoded once; answers are
- * checked by size and decoded on a sample, so the worker's CPU goes to gRPC.
+ * previous one is unanswered is counted as skipped.
+ *
+ * The generator must cost far less than the server it measures (they share the machine's cores),
+ * so it speaks gRPC by hand over plain node:http2 sessions rather than through grpc-js: requests
+ * are framed once (0x00, u32 BE length, bytes), answers are split out of the DATA chunks by a
+ * small per-stream parser and checked by size, decoded on a sample; a stream's trailers must end
+ * it with grpc-status 0.
  */
-import * as grpc from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import http2 from "node:http2";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService } from "../src/gen/nodeplane/v1/service.js";
 import { scaleNodeName } from "../test/support/realistic-node.js";
+import { grpcFrame } from "./h2load.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { rawClient, rawStream, serve } from "./ipc.js";
+import { loopbackOnly, serve } from "./ipc.js";
 import { Errors, Histogram } from "./tally.js";
 
 const VERIFY_EVERY = 101;
 /** The sender's timer period: renewals due within it go out together. */
 const TICK_MS = 5;
+const EMPTY: Buffer = Buffer.alloc(0);
+const HEADERS = { ":method": "POST", ":path": NodeServiceService.heartbeat.path, "content-type": "application/grpc", te: "trailers" };
 
 export interface SteadyRun {
   /** Seeds this worker's phases. */
@@ -25,7 +34,7 @@ export interface SteadyRun {
   /** Nodes scaleNodeName(first) … scaleNodeName(first + count - 1), already registered. */
   first: number;
   count: number;
-  /** HTTP/2 connections the streams are spread over. */
+  /** HTTP/2 sessions the streams are spread over (node j on session j mod connections). */
   connections: number;
   intervalMs: number;
   /** Epoch ms: renewals start (ramping over one interval); the measured window (renewals sent inside it are recorded). */
@@ -36,50 +45,170 @@ export interface SteadyRun {
   drainMs: number;
 }
 
-const clients: grpc.Client[] = [];
+/** One stream's gRPC messages out of its DATA chunks: a message may span chunks, a chunk may hold several. */
+class Unframer {
+  private held: Buffer = EMPTY;
+
+  /** Calls `onMessage` for every whole message; an error text on a compressed frame. */
+  push(chunk: Buffer, onMessage: (message: Buffer) => void): string | undefined {
+    const buf = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
+    let at = 0;
+    while (buf.length - at >= 5) {
+      if (buf[at] !== 0) return `compressed or malformed gRPC frame (flag ${buf[at]})`;
+      const len = buf.readUInt32BE(at + 1);
+      if (buf.length - at - 5 < len) break;
+      onMessage(buf.subarray(at + 5, at + 5 + len));
+      at += 5 + len;
+    }
+    this.held = at === buf.length ? EMPTY : buf.subarray(at);
+    return undefined;
+  }
+
+  /** Bytes of a message not yet whole. */
+  get heldBytes(): number {
+    return this.held.length;
+  }
+}
+
+const sessions: http2.ClientHttp2Session[] = [];
+
+/** One HTTP/2 session to a loopback `address`, connected (bounded), allowing `streams` streams at once. */
+function connect(address: string, streams: number, errors: Errors): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`http://${loopbackOnly(address)}`, {
+    // Until the server's SETTINGS say otherwise the client assumes 100 (and a server that sets no
+    // limit never says otherwise); and thousands of streams outgrow the default 10 MB of session memory.
+    peerMaxConcurrentStreams: streams + 100,
+    maxSessionMemory: 1024,
+    settings: { enablePush: false },
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`connecting to ${address}: no connection within 10 s`));
+    }, 10_000);
+    session.once("connect", () => {
+      clearTimeout(timer);
+      session.off("error", reject);
+      session.on("error", (err: Error) => errors.add("SESSION", err.message));
+      session.on("goaway", (code: number) => errors.add("GOAWAY", `the server sent GOAWAY (HTTP/2 error ${code})`));
+      resolve(session);
+    });
+    session.once("error", (err: Error) => {
+      clearTimeout(timer);
+      reject(new Error(`connecting to ${address}: ${err.message}`));
+    });
+  });
+}
+
+/** grpc-message is percent-encoded; a malformed one is shown as sent. */
+function percentDecoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** A gRPC status code's name ("14" → "UNAVAILABLE"). */
+const statusName = (code: string): string => status[Number(code)] ?? `status ${code}`;
 
 const api = {
   async run(cmd: SteadyRun) {
     const n = cmd.count;
+    const errors = new Errors();
     const names = Array.from({ length: n }, (_, j) => scaleNodeName(cmd.first + j));
-    const requests = names.map((nodeName) => Buffer.from(HeartbeatRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish()));
-    for (let c = 0; c < cmd.connections; c++) {
-      // A subchannel pool of its own: one HTTP/2 connection per client.
-      clients.push(await rawClient(cmd.address, { "grpc.use_local_subchannel_pool": 1 }));
-    }
+    const requests = names.map((nodeName) => grpcFrame(HeartbeatRequest.encode({ nodeName, holderIdentity: "", leaseDurationSeconds: 0 }).finish()));
+    const perSession = Math.ceil(n / cmd.connections);
+    for (let c = 0; c < cmd.connections; c++) sessions.push(await connect(cmd.address, perSession, errors));
     // Node j renews at startAt + phase[j] + k × interval; `order` walks the nodes by phase.
     const random = prng(1000 + cmd.index);
     const phase = Float64Array.from({ length: n }, () => random() * cmd.intervalMs);
     const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => phase[a]! - phase[b]!);
-    const streams: Array<grpc.ClientDuplexStream<Buffer, Buffer> | undefined> = new Array(n);
+    const streams: Array<http2.ClientHttp2Stream | undefined> = new Array(n);
     const sentAt = new Float64Array(n); // epoch ms of the outstanding renewal, 0 = none
     const hist = new Histogram();
-    const errors = new Errors();
     let answered = 0;
-    let skipped = 0;
     let streamsOpen = 0;
+    // The ramp: each node's first answer, and renewals skipped before the window.
+    const opened = new Uint8Array(n);
+    const firstAnswered = new Uint8Array(n);
+    let firstAnswers = 0;
+    let lastFirstAnswerAt = 0;
+    let firstAnswersAtWindow: number | undefined;
+    let lastFirstOpenAt = 0;
+    let rampSkipped = 0;
+    let skipped = 0;
 
-    const open = (j: number): grpc.ClientDuplexStream<Buffer, Buffer> => {
-      const call = rawStream(clients[j % clients.length]!, NodeServiceService.heartbeat.path);
+    const answer = (j: number, res: Buffer): void => {
+      const now = epochNow();
+      const at = sentAt[j]!;
+      if (at === 0) return errors.add("UNASKED", `an answer on ${names[j]}'s stream with no renewal outstanding`);
+      sentAt[j] = 0;
+      const name = res.length === 0 ? "(nothing)" : answered % VERIFY_EVERY === 0 ? HeartbeatResponse.decode(res).lease?.metadata?.name : names[j];
+      if (name !== names[j]) return errors.add("VERIFY", `renewed ${names[j]} but the answer is the lease of ${name ?? "(none)"}`);
+      answered++;
+      if (firstAnswered[j] === 0) {
+        firstAnswered[j] = 1;
+        firstAnswers++;
+        lastFirstAnswerAt = now;
+      }
+      if (at >= cmd.windowStartAt && at < cmd.windowEndAt) hist.record((now - at) * 1000);
+    };
+
+    const open = (j: number): http2.ClientHttp2Stream => {
+      const stream = sessions[j % sessions.length]!.request(HEADERS, { endStream: false });
       streamsOpen++;
-      call.on("data", (res: Buffer) => {
-        const now = epochNow();
-        const at = sentAt[j]!;
-        sentAt[j] = 0;
-        const name = res.length === 0 ? "(nothing)" : answered % VERIFY_EVERY === 0 ? HeartbeatResponse.decode(res).lease?.metadata?.name : names[j];
-        if (name !== names[j]) return errors.add("VERIFY", `renewed ${names[j]} but the answer is the lease of ${name ?? "(none)"}`);
-        answered++;
-        if (at >= cmd.windowStartAt && at < cmd.windowEndAt) hist.record((now - at) * 1000);
+      const unframer = new Unframer();
+      let grpcStatus: string | undefined;
+      let grpcMessage = "";
+      let failed = false;
+      const fail = (kind: string, detail: string): void => {
+        if (failed) return;
+        failed = true;
+        errors.add(kind, `${names[j]}: ${detail}`);
+      };
+      // Trailers, or the response headers of a trailers-only answer (a call refused at once).
+      const take = (h: http2.IncomingHttpHeaders): void => {
+        if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]);
+        if (h["grpc-message"] !== undefined) grpcMessage = percentDecoded(String(h["grpc-message"]));
+      };
+      stream.on("response", (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader) => {
+        if (h[":status"] !== 200) fail("HTTP", `HTTP status ${h[":status"]}`);
+        take(h);
       });
-      call.on("error", (err: grpc.ServiceError) => {
-        if (err.code !== grpc.status.CANCELLED) errors.add(grpc.status[err.code] ?? String(err.code), err.details || err.message);
+      stream.on("trailers", take);
+      stream.on("data", (chunk: Buffer) => {
+        const bad = unframer.push(chunk, (res) => answer(j, res));
+        if (bad) fail("FRAME", bad);
       });
-      call.on("status", () => {
+      stream.on("error", (err: Error) => fail("STREAM", err.message));
+      stream.on("close", () => {
         streamsOpen--;
-        if (streams[j] === call) streams[j] = undefined;
+        if (streams[j] === stream) streams[j] = undefined;
         sentAt[j] = 0;
+        if (grpcStatus === undefined) fail("STREAM", `closed without a grpc-status (HTTP/2 code ${stream.rstCode})`);
+        else if (grpcStatus !== "0") fail(statusName(grpcStatus), grpcMessage);
+        else if (unframer.heldBytes > 0) fail("FRAME", `${unframer.heldBytes} bytes of a message cut off by the end of the stream`);
       });
-      return call;
+      return stream;
+    };
+
+    const renew = (j: number, now: number): void => {
+      let stream = streams[j];
+      if (stream === undefined) {
+        try {
+          stream = streams[j] = open(j);
+        } catch (err) {
+          // The session is gone (its error was counted): this renewal is never sent.
+          return errors.add("OPEN", `${names[j]}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        if (opened[j] === 0) {
+          opened[j] = 1;
+          lastFirstOpenAt = now;
+        }
+      }
+      sentAt[j] = now;
+      stream.write(requests[j]!);
     };
 
     await sleep(cmd.startAt - epochNow());
@@ -89,6 +218,7 @@ const api = {
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
         const now = epochNow();
+        if (firstAnswersAtWindow === undefined && now >= cmd.windowStartAt) firstAnswersAtWindow = firstAnswers;
         if (now >= cmd.windowEndAt) {
           openAtEnd = streamsOpen;
           clearInterval(tick);
@@ -96,12 +226,11 @@ const api = {
         }
         for (;;) {
           const j = order[p]!;
-          if (cmd.startAt + cycle * cmd.intervalMs + phase[j]! > now) break;
-          if (sentAt[j] !== 0) skipped++;
-          else {
-            sentAt[j] = now;
-            (streams[j] ??= open(j)).write(requests[j]!);
-          }
+          const due = cmd.startAt + cycle * cmd.intervalMs + phase[j]!;
+          if (due > now) break;
+          if (sentAt[j] === 0) renew(j, now);
+          else if (due >= cmd.windowStartAt) skipped++;
+          else rampSkipped++;
           if (++p === n) {
             p = 0;
             cycle++;
@@ -113,11 +242,24 @@ const api = {
     const unanswered = (): number => sentAt.reduce((u, at) => u + (at >= cmd.windowStartAt && at < cmd.windowEndAt ? 1 : 0), 0);
     const drainUntil = epochNow() + cmd.drainMs;
     while (unanswered() > 0 && epochNow() < drainUntil) await sleep(20);
-    return { hist: hist.wire(), skipped, unanswered: unanswered(), errors: errors.wire(), streamsOpen: openAtEnd };
+    return {
+      hist: hist.wire(),
+      skipped,
+      unanswered: unanswered(),
+      errors: errors.wire(),
+      streamsOpen: openAtEnd,
+      ramp: {
+        /** Epoch ms: the last stream opened for the first time; the last node's first answer (0 = some never had one). */
+        lastOpenAt: lastFirstOpenAt,
+        lastFirstAnswerAt: firstAnswers === n ? lastFirstAnswerAt : 0,
+        firstAnswersAtWindow: firstAnswersAtWindow ?? firstAnswers,
+        skipped: rampSkipped,
+      },
+    };
   },
 };
 
 export type SteadyApi = typeof api;
 serve("steady-worker", api, () => {
-  for (const c of clients) c.close();
+  for (const s of sessions) s.destroy();
 });
