@@ -44,6 +44,7 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 function options() {
   const f = new Flags("scale.js", "SCALE");
   const q = f.quick;
+  const steadyIntervalS = f.num("steady-interval", 10, 1, 600, "renewal interval of the steady heartbeat, s");
   const o = {
     nodes: f.num("nodes", q ? 10_000 : 100_000, 1, 999_999, "nodes registered"),
     workers: f.num("workers", 3, 1, 16, "register worker processes"),
@@ -52,9 +53,11 @@ function options() {
     settleS: f.num("settle", q ? 2 : 5, 0, 60, "idle seconds before reading RSS", false),
     registerTimeoutS: f.num("register-timeout", q ? 60 : 170, 5, 1800, "bound on the registration, s", false),
     deadlineS: f.num("deadline", q ? 150 : 400, 10, 3600, "bound on the whole run, s"),
-    steadyIntervalS: f.num("steady-interval", 10, 1, 600, "renewal interval of the steady heartbeat, s"),
+    steadyIntervalS,
+    steadyWarmupS: f.num("steady-warmup", q ? 2 : steadyIntervalS, 0, 3600, "its seconds after the ramp interval before the window (default one interval: the ramp's backlog drained)", false),
     steadyWindowS: f.num("steady-window", q ? 8 : 60, 0, 3600, "its measured seconds (0 = skip it)"),
     steadyWorkers: f.num("steady-workers", 2, 1, 16, "its load worker processes"),
+    steadyConnections: f.num("steady-connections", 0, 0, 1000, "its HTTP/2 connections per worker (0 = enough for at most 5,000 streams each)"),
     quiet: f.quiet(),
     cpuProf: f.bool("cpu-prof", "profile both nodeplane servers (node --cpu-prof), print summaries; no results file"),
     out: f.out("scale"),
@@ -319,7 +322,15 @@ class Scale {
   async steady(server: Served & { httpPort: number }): Promise<{ steady?: SteadyOutcome; steadyBaseline?: SteadyOutcome }> {
     const { o, failures } = this;
     if (o.steadyWindowS === 0) return {};
-    const fleet = { nodes: o.nodes, intervalS: o.steadyIntervalS, windowS: o.steadyWindowS, warmupS: 2, workers: o.steadyWorkers, connections: 8, log };
+    const fleet = {
+      nodes: o.nodes,
+      intervalS: o.steadyIntervalS,
+      windowS: o.steadyWindowS,
+      warmupS: o.steadyWarmupS,
+      workers: o.steadyWorkers,
+      connections: o.steadyConnections || undefined,
+      log,
+    };
     const trivial = await spawnTrivial();
     await this.quiet(trivial.child.pid);
     log("scale: steady heartbeat against the trivial grpc-js server (baseline)");
