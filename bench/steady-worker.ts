@@ -14,11 +14,12 @@
  */
 import { status } from "@grpc/grpc-js";
 import http2 from "node:http2";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { HeartbeatRequest, HeartbeatResponse, NodeServiceService } from "../src/gen/nodeplane/v1/service.js";
 import { scaleNodeName } from "../test/support/realistic-node.js";
 import { grpcFrame } from "./h2load.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { loopbackOnly, serve } from "./ipc.js";
+import { loopbackOnly, notify, serve } from "./ipc.js";
 import { Errors, Histogram } from "./tally.js";
 
 const VERIFY_EVERY = 101;
@@ -37,10 +38,9 @@ export interface SteadyRun {
   /** HTTP/2 sessions the streams are spread over (node j on session j mod connections). */
   connections: number;
   intervalMs: number;
-  /** Epoch ms: renewals start (ramping over one interval); the measured window (renewals sent inside it are recorded). */
+  /** Epoch ms: renewals start (ramping over one interval). The measured window comes later, by `window`; the note
+   * "ramp drained" says when every node has had its first renewal answered. */
   startAt: number;
-  windowStartAt: number;
-  windowEndAt: number;
   /** How long after the window to wait for answers still outstanding. */
   drainMs: number;
 }
@@ -71,6 +71,8 @@ class Unframer {
 }
 
 const sessions: http2.ClientHttp2Session[] = [];
+/** Epoch ms: the measured window (renewals sent inside it are recorded), once the parent has set it. */
+const measured = { startAt: Infinity, endAt: Infinity };
 
 /** One HTTP/2 session to a loopback `address`, connected (bounded), allowing `streams` streams at once. */
 function connect(address: string, streams: number, errors: Errors): Promise<http2.ClientHttp2Session> {
@@ -133,11 +135,14 @@ const api = {
     const opened = new Uint8Array(n);
     const firstAnswered = new Uint8Array(n);
     let firstAnswers = 0;
+    let drainedNoted = false;
     let lastFirstAnswerAt = 0;
     let firstAnswersAtWindow: number | undefined;
     let lastFirstOpenAt = 0;
     let rampSkipped = 0;
     let skipped = 0;
+    // The generator's own lag over the window: a late timer or a late 'data' event inflates the latencies it records.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
 
     const answer = (j: number, res: Buffer): void => {
       const now = epochNow();
@@ -152,7 +157,7 @@ const api = {
         firstAnswers++;
         lastFirstAnswerAt = now;
       }
-      if (at >= cmd.windowStartAt && at < cmd.windowEndAt) hist.record((now - at) * 1000);
+      if (at >= measured.startAt && at < measured.endAt) hist.record((now - at) * 1000);
     };
 
     const open = (j: number): http2.ClientHttp2Stream => {
@@ -218,8 +223,16 @@ const api = {
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
         const now = epochNow();
-        if (firstAnswersAtWindow === undefined && now >= cmd.windowStartAt) firstAnswersAtWindow = firstAnswers;
-        if (now >= cmd.windowEndAt) {
+        if (!drainedNoted && firstAnswers === n) {
+          drainedNoted = true;
+          notify("ramp drained" satisfies SteadyNote);
+        }
+        if (firstAnswersAtWindow === undefined && now >= measured.startAt) {
+          firstAnswersAtWindow = firstAnswers;
+          lag.enable();
+        }
+        if (now >= measured.endAt) {
+          lag.disable();
           openAtEnd = streamsOpen;
           clearInterval(tick);
           return resolve();
@@ -229,7 +242,7 @@ const api = {
           const due = cmd.startAt + cycle * cmd.intervalMs + phase[j]!;
           if (due > now) break;
           if (sentAt[j] === 0) renew(j, now);
-          else if (due >= cmd.windowStartAt) skipped++;
+          else if (due >= measured.startAt) skipped++;
           else rampSkipped++;
           if (++p === n) {
             p = 0;
@@ -239,7 +252,7 @@ const api = {
       }, TICK_MS);
     });
     // Answers still due for renewals sent in the window.
-    const unanswered = (): number => sentAt.reduce((u, at) => u + (at >= cmd.windowStartAt && at < cmd.windowEndAt ? 1 : 0), 0);
+    const unanswered = (): number => sentAt.reduce((u, at) => u + (at >= measured.startAt && at < measured.endAt ? 1 : 0), 0);
     const drainUntil = epochNow() + cmd.drainMs;
     while (unanswered() > 0 && epochNow() < drainUntil) await sleep(20);
     return {
@@ -248,6 +261,8 @@ const api = {
       unanswered: unanswered(),
       errors: errors.wire(),
       streamsOpen: openAtEnd,
+      /** This worker's event-loop delay over the window, ms. */
+      lagMs: { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
       ramp: {
         /** Epoch ms: the last stream opened for the first time; the last node's first answer (0 = some never had one). */
         lastOpenAt: lastFirstOpenAt,
@@ -257,9 +272,18 @@ const api = {
       },
     };
   },
+
+  /** Open the measured window [startAt, endAt) (epoch ms, startAt still ahead); `run` ends after it. */
+  async window(w: { startAt: number; endAt: number }) {
+    if (epochNow() >= w.startAt) throw new Error("the window must start in the future");
+    measured.startAt = w.startAt;
+    measured.endAt = w.endAt;
+  },
 };
 
 export type SteadyApi = typeof api;
+/** The worker's one note: every one of its nodes has had its first renewal answered. */
+export type SteadyNote = "ramp drained";
 serve("steady-worker", api, () => {
   for (const s of sessions) s.destroy();
 });
