@@ -13,15 +13,18 @@
  *   Leases (each compared on its own revision), all of a checkpoint's transactions sent at once
  *   (SQLite commits them in one group commit; etcd gets one Txn per chunk, within its default
  *   --max-txn-ops of 128). Watches, informers and other servers see a renewal when the
- *   checkpoint that writes it commits: within C plus that commit while checkpoints keep up.
- * - Holding back. While a checkpoint has been in flight for C or longer, or after one failed
- *   until one succeeds, a renewal is not answered at once: it waits for the checkpoint that
- *   writes it and is answered with the Lease as written (or with that checkpoint's error). So a
- *   slow or unreachable store slows renewals down as it slows durable writes, instead of letting
- *   acknowledged renewals pile up where no other server sees them.
+ *   checkpoint that writes it commits: within C plus that commit while checkpoints keep up, and
+ *   never later than C + L plus a commit before renewals are held back.
+ * - Holding back. While a checkpoint has been in flight for L (`lagLimitMs`, at least C) or
+ *   longer, or after one failed until one succeeds, a renewal is not answered at once: it waits
+ *   for the checkpoint that writes it and is answered with the Lease as written (or with that
+ *   checkpoint's error). So a slow or unreachable store slows renewals down as it slows durable
+ *   writes, instead of letting acknowledged renewals pile up where no other server sees them.
+ *   Below L a slow checkpoint only makes the next one larger (each Lease still written once),
+ *   which is what lets a store that commits large batches more cheaply per Lease catch up.
  * - A crash loses exactly the renewals answered at once since the start of the last checkpoint
- *   that completed: at most 2 × C of them (one interval, and a checkpoint in flight for less than
- *   another before renewals are held back). A graceful stop writes them all (`stop`).
+ *   that completed: at most 2 × L of them (the next checkpoint starts within max(C, L) of it, and
+ *   runs for less than L before renewals are held back). A graceful stop writes them all (`stop`).
  * - C = 0: every renewal waits for its checkpoint (renewals are durable writes), and the next
  *   checkpoint starts as soon as the previous one ends.
  * - One Lease renewed many times between two checkpoints is one write; renewals of one Lease
@@ -46,6 +49,12 @@ export interface LeaseRenewalsOptions {
   clock: Clock;
   /** C, ms (0: renewals are durable writes). */
   intervalMs: number;
+  /**
+   * L, ms: renewals are held back while a checkpoint has been in flight this long (default C;
+   * never less than C). A longer L lets checkpoints grow (and so commit more Leases per write)
+   * when the store is briefly slower than the renewals, at the price of a longer crash window.
+   */
+  lagLimitMs?: number;
   /** Leases per checkpoint transaction (default 128: etcd's default --max-txn-ops). */
   chunkOps?: number;
   /** A checkpoint failed (its Leases are written by the next one). */
@@ -95,6 +104,7 @@ export class LeaseRenewals {
   /** Leases with a renewal not yet written, in the order they were first renewed. */
   private dirty = new Set<string>();
   private readonly chunkOps: number;
+  private readonly lagLimitMs: number;
   private readonly listeners = new Set<(name: string, renewMs: number) => void>();
   /** The checkpoint in flight, and when it started (clock ms). */
   private running: Promise<void> | undefined;
@@ -111,6 +121,7 @@ export class LeaseRenewals {
 
   constructor(private readonly o: LeaseRenewalsOptions) {
     this.chunkOps = o.chunkOps ?? 128;
+    this.lagLimitMs = Math.max(o.intervalMs, o.lagLimitMs ?? 0);
   }
 
   /** Checkpoint every C from now on (C > 0; with C = 0 a checkpoint starts whenever renewals wait). */
@@ -272,7 +283,7 @@ export class LeaseRenewals {
   /** Whether renewals wait for their checkpoint (see the contract). */
   private holdingBack(): boolean {
     if (this.o.intervalMs === 0 || this.failed) return true;
-    return this.running !== undefined && this.o.clock.now() - this.runningSince >= this.o.intervalMs;
+    return this.running !== undefined && this.o.clock.now() - this.runningSince >= this.lagLimitMs;
   }
 
   private arm(): void {

@@ -38,6 +38,8 @@ export interface NodeRegistryOptions {
   maxObjectBytes?: number;
   /** How often renewals are checkpointed, ms (default 1,000; 0 = each renewal is a durable write). See lease-renewals.ts. */
   leaseCheckpointMs?: number;
+  /** How long a checkpoint may lag before renewals wait for it, ms (default: the checkpoint interval). */
+  leaseLagLimitMs?: number;
   /** A lease checkpoint failed (its renewals are written by the next one). */
   onCheckpointError?: (err: Error) => void;
   /** A lease checkpoint ended (metrics). */
@@ -82,6 +84,7 @@ export class NodeRegistry {
       store: opts.store,
       clock: this.clock,
       intervalMs: opts.leaseCheckpointMs ?? DEFAULT_LEASE_CHECKPOINT_MS,
+      lagLimitMs: opts.leaseLagLimitMs,
       onError: opts.onCheckpointError,
       onCheckpoint: opts.onCheckpoint,
     });

@@ -32,6 +32,8 @@ export interface CoreOptions {
   maxMessageBytes: number;
   /** How often Lease renewals are checkpointed, ms (--lease-checkpoint-interval; 0 = each is a durable write). */
   leaseCheckpointMs: number;
+  /** How long a checkpoint may run before renewals wait for it, ms (an eighth of the grace period, at least the interval). */
+  leaseLagLimitMs: number;
   clock: Clock;
   log: Logger;
   metrics: ServerMetrics;
@@ -76,6 +78,7 @@ export function buildCore(o: CoreOptions): Core {
     newNodeTaints: o.cloud ? [uninitializedTaint()] : [],
     maxMessageBytes: o.maxMessageBytes,
     leaseCheckpointMs: o.leaseCheckpointMs,
+    leaseLagLimitMs: o.leaseLagLimitMs,
     onCheckpoint: o.metrics.onCheckpoint,
     onCheckpointError: (err) => log.warn({ err }, "lease checkpoint failed (its renewals go into the next one; renewals wait for it meanwhile)"),
   });

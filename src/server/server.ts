@@ -206,6 +206,7 @@ export class NodeplaneServer {
         // Stored nodes are capped below the message size, so that every answer carrying one fits.
         maxMessageBytes: maxMessage,
         leaseCheckpointMs: leaseCheckpointMs(opts),
+        leaseLagLimitMs: leaseLagLimitMs(opts),
         store,
         clock,
         log,
@@ -477,12 +478,26 @@ interface ServerParts {
  * no node is judged Unknown for want of a renewal that was only late to reach the store.
  */
 function leaseCheckpointMs(opts: ServeOptions): number {
-  const grace = (opts.nodeLifecycle || undefined)?.monitorGracePeriodMs ?? DEFAULT_MONITOR_GRACE_MS;
+  const grace = monitorGraceMs(opts);
   const ms = opts.leaseCheckpointMs ?? Math.min(DEFAULTS.leaseCheckpointMs, Math.floor(grace / 8));
   if (!Number.isFinite(ms) || ms < 0 || ms > grace / 8) {
     throw new Error(`--lease-checkpoint-interval ${ms}ms is out of range: from 0 (every renewal a durable write) to an eighth of --node-monitor-grace-period (${grace}ms), so that late renewals never make a node Unknown`);
   }
   return ms;
+}
+
+function monitorGraceMs(opts: ServeOptions): number {
+  return (opts.nodeLifecycle || undefined)?.monitorGracePeriodMs ?? DEFAULT_MONITOR_GRACE_MS;
+}
+
+/**
+ * How long a Lease checkpoint may run before renewals wait for it: an eighth of the grace period
+ * too (5 s of 40 s), so that a checkpoint the store is briefly slow to commit grows the next one
+ * instead of stalling every agent, while the renewals a crash can lose (at most twice this) and
+ * the other servers' lag stay far inside the grace period.
+ */
+function leaseLagLimitMs(opts: ServeOptions): number {
+  return Math.max(leaseCheckpointMs(opts), Math.floor(monitorGraceMs(opts) / 8));
 }
 
 /** "host:port" or "[v6]:port". */

@@ -37,9 +37,9 @@ beforeEach(() => {
   held = heldStore(sqlite);
 });
 
-/** A registry (a server) over the held store, checkpointing every `ms` on the fake clock. */
-function server(ms = 1000): NodeRegistry {
-  const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: ms });
+/** A registry (a server) over the held store, checkpointing every `ms` on the fake clock; renewals held back after `lagMs`. */
+function server(ms = 1000, lagMs?: number): NodeRegistry {
+  const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: ms, leaseLagLimitMs: lagMs });
   r.renewals.start();
   return r;
 }
@@ -196,6 +196,40 @@ describe("Lease renewals made durable by checkpoint", () => {
     // Caught up: renewals are answered at once again.
     await a.renewals.checkpoint();
     expect(await settled(a.renewLease("ck-lag", "", 0))).toBe(true);
+    await a.renewals.stop();
+  });
+
+  it("with a lag limit L above C, a checkpoint running longer than C only makes the next one larger; from L on renewals wait", async () => {
+    const a = server(1000, 5000);
+    await register(a, "ck-lag-limit");
+    await register(a, "ck-lag-other");
+    clock.advance(10);
+    await a.renewLease("ck-lag-limit", "", 0);
+    const release = held.hold();
+    clock.advance(990); // the first checkpoint starts, and is held
+    await held.waiting(1);
+    const before = leasePuts().length;
+    // In flight for C and more, below L: renewals of both Leases are answered at once, and the
+    // timer's checkpoints only become due (none runs beside the first).
+    clock.advance(2000);
+    expect(renewMs(await a.renewLease("ck-lag-limit", "", 0))).toBe(clock.now());
+    clock.advance(1000);
+    expect(renewMs(await a.renewLease("ck-lag-other", "", 0))).toBe(clock.now());
+    clock.advance(1999);
+    const answeredAtOnce = await a.renewLease("ck-lag-limit", "", 0);
+    expect(renewMs(answeredAtOnce)).toBe(clock.now());
+    expect(leasePuts().length).toBe(before);
+    // In flight for L: renewals wait for the checkpoint that writes them.
+    clock.advance(1);
+    const late = a.renewLease("ck-lag-other", "", 0);
+    expect(await settled(late)).toBe(false);
+    release();
+    // The next checkpoint writes both Leases once, with their latest renew times, and answers the late one.
+    const answer = await late;
+    expect(renewMs(answer)).toBe(clock.now());
+    expect(answer.metadata!.resourceVersion).toBe(String((await sqlite.get(leaseKey("ck-lag-other")))!.modRevision));
+    expect(leasePuts().slice(before).flat().sort()).toEqual([leaseKey("ck-lag-limit"), leaseKey("ck-lag-other")]);
+    expect(renewMs(await stored("ck-lag-limit"))).toBe(renewMs(answeredAtOnce));
     await a.renewals.stop();
   });
 
