@@ -52,6 +52,7 @@ interface ServeFlags extends SecurityFlags {
   nodeCidrMaskSizeIpv6?: number;
   maxHeartbeatRate: number;
   leaseCheckpointInterval: number | undefined;
+  leaseWriteInterval: number | undefined;
   cloudProvider?: string;
   cloudConfig?: string;
   leaderElect: boolean;
@@ -110,6 +111,12 @@ addSecurityOptions(program
       "Lease renewals are answered at once and written this often (0s = each renewal is a durable write, answered after its commit); at most an eighth of --node-monitor-grace-period (default: 1s, or that if less)",
     ).argParser(parseDuration),
   )
+  .addOption(
+    new Option(
+      "--lease-write-interval <duration>",
+      "how far a Lease's stored renew time (what watches and other servers see) may trail the renewals answered for it: a checkpoint writes a Lease about once per this interval, at most half its duration (0s = every renewal written by the next checkpoint); at most half of --node-monitor-grace-period (default: that half, 20s)",
+    ).argParser(parseDuration),
+  )
   .addOption(new Option("--cloud-provider <name>", "cloud provider: inventory (a static inventory file)").choices(["inventory"]))
   .option("--cloud-config <file>", "the cloud provider's config: for inventory, a YAML or JSON list of instances")
   .option("--leader-elect [bool]", "with --store etcd: run the controllers only on the replica holding the leader Lease (false: on this server whatever the others do)", (v) => parseBool(v), true)
@@ -141,6 +148,7 @@ addSecurityOptions(program
       cloud: flags.cloudConfig ? { provider: "inventory", configFile: flags.cloudConfig } : undefined,
       maxHeartbeatRate: flags.maxHeartbeatRate,
       leaseCheckpointMs: flags.leaseCheckpointInterval,
+      leaseWriteIntervalMs: flags.leaseWriteInterval,
       ipam: flags.allocateNodeCidrs
         ? {
             clusterCidr: flags.clusterCidr ?? "",

@@ -29,6 +29,16 @@
  *   checkpoint starts as soon as the previous one ends.
  * - One Lease renewed many times between two checkpoints is one write; renewals of one Lease
  *   that wait are answered in the order they came (they ride along in one write).
+ * - Write interval S (`writeIntervalMs`, per Lease at most half its duration; 0 = off). A
+ *   checkpoint leaves a renewal for a later one when it falls in the same write period of its
+ *   Lease (periods of length S, their start spread over S by the Lease's name) as the stored
+ *   renew time and is younger than S; a renewal is written by the first checkpoint after it
+ *   starts a new period or turns S old. So a Lease renewed every I ≤ S is written about once per
+ *   S instead of once per I, its stored renew time (what watches, informers and other servers
+ *   see) never trails the latest renewal answered by S + C or more while checkpoints keep up,
+ *   and two writes of a Lease renewed every I are less than S + I apart. A crash loses, besides
+ *   the renewals above, the renewals left for later: the stored renew time trails the last
+ *   renewal answered by less than S + 2 × L.
  *
  * Conflicts. A failed compare (another server wrote the Lease, or deleted its node) costs the
  * chunk a retry without the Leases that changed; each of those is rebased on what is stored: a
@@ -55,6 +65,12 @@ export interface LeaseRenewalsOptions {
    * when the store is briefly slower than the renewals, at the price of a longer crash window.
    */
   lagLimitMs?: number;
+  /**
+   * S, ms: the longest a Lease's stored renew time may trail the renewals answered for it, beyond
+   * the checkpoint (default 0: every renewal is written by the next checkpoint). Each Lease uses
+   * min(S, half its duration). Ignored when C = 0.
+   */
+  writeIntervalMs?: number;
   /** Leases per checkpoint transaction (default 128: etcd's default --max-txn-ops). */
   chunkOps?: number;
   /** A checkpoint failed (its Leases are written by the next one). */
@@ -88,6 +104,8 @@ interface Entry {
   /** The renew time (ms) of the latest renewal answered before it was written (what reads show). */
   acked: number;
   waiters: Waiter[];
+  /** Where this Lease's write periods start (ms, within S): spread by name, so writes spread over time. */
+  phase: number;
 }
 
 /** One Lease in a checkpoint. */
@@ -208,7 +226,7 @@ export class LeaseRenewals {
     const stored = withRevision(lease, kv);
     let e = this.entries.get(name);
     if (!e) {
-      e = { stored, modRevision: kv.modRevision, pending: undefined, acked: 0, waiters: [] };
+      e = { stored, modRevision: kv.modRevision, pending: undefined, acked: 0, waiters: [], phase: phaseOf(name) };
       this.entries.set(name, e);
       return stored;
     }
@@ -309,9 +327,14 @@ export class LeaseRenewals {
     const names = this.dirty;
     this.dirty = new Set();
     const items: Item[] = [];
+    const now = this.o.clock.now();
     for (const name of names) {
       const entry = this.entries.get(name);
       if (!entry?.pending) continue;
+      if (this.later(entry, now)) {
+        this.dirty.add(name);
+        continue;
+      }
       items.push({ name, entry, lease: entry.pending, modRevision: entry.modRevision, value: encodeLease(entry.pending) });
     }
     const chunks: Item[][] = [];
@@ -325,6 +348,22 @@ export class LeaseRenewals {
       this.o.onError?.(err);
       throw err;
     }
+  }
+
+  /**
+   * Whether this checkpoint may leave the Lease's pending renewal for a later one (write spacing):
+   * nobody waits for it, the server is not stopping, and it falls in the same write period of
+   * the Lease as the stored renew time and is younger than the period. A Lease renewed every
+   * interval I is then written about once per S (S ≥ I), never trailing by S or more.
+   */
+  private later(e: Entry, now: number): boolean {
+    if (this.stopped || this.o.intervalMs === 0 || e.waiters.length > 0) return false;
+    const spacing = Math.min(this.o.writeIntervalMs ?? 0, (e.stored.spec?.leaseDurationSeconds ?? 0) * 500);
+    if (spacing <= 0) return false;
+    const pending = e.pending!.spec!.renewTime!.getTime();
+    const stored = e.stored.spec?.renewTime?.getTime() ?? 0;
+    if (now - pending >= spacing) return false;
+    return Math.floor((pending + e.phase * spacing) / spacing) === Math.floor((stored + e.phase * spacing) / spacing);
   }
 
   /** Write one chunk; on a failed compare, rebase the Leases that changed and retry the others. */
@@ -413,4 +452,14 @@ export class LeaseRenewals {
       for (const w of e.waiters.splice(0, n)) w.reject(err);
     }
   }
+}
+
+/** A fraction in [0, 1) from the Lease's name (FNV-1a): where its write periods start. */
+function phaseOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) / 2 ** 32;
 }

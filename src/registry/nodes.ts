@@ -40,6 +40,8 @@ export interface NodeRegistryOptions {
   leaseCheckpointMs?: number;
   /** How long a checkpoint may lag before renewals wait for it, ms (default: the checkpoint interval). */
   leaseLagLimitMs?: number;
+  /** How far a Lease's stored renew time may trail its renewals, ms (default 0: every renewal written by the next checkpoint). */
+  leaseWriteIntervalMs?: number;
   /** A lease checkpoint failed (its renewals are written by the next one). */
   onCheckpointError?: (err: Error) => void;
   /** A lease checkpoint ended (metrics). */
@@ -85,6 +87,7 @@ export class NodeRegistry {
       clock: this.clock,
       intervalMs: opts.leaseCheckpointMs ?? DEFAULT_LEASE_CHECKPOINT_MS,
       lagLimitMs: opts.leaseLagLimitMs,
+      writeIntervalMs: opts.leaseWriteIntervalMs,
       onError: opts.onCheckpointError,
       onCheckpoint: opts.onCheckpoint,
     });

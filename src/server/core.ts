@@ -34,6 +34,8 @@ export interface CoreOptions {
   leaseCheckpointMs: number;
   /** How long a checkpoint may run before renewals wait for it, ms (an eighth of the grace period, at least the interval). */
   leaseLagLimitMs: number;
+  /** How far a Lease's stored renew time may trail its renewals, ms (--lease-write-interval; 0 = every renewal written). */
+  leaseWriteIntervalMs: number;
   clock: Clock;
   log: Logger;
   metrics: ServerMetrics;
@@ -79,6 +81,7 @@ export function buildCore(o: CoreOptions): Core {
     maxMessageBytes: o.maxMessageBytes,
     leaseCheckpointMs: o.leaseCheckpointMs,
     leaseLagLimitMs: o.leaseLagLimitMs,
+    leaseWriteIntervalMs: o.leaseWriteIntervalMs,
     onCheckpoint: o.metrics.onCheckpoint,
     onCheckpointError: (err) => log.warn({ err }, "lease checkpoint failed (its renewals go into the next one; renewals wait for it meanwhile)"),
   });

@@ -85,6 +85,12 @@ export interface ServeOptions {
    * leaseCheckpointMs()); default 1 s, or that eighth if less.
    */
   leaseCheckpointMs?: number;
+  /**
+   * How far a Lease's stored renew time may trail the renewals answered for it, ms
+   * (--lease-write-interval; per Lease at most half its duration; 0 = every renewal is written
+   * by the next checkpoint). At most half the node monitor grace period; default that half.
+   */
+  leaseWriteIntervalMs?: number;
   /** gRPC connections open at once (--max-connections; default: what `ulimit -n` allows, see connections.ts). */
   maxConnections?: number;
   /** Concurrent streams (calls) on one gRPC connection (--max-streams-per-connection). */
@@ -156,7 +162,7 @@ export class NodeplaneServer {
     if ((opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes) < MIN_MESSAGE_BYTES) {
       throw new Error(`--max-message-size ${opts.maxMessageBytes} is too small: at least ${MIN_MESSAGE_BYTES} bytes (64Ki), so that a node and its answer fit in one message`);
     }
-    leaseCheckpointMs(opts);
+    leaseWriteIntervalMs(opts);
     const ranges = opts.ipam ? ipamRanges(opts.ipam) : undefined;
     Security.check(opts.security, opts.listen, opts.httpListen);
     if (opts.leaderElection) checkLeaderElection(opts.leaderElection);
@@ -207,6 +213,7 @@ export class NodeplaneServer {
         maxMessageBytes: maxMessage,
         leaseCheckpointMs: leaseCheckpointMs(opts),
         leaseLagLimitMs: leaseLagLimitMs(opts),
+        leaseWriteIntervalMs: leaseWriteIntervalMs(opts),
         store,
         clock,
         log,
@@ -498,6 +505,23 @@ function monitorGraceMs(opts: ServeOptions): number {
  */
 function leaseLagLimitMs(opts: ServeOptions): number {
   return Math.max(leaseCheckpointMs(opts), Math.floor(monitorGraceMs(opts) / 8));
+}
+
+/**
+ * The Lease write interval S: a renewal may be left for a later checkpoint while the stored renew
+ * time is in the same write period and younger than S. Half the grace period at most (the
+ * default), so that with renewals every quarter of a lease and C and L at most an eighth of the
+ * grace period, the leader sees another server's node renew well within a grace period (two
+ * writes less than S + I apart, each visible within C + L).
+ */
+function leaseWriteIntervalMs(opts: ServeOptions): number {
+  const grace = monitorGraceMs(opts);
+  const checkpoint = leaseCheckpointMs(opts);
+  const ms = opts.leaseWriteIntervalMs ?? Math.floor(grace / 2);
+  if (!Number.isFinite(ms) || ms < 0 || ms > grace / 2) {
+    throw new Error(`--lease-write-interval ${ms}ms is out of range: from 0 (every renewal written by the next checkpoint) to half of --node-monitor-grace-period (${grace}ms), so that other servers see renewals well within a grace period`);
+  }
+  return checkpoint === 0 ? 0 : ms;
 }
 
 /** "host:port" or "[v6]:port". */

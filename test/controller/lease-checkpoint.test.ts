@@ -2,10 +2,12 @@
  * The lifecycle controller and Lease checkpoints: it sees a renewal when the renewal is answered,
  * not when a checkpoint writes it, so a stalled checkpoint never makes a node Unknown sooner than
  * if each renewal had been a durable write; one grace period after its last answered renewal
- * the node goes Unknown, as it would then.
+ * the node goes Unknown, as it would then. A node renewing through another server (a leader
+ * seeing its renewals only in the store) stays Ready with that server's write interval.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { LEASE_PREFIX } from "../../src/model/keys.js";
+import { NodeRegistry } from "../../src/registry/nodes.js";
 import { type HeldStore, heldStore } from "../support/held-store.js";
 import { World } from "./support.js";
 
@@ -39,5 +41,32 @@ describe("node health with Lease checkpoints", () => {
     await world.step(1);
     expect(await world.readyStatus("stalled")).toBe("Unknown");
     onlyLeases();
+  });
+
+  it("a node renewing every 10 s through another server with the default write interval (half the grace period) stays Ready; silent, it goes Unknown", async () => {
+    const world = (w = await World.create({}, { leaseCheckpointMs: 1_000 }));
+    await world.healthy("remote");
+    // Server B: the agent's renewals reach this controller only through the store.
+    const b = new NodeRegistry({ store: world.store, clock: world.clock, leaseCheckpointMs: 1_000, leaseLagLimitMs: GRACE / 8, leaseWriteIntervalMs: GRACE / 2 });
+    b.renewals.start();
+    try {
+      let last = 0;
+      for (let t = 0; t < 10 * GRACE; t += 1_000) {
+        if (t % 10_000 === 0) last = (await b.renewLease("remote", "", 0)).spec!.renewTime!.getTime();
+        await world.step(1_000);
+        await b.renewals.idle();
+        expect(await world.readyStatus("remote")).toBe("True");
+      }
+      // Silent from now on: Unknown once the grace period has passed since the last write of its
+      // Lease (which trails its last renewal by less than S + C).
+      for (let t = 0; t < GRACE / 2 + 1_000 + GRACE; t += 1_000) {
+        await world.step(1_000);
+        await b.renewals.idle();
+      }
+      expect(world.clock.now() - last).toBeLessThan(2 * GRACE);
+      expect(await world.readyStatus("remote")).toBe("Unknown");
+    } finally {
+      await b.renewals.stop();
+    }
   });
 });

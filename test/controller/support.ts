@@ -26,7 +26,7 @@ export class World {
   events!: EventRecorder;
   ctl!: NodeLifecycleController;
   informers!: SharedInformers;
-  private store!: SqliteStore;
+  store!: SqliteStore;
   private dir = mkdtempSync(join(tmpdir(), "nodeplane-ctl-"));
 
   /** `wrap` puts something between the store and the registry (a test's held store). */

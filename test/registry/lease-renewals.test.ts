@@ -391,4 +391,77 @@ describe("Lease renewals made durable by checkpoint", () => {
     const after = await a.renewLease("ck-stop", "", 0);
     expect(renewMs(await stored("ck-stop"))).toBe(renewMs(after));
   });
+
+  describe("with a write interval S", () => {
+    const S = 20_000;
+    /** A server checkpointing every second with write interval S (the Leases' duration: 40 s, so S applies whole). */
+    function spaced(): NodeRegistry {
+      const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000, leaseWriteIntervalMs: S });
+      r.renewals.start();
+      return r;
+    }
+    /** Step the clock by `ms` in checkpoint intervals, each checkpoint awaited. */
+    async function run(r: NodeRegistry, ms: number): Promise<void> {
+      for (let t = 0; t < ms; t += 1000) {
+        clock.advance(1000);
+        await r.renewals.idle();
+      }
+    }
+
+    it("a Lease renewed every S/4 is written about once per S; its stored renew time trails the latest renewal by less than S", async () => {
+      const a = spaced();
+      await register(a, "ws-steady");
+      const before = leasePuts().length;
+      let latest = 0;
+      for (let i = 0; i < 16; i++) {
+        latest = renewMs(await a.renewLease("ws-steady", "", 0));
+        await run(a, S / 4);
+        expect(latest - renewMs(await stored("ws-steady"))).toBeLessThan(S);
+        expect(renewMs(await a.getLease("ws-steady"))).toBe(latest);
+      }
+      // 16 renewals over 4 × S: one write per write period entered (4, or 5 with the edges), not 16.
+      const writes = leasePuts().slice(before).length;
+      expect(writes).toBeGreaterThanOrEqual(3);
+      expect(writes).toBeLessThanOrEqual(5);
+      await a.renewals.stop();
+    });
+
+    it("a renewal left for later is written once it is S old (a node that stopped renewing), and stop() writes it at once", async () => {
+      const a = spaced();
+      await register(a, "ws-last");
+      clock.advance(10);
+      const last = renewMs(await a.renewLease("ws-last", "", 0));
+      await run(a, S + 1000);
+      expect(renewMs(await stored("ws-last"))).toBe(last);
+      clock.advance(10);
+      const next = renewMs(await a.renewLease("ws-last", "", 0));
+      await a.renewals.stop();
+      expect(renewMs(await stored("ws-last"))).toBe(next);
+    });
+
+    it("a renewal that waits for its checkpoint (the last one failed) is written by the next one, whatever its write period", async () => {
+      let failed: () => void = () => {};
+      const failure = new Promise<void>((resolve) => (failed = resolve));
+      const a = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000, leaseWriteIntervalMs: S, onCheckpointError: () => failed() });
+      a.renewals.start();
+      await register(a, "ws-old");
+      await run(a, S + 1000);
+      await register(a, "ws-fresh");
+      await a.renewLease("ws-old", "", 0); // stored S old: the next checkpoint writes it
+      const release = held.hold();
+      clock.advance(1000);
+      await held.waiting(1);
+      release(new UnavailableError("storage unavailable: test"));
+      await failure;
+      // Held back until a checkpoint succeeds: this renewal waits, though its write period is the stored one's.
+      clock.advance(10);
+      const waiting = a.renewLease("ws-fresh", "", 0);
+      expect(await settled(waiting)).toBe(false);
+      clock.advance(990);
+      const answer = await waiting;
+      expect(renewMs(answer)).toBe(clock.now() - 990);
+      expect(renewMs(await stored("ws-fresh"))).toBe(renewMs(answer));
+      await a.renewals.stop();
+    });
+  });
 });

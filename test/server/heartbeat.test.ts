@@ -35,7 +35,7 @@ describe("Heartbeat", () => {
 
   it("answers pipelined renewals at once and in order; the checkpoint writes the Lease once", async () => {
     const clock = new FakeClock();
-    h = await startHarness({ clock });
+    h = await startHarness({ clock, leaseWriteIntervalMs: 0 });
     await h.client.register(agentNode("hb-2"));
     const registered = await h.client.getLease("hb-2");
     const hb = h.client.heartbeat();

@@ -76,7 +76,7 @@ describe("Lease renewals and a crash", () => {
   });
 
   it("SIGKILL right after the checkpoint that wrote a renewal keeps that renewal", async () => {
-    const { args } = serverArgs("100ms");
+    const { args } = serverArgs("100ms", ["--lease-write-interval", "0s"]);
     const acked = await withServer(args, async (client, s) => {
       await client.register(agentNode("crash-ckpt"));
       const from = (await client.getLease("crash-ckpt")).metadata!.resourceVersion;
@@ -98,6 +98,32 @@ describe("Lease renewals and a crash", () => {
     });
     await withServer(args, async (client, s) => {
       expect(renewMs(await client.getLease("crash-ckpt"))).toBe(renewMs(acked));
+      await stop(s);
+    });
+  });
+
+  it("with a write interval S, SIGKILL leaves a stored renew time trailing the last renewal answered by less than S + 2 × L", async () => {
+    // C = 100 ms, S = 1 s, L = an eighth of the 8 s grace period = 1 s; renewals back to back for
+    // 4 s, longer than S + 2 × L: had no checkpoint written one, the bound would not hold.
+    const S = 1_000;
+    const L = 1_000;
+    const { args } = serverArgs("100ms", ["--lease-write-interval", "1s", "--node-monitor-grace-period", "8s"]);
+    const last = await withServer(args, async (client, s) => {
+      await client.register(agentNode("crash-spaced"));
+      const hb = client.heartbeat();
+      let renewed!: Lease;
+      const until = Date.now() + S + 2 * L + 1_000;
+      while (Date.now() < until) {
+        renewed = (await hb.renew("crash-spaced")).lease;
+      }
+      hb.close();
+      await kill(s);
+      return renewed;
+    });
+    await withServer(args, async (client, s) => {
+      const kept = renewMs(await client.getLease("crash-spaced"));
+      expect(kept).toBeLessThanOrEqual(renewMs(last));
+      expect(renewMs(last) - kept).toBeLessThan(S + 2 * L);
       await stop(s);
     });
   });

@@ -2,11 +2,15 @@
  * The visibility bound of a renewal, end to end on a real server (README "Lease renewals", and
  * service.proto's RenewLease): GetLease and ListLeases on the server that answered show it at
  * once; the stored Lease and watches (the REST lease watch) show it when the checkpoint that
- * writes it commits, and the checkpoint timer fires within C of the renewal. The fake clock
- * drives the timer: nothing waits on time.
+ * writes it commits, and the checkpoint timer fires within C of the renewal; with a write
+ * interval S, the stored renew time trails the latest renewal by less than S + C, and a Lease
+ * renewed every S/2 is written about once per S. The fake clock drives the timer: nothing waits
+ * on time.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
+import { decodeLease } from "../../src/model/codec.js";
+import { leaseKey } from "../../src/model/keys.js";
 import { openWatch } from "../support/rest.js";
 import { agentNode, type Harness, startHarness } from "../support/server.js";
 
@@ -20,7 +24,7 @@ afterEach(async () => {
 describe("who sees a renewal when", () => {
   it("this server's GetLease and ListLeases at once; the store and the lease watch once the timer's checkpoint commits, within C", async () => {
     const clock = new FakeClock(Date.UTC(2026, 11, 6, 3, 0, 0));
-    h = await startHarness({ clock, httpListen: "127.0.0.1:0", leaseCheckpointMs: C });
+    h = await startHarness({ clock, httpListen: "127.0.0.1:0", leaseCheckpointMs: C, leaseWriteIntervalMs: 0 });
     await h.client.register(agentNode("vis-1"));
     const registered = await h.client.getLease("vis-1");
     const from = await h.server.store.currentRevision();
@@ -57,6 +61,57 @@ describe("who sees a renewal when", () => {
       expect(h.server.registry.renewals.pendingCount).toBe(0);
       hb.close();
     } finally {
+      w.close();
+    }
+  });
+
+  it("with a write interval S, the stored Lease and the lease watch trail the latest renewal by less than S + C, at one write per S", async () => {
+    const S = 20_000;
+    const I = S / 2;
+    const renewals = 12;
+    const clock = new FakeClock(Date.UTC(2026, 11, 6, 3, 0, 0));
+    h = await startHarness({ clock, httpListen: "127.0.0.1:0", leaseCheckpointMs: C, leaseWriteIntervalMs: S });
+    const server = h.server;
+    await h.client.register(agentNode("vis-2"));
+    const from = await server.store.currentRevision();
+    const w = await openWatch(
+      `http://127.0.0.1:${server.httpPort}`,
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases?watch=true&fieldSelector=metadata.name%3Dvis-2&resourceVersion=${from}`,
+    );
+    const hb = h.client.heartbeat();
+    try {
+      const written: number[] = [];
+      let revision = (await server.store.get(leaseKey("vis-2")))!.modRevision;
+      for (let i = 0; i < renewals; i++) {
+        const latest = (await hb.renew("vis-2")).lease.spec!.renewTime!.getTime();
+        expect(latest).toBe(clock.now());
+        // The checkpoints of the next I, C apart, each awaited.
+        for (let t = 0; t < I; t += C) {
+          clock.advance(C);
+          await server.registry.renewals.idle();
+          expect((await h.client.getLease("vis-2")).spec!.renewTime!.getTime()).toBe(latest); // this server: at once
+          const kv = (await server.store.get(leaseKey("vis-2")))!;
+          const stored = decodeLease(kv).spec!.renewTime!.getTime();
+          // After each checkpoint the stored renew time trails the latest renewal by less than S
+          // (so by less than S + C at any time, C being the longest wait for the next checkpoint).
+          expect(latest - stored).toBeLessThan(S);
+          if (kv.modRevision !== revision) {
+            revision = kv.modRevision;
+            written.push(stored);
+          }
+        }
+      }
+      // Every other renewal starts a new write period of the Lease: about one write per S, not per I.
+      expect(written.length).toBeGreaterThanOrEqual(renewals / 2 - 1);
+      expect(written.length).toBeLessThanOrEqual(renewals / 2 + 1);
+      // The lease watch shows exactly those writes.
+      for (const at of written) {
+        const ev = await w.next();
+        expect(ev).toMatchObject({ type: "MODIFIED", object: { kind: "Lease", metadata: { name: "vis-2" } } });
+        expect(Date.parse((ev!.object as { spec: { renewTime: string } }).spec.renewTime)).toBe(at);
+      }
+    } finally {
+      hb.close();
       w.close();
     }
   });
