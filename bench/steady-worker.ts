@@ -187,13 +187,23 @@ const api = {
         if (bad) fail("FRAME", bad);
       });
       stream.on("error", (err: Error) => fail("STREAM", err.message));
+      // The server's end (trailers): the call is over, though our side is still open until we close it
+      // ('close' waits for both); the node's next renewal opens a new stream.
+      let ended = false;
+      stream.on("end", () => {
+        ended = true;
+        if (streams[j] === stream) streams[j] = undefined;
+        sentAt[j] = 0;
+        if (grpcStatus === undefined) fail("STREAM", "ended without a grpc-status");
+        else if (grpcStatus !== "0") fail(statusName(grpcStatus), grpcMessage);
+        else if (unframer.heldBytes > 0) fail("FRAME", `${unframer.heldBytes} bytes of a message cut off by the end of the stream`);
+        stream.close();
+      });
       stream.on("close", () => {
         streamsOpen--;
         if (streams[j] === stream) streams[j] = undefined;
         sentAt[j] = 0;
-        if (grpcStatus === undefined) fail("STREAM", `closed without a grpc-status (HTTP/2 code ${stream.rstCode})`);
-        else if (grpcStatus !== "0") fail(statusName(grpcStatus), grpcMessage);
-        else if (unframer.heldBytes > 0) fail("FRAME", `${unframer.heldBytes} bytes of a message cut off by the end of the stream`);
+        if (!ended) fail("STREAM", `reset before its end (HTTP/2 code ${stream.rstCode})`);
       });
       return stream;
     };
