@@ -54,7 +54,7 @@ function options() {
     registerTimeoutS: f.num("register-timeout", q ? 60 : 170, 5, 1800, "bound on the registration, s", false),
     deadlineS: f.num("deadline", q ? 150 : 400, 10, 3600, "bound on the whole run, s"),
     steadyIntervalS,
-    steadyWarmupS: f.num("steady-warmup", q ? 2 : steadyIntervalS, 0, 3600, "its seconds after the ramp interval before the window (default one interval: the ramp's backlog drained)", false),
+    steadyWarmupS: f.num("steady-warmup", q ? 2 : steadyIntervalS, 0, 3600, "its least seconds after the ramp interval before the window, which also waits for every node's first answer (default one interval)", false),
     steadyWindowS: f.num("steady-window", q ? 8 : 60, 0, 3600, "its measured seconds (0 = skip it)"),
     steadyWorkers: f.num("steady-workers", 2, 1, 16, "its load worker processes"),
     steadyConnections: f.num("steady-connections", 0, 0, 1000, "its HTTP/2 connections per worker (0 = enough for at most 5,000 streams each)"),
