@@ -104,7 +104,7 @@ interface Entry {
   /** The renew time (ms) of the latest renewal answered before it was written (what reads show). */
   acked: number;
   waiters: Waiter[];
-  /** Where this Lease's write periods start (ms, within S): spread by name, so writes spread over time. */
+  /** Where this Lease's write periods start, as a fraction of S: spread by name, so that writes spread over time. */
   phase: number;
 }
 
