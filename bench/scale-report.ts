@@ -49,10 +49,11 @@ export function report(o: Options, r: Results): void {
     ...(steady
       ? [
           `Steady heartbeat (bench/steady-heartbeat.ts), against the restarted server: ${o.steadyWorkers} load worker processes hold one Heartbeat stream per node ` +
-            `(as the SDK's NodeAgent does; 8 HTTP/2 connections each) and renew each node every ${o.steadyIntervalS} s at a seeded phase of its own, so the load is smooth; ` +
-            `streams open at each node's first renewal (the first interval is the ramp), then 2 s of warm-up and ${o.steadyWindowS} s measured. ` +
+            `(as the SDK's NodeAgent does; gRPC over plain node:http2 sessions, at most 5,000 streams per connection${o.steadyConnections ? `, here ${o.steadyConnections} connections each` : ""}) ` +
+            `and renew each node every ${o.steadyIntervalS} s at a seeded phase of its own, so the load is smooth; ` +
+            `streams open at each node's first renewal (the ramp, reported apart), then at least ${o.steadyWarmupS} s of warm-up, until every node's first renewal was answered, and ${o.steadyWindowS} s measured. ` +
             "The baseline runs the same fleet first against bench/trivial-server.ts, whose Heartbeat answers each request at once (a Lease renamed to the node) and stores nothing: what grpc-js and HTTP/2 alone cost for this many streams. " +
-            'Renewals/s is the server\'s own nodeplane_heartbeats_total{code="OK"} over the window; writes each is the store revision delta per renewal (1.00 = one durable commit each); ' +
+            'Renewals/s is the server\'s own nodeplane_heartbeats_total{code="OK"} over the window; writes each is the store revision delta per renewal (a checkpoint writes up to 128 Leases in one revision); ' +
             "latency is from the worker's send to the committed answer, over every renewal sent in the window; a renewal due while the node's previous one is unanswered is skipped and counted.",
         ]
       : []),
