@@ -1,7 +1,8 @@
 /**
  * The renewal answers' serializers (src/server/lease-wire.ts) write exactly the bytes of the
  * generated codecs, for the same message, whether the Lease's metadata was encoded before (a
- * renewal sharing its stored Lease's metadata) or not.
+ * renewal sharing its stored Lease's metadata, a written version sharing all but its
+ * resource_version) or not, and when a cached encoding no longer matches.
  */
 import { describe, expect, it } from "vitest";
 import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
@@ -26,6 +27,10 @@ const cases: [string, Lease | undefined][] = [
   ["a stored Lease", stored],
   ["a renewal sharing its metadata", renewal(Date.UTC(2026, 11, 6, 3, 0, 20, 789))],
   ["another renewal of it", renewal(Date.UTC(2027, 0, 1))],
+  ["its next written version (a new metadata object, another resource_version)", { ...stored, metadata: { ...stored.metadata!, resourceVersion: "1234567" } }],
+  ["a version without resource_version", { ...stored, metadata: { ...stored.metadata!, resourceVersion: "" } }],
+  ["a Lease sharing its owner references but not its labels", { ...stored, metadata: { ...stored.metadata!, labels: { zone: "a" } } }],
+  ["then the stored Lease again", stored],
   ["a Lease without spec", { metadata: stored.metadata }],
   ["an empty Lease", Lease.fromPartial({})],
   ["no Lease", undefined],
