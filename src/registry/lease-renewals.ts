@@ -49,7 +49,8 @@
 import type { Clock } from "../clock.js";
 import { NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { decodeLease, encodeLease, withRevision } from "../model/codec.js";
+import { decodeLease, withRevision } from "../model/codec.js";
+import { storedLeaseBytes } from "../model/lease-bytes.js";
 import { leaseKey } from "../model/keys.js";
 import type { KeyValue, Store, TxnResult } from "../store/store.js";
 import type { Renewal } from "./leases.js";
@@ -335,7 +336,7 @@ export class LeaseRenewals {
         this.dirty.add(name);
         continue;
       }
-      items.push({ name, entry, lease: entry.pending, modRevision: entry.modRevision, value: encodeLease(entry.pending) });
+      items.push({ name, entry, lease: entry.pending, modRevision: entry.modRevision, value: storedLeaseBytes(entry.pending) });
     }
     const chunks: Item[][] = [];
     for (let i = 0; i < items.length; i += this.chunkOps) chunks.push(items.slice(i, i + this.chunkOps));

@@ -1,5 +1,6 @@
 /**
- * The renewal answers' serializers (src/server/lease-wire.ts) write exactly the bytes of the
+ * The renewal answers' serializers (src/server/lease-wire.ts), and a checkpoint's encoding of a
+ * Lease (src/model/lease-bytes.ts), write exactly the bytes of the
  * generated codecs, for the same message, whether the Lease's metadata was encoded before (a
  * renewal sharing its stored Lease's metadata, a written version sharing all but its
  * resource_version) or not, and when a cached encoding no longer matches.
@@ -7,6 +8,8 @@
 import { describe, expect, it } from "vitest";
 import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
 import { HeartbeatResponse, RenewLeaseResponse } from "../../src/gen/nodeplane/v1/service.js";
+import { encodeLease } from "../../src/model/codec.js";
+import { storedLeaseBytes } from "../../src/model/lease-bytes.js";
 import { heartbeatResponseBytes, renewLeaseResponseBytes } from "../../src/server/lease-wire.js";
 
 const stored = Lease.fromPartial({
@@ -46,6 +49,10 @@ describe("renewal answers on the wire", () => {
       const res = { lease, nextRenewInterval };
       expect(heartbeatResponseBytes(res)).toEqual(Buffer.from(HeartbeatResponse.encode(res).finish()));
     }
+  });
+
+  it.each(cases.filter((c): c is [string, Lease] => c[1] !== undefined))("the stored bytes of a checkpoint's write: %s", (_, lease) => {
+    expect(Buffer.from(storedLeaseBytes(lease))).toEqual(Buffer.from(encodeLease(lease)));
   });
 
   it("a large Lease (lengths past one varint byte)", () => {
