@@ -153,6 +153,8 @@ export async function spawnNodeplane(o: NodeplaneOptions): Promise<Served & { ht
     "nodeplane",
     [
       ...prof,
+      // As `npm start` runs it (package.json): 64 MiB semi-spaces for the young generation.
+      "--max-semi-space-size=64",
       NODEPLANE_BIN,
       "serve",
       ...["--listen", `127.0.0.1:${o.port ?? 0}`, "--http-listen", "127.0.0.1:0", "--data-dir", o.dataDir, "--log-level", "warn"],
