@@ -52,7 +52,7 @@ function options() {
     baselineWindowS: f.num("baseline-window", q ? 3 : 5, 0, 60, "seconds against the trivial server (0 = no baseline)", false),
     settleS: f.num("settle", q ? 2 : 5, 0, 60, "idle seconds before reading RSS", false),
     registerTimeoutS: f.num("register-timeout", q ? 60 : 170, 5, 1800, "bound on the registration, s", false),
-    deadlineS: f.num("deadline", q ? 150 : 400, 10, 3600, "bound on the whole run, s"),
+    deadlineS: f.num("deadline", q ? 150 : 600, 10, 3600, "bound on the whole run, s"),
     steadyIntervalS,
     steadyWarmupS: f.num("steady-warmup", q ? 2 : steadyIntervalS, 0, 3600, "its least seconds after the ramp interval before the window, which also waits for every node's first answer (default one interval)", false),
     steadyWindowS: f.num("steady-window", q ? 8 : 60, 0, 3600, "its measured seconds (0 = skip it)"),
