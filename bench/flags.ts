@@ -47,12 +47,12 @@ export class Flags {
 
   /** A string flag; `undefined` when neither given nor defaulted. */
   str<D extends string | undefined>(name: string, def: D, help: string, meta = "V"): string | D {
-    this.help.push(`  --${name} ${meta}`.padEnd(24) + help + (def ? ` (default ${def})` : ""));
+    this.help.push(column(`  --${name} ${meta}`) + help + (def ? ` (default ${def})` : ""));
     return this.find(name, true).value ?? this.envOf(name) ?? def;
   }
 
   bool(name: string, help: string): boolean {
-    this.help.push(`  --${name}`.padEnd(24) + help);
+    this.help.push(column(`  --${name}`) + help);
     return this.find(name, false).found || ["1", "true"].includes(this.envOf(name) ?? "");
   }
 
@@ -96,4 +96,9 @@ export class Flags {
     const stray = this.argv.filter((_, i) => !this.used.has(i));
     if (stray.length > 0) throw new Error(`${this.script}: unknown flag or stray value: ${stray.join(" ")} (--help lists the flags)`);
   }
+}
+
+/** A help line's flag column: 24 wide, and at least two spaces before the text for longer flags. */
+function column(flag: string): string {
+  return flag.length <= 22 ? flag.padEnd(24) : `${flag}  `;
 }
