@@ -7,10 +7,15 @@
  * renewed every S/2 is written about once per S. The fake clock drives the timer: nothing waits
  * on time.
  */
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
 import { decodeLease } from "../../src/model/codec.js";
 import { leaseKey } from "../../src/model/keys.js";
+import { createLogger } from "../../src/log.js";
+import { NodeplaneServer } from "../../src/server/server.js";
 import { openWatch } from "../support/rest.js";
 import { agentNode, type Harness, startHarness } from "../support/server.js";
 
@@ -114,5 +119,12 @@ describe("who sees a renewal when", () => {
       hb.close();
       w.close();
     }
+  });
+
+  it("refuses to start with a write interval over half the grace period (other servers would see renewals too late)", async () => {
+    const dataDir = join(tmpdir(), `nodeplane-never-created-${process.pid}-write-interval`);
+    const start = NodeplaneServer.start({ listen: "127.0.0.1:0", httpListen: null, dataDir, logger: createLogger("silent"), leaseWriteIntervalMs: 20_001 });
+    await expect(start).rejects.toThrow(/--lease-write-interval 20001ms is out of range: from 0 .* to half of --node-monitor-grace-period \(40000ms\)/);
+    expect(existsSync(dataDir)).toBe(false);
   });
 });
