@@ -13,8 +13,8 @@
  *   Leases (each compared on its own revision), all of a checkpoint's transactions sent at once
  *   (SQLite commits them in one group commit; etcd gets one Txn per chunk, within its default
  *   --max-txn-ops of 128). Watches, informers and other servers see a renewal when the
- *   checkpoint that writes it commits: within C plus that commit while checkpoints keep up, and
- *   never later than C + L plus a commit before renewals are held back.
+ *   checkpoint that writes it commits: with S = 0 within C plus that commit while checkpoints
+ *   keep up, and never later than C + L plus a commit before renewals are held back.
  * - Holding back. While a checkpoint has been in flight for L (`lagLimitMs`, at least C) or
  *   longer, or after one failed until one succeeds, a renewal is not answered at once: it waits
  *   for the checkpoint that writes it and is answered with the Lease as written (or with that
@@ -32,13 +32,13 @@
  * - Write interval S (`writeIntervalMs`, per Lease at most half its duration; 0 = off). A
  *   checkpoint leaves a renewal for a later one when it falls in the same write period of its
  *   Lease (periods of length S, their start spread over S by the Lease's name) as the stored
- *   renew time and is younger than S; a renewal is written by the first checkpoint after it
- *   starts a new period or turns S old. So a Lease renewed every I ≤ S is written about once per
- *   S instead of once per I, its stored renew time (what watches, informers and other servers
- *   see) never trails the latest renewal answered by S + C or more while checkpoints keep up,
- *   and two writes of a Lease renewed every I are less than S + I apart. A crash loses, besides
- *   the renewals above, the renewals left for later: the stored renew time trails the last
- *   renewal answered by less than S + 2 × L.
+ *   renew time, is younger than S, and the stored renew time is younger than 1.25 × S; else it
+ *   writes it. So a Lease renewed every I ≤ S/2 is written about once per S instead of once per
+ *   I; whatever I, while it is renewed its stored renew time (what watches, informers and other
+ *   servers see) is written again at least every 1.25 × S + C and never trails the latest
+ *   renewal answered by 1.25 × S + C or more, while checkpoints keep up (+ L when they lag). A
+ *   crash loses, besides the renewals above, the renewals left for later: the stored renew time
+ *   trails the last renewal answered by less than 1.25 × S + 2 × L.
  *
  * Conflicts. A failed compare (another server wrote the Lease, or deleted its node) costs the
  * chunk a retry without the Leases that changed; each of those is rebased on what is stored: a
@@ -363,7 +363,9 @@ export class LeaseRenewals {
     if (spacing <= 0) return false;
     const pending = e.pending!.spec!.renewTime!.getTime();
     const stored = e.stored.spec?.renewTime?.getTime() ?? 0;
-    if (now - pending >= spacing) return false;
+    // A stale pending renewal (its node went quiet), or a stored one 1.25 × S old (a node renewing
+    // at an interval close to S would otherwise skip a period and leave a gap of almost S + I).
+    if (now - pending >= spacing || now - stored >= STALE_STORED * spacing) return false;
     return Math.floor((pending + e.phase * spacing) / spacing) === Math.floor((stored + e.phase * spacing) / spacing);
   }
 
@@ -454,6 +456,9 @@ export class LeaseRenewals {
     }
   }
 }
+
+/** A Lease whose stored renew time is this many write intervals old is written at the next checkpoint. */
+const STALE_STORED = 1.25;
 
 /** A fraction in [0, 1) from the Lease's name (FNV-1a): where its write periods start. */
 function phaseOf(name: string): number {

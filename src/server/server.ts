@@ -508,11 +508,11 @@ function leaseLagLimitMs(opts: ServeOptions): number {
 }
 
 /**
- * The Lease write interval S: a renewal may be left for a later checkpoint while the stored renew
- * time is in the same write period and younger than S. Half the grace period at most (the
- * default), so that with renewals every quarter of a lease and C and L at most an eighth of the
- * grace period, the leader sees another server's node renew well within a grace period (two
- * writes less than S + I apart, each visible within C + L).
+ * The Lease write interval S: a renewal may be left for a later checkpoint while it is in the
+ * stored renew time's write period and younger than S, and the stored one younger than 1.25 × S.
+ * Half the grace period at most (the default), so that with C and L at most an eighth of it the
+ * leader sees another server's node renew within a grace period whatever its interval (writes at
+ * least every 1.25 × S + C, each visible within L: at most 7/8 of the grace period).
  */
 function leaseWriteIntervalMs(opts: ServeOptions): number {
   const grace = monitorGraceMs(opts);

@@ -69,4 +69,25 @@ describe("node health with Lease checkpoints", () => {
       await b.renewals.stop();
     }
   });
+
+  it("a node renewing at about half its lease (the server asks for that when loaded) through another server with C = grace/8 stays Ready", async () => {
+    const world = (w = await World.create({}, { leaseCheckpointMs: 1_000 }));
+    await world.healthy("slow-remote");
+    const b = new NodeRegistry({ store: world.store, clock: world.clock, leaseCheckpointMs: GRACE / 8, leaseLagLimitMs: GRACE / 8, leaseWriteIntervalMs: GRACE / 2 });
+    b.renewals.start();
+    try {
+      let next = 0;
+      for (let t = 0, i = 0; t < 10 * GRACE; t += 1_000) {
+        if (t >= next) {
+          await b.renewLease("slow-remote", "", 0);
+          next = t + 19_000 + (i++ % 2) * 1_000; // 19–20 s: half the lease, with jitter
+        }
+        await world.step(1_000);
+        await b.renewals.idle();
+        expect(await world.readyStatus("slow-remote")).toBe("True");
+      }
+    } finally {
+      await b.renewals.stop();
+    }
+  });
 });

@@ -426,6 +426,33 @@ describe("Lease renewals made durable by checkpoint", () => {
       await a.renewals.stop();
     });
 
+    it("a Lease renewed at an interval close to S is still written at least every 1.25 × S + C, never trailing by more", async () => {
+      const a = spaced();
+      await register(a, "ws-slow");
+      let revision = (await sqlite.get(leaseKey("ws-slow")))!.modRevision;
+      let lastWrite = clock.now();
+      let latest = clock.now();
+      let writes = 0;
+      for (let i = 0; i < 30; i++) {
+        latest = renewMs(await a.renewLease("ws-slow", "", 0));
+        // 19 s and a little more (an agent's jitter), in checkpoint steps.
+        for (let t = 0; t < 19_000 + (i % 4) * 250; t += 250) {
+          clock.advance(250);
+          await a.renewals.idle();
+          const kv = (await sqlite.get(leaseKey("ws-slow")))!;
+          if (kv.modRevision !== revision) {
+            revision = kv.modRevision;
+            lastWrite = clock.now();
+            writes++;
+          }
+          expect(clock.now() - lastWrite).toBeLessThan(1.25 * S + 1000 + 250);
+          expect(latest - renewMs(decodeLease(kv))).toBeLessThan(1.25 * S + 1000);
+        }
+      }
+      expect(writes).toBeLessThan(30);
+      await a.renewals.stop();
+    });
+
     it("a renewal left for later is written once it is S old (a node that stopped renewing), and stop() writes it at once", async () => {
       const a = spaced();
       await register(a, "ws-last");
