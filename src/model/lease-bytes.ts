@@ -15,7 +15,7 @@ import { type Lease, LeaseSpec } from "../gen/nodeplane/v1/lease.js";
 import { ObjectMeta, type OwnerReference } from "../gen/nodeplane/v1/meta.js";
 
 /** A Lease's metadata as encoded: the fields before resource_version, and those after it. */
-export interface MetaParts {
+interface MetaParts {
   /** The metadata these parts were encoded from (every field but resource_version must match). */
   from: ObjectMeta;
   head: Uint8Array;
@@ -50,7 +50,7 @@ function sameButRevision(a: ObjectMeta, b: ObjectMeta): boolean {
 }
 
 /** The metadata's bytes around resource_version (ObjectMeta's fields 1–3, and 5 on). */
-export function partsOf(meta: ObjectMeta): MetaParts {
+function partsOf(meta: ObjectMeta): MetaParts {
   let p = metaParts.get(meta.ownerReferences);
   if (!p || !sameButRevision(p.from, meta)) {
     const head = encoded((w) => ObjectMeta.encode(ObjectMeta.fromPartial({ name: meta.name, namespace: meta.namespace, uid: meta.uid }), w));
@@ -97,16 +97,34 @@ export class Out {
   }
 }
 
-/**
- * The Lease as stored (encodeLease's bytes: resource_version left out), from its cached metadata
- * parts and its spec.
- */
-export function storedLeaseBytes(lease: Lease): Uint8Array {
-  const meta = lease.metadata && partsOf(lease.metadata);
+/** A Lease ready to write: its metadata (cached parts, resource_version between them) and spec bytes, and its encoded length. */
+export interface LeaseParts {
+  meta: { parts: MetaParts; rv: string; len: number } | undefined;
+  spec: Uint8Array | undefined;
+  len: number;
+}
+
+/** The Lease's parts, with resource_version `rv` (default: its own; "" as stored). */
+export function leaseParts(lease: Lease, rv = lease.metadata?.resourceVersion ?? ""): LeaseParts {
+  const parts = lease.metadata && partsOf(lease.metadata);
+  const meta = parts && { parts, rv, len: parts.head.length + (rv === "" ? 0 : fieldSize(Buffer.byteLength(rv))) + parts.tail.length };
   const spec = lease.spec && encoded((w) => LeaseSpec.encode(lease.spec!, w));
-  const metaLen = meta ? meta.head.length + meta.tail.length : 0;
-  const out = new Out(Buffer.allocUnsafe((meta ? fieldSize(metaLen) : 0) + (spec ? fieldSize(spec.length) : 0)));
-  if (meta) out.field(0x0a, metaLen).bytes(meta.head).bytes(meta.tail);
-  if (spec) out.field(0x12, spec.length).bytes(spec);
-  return out.buf;
+  return { meta, spec, len: (meta ? fieldSize(meta.len) : 0) + (spec ? fieldSize(spec.length) : 0) };
+}
+
+/** The Lease's fields (metadata, spec): `p.len` bytes. */
+export function writeLeaseFields(out: Out, p: LeaseParts): Out {
+  if (p.meta) {
+    out.field(0x0a, p.meta.len).bytes(p.meta.parts.head);
+    if (p.meta.rv !== "") out.field(0x22, Buffer.byteLength(p.meta.rv)).text(p.meta.rv);
+    out.bytes(p.meta.parts.tail);
+  }
+  if (p.spec) out.field(0x12, p.spec.length).bytes(p.spec);
+  return out;
+}
+
+/** The Lease as stored (encodeLease's bytes: resource_version left out). */
+export function storedLeaseBytes(lease: Lease): Uint8Array {
+  const p = leaseParts(lease, "");
+  return writeLeaseFields(new Out(Buffer.allocUnsafe(p.len)), p).buf;
 }

@@ -12,26 +12,11 @@
  * presence): test/server/lease-wire.test.ts compares them.
  */
 import { Duration } from "../gen/google/protobuf/duration.js";
-import { type Lease, LeaseSpec } from "../gen/nodeplane/v1/lease.js";
-import type { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import type { HeartbeatResponse, RenewLeaseResponse } from "../gen/nodeplane/v1/service.js";
-import { encoded, fieldSize, type MetaParts, Out, partsOf } from "../model/lease-bytes.js";
+import { encoded, fieldSize, type LeaseParts, leaseParts, Out, writeLeaseFields } from "../model/lease-bytes.js";
 
 /** Encoded Durations by nanoseconds (a handful of distinct renewal intervals). */
 const durations = new Map<number, Uint8Array>();
-
-/** The metadata to write: its cached parts, resource_version between them, and its encoded length. */
-interface Meta {
-  parts: MetaParts;
-  rv: string;
-  len: number;
-}
-
-function metadataOf(meta: ObjectMeta): Meta {
-  const parts = partsOf(meta);
-  const rv = meta.resourceVersion;
-  return { parts, rv, len: parts.head.length + (rv === "" ? 0 : fieldSize(Buffer.byteLength(rv))) + parts.tail.length };
-}
 
 function durationBytes(d: Duration): Uint8Array {
   const ns = Number(d.seconds) * 1e9 + d.nanos;
@@ -43,22 +28,9 @@ function durationBytes(d: Duration): Uint8Array {
   return bytes;
 }
 
-/** A Lease's parts: its metadata and spec bytes, and its encoded length. */
-function leaseParts(lease: Lease): { meta: Meta | undefined; spec: Uint8Array | undefined; len: number } {
-  const meta = lease.metadata && metadataOf(lease.metadata);
-  const spec = lease.spec && encoded((w) => LeaseSpec.encode(lease.spec!, w));
-  return { meta, spec, len: (meta ? fieldSize(meta.len) : 0) + (spec ? fieldSize(spec.length) : 0) };
-}
-
 /** Field 1 of both answers: the Lease. */
-function writeLease(out: Out, p: ReturnType<typeof leaseParts>): void {
-  out.field(0x0a, p.len);
-  if (p.meta) {
-    out.field(0x0a, p.meta.len).bytes(p.meta.parts.head);
-    if (p.meta.rv !== "") out.field(0x22, Buffer.byteLength(p.meta.rv)).text(p.meta.rv);
-    out.bytes(p.meta.parts.tail);
-  }
-  if (p.spec) out.field(0x12, p.spec.length).bytes(p.spec);
+function writeLease(out: Out, p: LeaseParts): void {
+  writeLeaseFields(out.field(0x0a, p.len), p);
 }
 
 export function renewLeaseResponseBytes(res: RenewLeaseResponse): Buffer {
