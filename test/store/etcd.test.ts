@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import fs from "node:fs";
 import net from "node:net";
 import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -148,6 +149,14 @@ describe("EtcdStore", () => {
     const err = await EtcdStore.open({ ...opts, endpoints: [...opts.endpoints] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidError);
     expect((err as InvalidError).violations[0]!.field).toBe(flag);
+  });
+
+  it("the test etcd's ports lie below the kernel's ephemeral range, where no outgoing connection can take one while a member is down (CI once saw bind: address already in use)", async () => {
+    const [low] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    const ports = etcd!.endpoints.map((url) => Number(new URL(url).port));
+    for (let i = 0; i < 20; i++) ports.push(await freePort());
+    for (const port of ports) expect(port).toBeLessThan(low!);
+    expect(new Set(ports).size).toBe(ports.length);
   });
 
   it("fails to open with UnavailableError when nothing listens at the endpoint", async () => {

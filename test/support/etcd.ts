@@ -59,6 +59,18 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   if (!fs.existsSync(ETCD_BIN)) {
     throw new Error(`etcd is not installed (${ETCD_BIN} is missing): install it with \`apt-get install -y etcd-server\` (.ci/run does)`);
   }
+  // A port checked free can still be bound by a test process running beside this one before
+  // etcd binds it: then the whole cluster starts again on other ports (a few times at most).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes("address already in use")) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
   const count = opts.members ?? 1;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "nodeplane-etcd-"));
   const scheme = opts.tls ? "https" : "http";
@@ -180,8 +192,50 @@ export async function raftLeader(cluster: EtcdCluster): Promise<EtcdMember> {
   throw new Error("no running member says it leads");
 }
 
-/** A port nothing listens on right now (the OS's pick). */
+/**
+ * A port nothing listens on right now, picked outside the kernel's ephemeral range: a port from
+ * that range (what `listen(0)` hands out) can be taken by any outgoing connection of the tests
+ * running in parallel before etcd binds it, or while a killed member is down (seen in CI: "bind:
+ * address already in use"). Ports below the range are only ever taken by an explicit bind.
+ */
 export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const from = 10_000;
+  if (low - from < 1_000) return ephemeralPort(); // no room below the range: the OS's pick
+  for (;;) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+}
+
+const handedOut = new Set<number>();
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)) return [low, high];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49_152, 65_535];
+}
+
+async function bindable(port: number): Promise<boolean> {
+  const server = net.createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  if (ok) {
+    server.close();
+    await once(server, "close");
+  }
+  return ok;
+}
+
+async function ephemeralPort(): Promise<number> {
   const server = net.createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
