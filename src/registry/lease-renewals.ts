@@ -461,7 +461,7 @@ export class LeaseRenewals {
 const STALE_STORED = 1.25;
 
 /** A fraction in [0, 1) from the Lease's name (FNV-1a): where its write periods start. */
-function phaseOf(name: string): number {
+export function phaseOf(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
     h ^= name.charCodeAt(i);
