@@ -240,6 +240,9 @@ export class NodeplaneServer {
       // Ready only once the store file has passed its check (reads are answered meanwhile; writes
       // wait); the controllers act once the informers have synced (no node is judged on a
       // half-loaded list), and with leader election only on the replica that leads.
+      if (store instanceof SqliteStore && store.migrated) {
+        log.info({ fromSchema: store.migrated.from, seconds: store.migrated.seconds }, "store file migrated to the current schema (checked whole first)");
+      }
       const checked =
         store instanceof SqliteStore
           ? store.checked.then((seconds) => log.info({ seconds }, "store file checked (PRAGMA quick_check): ok"))

@@ -2,26 +2,37 @@
  * The SQLite schema of SqliteStore and every statement it runs, prepared once per connection:
  * the writer's (WriteStatements, in the writer thread) and the read connection's (ReadStatements).
  *
- * - `kv`: the current state, one row per live key (fast get and list at head).
+ * - `kv`: the current state, one row per live key, clustered by key (WITHOUT ROWID): a key's row
+ *   is found and rewritten in one b-tree, and keys of one kind (all Leases) share pages, so a
+ *   checkpoint renewing many Leases rewrites few pages. `log_id` is the history row that wrote
+ *   this version.
  * - `log`: the history, one row per change. `id` is insertion order, which is revision order
  *   and, within a revision, op order (rowids only grow: a new row takes max(id) + 1). A
  *   delete row holds the deleted value, create_rev and (as prev_rev) mod_rev, so its event's
  *   `prev` needs no join. A put row's prev_rev is the mod_rev it replaced (0 for a create).
+ *   `prev_id` is the row of the version a change replaced or deleted (0 for a create): the
+ *   history of a key is a chain by row id, so no index by key is kept (one random b-tree
+ *   insert less per change). A dangling prev_id (its row compacted) is never reused: rowids
+ *   are only reused above the largest live one, and the row holding the reference is above it.
  * - `meta`: the current and compact revisions, written in the same transactions as the
  *   changes they describe, so they survive restarts exactly.
+ *
+ * Schema 1 (before 2026-12) had a rowid `kv` without `log_id`, no `prev_id` and an index
+ * log_key_rev (key, rev); sqlite-migrate.ts turns it into this one.
  */
 import type Database from "better-sqlite3";
 import type { KeyValue } from "./store.js";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY,
   value BLOB NOT NULL,
   create_rev INTEGER NOT NULL,
-  mod_rev INTEGER NOT NULL
-);
+  mod_rev INTEGER NOT NULL,
+  log_id INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log (
   id INTEGER PRIMARY KEY,
   rev INTEGER NOT NULL,
@@ -29,10 +40,10 @@ CREATE TABLE IF NOT EXISTS log (
   deleted INTEGER NOT NULL,
   value BLOB NOT NULL,
   create_rev INTEGER NOT NULL,
-  prev_rev INTEGER NOT NULL
+  prev_rev INTEGER NOT NULL,
+  prev_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_rev ON log (rev);
-CREATE UNIQUE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
   ('schema_version', ${SCHEMA_VERSION}), ('revision', 0), ('compact_revision', 0);
@@ -55,6 +66,21 @@ export interface LogRow {
   /** The replaced version's value and create_rev, for a put that replaced one. */
   prev_value: Buffer | null;
   prev_create_rev: number | null;
+}
+
+/** The writer's read of a key: its version and the history row that wrote it. */
+export interface WriterKvRow extends KvRow {
+  log_id: number;
+}
+
+/** A key's first change after a past revision, with the version it replaced (the state then). */
+interface FirstChangeRow {
+  key: string;
+  deleted: number;
+  value: Buffer;
+  create_rev: number;
+  prev_rev: number;
+  prev_value: Buffer | null;
 }
 
 export function toKeyValue(row: KvRow): KeyValue {
@@ -87,28 +113,36 @@ const GET_META = "SELECT value FROM meta WHERE name = ?";
 
 /** What the writer (src/store/sqlite-writer.ts) runs: point reads inside its transactions, changes, compaction. */
 export class WriteStatements {
-  readonly getKv: Database.Statement<[string], KvRow>;
-  readonly upsertKv: Database.Statement<[string, Uint8Array, number, number]>;
+  readonly getKv: Database.Statement<[string], WriterKvRow>;
+  /** (key, value, create_rev, mod_rev, log_id) */
+  readonly upsertKv: Database.Statement<[string, Uint8Array, number, number, number]>;
   readonly deleteKv: Database.Statement<[string]>;
-  readonly insertLog: Database.Statement<[number, string, number, Uint8Array, number, number]>;
+  /** (rev, key, deleted, value, create_rev, prev_rev, prev_id); its lastInsertRowid is the row's id. */
+  readonly insertLog: Database.Statement<[number, string, number, Uint8Array, number, number, number]>;
   readonly getMeta: Database.Statement<[string], { value: number }>;
   readonly setMeta: Database.Statement<[number, string]>;
   /** The id of the first log row with rev > ?1, else max(id) + 1: where compaction to ?1 stops. */
   readonly compactBound: Database.Statement<[number], { id: number }>;
   /** The id of the (?3 + 1)-th row with ?1 < id < ?2: the end of one compaction batch. */
   readonly nthIdBetween: Database.Statement<[number, number, number], { id: number }>;
-  /** Delete, among rows @from < id <= @to with rev <= @rev, tombstones and rows superseded at or before @rev. */
-  readonly compactRange: Database.Statement<{ from: number; to: number; rev: number }>;
+  /**
+   * Compaction of the rows @from < id <= @to with rev <= @rev: the versions they replaced or
+   * deleted are superseded at or before @rev (compactSuperseded), and the deletes themselves go
+   * too (compactTombstones). Run in this order, over every row up to the bound, they remove
+   * exactly the rows no read at or after @rev needs.
+   */
+  readonly compactSuperseded: Database.Statement<{ from: number; to: number; rev: number }>;
+  readonly compactTombstones: Database.Statement<{ from: number; to: number; rev: number }>;
 
   constructor(db: Database.Database) {
-    this.getKv = db.prepare(GET_KV);
+    this.getKv = db.prepare("SELECT key, value, create_rev, mod_rev, log_id FROM kv WHERE key = ?");
     this.upsertKv = db.prepare(
-      `INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev`,
+      `INSERT INTO kv (key, value, create_rev, mod_rev, log_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, log_id = excluded.log_id`,
     );
     this.deleteKv = db.prepare("DELETE FROM kv WHERE key = ?");
     this.insertLog = db.prepare(
-      "INSERT INTO log (rev, key, deleted, value, create_rev, prev_rev) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO log (rev, key, deleted, value, create_rev, prev_rev, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.getMeta = db.prepare(GET_META);
     this.setMeta = db.prepare("UPDATE meta SET value = ? WHERE name = ?");
@@ -116,10 +150,11 @@ export class WriteStatements {
       `SELECT coalesce((SELECT id FROM log WHERE rev > ? ORDER BY rev, id LIMIT 1), (SELECT max(id) FROM log) + 1, 1) AS id`,
     );
     this.nthIdBetween = db.prepare("SELECT id FROM log WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?");
-    this.compactRange = db.prepare(
-      `DELETE FROM log WHERE id > @from AND id <= @to AND rev <= @rev AND (deleted = 1 OR EXISTS (
-         SELECT 1 FROM log AS n WHERE n.key = log.key AND n.rev > log.rev AND n.rev <= @rev))`,
+    this.compactSuperseded = db.prepare(
+      `DELETE FROM log WHERE id IN (
+         SELECT prev_id FROM log WHERE id > @from AND id <= @to AND rev <= @rev AND prev_id > 0)`,
     );
+    this.compactTombstones = db.prepare("DELETE FROM log WHERE id > @from AND id <= @to AND rev <= @rev AND deleted = 1");
   }
 }
 
@@ -130,7 +165,8 @@ export class ReadStatements {
   readonly ping: Database.Statement<[], { one: number }>;
 
   private readonly headList = new Map<Variant, Database.Statement<[RangeParams], KvRow>>();
-  private readonly pastList = new Map<Variant, Database.Statement<[RangeParams & { rev: number }], KvRow>>();
+  private readonly pastHead = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit">], KvRow>>();
+  private readonly firstChanges = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit"> & { rev: number }], FirstChangeRow>>();
   private readonly history = new Map<
     Variant,
     Database.Statement<[RangeParams & { after: number; until: number }], LogRow>
@@ -156,22 +192,57 @@ export class ReadStatements {
   }
 
   /**
-   * Keys in a range as of revision `rev`, from the history: per key the newest row with
-   * rev <= @rev, unless that row is a delete. (SQLite takes bare columns from the row that
-   * holds the MAX(), which is what makes this one grouped scan of log_key_rev.)
+   * Keys in a range as of revision `rev`: the live keys, with every key changed after `rev` put
+   * back as it was then (from its first change after `rev`: a delete holds the deleted version,
+   * a put names the replaced one by row id; a create means it did not exist). Costs the changes
+   * in the range since `rev` plus the keys returned, whatever the history before `rev`.
    */
   listPast(r: KeyRange, rev: number, limit: number): KvRow[] {
     const v = variant(r);
-    let stmt = this.pastList.get(v);
-    if (!stmt) {
-      stmt = this.db.prepare(
-        `SELECT key, value, create_rev, MAX(rev) AS mod_rev, deleted FROM log
-         WHERE ${rangeSql("key", v)} AND rev <= @rev
-         GROUP BY key HAVING deleted = 0 ORDER BY key LIMIT @limit`,
+    let changes = this.firstChanges.get(v);
+    if (!changes) {
+      changes = this.db.prepare(
+        `SELECT f.key, f.deleted, f.value, f.create_rev, f.prev_rev, p.value AS prev_value
+         FROM (SELECT min(id) AS id FROM log INDEXED BY log_rev WHERE rev > @rev AND ${rangeSql("key", v)} GROUP BY key) AS c
+         JOIN log AS f ON f.id = c.id
+         LEFT JOIN log AS p ON f.deleted = 0 AND f.prev_id > 0 AND p.id = f.prev_id
+         ORDER BY f.key`,
       );
-      this.pastList.set(v, stmt);
+      this.firstChanges.set(v, changes);
     }
-    return stmt.all({ ...params(r, limit), rev });
+    let live = this.pastHead.get(v);
+    if (!live) {
+      live = this.db.prepare(`SELECT key, value, create_rev, mod_rev FROM kv WHERE ${rangeSql("key", v)} ORDER BY key`);
+      this.pastHead.set(v, live);
+    }
+    const range = rangeParams(r);
+    // Keys changed since: how each was at `rev` (undefined: absent then). Read before iterating
+    // `live`, which holds the connection while it runs.
+    const then = new Map<string, KvRow | undefined>();
+    const back: KvRow[] = [];
+    for (const c of changes.all({ ...range, rev })) {
+      const was = c.deleted === 1 ? c.value : c.prev_rev > 0 ? c.prev_value : null;
+      if (was === null) {
+        then.set(c.key, undefined);
+        continue;
+      }
+      const row = { key: c.key, value: was, create_rev: c.create_rev, mod_rev: c.prev_rev };
+      then.set(c.key, row);
+      back.push(row);
+    }
+    // Merge, in key order, the live keys unchanged since `rev` with the keys put back.
+    const out: KvRow[] = [];
+    let i = 0;
+    const full = (): boolean => limit >= 0 && out.length >= limit;
+    for (const row of live.iterate(range)) {
+      while (i < back.length && byteLess(back[i]!.key, row.key) && !full()) out.push(back[i++]!);
+      if (full()) break;
+      if (!then.has(row.key)) out.push(row);
+      else if (back[i]?.key === row.key) out.push(back[i++]!);
+      if (full()) break;
+    }
+    while (i < back.length && !full()) out.push(back[i++]!);
+    return out;
   }
 
   /** Changes in a range with after < rev <= until, in revision then op order, at most `limit`. */
@@ -183,7 +254,7 @@ export class ReadStatements {
         `SELECT l.rev, l.key, l.deleted, l.value, l.create_rev, l.prev_rev,
                 p.value AS prev_value, p.create_rev AS prev_create_rev
          FROM log AS l INDEXED BY log_rev
-         LEFT JOIN log AS p ON l.deleted = 0 AND l.prev_rev > 0 AND p.key = l.key AND p.rev = l.prev_rev
+         LEFT JOIN log AS p ON l.deleted = 0 AND l.prev_id > 0 AND p.id = l.prev_id
          WHERE l.rev > @after AND l.rev <= @until AND ${rangeSql("l.key", v)}
          ORDER BY l.rev, l.id LIMIT @limit`,
       );
@@ -193,6 +264,30 @@ export class ReadStatements {
   }
 }
 
+/**
+ * `a` sorts before `b` in SQLite's order of TEXT keys (their UTF-8 bytes, i.e. code points). JS's
+ * `<` compares UTF-16 units, which puts U+E000–U+FFFF after the surrogate pairs of U+10000 and up:
+ * remapping the first differing unit fixes that.
+ */
+function byteLess(a: string, b: string): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) < codePointRank(y);
+  }
+  return a.length < b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  return unit >= 0xe000 ? unit - 0x800 : unit;
+}
+
 function params(r: KeyRange, limit: number): RangeParams {
-  return r.hi === undefined ? { lo: r.lo, limit } : { lo: r.lo, hi: r.hi, limit };
+  return { ...rangeParams(r), limit };
+}
+
+function rangeParams(r: KeyRange): Omit<RangeParams, "limit"> {
+  return r.hi === undefined ? { lo: r.lo } : { lo: r.lo, hi: r.hi };
 }

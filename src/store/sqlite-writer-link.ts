@@ -137,7 +137,7 @@ class InlineLink implements WriterLink {
 }
 
 /** The writer thread's entry module and the local modules it imports (see the header). */
-const THREAD_SOURCES = ["sqlite-writer-thread", "sqlite-writer", "sqlite-sql"];
+const THREAD_SOURCES = ["sqlite-writer-thread", "sqlite-writer", "sqlite-sql", "sqlite-migrate"];
 
 let fromSources: Promise<URL> | undefined;
 

@@ -18,7 +18,8 @@
  * or delete replaces (a txn changes each key at most once, and compares are read before any op).
  */
 import Database from "better-sqlite3";
-import { type KvRow, SCHEMA_VERSION, WriteStatements } from "./sqlite-sql.js";
+import { migrate } from "./sqlite-migrate.js";
+import { SCHEMA_VERSION, WriteStatements, type WriterKvRow } from "./sqlite-sql.js";
 import type { Op, TxnRequest } from "./store.js";
 
 /** A stored version of the key a compare or op names: its value, createRevision and modRevision. */
@@ -43,7 +44,8 @@ export type WriterRequest =
   | { type: "close" };
 
 export type WriterReply =
-  | { type: "ready"; revision: number; compactRevision: number }
+  /** `migrated`: the file had an older schema, migrated at open (from that version, taking seconds). */
+  | { type: "ready"; revision: number; compactRevision: number; migrated?: { from: number; seconds: number } }
   /** `seconds`: applying and committing the batch, fsync included. */
   | { type: "batch"; revision: number; outcomes: TxnOutcome[]; seconds: number }
   | { type: "compact-begin"; bound: number }
@@ -121,11 +123,14 @@ interface Applied {
 export class Writer {
   private rev: number;
   private readonly applyBatch: (txns: TxnRequest[]) => Applied;
+  /** The history row of each version read in the current batch (a change names it as prev_id). */
+  private readonly logIds = new WeakMap<Version, number>();
 
   private constructor(
     private readonly db: Database.Database,
     private readonly sql: WriteStatements,
     private readonly fault: FaultInjector | undefined,
+    private readonly migrated: { from: number; seconds: number } | undefined,
   ) {
     this.rev = sql.getMeta.get("revision")!.value;
     this.applyBatch = db.transaction((txns: TxnRequest[]) => this.applyAll(txns));
@@ -143,12 +148,18 @@ export class Writer {
       const mode = db.pragma("journal_mode = WAL", { simple: true });
       if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);
       db.pragma("synchronous = FULL");
-      const sql = new WriteStatements(db);
-      const version = sql.getMeta.get("schema_version")?.value;
-      if (version !== SCHEMA_VERSION) {
-        throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}; was it written by another nodeplane version?`);
+      const version = (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined)?.value;
+      let migrated: { from: number; seconds: number } | undefined;
+      if (version === 1) {
+        // An older file: checked whole first (as every file is before its first write), then migrated.
+        const started = performance.now();
+        checkIntegrity(db, config.file);
+        migrate(db);
+        migrated = { from: version, seconds: (performance.now() - started) / 1000 };
+      } else if (version !== SCHEMA_VERSION) {
+        throw new Refusal(`the SQLite store ${config.file} has schema version ${version}, not ${SCHEMA_VERSION}: it was written by a newer nodeplane; nothing was written to it`);
       }
-      return new Writer(db, sql, fault);
+      return new Writer(db, new WriteStatements(db), fault, migrated);
     } catch (err) {
       db.close();
       throw err;
@@ -156,7 +167,8 @@ export class Writer {
   }
 
   ready(): WriterReply {
-    return { type: "ready", revision: this.rev, compactRevision: this.sql.getMeta.get("compact_revision")!.value };
+    const compactRevision = this.sql.getMeta.get("compact_revision")!.value;
+    return { type: "ready", revision: this.rev, compactRevision, ...(this.migrated ? { migrated: this.migrated } : {}) };
   }
 
   /** Answer one request. Never throws: a failure is a `failed` reply, and nothing of the request was applied. */
@@ -179,7 +191,11 @@ export class Writer {
           return { type: "compact-begin", bound: this.sql.compactBound.get(req.revision)!.id };
         case "compact-step": {
           const last = this.sql.nthIdBetween.get(req.from, req.bound, req.rows - 1)?.id ?? req.bound - 1;
-          this.sql.compactRange.run({ from: req.from, to: last, rev: req.revision });
+          const step = { from: req.from, to: last, rev: req.revision };
+          this.db.transaction(() => {
+            this.sql.compactSuperseded.run(step);
+            this.sql.compactTombstones.run(step);
+          })();
           return { type: "compact-step", end: last };
         }
         case "probe":
@@ -232,14 +248,15 @@ export class Writer {
     const prevs: (Version | null)[] = [];
     for (const op of req.ops) {
       const prev = this.replaced(req, current, op);
+      const prevId = prev ? this.logIds.get(prev)! : 0;
       if (op.type === "put") {
         const createRevision = prev ? prev[1] : next;
-        this.sql.upsertKv.run(op.key, op.value, createRevision, next);
-        this.sql.insertLog.run(next, op.key, 0, op.value, createRevision, prev ? prev[2] : 0);
+        const logged = this.sql.insertLog.run(next, op.key, 0, op.value, createRevision, prev ? prev[2] : 0, prevId);
+        this.sql.upsertKv.run(op.key, op.value, createRevision, next, Number(logged.lastInsertRowid));
         changed = true;
       } else if (prev) {
         this.sql.deleteKv.run(op.key);
-        this.sql.insertLog.run(next, op.key, 1, prev[0], prev[1], prev[2]);
+        this.sql.insertLog.run(next, op.key, 1, prev[0], prev[1], prev[2], prevId);
         changed = true;
       }
       prevs.push(prev);
@@ -254,7 +271,10 @@ export class Writer {
   }
 
   private read(key: string): Version | null {
-    const row: KvRow | undefined = this.sql.getKv.get(key);
-    return row ? [row.value, row.create_rev, row.mod_rev] : null;
+    const row: WriterKvRow | undefined = this.sql.getKv.get(key);
+    if (!row) return null;
+    const version: Version = [row.value, row.create_rev, row.mod_rev];
+    this.logIds.set(version, row.log_id);
+    return version;
   }
 }

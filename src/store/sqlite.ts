@@ -121,6 +121,8 @@ export class SqliteStore implements Store {
    * failure (every write then fails with that error, and so does ping).
    */
   readonly checked: Promise<number>;
+  /** Set when the file had an older schema and was migrated as it opened (src/store/sqlite-migrate.ts). */
+  readonly migrated: { from: number; seconds: number } | undefined;
   /** The revision whose events have been published. */
   private rev: number;
   /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
@@ -158,12 +160,13 @@ export class SqliteStore implements Store {
     private readonly db: Database.Database,
     private readonly sql: ReadStatements,
     private readonly writer: WriterLink,
-    ready: { revision: number; compactRevision: number },
+    ready: { revision: number; compactRevision: number; migrated?: { from: number; seconds: number } },
     private readonly file: string,
     opts: SqliteStoreOptions,
   ) {
     this.rev = ready.revision;
     this.compactRev = ready.compactRevision;
+    this.migrated = ready.migrated;
     this.maxBatch = opts.maxBatch ?? 2000;
     this.onCommit = opts.onCommit;
     this.compactBatchRows = opts.compactBatchRows ?? 10_000;

@@ -93,6 +93,42 @@ export function describeList(h: Harness): void {
       expect((await h.store.list(h.key("s/"), { revision: 0 })).revision).toBe(now.revision);
     });
 
+    it("a list at an older revision merges keys unchanged since with keys changed, deleted or created since, in byte order, paged at every size", async () => {
+      // Names around U+FFFF (UTF-8 order puts U+1F600 after U+FFFD, unlike JS's UTF-16 order).
+      const names = ["a", "b", "c", "d", "e", "f", "é", "\uFFFD", "\u{1F600}", "\u{1F601}"];
+      for (const n of names) await put(h.store, h.key(`m/${n}`), `${n}1`);
+      await del(h.store, h.key("m/f"));
+      const at = await h.store.currentRevision();
+      const thenKvs = (await h.store.list(h.key("m/"))).kvs;
+      const then = thenKvs.map(plain);
+      // Since: updated, deleted, deleted and re-created, created, updated twice — some below,
+      // some between and some above the keys left alone.
+      await put(h.store, h.key("m/b"), "b2");
+      await del(h.store, h.key("m/c"));
+      await del(h.store, h.key("m/é"));
+      await put(h.store, h.key("m/é"), "é2");
+      await put(h.store, h.key("m/0"), "new");
+      await put(h.store, h.key("m/f"), "f2");
+      await put(h.store, h.key("m/\u{1F601}"), "y2");
+      await put(h.store, h.key("m/\u{1F601}"), "y3");
+      await del(h.store, h.key("m/\uFFFD")); // before U+1F600 (unchanged) in byte order, after it in UTF-16's
+      await put(h.store, h.key("m/zz"), "new");
+
+      const past = await h.store.list(h.key("m/"), { revision: at });
+      expect(past.kvs.map(plain)).toEqual(then);
+      expect(thenKvs.map((kv) => kv.key)).toEqual(
+        names.filter((n) => n !== "f").map((n) => h.key(`m/${n}`)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+      );
+      for (const limit of [1, 2, 3, 4]) {
+        const paged = await pages(h.store, h.key("m/"), { revision: at, limit });
+        expect(paged.keys.flat()).toEqual(thenKvs.map((kv) => kv.key));
+        expect(paged.keys.every((page) => page.length === limit || page === paged.keys.at(-1))).toBe(true);
+      }
+      // Starting between keys, also past the last one changed since.
+      const tail = await h.store.list(h.key("m/"), { revision: at, startAfter: h.key("m/c") });
+      expect(tail.kvs.map(plain)).toEqual(thenKvs.filter((kv) => Buffer.compare(Buffer.from(kv.key), Buffer.from(h.key("m/c"))) > 0).map(plain));
+    });
+
     it("a list at a compacted revision fails with CompactedError; at the compact revision it works", async () => {
       const r1 = await put(h.store, h.key("a"), "v1");
       const r2 = await put(h.store, h.key("a"), "v2");
