@@ -6,7 +6,7 @@
  *   through schema 1's (key, rev) index while it still exists (0 when that row was compacted
  *   away: only rows at or below the compact revision, which no read reaches, can lack it).
  * - `kv` is rebuilt clustered by key, each row with `log_id`, the history row that wrote it.
- * - The (key, rev) index is dropped.
+ * - The (key, rev) index is dropped, and `log_rev` on (rev) becomes (rev, key).
  *
  * It costs one index lookup per history row and a rewrite of `kv`: seconds for 100,000 nodes
  * with a few million history rows, once.
@@ -32,6 +32,8 @@ INSERT INTO kv_v2 (key, value, create_rev, mod_rev, log_id)
 DROP TABLE kv;
 ALTER TABLE kv_v2 RENAME TO kv;
 DROP INDEX log_key_rev;
+DROP INDEX log_rev;
+CREATE INDEX log_rev ON log (rev, key);
 UPDATE meta SET value = 2 WHERE name = 'schema_version';
 `;
 

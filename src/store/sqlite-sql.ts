@@ -12,13 +12,15 @@
  *   `prev` needs no join. A put row's prev_rev is the mod_rev it replaced (0 for a create).
  *   `prev_id` is the row of the version a change replaced or deleted (0 for a create): the
  *   history of a key is a chain by row id, so no index by key is kept (one random b-tree
- *   insert less per change). A dangling prev_id (its row compacted) is never reused: rowids
+ *   insert less per change). `log_rev` is by (rev, key): reads of the changes after a revision
+ *   in a key range (watches catching up, past lists) filter keys in the index, not in the rows.
+ *   A dangling prev_id (its row compacted) is never reused: rowids
  *   are only reused above the largest live one, and the row holding the reference is above it.
  * - `meta`: the current and compact revisions, written in the same transactions as the
  *   changes they describe, so they survive restarts exactly.
  *
- * Schema 1 (before 2026-12) had a rowid `kv` without `log_id`, no `prev_id` and an index
- * log_key_rev (key, rev); sqlite-migrate.ts turns it into this one.
+ * Schema 1 (before 2026-12) had a rowid `kv` without `log_id`, no `prev_id`, `log_rev` on (rev)
+ * alone and an index log_key_rev (key, rev); sqlite-migrate.ts turns it into this one.
  */
 import type Database from "better-sqlite3";
 import type { KeyValue } from "./store.js";
@@ -43,7 +45,7 @@ CREATE TABLE IF NOT EXISTS log (
   prev_rev INTEGER NOT NULL,
   prev_id INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS log_rev ON log (rev);
+CREATE INDEX IF NOT EXISTS log_rev ON log (rev, key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
   ('schema_version', ${SCHEMA_VERSION}), ('revision', 0), ('compact_revision', 0);

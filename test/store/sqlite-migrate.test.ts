@@ -36,6 +36,8 @@ function toSchema1(dir: string): void {
       ALTER TABLE kv_v1 RENAME TO kv;
       ALTER TABLE log DROP COLUMN prev_id;
       CREATE UNIQUE INDEX log_key_rev ON log (key, rev);
+      DROP INDEX log_rev;
+      CREATE INDEX log_rev ON log (rev);
       UPDATE meta SET value = 1 WHERE name = 'schema_version';
     `);
   } finally {
@@ -53,6 +55,15 @@ function schemaOf(dir: string): { version: number; kvColumns: string[]; logColum
       logColumns: columns("log"),
       indexes: (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name),
     };
+  } finally {
+    db.close();
+  }
+}
+
+function indexColumns(dir: string, index: string): string[] {
+  const db = new Database(path.join(dir, "nodeplane.db"), { readonly: true });
+  try {
+    return (db.prepare(`SELECT name FROM pragma_index_info('${index}')`).all() as { name: string }[]).map((c) => c.name);
   } finally {
     db.close();
   }
@@ -80,6 +91,7 @@ describe("SQLite schema 1 → 2", () => {
 
     toSchema1(dir);
     expect(schemaOf(dir)).toMatchObject({ version: 1, kvColumns: ["key", "value", "create_rev", "mod_rev"] });
+    expect(indexColumns(dir, "log_rev")).toEqual(["rev"]);
 
     store = await SqliteStore.open({ dir });
     try {
@@ -90,6 +102,7 @@ describe("SQLite schema 1 → 2", () => {
         logColumns: ["id", "rev", "key", "deleted", "value", "create_rev", "prev_rev", "prev_id"],
         indexes: ["log_rev"],
       });
+      expect(indexColumns(dir, "log_rev")).toEqual(["rev", "key"]);
       expect(await store.currentRevision()).toBe(head);
       expect(await store.compactRevision()).toBe(compactAt);
       for (const [r, state] of states) expect((await store.list("/k/", { revision: r })).kvs.map(plain)).toEqual(state);
