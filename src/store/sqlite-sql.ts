@@ -13,7 +13,8 @@
  *   `prev_id` is the row of the version a change replaced or deleted (0 for a create): the
  *   history of a key is a chain by row id, so no index by key is kept (one random b-tree
  *   insert less per change). `log_rev` is by (rev, key): reads of the changes after a revision
- *   in a key range (watches catching up, past lists) filter keys in the index, not in the rows.
+ *   in a key range (watches catching up) filter keys in the index, not in the rows;
+ *   `log_deletes` holds the deletes alone (past lists find the keys deleted since in it).
  *   A dangling prev_id (its row compacted) is never reused: rowids
  *   are only reused above the largest live one, and the row holding the reference is above it.
  * - `meta`: the current and compact revisions, written in the same transactions as the
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS log (
   prev_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_rev ON log (rev, key);
+CREATE INDEX IF NOT EXISTS log_deletes ON log (rev, key) WHERE deleted = 1;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES
   ('schema_version', ${SCHEMA_VERSION}), ('revision', 0), ('compact_revision', 0);
@@ -75,14 +77,13 @@ export interface WriterKvRow extends KvRow {
   log_id: number;
 }
 
-/** A key's first change after a past revision, with the version it replaced (the state then). */
-interface FirstChangeRow {
-  key: string;
+/** One history row, as a walk back along a key's versions reads it. */
+interface HistoryRow {
+  rev: number;
   deleted: number;
   value: Buffer;
   create_rev: number;
-  prev_rev: number;
-  prev_value: Buffer | null;
+  prev_id: number;
 }
 
 export function toKeyValue(row: KvRow): KeyValue {
@@ -167,8 +168,9 @@ export class ReadStatements {
   readonly ping: Database.Statement<[], { one: number }>;
 
   private readonly headList = new Map<Variant, Database.Statement<[RangeParams], KvRow>>();
-  private readonly pastHead = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit">], KvRow>>();
-  private readonly firstChanges = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit"> & { rev: number }], FirstChangeRow>>();
+  private readonly pastHead = new Map<Variant, Database.Statement<[RangeParams], WriterKvRow>>();
+  private readonly deletesSince = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit"> & { rev: number }], { key: string; id: number }>>();
+  private readonly logRow: Database.Statement<[number], HistoryRow>;
   private readonly history = new Map<
     Variant,
     Database.Statement<[RangeParams & { after: number; until: number }], LogRow>
@@ -178,6 +180,7 @@ export class ReadStatements {
     this.getKv = db.prepare(GET_KV);
     this.getMeta = db.prepare(GET_META);
     this.ping = db.prepare("SELECT 1 AS one");
+    this.logRow = db.prepare("SELECT rev, deleted, value, create_rev, prev_id FROM log WHERE id = ?");
   }
 
   /** Live keys in a range, ascending, at most `limit` (-1: all). */
@@ -194,57 +197,80 @@ export class ReadStatements {
   }
 
   /**
-   * Keys in a range as of revision `rev`: the live keys, with every key changed after `rev` put
-   * back as it was then (from its first change after `rev`: a delete holds the deleted version,
-   * a put names the replaced one by row id; a create means it did not exist). Costs the changes
-   * in the range since `rev` plus the keys returned, whatever the history before `rev`.
+   * Keys in a range as of revision `rev`: the live keys in order, each changed since `rev` (its
+   * mod_rev is later, or it was deleted since) walked back along its history chain (prev_id) to
+   * the version it had then, merged with the keys deleted since (an index of deletes only). The
+   * cost is the keys returned plus the versions written since `rev` of those keys: a paged list
+   * at a pinned revision pays nothing for writes to other keys, however many.
    */
   listPast(r: KeyRange, rev: number, limit: number): KvRow[] {
     const v = variant(r);
-    let changes = this.firstChanges.get(v);
-    if (!changes) {
-      changes = this.db.prepare(
-        `SELECT f.key, f.deleted, f.value, f.create_rev, f.prev_rev, p.value AS prev_value
-         FROM (SELECT min(id) AS id FROM log INDEXED BY log_rev WHERE rev > @rev AND ${rangeSql("key", v)} GROUP BY key) AS c
-         JOIN log AS f ON f.id = c.id
-         LEFT JOIN log AS p ON f.deleted = 0 AND f.prev_id > 0 AND p.id = f.prev_id
-         ORDER BY f.key`,
+    let deletes = this.deletesSince.get(v);
+    if (!deletes) {
+      deletes = this.db.prepare(
+        `SELECT key, min(id) AS id FROM log INDEXED BY log_deletes
+         WHERE deleted = 1 AND rev > @rev AND ${rangeSql("key", v)} GROUP BY key ORDER BY key`,
       );
-      this.firstChanges.set(v, changes);
+      this.deletesSince.set(v, deletes);
     }
-    let live = this.pastHead.get(v);
-    if (!live) {
-      live = this.db.prepare(`SELECT key, value, create_rev, mod_rev FROM kv WHERE ${rangeSql("key", v)} ORDER BY key`);
-      this.pastHead.set(v, live);
-    }
-    const range = rangeParams(r);
-    // Keys changed since: how each was at `rev` (undefined: absent then). Read before iterating
-    // `live`, which holds the connection while it runs.
-    const then = new Map<string, KvRow | undefined>();
-    const back: KvRow[] = [];
-    for (const c of changes.all({ ...range, rev })) {
-      const was = c.deleted === 1 ? c.value : c.prev_rev > 0 ? c.prev_value : null;
-      if (was === null) {
-        then.set(c.key, undefined);
-        continue;
-      }
-      const row = { key: c.key, value: was, create_rev: c.create_rev, mod_rev: c.prev_rev };
-      then.set(c.key, row);
-      back.push(row);
-    }
-    // Merge, in key order, the live keys unchanged since `rev` with the keys put back.
+    // Per key deleted since `rev`: its first delete after it (where its walk back starts).
+    const deleted = deletes.all({ ...rangeParams(r), rev });
+    const firstDelete = new Map(deleted.map((d) => [d.key, d.id]));
     const out: KvRow[] = [];
-    let i = 0;
     const full = (): boolean => limit >= 0 && out.length >= limit;
-    for (const row of live.iterate(range)) {
-      while (i < back.length && byteLess(back[i]!.key, row.key) && !full()) out.push(back[i++]!);
-      if (full()) break;
-      if (!then.has(row.key)) out.push(row);
-      else if (back[i]?.key === row.key) out.push(back[i++]!);
-      if (full()) break;
+    const take = (key: string, start: number): void => {
+      const then = this.versionAt(key, start, rev);
+      if (then) out.push(then);
+    };
+    let d = 0;
+    let after: KeyRange = r;
+    for (;;) {
+      const want = limit < 0 ? -1 : Math.max(limit - out.length, 64);
+      const chunk = this.liveRows(after, want);
+      for (const row of chunk) {
+        // Keys deleted since and not live now come in their place in the order.
+        while (d < deleted.length && byteLess(deleted[d]!.key, row.key) && !full()) take(deleted[d]!.key, deleted[d++]!.id);
+        if (full()) return out;
+        const del = firstDelete.get(row.key);
+        if (del !== undefined) {
+          d++; // re-created since: its first delete is where its walk starts
+          take(row.key, del);
+        } else if (row.mod_rev > rev) take(row.key, row.log_id);
+        else out.push({ key: row.key, value: row.value, create_rev: row.create_rev, mod_rev: row.mod_rev });
+        if (full()) return out;
+      }
+      if (want < 0 || chunk.length < want) break;
+      after = { lo: chunk.at(-1)!.key, inclusive: false, hi: r.hi };
     }
-    while (i < back.length && !full()) out.push(back[i++]!);
+    while (d < deleted.length && !full()) take(deleted[d]!.key, deleted[d++]!.id);
     return out;
+  }
+
+  /** Live rows from a range's start, ascending, at most `limit` (-1: all), with the history row of each. */
+  private liveRows(r: KeyRange, limit: number): WriterKvRow[] {
+    const v = variant(r);
+    let stmt = this.pastHead.get(v);
+    if (!stmt) {
+      stmt = this.db.prepare(`SELECT key, value, create_rev, mod_rev, log_id FROM kv WHERE ${rangeSql("key", v)} ORDER BY key LIMIT @limit`);
+      this.pastHead.set(v, stmt);
+    }
+    return stmt.all(params(r, limit));
+  }
+
+  /**
+   * The version `key` had at `rev`, from a history row written after `rev` (its latest version,
+   * or its first delete since): back along prev_id to the first version at or before `rev`;
+   * undefined if the walk reaches its creation after `rev` (it did not exist then).
+   */
+  private versionAt(key: string, startId: number, rev: number): KvRow | undefined {
+    let id = startId;
+    for (;;) {
+      const row = this.logRow.get(id);
+      if (!row) throw new Error(`the history of ${key} is broken: row ${id} is missing (reached from row ${startId})`);
+      if (row.rev <= rev) return row.deleted === 1 ? undefined : { key, value: row.value, create_rev: row.create_rev, mod_rev: row.rev };
+      if (row.prev_id === 0) return undefined;
+      id = row.prev_id;
+    }
   }
 
   /** Changes in a range with after < rev <= until, in revision then op order, at most `limit`. */

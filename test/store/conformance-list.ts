@@ -129,6 +129,17 @@ export function describeList(h: Harness): void {
       expect(tail.kvs.map(plain)).toEqual(thenKvs.filter((kv) => Buffer.compare(Buffer.from(kv.key), Buffer.from(h.key("m/c"))) > 0).map(plain));
     });
 
+    it("a list at an older revision skips any number of keys created since between the keys it holds", async () => {
+      await put(h.store, h.key("c/a"), "a");
+      await put(h.store, h.key("c/z"), "z");
+      const at = await h.store.currentRevision();
+      for (let i = 0; i < 200; i++) await put(h.store, h.key(`c/m${String(i).padStart(3, "0")}`), "new");
+      await put(h.store, h.key("c/z"), "z2");
+      expect(await pages(h.store, h.key("c/"), { revision: at, limit: 1 })).toEqual({ keys: [[h.key("c/a")], [h.key("c/z")]], more: [true, false] });
+      const all = await h.store.list(h.key("c/"), { revision: at });
+      expect(all.kvs.map((kv) => `${kv.key.slice(h.prefix.length)}=${text(kv.value)}`)).toEqual(["c/a=a", "c/z=z"]);
+    });
+
     it("a list at a compacted revision fails with CompactedError; at the compact revision it works", async () => {
       const r1 = await put(h.store, h.key("a"), "v1");
       const r2 = await put(h.store, h.key("a"), "v2");

@@ -37,6 +37,7 @@ function toSchema1(dir: string): void {
       ALTER TABLE log DROP COLUMN prev_id;
       CREATE UNIQUE INDEX log_key_rev ON log (key, rev);
       DROP INDEX log_rev;
+      DROP INDEX log_deletes;
       CREATE INDEX log_rev ON log (rev);
       UPDATE meta SET value = 1 WHERE name = 'schema_version';
     `);
@@ -100,7 +101,7 @@ describe("SQLite schema 1 → 2", () => {
         version: 2,
         kvColumns: ["key", "value", "create_rev", "mod_rev", "log_id"],
         logColumns: ["id", "rev", "key", "deleted", "value", "create_rev", "prev_rev", "prev_id"],
-        indexes: ["log_rev"],
+        indexes: ["log_deletes", "log_rev"],
       });
       expect(indexColumns(dir, "log_rev")).toEqual(["rev", "key"]);
       expect(await store.currentRevision()).toBe(head);
