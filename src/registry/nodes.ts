@@ -473,16 +473,25 @@ export class NodeRegistry {
 
   /**
    * Read-modify-write of one node under CAS; with a client precondition a conflict is final.
-   * Without one, the first attempt starts from the node informer's copy (cachedNode); `change`
-   * must not modify the node it is given (the informer's is frozen and shared).
+   * Without one, the first attempt starts from the node informer's copy (cachedNode); after a
+   * failed compare the next starts from the current value the store answered it with, so a stale
+   * copy costs no more store calls than a read would have (on etcd the informer hears of a write
+   * only after it is answered: back-to-back writes of one node often find the copy one behind).
+   * `change` must not modify the node it is given (the informer's is frozen and shared).
    */
   private mutateNode(
     name: string,
     precondition: number | undefined,
     change: (stored: FullNode, now: Date) => FullNode,
   ): Promise<Node> {
-    return this.retry(name, async (attempt) => {
-      const current = (attempt === 0 && precondition === undefined ? this.cachedNode(name) : undefined) ?? (await this.readNode(name));
+    let first = true;
+    let known: NodeBase | undefined;
+    return this.retry(name, async () => {
+      // Taken when the attempt runs, not when it was queued behind other writes of the node.
+      if (first && precondition === undefined) known = this.cachedNode(name);
+      first = false;
+      const current = known ?? (await this.readNode(name));
+      known = undefined;
       if (!current) throw new NotFoundError("node", name);
       checkPrecondition(name, precondition, current.kv);
       const next = change(current.obj, this.now());
@@ -494,7 +503,10 @@ export class NodeRegistry {
         ops: [{ type: "put", key: nodeKey(name), value }],
       };
       const res = await this.store.txn(req);
-      return res.succeeded ? withRevision(next, res.results[0]!) : undefined;
+      if (res.succeeded) return withRevision(next, res.results[0]!);
+      const kv = res.current[0];
+      known = kv && { obj: fullNode(decodeNode(kv)), kv };
+      return undefined;
     });
   }
 
@@ -504,10 +516,10 @@ export class NodeRegistry {
    * ConflictError itself when it reads the newer version). Operations on one node (and its
    * Lease) run one at a time in this process.
    */
-  private retry<T>(name: string, attempt: (i: number) => Promise<T | undefined>): Promise<T> {
+  private retry<T>(name: string, attempt: () => Promise<T | undefined>): Promise<T> {
     return this.serial.run(name, async () => {
       for (let i = 0; i < this.maxRetries; i++) {
-        const out = await attempt(i);
+        const out = await attempt();
         if (out !== undefined) return out;
       }
       throw new UnavailableError(`too much contention on node ${JSON.stringify(name)}: gave up after ${this.maxRetries} attempts; retry`);

@@ -1,8 +1,8 @@
 /**
  * A node write without a client precondition starts from the node informer's copy instead of
  * reading and decoding the store's (NodeRegistryOptions.nodes): no store read when the copy is
- * current; a stale copy costs one failed compare and a retry from the store, never a lost or
- * wrong write; a write that changes nothing is still recognised (no new revision); a client
+ * current; a stale copy costs one failed compare and a retry from the current node that
+ * compare answered (no read), never a lost or wrong write; a write that changes nothing is still recognised (no new revision); a client
  * precondition is judged against the store, not the copy; and the informer's frozen, shared
  * copy is never modified.
  */
@@ -70,7 +70,7 @@ describe("node writes from the informer's copy", () => {
     expect(answer).toEqual(await registry.getNode("cached-1"));
   });
 
-  it("retry from the store when the copy is stale, keeping the other write", async () => {
+  it("retry from the current node the failed compare answered when the copy is stale, keeping the other write", async () => {
     await registered("cached-2");
     const stale = informers.nodes.get("cached-2")!;
     // Another writer (another replica, say) changes the node; this registry's copy stays old.
@@ -78,8 +78,11 @@ describe("node writes from the informer's copy", () => {
     const labelled = await other.updateNode(Node.fromPartial({ ...(await other.getNode("cached-2")), metadata: { ...(await other.getNode("cached-2")).metadata, labels: { team: "blue" } } }));
     const staleView = new NodeRegistry({ store, clock, nodes: { get: (name: string): FullNode | undefined => (name === "cached-2" ? stale : undefined) } });
     const get = vi.spyOn(store, "get");
+    const txn = vi.spyOn(store, "txn");
     const answer = await staleView.updateStatus("cached-2", agentNode("cached-2", new Date(clock.now() + 2000), "after the label").status, "");
-    expect(nodeReads(get, "cached-2")).toBe(1);
+    // The failed compare answered the current node: the retry starts from it, with no read.
+    expect(txn).toHaveBeenCalledTimes(2);
+    expect(nodeReads(get, "cached-2")).toBe(0);
     expect(revisionOf(answer)).toBeGreaterThan(revisionOf(labelled));
     const read = await registry.getNode("cached-2");
     expect(read.metadata!.labels).toEqual({ team: "blue" });
