@@ -218,7 +218,7 @@ export function report(o: Options, r: Outcome): void {
       "(`grpc.use_local_subchannel_pool`: one TCP connection each), the all-node watchers of each process on a channel of their own; " +
       `channels with a ${windowName(o.flowWindow)} HTTP/2 flow-control window (\`grpc-node.flow_control_window\`) except in the last phase. ` +
       `Opening the pinned watchers took ${r.openS.toFixed(1)} s and server RSS went ${fmtMiB(r.rssBefore)} → ${fmtMiB(r.rssAfter)}.`,
-    "- Load: one writer process (grpc-js unary calls with each node's status built once, to leave the CPU to the server and the watchers), " +
+    "- Load: one writer process (gRPC unary calls over a bare HTTP/2 session, each node's status encoded once and only its conditions per write, to leave the CPU to the server and the watchers), " +
       `UpdateStatus of uniformly random nodes at ${fmtInt(o.rate)}/s, paced (open loop, up to 1,000 in flight), ` +
       `each write stamping its sequence number and the writer's clock into the Ready condition's message. Each phase: ${o.warmupS} s of writes ` +
       `ramping up from 0 to ${fmtInt(o.rate)}/s (the workers start cold), then the measured window at the full rate ` +

@@ -12,11 +12,12 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { NodeClient, type WatchEvent } from "../src/client/client.js";
-import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
-import { NodeServiceService, UpdateStatusRequest, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
-import { realisticStatus, scaleNodeName } from "../test/support/realistic-node.js";
+import { NodeServiceService, UpdateStatusResponse } from "../src/gen/nodeplane/v1/service.js";
+import { scaleNodeName } from "../test/support/realistic-node.js";
+import { StampedRequests } from "./fanout-request.js";
 import { epochNow, prng, sleep } from "./harness.js";
-import { loopbackOnly, rawClient, rawUnary, serve } from "./ipc.js";
+import { H2Unary } from "./h2-unary.js";
+import { loopbackOnly, serve } from "./ipc.js";
 import { Errors, Histogram, type HistogramWire } from "./tally.js";
 
 const STAMP = /^bench seq=(\d+) t=(\d+(?:\.\d+)?)$/;
@@ -232,32 +233,24 @@ export interface WriterRun {
 }
 
 /**
- * The writer is load, not a client under test: it calls UpdateStatus through grpc-js directly
- * with each node's status built once (only the Ready condition's message changes per write) and
- * decodes one answer in VERIFY_EVERY, so that it leaves the CPU to the server and the watchers.
+ * The writer is load, not a client under test: it calls UpdateStatus over a bare HTTP/2 session
+ * (bench/h2-unary.ts: the server gets the requests a grpc-js client sends, without grpc-js's
+ * per-call cost in this process), with each node's status encoded once and only its conditions
+ * per write (bench/fanout-request.ts), and decodes one answer in VERIFY_EVERY, so that it leaves
+ * the CPU to the server and the watchers.
  */
 const VERIFY_EVERY = 97;
 
 class Writer {
   private readonly random: () => number;
-  private readonly statuses = new Map<number, NodeStatus>();
+  private readonly requests = new StampedRequests();
   private nextSeq = 0;
 
   constructor(
     private readonly init: { address: string; nodeCount: number; maxSeq: number; seed: number },
-    private readonly client: grpc.Client,
+    private readonly client: H2Unary,
   ) {
     this.random = prng(init.seed);
-  }
-
-  /** UpdateStatusRequest bytes for node `i`, its Ready condition's message stamped for write `seq` at `t`. */
-  private request(i: number, name: string, seq: number, t: number): Buffer {
-    let status = this.statuses.get(i);
-    if (!status) this.statuses.set(i, (status = NodeStatus.fromPartial(realisticStatus(i, name))));
-    const at = new Date(t);
-    const message = `bench seq=${seq} t=${t.toFixed(3)}`;
-    const conditions = status.conditions.map((c) => (c.type === "Ready" ? { ...c, message, lastHeartbeatTime: at } : { ...c, lastHeartbeatTime: at }));
-    return Buffer.from(UpdateStatusRequest.encode({ name, status: { ...status, conditions }, resourceVersion: "" }).finish());
   }
 
   async run(cmd: WriterRun) {
@@ -309,7 +302,7 @@ class Writer {
         const t0 = epochNow();
         const inWindow = t0 >= windowStart && t0 < windowEnd;
         if (inWindow) windowWrites++;
-        rawUnary(this.client, NodeServiceService.updateStatus.path, this.request(node, name, seq, t0), cmd.deadlineMs).then(
+        this.client.call(NodeServiceService.updateStatus.path, this.requests.request(node, name, seq, t0), cmd.deadlineMs).then(
           (res) => {
             const answered = res.length === 0 ? "(nothing)" : seq % VERIFY_EVERY === 0 ? (UpdateStatusResponse.decode(res).node?.metadata?.name ?? "?") : name;
             if (answered !== name) errors.add("VERIFY", `updated ${name}, answered ${answered}`);
@@ -385,7 +378,7 @@ const watcherApi = {
 
 const writerApi = {
   async init(init: { address: string; nodeCount: number; maxSeq: number; seed: number }): Promise<void> {
-    writer = new Writer(init, await rawClient(init.address, channelOptions));
+    writer = new Writer(init, await H2Unary.connect(init.address));
   },
   run: (cmd: WriterRun) => writer!.run(cmd),
 };

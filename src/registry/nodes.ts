@@ -13,7 +13,7 @@ import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js
 import { addressViolations, validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
 import { dns1123SubdomainViolations } from "../validation/names.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, withRevision } from "../model/codec.js";
-import { formatRevision, parseRevision } from "../model/revision.js";
+import { formatRevision, parseRevision, revisionOf } from "../model/revision.js";
 import { leaseKey, nodeKey } from "../model/keys.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import { type FullNode, fullNode } from "../model/node.js";
@@ -46,16 +46,26 @@ export interface NodeRegistryOptions {
   onCheckpointError?: (err: Error) => void;
   /** A lease checkpoint ended (metrics). */
   onCheckpoint?: LeaseRenewalsOptions["onCheckpoint"];
+  /**
+   * The server's node informer (its revision in metadata.resource_version): a read-modify-write
+   * without a client precondition starts from its copy instead of reading and decoding the
+   * store's, as kube-apiserver's GuaranteedUpdate starts from its watch cache. The compare on the
+   * copy's revision makes a stale copy harmless: a failed compare retries from the store.
+   */
+  nodes?: { get(name: string): FullNode | undefined };
 }
 
 /** How often Lease renewals are checkpointed by default, ms (--lease-checkpoint-interval). */
 export const DEFAULT_LEASE_CHECKPOINT_MS = 1000;
 
 /** A stored object together with its key's store metadata. */
-interface Read<T> {
+interface Read<T, K = KeyValue> {
   obj: T;
-  kv: KeyValue;
+  kv: K;
 }
+
+/** A node to change: read from the store, or the node informer's copy (what a write needs of its key). */
+type NodeBase = Read<FullNode, Pick<KeyValue, "value" | "modRevision">>;
 
 export class NodeRegistry {
   private readonly store: Store;
@@ -73,8 +83,10 @@ export class NodeRegistry {
   private readonly newNodeTaints: Taint[];
   private readonly maxMessageBytes: number;
   private readonly maxObjectBytes: number;
+  private readonly nodes: NodeRegistryOptions["nodes"];
 
   constructor(opts: NodeRegistryOptions) {
+    this.nodes = opts.nodes;
     this.store = opts.store;
     this.clock = opts.clock ?? systemClock;
     this.maxRetries = opts.maxRetries ?? 32;
@@ -364,8 +376,20 @@ export class NodeRegistry {
     return kv && { obj: fullNode(decodeNode(kv)), kv };
   }
 
+  /**
+   * The node informer's copy of a node as a read would answer it: its stored bytes are its
+   * encoding (every node is stored as encodeNode wrote it, and decoding loses nothing encodeNode
+   * writes), so that a write that changes nothing is still recognised. Undefined when the
+   * informer does not have the node (not yet seen, or none is given).
+   */
+  private cachedNode(name: string): NodeBase | undefined {
+    const obj = this.nodes?.get(name);
+    const modRevision = obj ? revisionOf(obj) : 0;
+    return obj && modRevision > 0 ? { obj, kv: { value: encodeNode(obj), modRevision } } : undefined;
+  }
+
   /** A stored node as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
-  private answer(read: Read<FullNode>): Node {
+  private answer(read: NodeBase): Node {
     const limit = answerLimitFor(this.maxMessageBytes);
     return read.kv.value.length <= limit ? read.obj : standIn(read.obj, read.kv.value.length, limit);
   }
@@ -447,14 +471,27 @@ export class NodeRegistry {
     return undefined;
   }
 
-  /** Read-modify-write of one node under CAS; with a client precondition a conflict is final. */
+  /**
+   * Read-modify-write of one node under CAS; with a client precondition a conflict is final.
+   * Without one, the first attempt starts from the node informer's copy (cachedNode); after a
+   * failed compare the next starts from the current value the store answered it with, so a stale
+   * copy costs no more store calls than a read would have (on etcd the informer hears of a write
+   * only after it is answered: back-to-back writes of one node often find the copy one behind).
+   * `change` must not modify the node it is given (the informer's is frozen and shared).
+   */
   private mutateNode(
     name: string,
     precondition: number | undefined,
     change: (stored: FullNode, now: Date) => FullNode,
   ): Promise<Node> {
+    let first = true;
+    let known: NodeBase | undefined;
     return this.retry(name, async () => {
-      const current = await this.readNode(name);
+      // Taken when the attempt runs, not when it was queued behind other writes of the node.
+      if (first && precondition === undefined) known = this.cachedNode(name);
+      first = false;
+      const current = known ?? (await this.readNode(name));
+      known = undefined;
       if (!current) throw new NotFoundError("node", name);
       checkPrecondition(name, precondition, current.kv);
       const next = change(current.obj, this.now());
@@ -466,7 +503,10 @@ export class NodeRegistry {
         ops: [{ type: "put", key: nodeKey(name), value }],
       };
       const res = await this.store.txn(req);
-      return res.succeeded ? withRevision(next, res.results[0]!) : undefined;
+      if (res.succeeded) return withRevision(next, res.results[0]!);
+      const kv = res.current[0];
+      known = kv && { obj: fullNode(decodeNode(kv)), kv };
+      return undefined;
     });
   }
 
@@ -506,7 +546,7 @@ function checkReadName(what: string, shown: string, name = shown): void {
   if (rules.length > 0) throw new NotFoundError(what, shown, `not a valid node name: it ${rules.join("; ")}`);
 }
 
-function checkPrecondition(name: string, precondition: number | undefined, kv: KeyValue): void {
+function checkPrecondition(name: string, precondition: number | undefined, kv: Pick<KeyValue, "modRevision">): void {
   if (precondition !== undefined && precondition !== kv.modRevision) {
     throw new ConflictError("node", name, formatRevision(precondition), formatRevision(kv.modRevision));
   }

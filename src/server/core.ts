@@ -77,6 +77,7 @@ export function buildCore(o: CoreOptions): Core {
     store,
     clock,
     ipam,
+    nodes: informers.nodes,
     newNodeTaints: o.cloud ? [uninitializedTaint()] : [],
     maxMessageBytes: o.maxMessageBytes,
     leaseCheckpointMs: o.leaseCheckpointMs,
