@@ -8,7 +8,8 @@ import { docHead, finish, fmtInt, fmtMiB, fmtMs, fmtPct, mdTable } from "./repor
 import type { Memory, Options, RegisterRun, Timed } from "./scale.js";
 import { type SteadyOutcome, steadyRow } from "./steady-heartbeat.js";
 
-const TARGET = { registerPerSec: 2000, rssBytes: 2 ** 30, restartMs: 5000 };
+/** Issue 17 raised Register's target from issue 7's 2,000 nodes/s to 0.9 × the trivial grpc-js Register of the same run. */
+const TARGET = { registerVsTrivial: 0.9, rssBytes: 2 ** 30, restartMs: 5000 };
 
 interface Results {
   began: number;
@@ -111,8 +112,8 @@ function resultRows(o: Options, r: Results): string[][] {
       `Register throughput, ${n} realistic nodes, ${o.workers} workers × ${o.lanes} in flight`,
       `${fmtInt(reg.perSec)} nodes/s (p50 ${fmtMs(reg.hist.ms(0.5))} ms, p99 ${fmtMs(reg.hist.ms(0.99))} ms; server CPU ${fmtPct(reg.cpu.pct.server)})`,
       baseline ? `trivial grpc-js Register: ${fmtInt(baseline.perSec)} calls/s (${(reg.perSec / baseline.perSec).toFixed(2)}×)` : "–",
-      `≥ ${fmtInt(TARGET.registerPerSec)} nodes/s`,
-      met(reg.perSec >= TARGET.registerPerSec),
+      `≥ ${TARGET.registerVsTrivial} × the trivial Register`,
+      baseline ? met(reg.perSec >= TARGET.registerVsTrivial * baseline.perSec) : "–",
     ],
     [
       `Server RSS, ${n} nodes, idle after registering them`,
