@@ -107,6 +107,8 @@ interface Entry {
   waiters: Waiter[];
   /** Where this Lease's write periods start, as a fraction of S: spread by name, so that writes spread over time. */
   phase: number;
+  /** The slot of `deferred` holding it, while a checkpoint has left its renewal for later. */
+  slot: number | undefined;
 }
 
 /** One Lease in a checkpoint. */
@@ -120,8 +122,15 @@ interface Item {
 
 export class LeaseRenewals {
   private readonly entries = new Map<string, Entry>();
-  /** Leases with a renewal not yet written, in the order they were first renewed. */
+  /** Leases with a renewal not yet written, in the order they were first renewed (but those in `deferred`). */
   private dirty = new Set<string>();
+  /**
+   * Leases whose renewal a checkpoint left for later (write spacing), by the slot of C in which,
+   * renewed no further, they may be written (see deferUntil): a checkpoint looks at the slots
+   * that have come instead of at every deferred Lease each time (at 100,000 nodes renewing every
+   * 10 s, most of them). A new renewal of one moves it back to `dirty`.
+   */
+  private readonly deferred = new Map<number, Set<string>>();
   private readonly chunkOps: number;
   private readonly lagLimitMs: number;
   private readonly listeners = new Set<(name: string, renewMs: number) => void>();
@@ -156,6 +165,7 @@ export class LeaseRenewals {
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = undefined;
     await this.running?.catch(() => undefined);
+    this.takeDeferred(Infinity, this.dirty);
     if (this.dirty.size > 0) await this.checkpoint();
   }
 
@@ -200,6 +210,7 @@ export class LeaseRenewals {
     const renewTime = Math.max(now, base.spec!.renewTime?.getTime() ?? 0);
     const lease: Lease = { ...base, spec: { ...base.spec!, renewTime: new Date(renewTime) } };
     e.pending = lease;
+    this.undefer(name, e);
     this.dirty.add(name);
     return lease;
   }
@@ -227,7 +238,7 @@ export class LeaseRenewals {
     const stored = withRevision(lease, kv);
     let e = this.entries.get(name);
     if (!e) {
-      e = { stored, modRevision: kv.modRevision, pending: undefined, acked: 0, waiters: [], phase: phaseOf(name) };
+      e = { stored, modRevision: kv.modRevision, pending: undefined, acked: 0, waiters: [], phase: phaseOf(name), slot: undefined };
       this.entries.set(name, e);
       return stored;
     }
@@ -247,6 +258,7 @@ export class LeaseRenewals {
     if (!e || e.modRevision >= revision) return;
     this.entries.delete(name);
     this.dirty.delete(name);
+    this.undefer(name, e);
     const err = new NotFoundError("lease", `kube-node-lease/${name}`, "its node was deleted");
     for (const w of e.waiters.splice(0)) w.reject(err);
   }
@@ -274,7 +286,9 @@ export class LeaseRenewals {
 
   /** Renewals not yet written (a metric). */
   get pendingCount(): number {
-    return this.dirty.size;
+    let n = this.dirty.size;
+    for (const names of this.deferred.values()) n += names.size;
+    return n;
   }
 
   /** Write every renewal now (and wait for the checkpoint in flight first). */
@@ -311,13 +325,13 @@ export class LeaseRenewals {
       if (this.stopped) return;
       this.arm();
       if (this.running) this.due = true;
-      else if (this.dirty.size > 0) void this.checkpoint().catch(() => undefined);
+      else if (this.dirty.size > 0 || this.deferredDue(this.o.clock.now())) void this.checkpoint().catch(() => undefined);
     }, this.o.intervalMs);
   }
 
   private readonly runDue = (): void => {
     this.immediate = undefined;
-    if (!this.running && this.dirty.size > 0) void this.checkpoint().catch(() => undefined);
+    if (!this.running && (this.dirty.size > 0 || this.deferredDue(this.o.clock.now()))) void this.checkpoint().catch(() => undefined);
   };
 
   /** One checkpoint: every renewal pending now, in chunks sent together. */
@@ -329,11 +343,13 @@ export class LeaseRenewals {
     this.dirty = new Set();
     const items: Item[] = [];
     const now = this.o.clock.now();
+    this.takeDeferred(now, names);
     for (const name of names) {
       const entry = this.entries.get(name);
       if (!entry?.pending) continue;
-      if (this.later(entry, now)) {
-        this.dirty.add(name);
+      const until = this.deferUntil(entry, now);
+      if (until !== undefined) {
+        this.defer(name, entry, until);
         continue;
       }
       items.push({ name, entry, lease: entry.pending, modRevision: entry.modRevision, value: storedLeaseBytes(entry.pending) });
@@ -352,21 +368,60 @@ export class LeaseRenewals {
   }
 
   /**
-   * Whether this checkpoint may leave the Lease's pending renewal for a later one (write spacing):
-   * nobody waits for it, the server is not stopping, and it falls in the same write period of
-   * the Lease as the stored renew time and is younger than the period. A Lease renewed every
-   * interval I is then written about once per S (S ≥ I), never trailing by S or more.
+   * Whether this checkpoint may leave the Lease's pending renewal for a later one (write spacing),
+   * and until when: nobody waits for it, the server is not stopping, and it falls in the same
+   * write period of the Lease as the stored renew time and is younger than the period. A Lease
+   * renewed every interval I is then written about once per S (S ≥ I), never trailing by S or
+   * more. Renewed no further, it stays left for later until the time answered (then it is S old,
+   * or the stored renew time 1.25 × S old); undefined: write it now.
    */
-  private later(e: Entry, now: number): boolean {
-    if (this.stopped || this.o.intervalMs === 0 || e.waiters.length > 0) return false;
+  private deferUntil(e: Entry, now: number): number | undefined {
+    if (this.stopped || this.o.intervalMs === 0 || e.waiters.length > 0) return undefined;
     const spacing = Math.min(this.o.writeIntervalMs ?? 0, (e.stored.spec?.leaseDurationSeconds ?? 0) * 500);
-    if (spacing <= 0) return false;
+    if (spacing <= 0) return undefined;
     const pending = e.pending!.spec!.renewTime!.getTime();
     const stored = e.stored.spec?.renewTime?.getTime() ?? 0;
     // A stale pending renewal (its node went quiet), or a stored one 1.25 × S old (a node renewing
     // at an interval close to S would otherwise skip a period and leave a gap of almost S + I).
-    if (now - pending >= spacing || now - stored >= STALE_STORED * spacing) return false;
-    return Math.floor((pending + e.phase * spacing) / spacing) === Math.floor((stored + e.phase * spacing) / spacing);
+    const until = Math.min(pending + spacing, stored + STALE_STORED * spacing);
+    if (now >= until) return undefined;
+    const period = (t: number): number => Math.floor((t + e.phase * spacing) / spacing);
+    return period(pending) === period(stored) ? until : undefined;
+  }
+
+  /** Leave a renewal for the first checkpoint at or after `until` (a slot of C: at most one look too early). */
+  private defer(name: string, e: Entry, until: number): void {
+    const slot = Math.floor(until / this.o.intervalMs);
+    let names = this.deferred.get(slot);
+    if (!names) this.deferred.set(slot, (names = new Set()));
+    names.add(name);
+    e.slot = slot;
+  }
+
+  private undefer(name: string, e: Entry): void {
+    if (e.slot === undefined) return;
+    const names = this.deferred.get(e.slot);
+    names?.delete(name);
+    if (names?.size === 0) this.deferred.delete(e.slot);
+    e.slot = undefined;
+  }
+
+  /** Move the deferred renewals whose slot has come by `now` into `into`. */
+  private takeDeferred(now: number, into: Set<string>): void {
+    for (const [slot, names] of this.deferred) {
+      if (slot * this.o.intervalMs > now) continue;
+      this.deferred.delete(slot);
+      for (const name of names) {
+        const e = this.entries.get(name);
+        if (e) e.slot = undefined;
+        into.add(name);
+      }
+    }
+  }
+
+  private deferredDue(now: number): boolean {
+    for (const slot of this.deferred.keys()) if (slot * this.o.intervalMs <= now) return true;
+    return false;
   }
 
   /** Write one chunk; on a failed compare, rebase the Leases that changed and retry the others. */
@@ -435,6 +490,7 @@ export class LeaseRenewals {
     if (e.pending && (e.pending.spec?.renewTime?.getTime() ?? 0) <= at) {
       e.pending = undefined;
       this.dirty.delete(name);
+      this.undefer(name, e);
     }
     if (e.acked <= at) e.acked = 0;
     let n = 0;

@@ -489,6 +489,33 @@ describe("Lease renewals made durable by checkpoint", () => {
       expect(renewMs(await stored("ws-last"))).toBe(next);
     });
 
+    it("a renewal left for later counts as pending, once however often renewed, until written or its node is deleted", async () => {
+      const a = spaced();
+      /** A Lease whose renewal the last checkpoint left for later. */
+      const deferred = async (name: string): Promise<void> => {
+        toPeriodStart(name);
+        await register(a, name);
+        await run(a, 1000);
+        clock.advance(10);
+        await a.renewLease(name, "", 0);
+        await run(a, 1000);
+      };
+      await deferred("ws-count-a");
+      expect(a.renewals.pendingCount).toBe(1);
+      clock.advance(10);
+      await a.renewLease("ws-count-a", "", 0); // renewed again while left for later
+      expect(a.renewals.pendingCount).toBe(1);
+      await run(a, 1000);
+      expect(a.renewals.pendingCount).toBe(1);
+      a.renewals.forget("ws-count-a");
+      expect(a.renewals.pendingCount).toBe(0);
+      await deferred("ws-count-b");
+      expect(a.renewals.pendingCount).toBe(1);
+      await run(a, S + 1000); // written once S old
+      expect(a.renewals.pendingCount).toBe(0);
+      await a.renewals.stop();
+    });
+
     it("a renewal that waits for its checkpoint (the last one failed) is written by the next one, whatever its write period", async () => {
       let failed: () => void = () => {};
       const failure = new Promise<void>((resolve) => (failed = resolve));
