@@ -373,7 +373,7 @@ export class NodeRegistry {
 
   private async readNode(name: string): Promise<Read<FullNode> | undefined> {
     const kv = await this.store.get(nodeKey(name));
-    return kv && { obj: fullNode(decodeNode(kv)), kv };
+    return kv && nodeRead(kv);
   }
 
   /**
@@ -505,7 +505,7 @@ export class NodeRegistry {
       const res = await this.store.txn(req);
       if (res.succeeded) return withRevision(next, res.results[0]!);
       const kv = res.current[0];
-      known = kv && { obj: fullNode(decodeNode(kv)), kv };
+      known = kv && nodeRead(kv);
       return undefined;
     });
   }
@@ -544,6 +544,11 @@ function checkReadName(what: string, shown: string, name = shown): void {
   if (name === "") throw InvalidError.of("name", name, "must not be empty: name the node");
   const rules = dns1123SubdomainViolations(name);
   if (rules.length > 0) throw new NotFoundError(what, shown, `not a valid node name: it ${rules.join("; ")}`);
+}
+
+/** A stored node decoded, with its key's store metadata. */
+function nodeRead(kv: KeyValue): Read<FullNode> {
+  return { obj: fullNode(decodeNode(kv)), kv };
 }
 
 function checkPrecondition(name: string, precondition: number | undefined, kv: Pick<KeyValue, "modRevision">): void {

@@ -9,6 +9,9 @@
  * - The (key, rev) index is dropped, `log_rev` on (rev) becomes (rev, key), and `log_deletes`
  *   indexes the deletes.
  *
+ * The schema 2 tables are spelled out here as schema 2 first defined them, not taken from
+ * sqlite-sql.ts: a later schema must not change what this step produced.
+ *
  * It costs one index lookup per history row and a rewrite of `kv`: seconds for 100,000 nodes
  * with a few million history rows, once.
  */

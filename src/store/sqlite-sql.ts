@@ -72,8 +72,8 @@ export interface LogRow {
   prev_create_rev: number | null;
 }
 
-/** The writer's read of a key: its version and the history row that wrote it. */
-export interface WriterKvRow extends KvRow {
+/** A key's current version with the history row that wrote it (the writer's reads, past lists' walks). */
+export interface LoggedKvRow extends KvRow {
   log_id: number;
 }
 
@@ -116,7 +116,7 @@ const GET_META = "SELECT value FROM meta WHERE name = ?";
 
 /** What the writer (src/store/sqlite-writer.ts) runs: point reads inside its transactions, changes, compaction. */
 export class WriteStatements {
-  readonly getKv: Database.Statement<[string], WriterKvRow>;
+  readonly getKv: Database.Statement<[string], LoggedKvRow>;
   /** (key, value, create_rev, mod_rev, log_id) */
   readonly upsertKv: Database.Statement<[string, Uint8Array, number, number, number]>;
   readonly deleteKv: Database.Statement<[string]>;
@@ -168,7 +168,7 @@ export class ReadStatements {
   readonly ping: Database.Statement<[], { one: number }>;
 
   private readonly headList = new Map<Variant, Database.Statement<[RangeParams], KvRow>>();
-  private readonly pastHead = new Map<Variant, Database.Statement<[RangeParams], WriterKvRow>>();
+  private readonly pastHead = new Map<Variant, Database.Statement<[RangeParams], LoggedKvRow>>();
   private readonly deletesSince = new Map<Variant, Database.Statement<[Omit<RangeParams, "limit"> & { rev: number }], { key: string; id: number }>>();
   private readonly logRow: Database.Statement<[number], HistoryRow>;
   private readonly history = new Map<
@@ -247,7 +247,7 @@ export class ReadStatements {
   }
 
   /** Live rows from a range's start, ascending, at most `limit` (-1: all), with the history row of each. */
-  private liveRows(r: KeyRange, limit: number): WriterKvRow[] {
+  private liveRows(r: KeyRange, limit: number): LoggedKvRow[] {
     const v = variant(r);
     let stmt = this.pastHead.get(v);
     if (!stmt) {

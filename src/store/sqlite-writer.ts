@@ -19,7 +19,7 @@
  */
 import Database from "better-sqlite3";
 import { migrate } from "./sqlite-migrate.js";
-import { SCHEMA_VERSION, WriteStatements, type WriterKvRow } from "./sqlite-sql.js";
+import { SCHEMA_VERSION, WriteStatements, type LoggedKvRow } from "./sqlite-sql.js";
 import type { Op, TxnRequest } from "./store.js";
 
 /** A stored version of the key a compare or op names: its value, createRevision and modRevision. */
@@ -43,9 +43,14 @@ export type WriterRequest =
   | { type: "check" }
   | { type: "close" };
 
+/** The file had an older schema, migrated as the writer opened it: from that version, taking seconds (its check included). */
+export interface Migration {
+  from: number;
+  seconds: number;
+}
+
 export type WriterReply =
-  /** `migrated`: the file had an older schema, migrated at open (from that version, taking seconds). */
-  | { type: "ready"; revision: number; compactRevision: number; migrated?: { from: number; seconds: number } }
+  | { type: "ready"; revision: number; compactRevision: number; migrated?: Migration }
   /** `seconds`: applying and committing the batch, fsync included. */
   | { type: "batch"; revision: number; outcomes: TxnOutcome[]; seconds: number }
   | { type: "compact-begin"; bound: number }
@@ -130,7 +135,8 @@ export class Writer {
     private readonly db: Database.Database,
     private readonly sql: WriteStatements,
     private readonly fault: FaultInjector | undefined,
-    private readonly migrated: { from: number; seconds: number } | undefined,
+    /** What opening did besides: a migration, and the check made before it (seconds). */
+    private readonly opened: { migrated?: Migration; checkedSeconds?: number },
   ) {
     this.rev = sql.getMeta.get("revision")!.value;
     this.applyBatch = db.transaction((txns: TxnRequest[]) => this.applyAll(txns));
@@ -149,17 +155,18 @@ export class Writer {
       if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);
       db.pragma("synchronous = FULL");
       const version = (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined)?.value;
-      let migrated: { from: number; seconds: number } | undefined;
+      const opened: { migrated?: Migration; checkedSeconds?: number } = {};
       if (version === 1) {
         // An older file: checked whole first (as every file is before its first write), then migrated.
         const started = performance.now();
         checkIntegrity(db, config.file);
+        opened.checkedSeconds = (performance.now() - started) / 1000;
         migrate(db);
-        migrated = { from: version, seconds: (performance.now() - started) / 1000 };
+        opened.migrated = { from: version, seconds: (performance.now() - started) / 1000 };
       } else if (version !== SCHEMA_VERSION) {
         throw new Refusal(`the SQLite store ${config.file} has schema version ${version}, not ${SCHEMA_VERSION}: it was written by a newer nodeplane; nothing was written to it`);
       }
-      return new Writer(db, new WriteStatements(db), fault, migrated);
+      return new Writer(db, new WriteStatements(db), fault, opened);
     } catch (err) {
       db.close();
       throw err;
@@ -168,7 +175,8 @@ export class Writer {
 
   ready(): WriterReply {
     const compactRevision = this.sql.getMeta.get("compact_revision")!.value;
-    return { type: "ready", revision: this.rev, compactRevision, ...(this.migrated ? { migrated: this.migrated } : {}) };
+    const migrated = this.opened.migrated;
+    return { type: "ready", revision: this.rev, compactRevision, ...(migrated ? { migrated } : {}) };
   }
 
   /** Answer one request. Never throws: a failure is a `failed` reply, and nothing of the request was applied. */
@@ -202,6 +210,8 @@ export class Writer {
           this.sql.setMeta.run(this.rev, "revision");
           return { type: "probe" };
         case "check": {
+          // A migrated file was checked whole just before its migration: not read through again.
+          if (this.opened.checkedSeconds !== undefined) return { type: "check", seconds: this.opened.checkedSeconds };
           const started = performance.now();
           checkIntegrity(this.db, this.db.name);
           return { type: "check", seconds: (performance.now() - started) / 1000 };
@@ -271,7 +281,7 @@ export class Writer {
   }
 
   private read(key: string): Version | null {
-    const row: WriterKvRow | undefined = this.sql.getKv.get(key);
+    const row: LoggedKvRow | undefined = this.sql.getKv.get(key);
     if (!row) return null;
     const version: Version = [row.value, row.create_rev, row.mod_rev];
     this.logIds.set(version, row.log_id);

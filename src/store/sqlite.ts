@@ -57,7 +57,7 @@ import Database from "better-sqlite3";
 import { CompactedError, NodeplaneError, ResourceExhaustedError, UnavailableError } from "../errors.js";
 import { compareKeys, futureRevision, prefixEnd, validateRevision, validateTxn } from "./keys.js";
 import { type KeyRange, type KvRow, type LogRow, ReadStatements, toKeyValue } from "./sqlite-sql.js";
-import type { FaultInjector, TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
+import type { FaultInjector, Migration, TxnOutcome, Version, WriterReply, WriterRequest } from "./sqlite-writer.js";
 import { startWriter, type WriterLink, WriterStartError } from "./sqlite-writer-link.js";
 import { DamagedStoreError, DB_FILE, prepareStoreFile, repairAdvice } from "./sqlite-files.js";
 import type {
@@ -122,7 +122,7 @@ export class SqliteStore implements Store {
    */
   readonly checked: Promise<number>;
   /** Set when the file had an older schema and was migrated as it opened (src/store/sqlite-migrate.ts). */
-  readonly migrated: { from: number; seconds: number } | undefined;
+  readonly migrated: Migration | undefined;
   /** The revision whose events have been published. */
   private rev: number;
   /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
@@ -160,7 +160,7 @@ export class SqliteStore implements Store {
     private readonly db: Database.Database,
     private readonly sql: ReadStatements,
     private readonly writer: WriterLink,
-    ready: { revision: number; compactRevision: number; migrated?: { from: number; seconds: number } },
+    ready: { revision: number; compactRevision: number; migrated?: Migration },
     private readonly file: string,
     opts: SqliteStoreOptions,
   ) {
