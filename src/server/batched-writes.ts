@@ -14,9 +14,9 @@
  * This relies on a grpc-js internal (the stream's `call`, checked at run time; grpc-js 1.14) and
  * is only safe when that call is grpc-js's base call: a server interceptor's
  * ServerInterceptingCall keeps messages in order only with one in flight (grpc-node issue 2899),
- * so with interceptors the stream is left as it is.
+ * so with interceptors (authentication on: see call-guard.ts) the stream is left as it is.
  */
-import { ServerInterceptingCall, type ServerWritableStream } from "@grpc/grpc-js";
+import { ServerInterceptingCall, type ServerDuplexStream, type ServerWritableStream } from "@grpc/grpc-js";
 
 interface MessageSink {
   sendMessage(message: unknown, callback: () => void): void;
@@ -28,7 +28,7 @@ const isSink = (x: unknown): x is MessageSink =>
 const noop = (): void => {};
 
 /** Let `call` pass every buffered message to HTTP/2 at once. False when it cannot (left as it was). */
-export function batchWrites<Req, Res>(call: ServerWritableStream<Req, Res>): boolean {
+export function batchWrites<Req, Res>(call: ServerWritableStream<Req, Res> | ServerDuplexStream<Req, Res>): boolean {
   const inner: unknown = Reflect.get(call, "call");
   if (!isSink(inner) || inner instanceof ServerInterceptingCall) return false;
   const writev = (chunks: ReadonlyArray<{ chunk: unknown }>, done: () => void): void => {

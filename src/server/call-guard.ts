@@ -3,17 +3,26 @@
  *
  * Requests that cannot be decoded are the client's fault, and answered INVALID_ARGUMENT.
  * grpc-js answers a request whose deserializer throws with INTERNAL ("Error deserializing
- * request") from inside the call, where no interceptor sees it — the code every client reads
- * as "the server broke". So every service is added through `tolerantServer`: its request
- * deserializers never throw but return an `Undecodable` naming what failed, and the
- * `callGuard` interceptor (first in the server's list, so before authorization looks
- * at a message) answers INVALID_ARGUMENT naming the method and the decoder's reason. No
- * handler ever sees an undecodable request; this holds for the health and reflection services
- * too, whose handlers are not ours.
+ * request") from inside the call — the code every client reads as "the server broke". So every
+ * service is added through `tolerantServer`: its request deserializers never throw but return an
+ * `Undecodable` naming what failed, and INVALID_ARGUMENT naming the method and the decoder's
+ * reason is answered before any handler (or authorization) sees it. This holds for the health and
+ * reflection services too, whose handlers are not ours.
  *
- * The guard's decoders also note each request's size as received (`wireSize`): what a limit on
- * request size must measure — a re-encoding of the decoded message drops unknown fields, and
- * throws for values the decoder accepts but cannot encode (a timestamp beyond JavaScript's dates).
+ * Two places do that, one per server shape (`serverInterceptors`):
+ * - With other interceptors (authentication on: the gate), the `callGuard` interceptor, first in
+ *   the list, so before authorization looks at a message.
+ * - With none (authentication off), the handler wrappers `tolerantServer` puts around every
+ *   method. An interceptor costs every call a ServerInterceptingCall with its listener and
+ *   responder (at 100,000 heartbeat streams, memory the garbage collector walks again and again),
+ *   two more hops per message, and one message in flight per stream: grpc-js's intercepting call
+ *   keeps messages in order only so, which disables batched writes (batched-writes.ts) for
+ *   Heartbeat answers and Watch events.
+ *
+ * The decoders note each request's size as received (`wireSize`) when asked (the gate measures
+ * requests against a limit with it): a re-encoding of the decoded message drops unknown fields,
+ * and throws for values the decoder accepts but cannot encode (a timestamp beyond JavaScript's
+ * dates).
  *
  * A status's details are bounded (MAX_DETAILS_BYTES): ours already are (src/errors.ts), but a
  * library's handler may quote the request back — grpc-health-check's Check names the unknown
@@ -40,7 +49,7 @@ export function wireSize(message: unknown): number | undefined {
 /** Longest decoder reason quoted back to the client. */
 const MAX_REASON = 200;
 
-function tolerant(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+function tolerant(definition: grpc.ServiceDefinition, measure: boolean): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(definition)) {
     const decode = method.requestDeserialize;
@@ -49,7 +58,7 @@ function tolerant(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
           const message = decode(bytes);
-          if (typeof message === "object" && message !== null) wireSizes.set(message, bytes.length);
+          if (measure && typeof message === "object" && message !== null) wireSizes.set(message, bytes.length);
           return message;
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
@@ -61,11 +70,97 @@ function tolerant(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
   return out;
 }
 
-/** `server` whose addService makes every added service's request decoding tolerant. */
-export function tolerantServer(server: grpc.Server): Pick<grpc.Server, "addService"> {
+function invalid(message: Undecodable): grpc.StatusObject {
   return {
-    addService: (definition, implementation) => server.addService(tolerant(definition), implementation),
+    code: grpc.status.INVALID_ARGUMENT,
+    details: `request to ${message.path} is not a valid protobuf message of its type: ${message.reason}`,
+    metadata: new grpc.Metadata(),
   };
+}
+
+/** A unary handler's error with its details bounded. */
+function boundedError(err: Partial<grpc.StatusObject>): Partial<grpc.StatusObject> {
+  const details = err.details ?? (err instanceof Error ? err.message : undefined);
+  if (details === undefined || Buffer.byteLength(details) <= MAX_DETAILS_BYTES) return err;
+  return { code: err.code ?? grpc.status.UNKNOWN, details: bounded(details), metadata: err.metadata };
+}
+
+/**
+ * `handler` guarded as the callGuard interceptor guards it, for a server without interceptors:
+ * an undecodable request is answered INVALID_ARGUMENT and never reaches it; a unary error's
+ * details are bounded.
+ */
+function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
+  if (!method.requestStream && !method.responseStream) {
+    const unary = handler as grpc.handleUnaryCall<unknown, unknown>;
+    const guard: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
+      const request: unknown = call.request;
+      if (request instanceof Undecodable) return callback(invalid(request));
+      unary(call, (err, value, trailer, flags) => callback(err && boundedError(err), value, trailer, flags));
+    };
+    return guard;
+  }
+  if (!method.requestStream) {
+    const serverStreaming = handler as grpc.handleServerStreamingCall<unknown, unknown>;
+    const guard: grpc.handleServerStreamingCall<unknown, unknown> = (call) => {
+      const request: unknown = call.request;
+      if (request instanceof Undecodable) call.emit("error", invalid(request));
+      else serverStreaming(call);
+    };
+    return guard;
+  }
+  // grpc-js's client-streaming call has no way to end it with a status but the handler's callback.
+  if (!method.responseStream) throw new Error(`${method.path}: client-streaming methods cannot be served without interceptors`);
+  const bidi = handler as grpc.handleBidiStreamingCall<unknown, unknown>;
+  const guard: grpc.handleBidiStreamingCall<unknown, unknown> = (call) => {
+    // grpc-js hands each received message to the stream's push(): an undecodable one ends the
+    // call instead, and nothing the handler writes after goes out (grpc-js's stream, ended,
+    // would otherwise never send the trailers).
+    const push = call.push;
+    let failed = false;
+    call.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (!(chunk instanceof Undecodable)) return push.call(call, chunk, encoding);
+      if (!failed) {
+        failed = true;
+        call.write = () => true;
+        call.emit("error", invalid(chunk));
+      }
+      return true;
+    };
+    bidi(call);
+  };
+  return guard;
+}
+
+/**
+ * `server` whose addService makes every added service's request decoding tolerant; `guard`:
+ * its handlers are guarded too (the server has no interceptors); `measure`: requests' sizes are
+ * noted (wireSize).
+ */
+export function tolerantServer(server: grpc.Server, o: { guard: boolean; measure: boolean }): Pick<grpc.Server, "addService"> {
+  return {
+    addService: (definition, implementation) => {
+      const tolerable = tolerant(definition, o.measure);
+      if (!o.guard) return server.addService(tolerable, implementation);
+      // grpc-js finds a method's handler by its name or its original (lower camel case) name.
+      const handlers: grpc.UntypedServiceImplementation = { ...implementation };
+      for (const [name, method] of Object.entries(definition)) {
+        for (const key of [name, method.originalName]) {
+          const handler = key === undefined ? undefined : implementation[key];
+          if (key !== undefined && handler) handlers[key] = guarded(method, handler);
+        }
+      }
+      server.addService(tolerable, handlers);
+    },
+  };
+}
+
+/**
+ * The server's interceptors: the guard first, then `others` (authorization); none at all when
+ * there are no others — the tolerant services' handlers guard the calls then (see above).
+ */
+export function serverInterceptors(others: grpc.ServerInterceptor[]): grpc.ServerInterceptor[] {
+  return others.length > 0 ? [callGuard, ...others] : [];
 }
 
 /** Longest status details sent (in UTF-8 bytes, before grpc's percent-encoding). */
@@ -82,7 +177,7 @@ function bounded(details: string): string {
  * The first interceptor of the server: answers INVALID_ARGUMENT for a message
  * `tolerantServer`'s decoders could not decode, and bounds every status's details.
  */
-export const callGuard: grpc.ServerInterceptor = (_method, call) => {
+const callGuard: grpc.ServerInterceptor = (_method, call) => {
   // Once this guard has ended the call, a streaming handler still running must not write:
   // grpc-js's stream, already ended, then never sends the trailers and the client waits forever.
   let ended = false;

@@ -12,6 +12,7 @@ import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import type { HeartbeatRequest, HeartbeatResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import type { CallRecord, Calls } from "./calls.js";
+import { batchWrites } from "./batched-writes.js";
 import { drained } from "./drain.js";
 import { toServiceError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -53,6 +54,8 @@ export class HeartbeatStreams {
     }
     this.open.add(call);
     this.o.metrics.heartbeatStreams.inc();
+    // Answers written in one event-loop turn (a burst of pipelined renewals) go out together.
+    batchWrites(call);
     // Answers go out in request order, each once its renewal is done; renewals start as they
     // arrive, so renewals waiting for one checkpoint ride along in it (lease-renewals.ts).
     let answered: Promise<void> = Promise.resolve();

@@ -45,7 +45,7 @@ import { Dashboard, type DashboardOptions } from "../dashboard/dashboard.js";
 import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connections.js";
 import { Security, type SecurityOptions } from "../auth/setup.js";
 import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
-import { callGuard, tolerantServer } from "./call-guard.js";
+import { serverInterceptors, tolerantServer } from "./call-guard.js";
 import { addNodeProxy, type NodeProxySettings } from "../proxy/serve.js";
 
 export interface ServeOptions {
@@ -274,10 +274,12 @@ export class NodeplaneServer {
           : undefined;
       if (dashboard) parts.push(() => dashboard.stop());
 
+      const interceptors = security.serverOptions().interceptors ?? [];
       const server = new grpc.Server({
         // Undecodable requests are refused before anything (authorization included) reads them;
-        // every status's details are bounded.
-        interceptors: [callGuard, ...(security.serverOptions().interceptors ?? [])],
+        // every status's details are bounded (call-guard.ts: by an interceptor only when
+        // authorization needs interceptors anyway, else by the handlers tolerantServer wraps).
+        interceptors: serverInterceptors(interceptors),
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
@@ -308,7 +310,7 @@ export class NodeplaneServer {
         admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined,
       });
       parts.push(() => heartbeats.closeAll());
-      const services = tolerantServer(server);
+      const services = tolerantServer(server, { guard: interceptors.length === 0, measure: security.gate.active });
       services.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       security.addServices(services, calls);
       const tunnels = addNodeProxy(services, { ...opts.agentProxy, registry, calls, security, log });

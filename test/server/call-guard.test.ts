@@ -2,15 +2,22 @@
  * What every call passes through, whoever implements its service: an undecodable request is
  * answered INVALID_ARGUMENT (grpc-js says INTERNAL), also in the middle of a stream a library
  * handler is still answering; a status's details are bounded. Raw HTTP/2, as any client sends.
+ *
+ * This server has no authentication, so no interceptors: the handlers tolerantServer wraps guard
+ * the calls (call-guard.ts), and a stream's answers written in one turn go out together. The
+ * callGuard interceptor, used with authentication, is exercised by the fuzz suite's
+ * authenticated runs.
  */
 import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, startHarness } from "../support/server.js";
+import { type Harness, agentNode, startHarness } from "../support/server.js";
 
 interface Answer {
   status: number | undefined;
   details: string;
   messages: number;
+  /** DATA frames that carried them. */
+  chunks: number;
 }
 
 /** Frames `messages` as gRPC messages (uncompressed). */
@@ -33,6 +40,7 @@ function call(path: string, body: Buffer): Promise<Answer> {
     session.on("error", reject);
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
     let data = Buffer.alloc(0);
+    let chunks = 0;
     let status: number | undefined;
     let details = "";
     const read = (headers: http2.IncomingHttpHeaders): void => {
@@ -43,12 +51,13 @@ function call(path: string, body: Buffer): Promise<Answer> {
     stream.on("trailers", read);
     stream.on("data", (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
+      chunks++;
     });
     stream.on("close", () => {
       session.close();
       let messages = 0;
       for (let at = 0; at + 5 <= data.length; at += 5 + data.readUInt32BE(at + 1)) messages++;
-      resolve({ status, details, messages });
+      resolve({ status, details, messages, chunks });
     });
     stream.end(body);
   });
@@ -77,6 +86,30 @@ describe("undecodable requests", () => {
   it("a Heartbeat stream with an undecodable renewal ends with INVALID_ARGUMENT", async () => {
     const answer = await call("/nodeplane.v1.NodeService/Heartbeat", frames(Buffer.from("0aff", "hex")));
     expect(answer.status).toBe(INVALID_ARGUMENT);
+  });
+});
+
+/** A HeartbeatRequest renewing `node` (node_name = 1). */
+const renewal = (node: string): Buffer => Buffer.concat([Buffer.from([0x0a, node.length]), Buffer.from(node)]);
+
+describe("a Heartbeat stream", () => {
+  it("ends INVALID_ARGUMENT at an undecodable renewal: the answers so far, none after", async () => {
+    await h.client.register(agentNode("guard-1"));
+    const answer = await call("/nodeplane.v1.NodeService/Heartbeat", frames(renewal("guard-1"), renewal("guard-1"), Buffer.from("0aff", "hex"), renewal("guard-1")));
+    expect(answer.status).toBe(INVALID_ARGUMENT);
+    expect(answer.details).toMatch(/^request to \/nodeplane\.v1\.NodeService\/Heartbeat is not a valid protobuf message/);
+    // The first renewal is answered at once; the second may still be on its way when the stream ends.
+    expect(answer.messages).toBeGreaterThanOrEqual(1);
+    expect(answer.messages).toBeLessThanOrEqual(2);
+  });
+
+  it("sends the answers to a burst of pipelined renewals together, in order (a few DATA frames, not one each)", async () => {
+    await h.client.register(agentNode("guard-2"));
+    const n = 200;
+    const answer = await call("/nodeplane.v1.NodeService/Heartbeat", frames(...Array.from({ length: n }, () => renewal("guard-2"))));
+    expect(answer.status).toBe(0);
+    expect(answer.messages).toBe(n);
+    expect(answer.chunks).toBeLessThan(n / 4);
   });
 });
 
