@@ -491,7 +491,8 @@ export class LeaseRenewals {
   /** `e.stored` changed: drop what it covers, answer the waiters it covers. */
   private covered(name: string, e: Entry): void {
     const at = renewMs(e.stored);
-    if (e.pending && e.pending <= at) {
+    // A stored Lease without a spec is no renewal's base (renewable() refuses it): nothing pends.
+    if (e.pending && (e.pending <= at || !e.stored.spec)) {
       e.pending = 0;
       this.dirty.delete(name);
       this.undefer(e);

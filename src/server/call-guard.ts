@@ -24,8 +24,9 @@
  * and throws for values the decoder accepts but cannot encode (a timestamp beyond JavaScript's
  * dates).
  *
- * A status's details are bounded (MAX_DETAILS_BYTES): ours already are (src/errors.ts), but a
- * library's handler may quote the request back — grpc-health-check's Check names the unknown
+ * A status's details are bounded (MAX_DETAILS_BYTES; without interceptors: the error a unary
+ * handler calls back with, and any error a streaming handler emits): ours already are
+ * (src/errors.ts), but a library's handler may quote the request back — grpc-health-check's Check names the unknown
  * service it was asked about, and a 256 KiB name made trailers no client accepts, so the call
  * never ended for the client.
  */
@@ -78,11 +79,32 @@ function invalid(message: Undecodable): grpc.StatusObject {
   };
 }
 
-/** A unary handler's error with its details bounded. */
-function boundedError(err: Partial<grpc.StatusObject>): Partial<grpc.StatusObject> {
-  const details = err.details ?? (err instanceof Error ? err.message : undefined);
-  if (details === undefined || Buffer.byteLength(details) <= MAX_DETAILS_BYTES) return err;
-  return { code: err.code ?? grpc.status.UNKNOWN, details: bounded(details), metadata: err.metadata };
+/** Whether grpc-js takes `err`'s code (and so its details) as it is (server-call.js, serverErrorToStatus). */
+const ownCode = (err: object): boolean => "code" in err && typeof err.code === "number" && Number.isInteger(err.code);
+
+/**
+ * The status grpc-js sends for a handler's error (as serverErrorToStatus reads it: the code when
+ * an integer, then its details, else the message), with the details bounded.
+ */
+function boundedStatus(err: Partial<grpc.StatusObject>): Partial<grpc.StatusObject> {
+  const own = ownCode(err);
+  const raw: unknown = own && typeof err.details === "string" ? err.details : "message" in err ? err.message : "Unknown Error";
+  const details = typeof raw === "string" ? raw : String(raw);
+  return { code: own ? err.code : grpc.status.UNKNOWN, details: bounded(details), metadata: err.metadata ?? new grpc.Metadata() };
+}
+
+/**
+ * Bounds the details of an error a streaming handler emits, before grpc-js's own listener (the
+ * stream's first, registered as it is made) turns it into the status — the error itself is
+ * changed, the one place grpc-js reads it.
+ */
+function boundEmittedErrors(call: NodeJS.EventEmitter): void {
+  call.prependListener("error", (err: unknown) => {
+    if (typeof err !== "object" || err === null) return;
+    const e = err as { details?: unknown; message?: unknown };
+    if (ownCode(err) && typeof e.details === "string") e.details = bounded(e.details);
+    else if (typeof e.message === "string") e.message = bounded(e.message);
+  });
 }
 
 /**
@@ -96,7 +118,7 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
     const guard: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
       const request: unknown = call.request;
       if (request instanceof Undecodable) return callback(invalid(request));
-      unary(call, (err, value, trailer, flags) => callback(err && boundedError(err), value, trailer, flags));
+      unary(call, (err, value, trailer, flags) => callback(err && boundedStatus(err), value, trailer, flags));
     };
     return guard;
   }
@@ -104,8 +126,9 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
     const serverStreaming = handler as grpc.handleServerStreamingCall<unknown, unknown>;
     const guard: grpc.handleServerStreamingCall<unknown, unknown> = (call) => {
       const request: unknown = call.request;
-      if (request instanceof Undecodable) call.emit("error", invalid(request));
-      else serverStreaming(call);
+      if (request instanceof Undecodable) return void call.emit("error", invalid(request));
+      boundEmittedErrors(call);
+      serverStreaming(call);
     };
     return guard;
   }
@@ -124,9 +147,13 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
         failed = true;
         call.write = () => true;
         call.emit("error", invalid(chunk));
+        // The status is this one: a handler's later error must not replace it.
+        call.emit = (event: string | symbol, ...args: unknown[]): boolean => event !== "error" && (Reflect.apply(emit, call, [event, ...args]) as boolean);
       }
       return true;
     };
+    const emit = call.emit;
+    boundEmittedErrors(call);
     bidi(call);
   };
   return guard;
@@ -147,7 +174,8 @@ export function tolerantServer(server: grpc.Server, o: { guard: boolean; measure
       for (const [name, method] of Object.entries(definition)) {
         for (const key of [name, method.originalName]) {
           const handler = key === undefined ? undefined : implementation[key];
-          if (key !== undefined && handler) handlers[key] = guarded(method, handler);
+          // Bound to its implementation, as grpc-js binds the handlers it finds.
+          if (key !== undefined && handler) handlers[key] = guarded(method, handler.bind(implementation));
         }
       }
       server.addService(tolerable, handlers);
