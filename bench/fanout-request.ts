@@ -9,6 +9,7 @@
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { NodeStatus } from "../src/gen/nodeplane/v1/node.js";
 import { UpdateStatusRequest } from "../src/gen/nodeplane/v1/service.js";
+import { fieldSize, Out } from "../src/model/lease-bytes.js";
 import { realisticStatus } from "../test/support/realistic-node.js";
 
 /** UpdateStatusRequest.status is field 2, length-delimited: (2 << 3) | 2. */
@@ -20,16 +21,6 @@ interface Parts {
   /** NodeStatus without its conditions. */
   rest: Uint8Array;
   conditions: NodeStatus["conditions"];
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
 }
 
 export class StampedRequests {
@@ -50,16 +41,8 @@ export class StampedRequests {
       this.parts.set(i, p);
     }
     const conditions = NodeStatus.encode(NodeStatus.fromPartial({ conditions: stamp(p.conditions, `bench seq=${seq} t=${t.toFixed(3)}`, new Date(t)) }), this.writer).finish();
-    const len = varint(p.rest.length + conditions.length);
-    const body = new Uint8Array(p.head.length + 1 + len.length + p.rest.length + conditions.length);
-    body.set(p.head, 0);
-    let at = p.head.length;
-    body[at++] = STATUS_TAG;
-    body.set(len, at);
-    at += len.length;
-    body.set(p.rest, at);
-    body.set(conditions, at + p.rest.length);
-    return body;
+    const len = p.rest.length + conditions.length;
+    return new Out(Buffer.allocUnsafe(p.head.length + fieldSize(len))).bytes(p.head).field(STATUS_TAG, len).bytes(p.rest).bytes(conditions).buf;
   }
 }
 

@@ -12,6 +12,7 @@
  * answer came within the deadline and a second, or 14, UNAVAILABLE, when the stream failed).
  */
 import http2 from "node:http2";
+import { grpcFrame, grpcUnframe } from "./h2load.js";
 import { loopbackOnly } from "./ipc.js";
 
 export class CallError extends Error {
@@ -26,22 +27,16 @@ export class CallError extends Error {
 const DEADLINE_EXCEEDED = 4;
 const UNAVAILABLE = 14;
 
-/** The 5-byte gRPC message prefix (not compressed, length big-endian) and the message. */
-function grpcFrame(message: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + message.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, 5);
-  return frame;
-}
-
 /** The one message of a unary answer's body (empty body: an empty message). */
 function unframe(body: Buffer): Buffer {
-  if (body.length === 0) return body;
-  if (body.length < 5 || body[0] !== 0) throw new CallError(13, `malformed answer body (${body.length} bytes, flag ${body[0]})`);
-  const len = body.readUInt32BE(1);
-  if (body.length !== 5 + len) throw new CallError(13, `answer body of ${body.length} bytes for a message of ${len}`);
-  return body.subarray(5);
+  let messages: Buffer[];
+  try {
+    messages = grpcUnframe(body);
+  } catch (err) {
+    throw new CallError(13, `malformed answer body: ${(err as Error).message}`);
+  }
+  if (messages.length > 1) throw new CallError(13, `${messages.length} messages in a unary answer`);
+  return messages[0] ?? body;
 }
 
 export class H2Unary {

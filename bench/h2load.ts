@@ -35,7 +35,7 @@ export function grpcFrame(message: Uint8Array): Buffer {
 }
 
 /** The messages of a gRPC body; throws on a truncated or compressed frame. */
-function grpcUnframe(body: Buffer): Buffer[] {
+export function grpcUnframe(body: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let at = 0;
   while (at < body.length) {

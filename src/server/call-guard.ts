@@ -140,6 +140,7 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
     // call instead, and nothing the handler writes after goes out (grpc-js's stream, ended,
     // would otherwise never send the trailers).
     const push = call.push;
+    const emit = call.emit;
     let failed = false;
     call.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
       if (!(chunk instanceof Undecodable)) return push.call(call, chunk, encoding);
@@ -152,7 +153,6 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
       }
       return true;
     };
-    const emit = call.emit;
     boundEmittedErrors(call);
     bidi(call);
   };
@@ -160,15 +160,16 @@ function guarded(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
 }
 
 /**
- * `server` whose addService makes every added service's request decoding tolerant; `guard`:
- * its handlers are guarded too (the server has no interceptors); `measure`: requests' sizes are
- * noted (wireSize).
+ * `server` whose addService makes every added service's request decoding tolerant; its handlers
+ * are guarded too unless `interceptors` (what the server was made with: serverInterceptors')
+ * include the callGuard; `measure`: requests' sizes are noted (wireSize).
  */
-export function tolerantServer(server: grpc.Server, o: { guard: boolean; measure: boolean }): Pick<grpc.Server, "addService"> {
+export function tolerantServer(server: grpc.Server, o: { interceptors: grpc.ServerInterceptor[]; measure: boolean }): Pick<grpc.Server, "addService"> {
+  const guard = !o.interceptors.includes(callGuard);
   return {
     addService: (definition, implementation) => {
       const tolerable = tolerant(definition, o.measure);
-      if (!o.guard) return server.addService(tolerable, implementation);
+      if (!guard) return server.addService(tolerable, implementation);
       // grpc-js finds a method's handler by its name or its original (lower camel case) name.
       const handlers: grpc.UntypedServiceImplementation = { ...implementation };
       for (const [name, method] of Object.entries(definition)) {
@@ -213,10 +214,7 @@ const callGuard: grpc.ServerInterceptor = (_method, call) => {
     .withOnReceiveMessage((message: unknown, next) => {
       if (!(message instanceof Undecodable)) return next(message);
       ended = true;
-      call.sendStatus({
-        code: grpc.status.INVALID_ARGUMENT,
-        details: `request to ${message.path} is not a valid protobuf message of its type: ${message.reason}`,
-      });
+      call.sendStatus(invalid(message));
     })
     .build();
   const responder = new grpc.ResponderBuilder()

@@ -274,12 +274,12 @@ export class NodeplaneServer {
           : undefined;
       if (dashboard) parts.push(() => dashboard.stop());
 
-      const interceptors = security.serverOptions().interceptors ?? [];
+      const interceptors = serverInterceptors(security.serverOptions().interceptors ?? []);
       const server = new grpc.Server({
         // Undecodable requests are refused before anything (authorization included) reads them;
         // every status's details are bounded (call-guard.ts: by an interceptor only when
         // authorization needs interceptors anyway, else by the handlers tolerantServer wraps).
-        interceptors: serverInterceptors(interceptors),
+        interceptors,
         "grpc.max_receive_message_length": maxMessage,
         "grpc.max_send_message_length": maxMessage,
         // Find dead peers (a partitioned watcher holds its stream otherwise).
@@ -310,7 +310,7 @@ export class NodeplaneServer {
         admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined,
       });
       parts.push(() => heartbeats.closeAll());
-      const services = tolerantServer(server, { guard: interceptors.length === 0, measure: security.gate.active });
+      const services = tolerantServer(server, { interceptors, measure: security.gate.active });
       services.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       security.addServices(services, calls);
       const tunnels = addNodeProxy(services, { ...opts.agentProxy, registry, calls, security, log });

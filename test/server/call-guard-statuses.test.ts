@@ -39,7 +39,7 @@ let server: grpc.Server;
 let client: grpc.Client;
 beforeAll(async () => {
   server = new grpc.Server();
-  tolerantServer(server, { guard: true, measure: false }).addService(definition, {
+  tolerantServer(server, { interceptors: [], measure: false }).addService(definition, {
     Fail: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(failure(call.request[0] ?? 0)),
     FailStream: (call: grpc.ServerWritableStream<Buffer, Buffer>) => call.emit("error", failure(call.request[0] ?? 0)),
   });
