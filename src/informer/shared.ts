@@ -8,7 +8,7 @@
  * Readers never change what they are handed, and never see stored bytes.
  */
 import type { Clock } from "../clock.js";
-import { decodeLease } from "../model/codec.js";
+import { leaseRenewMs } from "../model/lease-bytes.js";
 import { IPAM_PREFIX, LEASE_PREFIX, NODE_PREFIX } from "../model/keys.js";
 import type { FullNode } from "../model/node.js";
 import { SharedNodeDecoder } from "../model/shared-node.js";
@@ -26,6 +26,7 @@ export interface SharedInformer<T> {
   readonly size: number;
   get(name: string): T | undefined;
   entries(): IterableIterator<[string, T]>;
+  names(): string[];
   /** True once every change up to `revision` is applied; false if the informer stops first. */
   waitFor(revision: number): Promise<boolean>;
   /** Replays every object to onAdd, then reports every change until the returned function is called. */
@@ -64,7 +65,7 @@ export function sharedInformers(o: SharedInformersOptions): SharedInformers {
     });
   // Nodes in smaller pages: each is a few KB to decode, and calls are answered between pages.
   const nodes = make<FullNode>("nodes", NODE_PREFIX, (kv) => decoder.decode(kv), 250);
-  const leases = make<LeaseRenewTime>("leases", LEASE_PREFIX, (kv) => decodeLease(kv).spec?.renewTime?.getTime() ?? -1, 500);
+  const leases = make<LeaseRenewTime>("leases", LEASE_PREFIX, (kv) => leaseRenewMs(kv.value), 500);
   const blocks = o.blocks ? make<string>("pod CIDR blocks", IPAM_PREFIX, (kv) => new TextDecoder().decode(kv.value), 500) : undefined;
   const all = [nodes, leases, ...(blocks ? [blocks] : [])];
   return {

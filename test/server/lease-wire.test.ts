@@ -35,6 +35,14 @@ const cases: [string, Lease | undefined][] = [
   ["a Lease sharing its owner references but not its labels", { ...stored, metadata: { ...stored.metadata!, labels: { zone: "a" } } }],
   ["then the stored Lease again", stored],
   ["a Lease without spec", { metadata: stored.metadata }],
+  ["a renewal at the epoch (an empty Timestamp)", renewal(0)],
+  ["a renewal on a whole second (no nanos)", renewal(Date.UTC(2026, 11, 6, 3, 0, 20))],
+  ["a renewal within the first second (no seconds)", renewal(999)],
+  ["a renewal at a Date's last millisecond (seconds past 32 bits)", renewal(8.64e15)],
+  ["a renewal before the epoch (the generated encoder's path)", renewal(-1_500)],
+  ["a spec of defaults", { ...stored, spec: { holderIdentity: "", leaseDurationSeconds: 0, acquireTime: undefined, renewTime: undefined, leaseTransitions: 0 } }],
+  ["a holder outside ASCII, the largest int32s", { ...stored, spec: { holderIdentity: "nœud-é-🚀", leaseDurationSeconds: 0x7fffffff, acquireTime: undefined, renewTime: new Date(1), leaseTransitions: 0x7fffffff } }],
+  ["a negative duration and transitions (the generated encoder's path)", { ...stored, spec: { ...stored.spec!, leaseDurationSeconds: -5, leaseTransitions: -1 } }],
   ["an empty Lease", Lease.fromPartial({})],
   ["no Lease", undefined],
 ];
@@ -53,6 +61,13 @@ describe("renewal answers on the wire", () => {
 
   it.each(cases.filter((c): c is [string, Lease] => c[1] !== undefined))("the stored bytes of a checkpoint's write: %s", (_, lease) => {
     expect(Buffer.from(storedLeaseBytes(lease))).toEqual(Buffer.from(encodeLease(lease)));
+  });
+
+  it("a renewal at an invalid Date is refused, as the generated encoder refuses it", () => {
+    const lease = renewal(Number.NaN);
+    expect(() => RenewLeaseResponse.encode({ lease })).toThrow(RangeError);
+    expect(() => renewLeaseResponseBytes({ lease })).toThrow(RangeError);
+    expect(() => storedLeaseBytes(lease)).toThrow(RangeError);
   });
 
   it("a large Lease (lengths past one varint byte)", () => {
