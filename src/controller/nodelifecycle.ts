@@ -92,7 +92,8 @@ const MONITORED = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 /** True when every monitored condition is present and Unknown (nothing left to mark). */
 function allMonitoredUnknown(node: FullNode): boolean {
   let unknown = 0;
-  for (const c of node.status.conditions) if (c.status === "Unknown" && MONITORED.includes(c.type)) unknown++;
+  const conditions = node.status.conditions; // frozen: an indexed loop allocates nothing (taints.ts)
+  for (let i = 0; i < conditions.length; i++) if (conditions[i]!.status === "Unknown" && MONITORED.includes(conditions[i]!.type)) unknown++;
   return unknown === MONITORED.length;
 }
 
@@ -235,9 +236,16 @@ export class NodeLifecycleController {
     const now = this.o.clock.now();
     const counts = new Map<string, { ready: number; notReady: number }>();
     const byReady = { True: 0, False: 0, Unknown: 0 };
-    // The steady state (nothing changed) is all synchronous; only changes await writes.
-    for (const [name, stored] of this.nodes.entries()) {
+    // The steady state (nothing changed) is all synchronous; only changes await writes. An
+    // indexed loop over the names: this function awaits, so the pairs and iterator results of
+    // `for (const [name, node] of entries())` were all allocated (at 100,000 nodes every 5 s, a
+    // tenth of what the server allocated).
+    const names = this.nodes.names();
+    for (let i = 0; i < names.length; i++) {
       if (this.stopped) return;
+      const name = names[i]!;
+      const stored = this.nodes.get(name);
+      if (!stored) continue; // deleted while an earlier node's write was awaited
       let node = stored;
       const h = this.observe(name, node);
       let ready = readyCondition(node);

@@ -120,6 +120,11 @@ export class Reflector<T> {
     for (const [name, e] of this.items) yield [name, e.obj];
   }
 
+  /** Every name, as an array (for a loop that awaits: no pair or iterator result per object). */
+  names(): string[] {
+    return [...this.items.keys()];
+  }
+
   /** True once every change up to `revision` is applied; false if the reflector stops first. */
   waitFor(revision: number): Promise<boolean> {
     return this.waiters.wait(revision, this.isSynced ? this.applied : -1);

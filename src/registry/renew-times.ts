@@ -33,6 +33,7 @@ export function renewTimes(informer: SharedInformer<LeaseRenewTime>, renewals: L
     *entries() {
       for (const [name, stored] of informer.entries()) yield [name, latest(name, stored)!];
     },
+    names: () => informer.names(),
     waitFor: (revision) => informer.waitFor(revision),
     subscribe(handlers: ReflectorHandlers<LeaseRenewTime>) {
       const stopStore = informer.subscribe(handlers);

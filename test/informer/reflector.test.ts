@@ -148,6 +148,7 @@ describe.each(sources)("Reflector over $name", (source) => {
     expect(src.errors.map((e) => (e as Error).constructor.name)).toEqual(["UnavailableError", source.compacted]);
     expect(seen.slice(3)).toEqual(["relist", "delete a", "update b", "add d"]);
     expect([...reflector.entries()].map(([name]) => name)).toEqual(["b", "c", "d"]);
+    expect(reflector.names()).toEqual(["b", "c", "d"]);
     expect(reflector.revision).toBe(head);
   });
 
