@@ -245,7 +245,9 @@ export class NodeLifecycleController {
       if (this.stopped) return;
       const name = names[i]!;
       const stored = this.nodes.get(name);
-      if (!stored) continue; // deleted while an earlier node's write was awaited
+      // Deleted while an earlier node's write was awaited. (One added meanwhile waits for the
+      // next pass; its grace period already runs from when the informer added it.)
+      if (!stored) continue;
       let node = stored;
       const h = this.observe(name, node);
       let ready = readyCondition(node);

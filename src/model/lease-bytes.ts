@@ -203,28 +203,30 @@ export function storedLeaseBytes(lease: Lease): Uint8Array {
 }
 
 /**
- * The renew time (ms since the epoch; -1 when the Lease has none) of a Lease's bytes, exactly as
- * `decodeLease(kv).spec?.renewTime?.getTime() ?? -1` reads it (a later field replaces an earlier
- * one; a tag 0 or an end-group ends a message; a field of the wrong wire type is skipped), without
- * decoding the rest. The Lease informer reads only this: at 100,000 nodes it takes every
- * checkpoint's Leases, and a whole decode of each (metadata strings, owner references, Dates)
- * was a fifth of what the server allocated, all of it garbage at once.
+ * The renew time (ms since the epoch; -1 when the Lease has none) of a Lease's bytes, as
+ * `decodeLease(kv).spec?.renewTime?.getTime() ?? -1` reads it from any well-formed Lease (a
+ * later field replaces an earlier one; a tag 0 or an end-group ends a message; a field of the
+ * wrong wire type is skipped), without decoding the rest. The Lease informer reads only this: at
+ * 100,000 nodes it takes every checkpoint's Leases, and a whole decode of each (metadata
+ * strings, owner references, Dates) was a fifth of what the server allocated, all of it garbage
+ * at once. The other fields are skipped by their length, not decoded: in malformed bytes (a
+ * metadata field whose content is broken, a tag 0 inside the metadata or acquire_time) the two
+ * can differ, one failing where the other does not. Stored Leases are written by this server's
+ * encoders, and a Lease the informer cannot read fails its list or watch either way.
  */
 export function leaseRenewMs(bytes: Uint8Array): number {
   const r = new BinaryReader(bytes);
   let renew: { seconds: bigint; nanos: number } | undefined;
-  let spec = false;
   while (r.pos < r.len) {
     const tag = r.uint32();
     if (tag === 18) {
-      spec = true;
       renew = specRenewTime(r, r.uint32());
       continue;
     }
     if ((tag & 7) === 4 || tag === 0) break;
     skip(r, tag & 7);
   }
-  if (!spec || !renew) return -1;
+  if (!renew) return -1;
   // fromTimestamp's Date, then getTime() (NaN out of a Date's range, as the Date gives).
   return new Date((Number(renew.seconds.toString()) || 0) * 1_000 + (renew.nanos || 0) / 1_000_000).getTime();
 }

@@ -1,8 +1,9 @@
 /**
  * The Lease informer reads a Lease's renew time off its bytes (leaseRenewMs) instead of decoding
- * it: for every Lease, and for bytes the generated decoder reads in its own ways (a field given
- * twice, a spec whose last copy has no renew time, fields of the wrong wire type, unknown fields,
- * a tag 0, times outside a Date's range), the scan gives what the decode gives.
+ * it: for every well-formed Lease, and for well-formed bytes the generated decoder reads in its
+ * own ways (a field given twice, a spec whose last copy has no renew time, fields of the wrong
+ * wire type, unknown fields, a tag 0, times outside a Date's range), the scan gives what the
+ * decode gives. (Inside fields it skips, it checks only their length: see its comment.)
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";

@@ -42,6 +42,8 @@ const cases: [string, Lease | undefined][] = [
   ["a renewal before the epoch (the generated encoder's path)", renewal(-1_500)],
   ["a spec of defaults", { ...stored, spec: { holderIdentity: "", leaseDurationSeconds: 0, acquireTime: undefined, renewTime: undefined, leaseTransitions: 0 } }],
   ["a holder outside ASCII, the largest int32s", { ...stored, spec: { holderIdentity: "nœud-é-🚀", leaseDurationSeconds: 0x7fffffff, acquireTime: undefined, renewTime: new Date(1), leaseTransitions: 0x7fffffff } }],
+  ["a holder with lone surrogates (both write U+FFFD)", { ...stored, spec: { ...stored.spec!, holderIdentity: "a\ud800b\udc00" } }],
+  ["an acquire time before the epoch, a plain renew time (the generated encoder's path)", { ...stored, spec: { ...stored.spec!, acquireTime: new Date(-1) } }],
   ["a negative duration and transitions (the generated encoder's path)", { ...stored, spec: { ...stored.spec!, leaseDurationSeconds: -5, leaseTransitions: -1 } }],
   ["an empty Lease", Lease.fromPartial({})],
   ["no Lease", undefined],
