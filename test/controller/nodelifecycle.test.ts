@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
 import { TokenBucket } from "../../src/controller/zones.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
+import { leaseKey, nodeKey } from "../../src/model/keys.js";
+import { type HeldStore, heldStore } from "../support/held-store.js";
 import { names, World, zone } from "./support.js";
 
 let w: World;
@@ -97,6 +99,25 @@ describe("health: probe times and grace periods", () => {
     expect(await w.readyStatus("survivor")).toBe("True");
     await w.step(1);
     expect(await w.readyStatus("survivor")).toBe("Unknown");
+  });
+
+  it("goes on past a node deleted while the pass waited for an earlier node's write", async () => {
+    let held!: HeldStore;
+    w = await World.create({}, { wrap: (s) => (held = heldStore(s)).store });
+    await w.healthy("a");
+    await w.healthy("b");
+    await w.step();
+    w.clock.advance(GRACE + 1);
+    const release = held.hold();
+    const pass = w.ctl.monitor();
+    await held.waiting(1); // the pass waits for a's write (Ready Unknown), b still ahead of it
+    const res = await w.store.txn({ compare: [], ops: [{ type: "delete", key: nodeKey("b") }, { type: "delete", key: leaseKey("b") }] });
+    if (!res.succeeded) throw new Error("delete failed");
+    expect(await w.informers.nodes.waitFor(res.revision)).toBe(true);
+    release();
+    await pass;
+    expect(await w.readyStatus("a")).toBe("Unknown");
+    await expect(w.registry.getNode("b")).rejects.toThrow(/not found/);
   });
 
   it("keeps checking a node that never becomes healthy until it is deleted", async () => {
