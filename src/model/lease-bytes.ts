@@ -216,16 +216,8 @@ export function storedLeaseBytes(lease: Lease): Uint8Array {
  */
 export function leaseRenewMs(bytes: Uint8Array): number {
   const r = new BinaryReader(bytes);
-  let renew: { seconds: bigint; nanos: number } | undefined;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag === 18) {
-      renew = specRenewTime(r, r.uint32());
-      continue;
-    }
-    if ((tag & 7) === 4 || tag === 0) break;
-    skip(r, tag & 7);
-  }
+  // Lease.spec (field 2), and in it renew_time (field 4).
+  const renew = lastOf(r, r.len, 18, specRenewTime);
   if (!renew) return -1;
   // fromTimestamp's Date, then getTime() (NaN out of a Date's range, as the Date gives).
   return new Date((Number(renew.seconds.toString()) || 0) * 1_000 + (renew.nanos || 0) / 1_000_000).getTime();
@@ -242,20 +234,28 @@ function skip(r: BinaryReader, wireType: number): void {
   if (r.pos > r.len) throw new RangeError("premature EOF");
 }
 
-/** LeaseSpec.decode's loop, keeping field 4 (renew_time) alone. */
-function specRenewTime(r: BinaryReader, length: number): { seconds: bigint; nanos: number } | undefined {
-  const end = r.pos + length;
-  let renew: { seconds: bigint; nanos: number } | undefined;
+/**
+ * A generated decoder's loop over one message's fields up to `end`, keeping the field tagged
+ * `tag` alone: `read` decodes each copy of it (given its length), the last one wins; a tag 0 or
+ * an end-group ends the message; every other field is skipped.
+ */
+function lastOf<T>(r: BinaryReader, end: number, tag: number, read: (r: BinaryReader, length: number) => T): T | undefined {
+  let last: T | undefined;
   while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag === 34) {
-      renew = timestamp(r, r.uint32());
+    const t = r.uint32();
+    if (t === tag) {
+      last = read(r, r.uint32());
       continue;
     }
-    if ((tag & 7) === 4 || tag === 0) break;
-    skip(r, tag & 7);
+    if ((t & 7) === 4 || t === 0) break;
+    skip(r, t & 7);
   }
-  return renew;
+  return last;
+}
+
+/** A LeaseSpec's renew_time (field 4). */
+function specRenewTime(r: BinaryReader, length: number): { seconds: bigint; nanos: number } | undefined {
+  return lastOf(r, r.pos + length, 34, timestamp);
 }
 
 /** Timestamp.decode's loop. */
