@@ -3,9 +3,10 @@
  * controller). It reads through informers (nodes and leases) and writes through the registry
  * like any client, on an injected clock:
  *
- * - a node's probe time is when *we* last saw it alive (its Ready heartbeat time changed or its
- *   Lease's renew time advanced); a node we have not yet seen gets `now`, so every node has a
- *   full grace period after a start or restart of the controller;
+ * - a node's probe time is when *we* last saw it alive (its Ready heartbeat time changed, or a
+ *   pass found its Lease's renew time advanced, as Kubernetes' controller reads the Lease in each
+ *   pass); a node we have not yet seen gets `now`, so every node has a full grace period after a
+ *   start or restart of the controller;
  * - past the grace period its Ready/MemoryPressure/DiskPressure/PIDPressure become Unknown;
  * - NoSchedule taints follow conditions and spec.unschedulable on every change;
  * - NoExecute not-ready/unreachable taints are removed and swapped at once, but added at a
@@ -22,7 +23,7 @@ import type { EventInput, EventRecorder } from "../registry/events.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { type FullNode, fullNode } from "../model/node.js";
 import { every } from "../clock.js";
-import type { LeaseRenewTime, NodeInformer, SharedInformer } from "../informer/shared.js";
+import type { NodeInformer, RenewTimes } from "../informer/shared.js";
 import type { ControllerMetrics } from "./metrics.js";
 import {
   desiredNoExecuteKey,
@@ -49,8 +50,8 @@ export interface NodeLifecycleOptions {
   registry: NodeRegistry;
   /** Every node, shared with the watch cache (the controller only reads it). */
   nodes: NodeInformer;
-  /** Every node's Lease renew time (shared, read only). */
-  leases: SharedInformer<LeaseRenewTime>;
+  /** Every node's Lease renew time (shared, read only; read by each pass). */
+  leases: RenewTimes;
   events: EventRecorder;
   clock: Clock;
   log?: Logger;
@@ -101,7 +102,7 @@ export class NodeLifecycleController {
   private readonly o: Required<Omit<NodeLifecycleOptions, "log" | "metrics">> & Pick<NodeLifecycleOptions, "log" | "metrics">;
   private readonly nodes: NodeInformer;
   /** Each node's Lease renew_time (ms, -1 = none): all the controller reads of a Lease. */
-  private readonly leases: SharedInformer<LeaseRenewTime>;
+  private readonly leases: RenewTimes;
   /** The current run (start to stop): what it set up, and when it has seen every node. */
   private active: { ready: Promise<void>; undo: (() => void)[] } | undefined;
   private readonly health = new Map<string, Health>();
@@ -147,12 +148,9 @@ export class NodeLifecycleController {
     this.active = active;
     active.ready = Promise.all([this.nodes.synced(), this.leases.synced()]).then(() => {
       if (this.active !== active) return;
-      // Leases first, so a node seen now starts from its Lease's renew time.
+      // Renew times are not subscribed to: each pass reads them (see observeLease). A renewal
+      // costs the controller nothing, and is seen within one period.
       active.undo.push(
-        this.leases.subscribe({
-          onAdd: (name, renew) => this.leaseChanged(name, renew),
-          onUpdate: (name, renew) => this.leaseChanged(name, renew),
-        }),
         this.nodes.subscribe({
           onAdd: (name, node) => void this.nodeChanged(name, node),
           onUpdate: (name, node) => void this.nodeChanged(name, node),
@@ -250,6 +248,7 @@ export class NodeLifecycleController {
       if (!stored) continue;
       let node = stored;
       const h = this.observe(name, node);
+      this.observeLease(name, h);
       let ready = readyCondition(node);
       const grace = ready !== undefined ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
       if (now > h.probe + grace && !allMonitoredUnknown(node)) {
@@ -314,10 +313,16 @@ export class NodeLifecycleController {
     return h;
   }
 
-  /** A Lease was renewed: its node's probe time moves to now when renew_time advanced. */
-  private leaseChanged(name: string, renew: number): void {
-    const h = this.health.get(name);
-    if (h && renew > h.renew) {
+  /**
+   * The node's probe time moves to now when its Lease's renew time advanced
+   * since the last pass, as Kubernetes' tryUpdateNodeHealth compares the Lease it lists with the
+   * one it last observed. A renewal is so seen at most one period after it was answered: the
+   * probe time is never earlier than the renewal, so no node gets less grace than its renewals
+   * give it.
+   */
+  private observeLease(name: string, h: Health): void {
+    const renew = this.leases.get(name) ?? -1;
+    if (renew > h.renew) {
       h.renew = renew;
       h.probe = this.o.clock.now();
     }

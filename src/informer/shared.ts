@@ -38,6 +38,9 @@ export type NodeInformer = SharedInformer<FullNode>;
 /** A Lease as the controllers read it: its renew time (ms since the epoch; -1 = never renewed). */
 export type LeaseRenewTime = number;
 
+/** Lease renew times as the lifecycle controller reads them: looked up by node name, never subscribed to. */
+export type RenewTimes = Pick<SharedInformer<LeaseRenewTime>, "synced" | "get" | "waitFor">;
+
 export interface SharedInformersOptions {
   store: Store;
   clock?: Clock;

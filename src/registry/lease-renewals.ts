@@ -5,8 +5,8 @@
  * The contract (service.proto's RenewLease and Heartbeat, and the README, say it to clients):
  * - A renewal is a renewal of a Lease this server knows (it wrote or read it) that changes only
  *   renew_time. It is applied here, in memory, and answered at once. On this server GetLease and
- *   ListLeases show it at once (`overlay`), and so does the node lifecycle controller
- *   (`onRenewal`, see renew-times.ts). A new Lease, or a change of holder or duration, is not a
+ *   ListLeases show it at once (`overlay`), and the node lifecycle controller in its next pass
+ *   (`answered`, see renew-times.ts). A new Lease, or a change of holder or duration, is not a
  *   renewal: NodeRegistry writes it durably and answers after the commit (`written`).
  * - Checkpoints. Every `intervalMs` (C) a checkpoint writes each Lease renewed since the last
  *   one, once, with its latest renew_time: one compare-and-swap transaction per up to `chunkOps`
@@ -140,7 +140,6 @@ export class LeaseRenewals {
   private readonly deferred = new Map<number, Set<string>>();
   private readonly chunkOps: number;
   private readonly lagLimitMs: number;
-  private readonly listeners = new Set<(name: string, renewMs: number) => void>();
   /** The checkpoint in flight, and when it started (clock ms). */
   private running: Promise<void> | undefined;
   private runningSince = 0;
@@ -220,11 +219,10 @@ export class LeaseRenewals {
     return renewTime;
   }
 
-  /** Apply and answer at once: reads and the lifecycle controller see it now. */
+  /** Apply and answer at once: reads see it now, the lifecycle controller in its next pass. */
   private answer(e: Entry, now: number): Lease {
     const renewTime = this.apply(e, now);
     e.acked = renewTime;
-    for (const l of this.listeners) l(e.name, renewTime);
     return renewedLease(e.stored, renewTime);
   }
 
@@ -280,12 +278,6 @@ export class LeaseRenewals {
   answered(name: string): number | undefined {
     const acked = this.entries.get(name)?.acked ?? 0;
     return acked > 0 ? acked : undefined;
-  }
-
-  /** Told of every renewal answered at once (name, renew time in ms), until the returned function is called. */
-  onRenewal(listener: (name: string, renewMs: number) => void): () => void {
-    this.listeners.add(listener);
-    return () => void this.listeners.delete(listener);
   }
 
   /** Renewals not yet written (a metric). */

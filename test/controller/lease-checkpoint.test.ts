@@ -1,6 +1,6 @@
 /**
- * The lifecycle controller and Lease checkpoints: it sees a renewal when the renewal is answered,
- * not when a checkpoint writes it, so a stalled checkpoint never makes a node Unknown sooner than
+ * The lifecycle controller and Lease checkpoints: its next pass sees a renewal once the renewal
+ * is answered, not when a checkpoint writes it, so a stalled checkpoint never makes a node Unknown sooner than
  * if each renewal had been a durable write; one grace period after its last answered renewal
  * the node goes Unknown, as it would then. A node renewing through another server (a leader
  * seeing its renewals only in the store) stays Ready with that server's write interval.
@@ -32,6 +32,7 @@ describe("node health with Lease checkpoints", () => {
     await world.step(4_000);
     const last = await world.registry.renewLease("stalled", "", 0); // the stalled checkpoint is 3 s old: answered
     await held.waiting(1);
+    await world.step(); // a pass at once: it sees the renewal
     // The store still holds the registration's renew time: a controller reading only the store
     // would judge the node Unknown one grace period after registration. This one does not.
     await world.step(GRACE - 8_000);
@@ -41,6 +42,27 @@ describe("node health with Lease checkpoints", () => {
     await world.step(1);
     expect(await world.readyStatus("stalled")).toBe("Unknown");
     onlyLeases();
+  });
+
+  it("sees a renewal in its next pass: the grace period runs from that pass, never from before the renewal", async () => {
+    const world = (w = await World.create({}, { leaseCheckpointMs: C }));
+    await world.healthy("late");
+    await world.step();
+    await world.step(10_000);
+    const renewed = (await world.registry.renewLease("late", "", 0)).spec!.renewTime!.getTime();
+    world.clock.advance(3_000); // the next pass comes 3 s after the renewal
+    await world.step();
+    const seen = world.clock.now();
+    expect(seen - renewed).toBe(3_000);
+    // One grace period after the renewal the node is still Ready: its probe time is the pass.
+    await world.step(GRACE - 3_000);
+    expect(world.clock.now() - renewed).toBe(GRACE);
+    expect(await world.readyStatus("late")).toBe("True");
+    await world.step(3_000);
+    expect(world.clock.now() - seen).toBe(GRACE);
+    expect(await world.readyStatus("late")).toBe("True");
+    await world.step(1);
+    expect(await world.readyStatus("late")).toBe("Unknown");
   });
 
   it("a node renewing every 10 s through another server with the default write interval (half the grace period) stays Ready; silent, it goes Unknown", async () => {
