@@ -14,6 +14,7 @@ import { addressViolations, validateLeaseRequest, validateNode, validateNodeStat
 import { dns1123SubdomainViolations } from "../validation/names.js";
 import { decodeLease, decodeNode, encodeLease, encodeNode, withRevision } from "../model/codec.js";
 import { formatRevision, parseRevision, revisionOf } from "../model/revision.js";
+import { sameMessage } from "../model/same-message.js";
 import { leaseKey, nodeKey } from "../model/keys.js";
 import { newLease, ownedBy, type Renewal, renewedLease } from "./leases.js";
 import { type FullNode, fullNode } from "../model/node.js";
@@ -64,8 +65,11 @@ interface Read<T, K = KeyValue> {
   kv: K;
 }
 
-/** A node to change: read from the store, or the node informer's copy (what a write needs of its key). */
-type NodeBase = Read<FullNode, Pick<KeyValue, "value" | "modRevision">>;
+/**
+ * A node to change: read from the store (with its stored bytes), or the node informer's copy
+ * (without: encoded only if an answer needs its size).
+ */
+type NodeBase = Read<FullNode, Pick<KeyValue, "modRevision"> & { value?: Uint8Array }>;
 
 export class NodeRegistry {
   private readonly store: Store;
@@ -385,13 +389,14 @@ export class NodeRegistry {
   private cachedNode(name: string): NodeBase | undefined {
     const obj = this.nodes?.get(name);
     const modRevision = obj ? revisionOf(obj) : 0;
-    return obj && modRevision > 0 ? { obj, kv: { value: encodeNode(obj), modRevision } } : undefined;
+    return obj && modRevision > 0 ? { obj, kv: { modRevision } } : undefined;
   }
 
   /** A stored node as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
   private answer(read: NodeBase): Node {
     const limit = answerLimitFor(this.maxMessageBytes);
-    return read.kv.value.length <= limit ? read.obj : standIn(read.obj, read.kv.value.length, limit);
+    const size = (read.kv.value ?? encodeNode(read.obj)).length;
+    return size <= limit ? read.obj : standIn(read.obj, size, limit);
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {
@@ -495,8 +500,11 @@ export class NodeRegistry {
       if (!current) throw new NotFoundError("node", name);
       checkPrecondition(name, precondition, current.kv);
       const next = change(current.obj, this.now());
+      // Nothing changes: answered without a write. Compared as objects first, so that the
+      // informer's copy is never encoded for it (the node's bytes, when read, catch the rest).
+      if (sameMessage(next, current.obj)) return this.answer(current);
       const value = encodeNode(next);
-      if (sameBytes(value, current.kv.value)) return this.answer(current);
+      if (current.kv.value && sameBytes(value, current.kv.value)) return this.answer(current);
       checkObjectSize(value, this.maxObjectBytes);
       const req: TxnRequest = {
         compare: [{ key: nodeKey(name), modRevision: current.kv.modRevision }],

@@ -104,6 +104,24 @@ describe("node writes from the informer's copy", () => {
     expect(again).toEqual(await registry.getNode("cached-3"));
   });
 
+  it("recognise a write that changes nothing when it lists a map's entries in another order", async () => {
+    await registered("cached-4");
+    const at = new Date(clock.now() + 3000);
+    const first = await registry.updateStatus("cached-4", agentNode("cached-4", at, "same").status, "");
+    await informers.nodes.waitFor(revisionOf(first));
+    const storeRevision = await store.currentRevision();
+    const reordered = agentNode("cached-4", at, "same").status!;
+    reordered.capacity = Object.fromEntries(Object.entries(reordered.capacity).reverse());
+    reordered.allocatable = Object.fromEntries(Object.entries(reordered.allocatable).reverse());
+    expect(Object.keys(reordered.capacity)).not.toEqual(Object.keys(first.status!.capacity));
+    const again = await registry.updateStatus("cached-4", reordered, "");
+    expect(again.metadata!.resourceVersion).toBe(first.metadata!.resourceVersion);
+    expect(await store.currentRevision()).toBe(storeRevision);
+    // A real change still writes.
+    const changed = await registry.updateStatus("cached-4", agentNode("cached-4", at, "changed").status, "");
+    expect(revisionOf(changed)).toBeGreaterThan(revisionOf(first));
+  });
+
   it("judge a client precondition against the store, not a stale copy", async () => {
     await registered("cached-4");
     const stale = informers.nodes.get("cached-4")!;
