@@ -53,6 +53,8 @@ interface Entry<T> {
 
 export class Reflector<T> {
   private items = new Map<string, Entry<T>>();
+  /** Grows with every change to the contents (see `changes`). */
+  private changeCount = 0;
   private applied = 0;
   private readonly subscribers = new Set<ReflectorHandlers<T>>();
   private readonly waiters = new RevisionWaiters();
@@ -116,13 +118,28 @@ export class Reflector<T> {
     return this.items.get(name)?.obj;
   }
 
+  /** A number that grows with every change to the contents: equal twice, nothing changed between. */
+  get changes(): number {
+    return this.changeCount;
+  }
+
   *entries(): IterableIterator<[string, T]> {
     for (const [name, e] of this.items) yield [name, e.obj];
   }
 
-  /** Every name, as an array (for a loop that awaits: no pair or iterator result per object). */
-  names(): string[] {
-    return [...this.items.keys()];
+  /**
+   * Every name and object now, as two arrays of one order (for a loop over all that awaits: no
+   * pair or iterator result per object, and no lookup per name while nothing has changed).
+   */
+  snapshot(): { names: string[]; objects: T[] } {
+    const names = new Array<string>(this.items.size);
+    const objects = new Array<T>(this.items.size);
+    let i = 0;
+    this.items.forEach((e, name) => {
+      names[i] = name;
+      objects[i++] = e.obj;
+    });
+    return { names, objects };
   }
 
   /** True once every change up to `revision` is applied; false if the reflector stops first. */
@@ -200,6 +217,7 @@ export class Reflector<T> {
     if (this.isSynced) for (const h of this.subscribers) this.call(() => h.onRelist?.(revision));
     const old = this.items;
     this.items = fresh;
+    this.changeCount++;
     // The list's revision stands even if lower (the source's data was replaced): the contents are the list.
     this.applied = revision;
     const same = this.o.incarnation;
@@ -230,10 +248,12 @@ export class Reflector<T> {
       if (c.type === "put") {
         const e = { obj: c.decode(), revision: c.revision };
         this.items.set(c.name, e);
+        this.changeCount++;
         if (prev === undefined) this.notify((h) => h.onAdd?.(c.name, e.obj, c.revision));
         else this.notify((h) => h.onUpdate?.(c.name, e.obj, prev.obj, c.revision));
       } else if (prev !== undefined) {
         this.items.delete(c.name);
+        this.changeCount++;
         this.notify((h) => h.onDelete?.(c.name, prev.obj, c.revision, c.last));
       }
     }

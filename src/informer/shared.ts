@@ -26,7 +26,10 @@ export interface SharedInformer<T> {
   readonly size: number;
   get(name: string): T | undefined;
   entries(): IterableIterator<[string, T]>;
-  names(): string[];
+  /** Grows with every change to the contents: equal twice, nothing changed between. */
+  readonly changes: number;
+  /** Every name and object now, in one order (see Reflector.snapshot). */
+  snapshot(): { names: string[]; objects: T[] };
   /** True once every change up to `revision` is applied; false if the informer stops first. */
   waitFor(revision: number): Promise<boolean>;
   /** Replays every object to onAdd, then reports every change until the returned function is called. */

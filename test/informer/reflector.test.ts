@@ -130,6 +130,8 @@ describe.each(sources)("Reflector over $name", (source) => {
     await reflector.start();
     await watching;
     expect(seen).toEqual(["add a", "add b", "add c"]);
+    const listed = reflector.changes;
+    expect(listed).toBeGreaterThan(0);
 
     // The watch breaks; while the reflector waits to watch again, the world moves on and the
     // revision it stopped at is compacted away.
@@ -148,7 +150,10 @@ describe.each(sources)("Reflector over $name", (source) => {
     expect(src.errors.map((e) => (e as Error).constructor.name)).toEqual(["UnavailableError", source.compacted]);
     expect(seen.slice(3)).toEqual(["relist", "delete a", "update b", "add d"]);
     expect([...reflector.entries()].map(([name]) => name)).toEqual(["b", "c", "d"]);
-    expect(reflector.names()).toEqual(["b", "c", "d"]);
+    expect(reflector.changes).toBeGreaterThan(listed); // the relist changed the contents
+    const snapshot = reflector.snapshot();
+    expect(snapshot.names).toEqual(["b", "c", "d"]);
+    expect(snapshot.objects).toEqual(snapshot.names.map((name) => reflector!.get(name)));
     expect(reflector.revision).toBe(head);
   });
 
