@@ -149,7 +149,7 @@ export class NodeLifecycleController {
     active.ready = Promise.all([this.nodes.synced(), this.leases.synced()]).then(() => {
       if (this.active !== active) return;
       // Renew times are not subscribed to: each pass reads them (see observeLease). A renewal
-      // costs the controller nothing, and is seen within one period.
+      // costs the controller nothing, and is seen by the next pass.
       active.undo.push(
         this.nodes.subscribe({
           onAdd: (name, node) => void this.nodeChanged(name, node),
@@ -463,7 +463,8 @@ export class NodeLifecycleController {
     } else if (!allAre && allWere) {
       this.o.log?.info("zones are no longer all fully disrupted: every node gets a fresh grace period");
       this.allDisrupted = false;
-      for (const h of this.health.values()) h.probe = now;
+      // Never back: `now` is the pass's start, and the pass may have moved a probe time past it.
+      for (const h of this.health.values()) h.probe = Math.max(h.probe, now);
       // Every queue gets its rate back, including zones made only of excluded nodes (not counted in `next`).
       for (const [zone, q] of this.queues) {
         const state = next.get(zone);

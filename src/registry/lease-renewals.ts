@@ -274,10 +274,17 @@ export class LeaseRenewals {
     return { ...lease, spec: { ...spec, renewTime: new Date(acked) } };
   }
 
-  /** The latest renew time (ms) this server answered for `name` and has not yet written, or undefined. */
+  /**
+   * The latest renew time (ms) this server knows for `name`: the latest it answered, or the one
+   * it last wrote or read if later (undefined: none). A checkpointed renewal stays here after its
+   * write, so a reader that also follows the store (renew-times.ts) sees it however far its
+   * informer lags behind that write.
+   */
   answered(name: string): number | undefined {
-    const acked = this.entries.get(name)?.acked ?? 0;
-    return acked > 0 ? acked : undefined;
+    const e = this.entries.get(name);
+    if (!e) return undefined;
+    const latest = Math.max(e.acked, renewMs(e.stored));
+    return latest > 0 ? latest : undefined;
   }
 
   /** Renewals not yet written (a metric). */

@@ -44,6 +44,21 @@ describe("node health with Lease checkpoints", () => {
     onlyLeases();
   });
 
+  it("sees the renewals this server checkpointed while its Lease informer lags behind the store", async () => {
+    const world = (w = await World.create({}, { leaseCheckpointMs: 1_000 }));
+    await world.healthy("lagging");
+    await world.step();
+    // The Lease informer stops where it is (as one backing off after a broken watch): it holds
+    // the registration's renew time from now on; the store gets every checkpoint.
+    await world.informers.leases.stop();
+    for (let t = 0; t < 2 * GRACE; t += 5_000) {
+      if (t % 10_000 === 0) await world.registry.renewLease("lagging", "", 0);
+      await world.registry.renewals.checkpoint(); // written: no longer pending when the pass runs
+      await world.step(5_000);
+      expect([t, await world.readyStatus("lagging")]).toEqual([t, "True"]);
+    }
+  });
+
   it("sees a renewal in its next pass: the grace period runs from that pass, never from before the renewal", async () => {
     const world = (w = await World.create({}, { leaseCheckpointMs: C }));
     await world.healthy("late");

@@ -51,7 +51,7 @@ describe("health: probe times and grace periods", () => {
     for (let i = 0; i < 10; i++) {
       await w.step(10_000);
       await w.registry.renewLease("lease-only", "", 0);
-      await w.step(); // the controller observes the renewal when it happens
+      await w.step(); // a pass at once: the controller observes the renewal when it happens
     }
     await w.step(GRACE);
     expect(await w.readyStatus("lease-only")).toBe("True");
