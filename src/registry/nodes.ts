@@ -381,10 +381,10 @@ export class NodeRegistry {
   }
 
   /**
-   * The node informer's copy of a node as a read would answer it: its stored bytes are its
-   * encoding (every node is stored as encodeNode wrote it, and decoding loses nothing encodeNode
-   * writes), so that a write that changes nothing is still recognised. Undefined when the
-   * informer does not have the node (not yet seen, or none is given).
+   * The node informer's copy of a node as a read would answer it, without its bytes (a write
+   * that changes nothing is recognised by comparing objects, and confirmed by a read: see
+   * mutateNode). Undefined when the informer does not have the node (not yet seen, or none is
+   * given).
    */
   private cachedNode(name: string): NodeBase | undefined {
     const obj = this.nodes?.get(name);
@@ -482,6 +482,7 @@ export class NodeRegistry {
    * failed compare the next starts from the current value the store answered it with, so a stale
    * copy costs no more store calls than a read would have (on etcd the informer hears of a write
    * only after it is answered: back-to-back writes of one node often find the copy one behind).
+   * A write that changes nothing against the copy is judged again against a read.
    * `change` must not modify the node it is given (the informer's is frozen and shared).
    */
   private mutateNode(
@@ -502,7 +503,10 @@ export class NodeRegistry {
       const next = change(current.obj, this.now());
       // Nothing changes: answered without a write. Compared as objects first, so that the
       // informer's copy is never encoded for it (the node's bytes, when read, catch the rest).
-      if (sameMessage(next, current.obj)) return this.answer(current);
+      // Only a stored node can say so: the informer's copy may be behind the store (on etcd
+      // often one write behind), and "no change" from an old copy would lose this write. So a
+      // copy that finds nothing to change sends the next attempt to read the node.
+      if (sameMessage(next, current.obj)) return current.kv.value === undefined ? undefined : this.answer(current);
       const value = encodeNode(next);
       if (current.kv.value && sameBytes(value, current.kv.value)) return this.answer(current);
       checkObjectSize(value, this.maxObjectBytes);

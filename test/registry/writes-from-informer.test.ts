@@ -2,9 +2,10 @@
  * A node write without a client precondition starts from the node informer's copy instead of
  * reading and decoding the store's (NodeRegistryOptions.nodes): no store read when the copy is
  * current; a stale copy costs one failed compare and a retry from the current node that
- * compare answered (no read), never a lost or wrong write; a write that changes nothing is still recognised (no new revision); a client
- * precondition is judged against the store, not the copy; and the informer's frozen, shared
- * copy is never modified.
+ * compare answered (no read), never a lost or wrong write; a write that changes nothing is still
+ * recognised (no new revision), judged against a read of the node, never against the copy alone
+ * (which may be behind the store); a client precondition is judged against the store, not the
+ * copy; and the informer's frozen, shared copy is never modified.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -98,7 +99,7 @@ describe("node writes from the informer's copy", () => {
     const storeRevision = await store.currentRevision();
     const get = vi.spyOn(store, "get");
     const again = await registry.updateStatus("cached-3", agentNode("cached-3", at, "same").status, "");
-    expect(nodeReads(get, "cached-3")).toBe(0);
+    expect(nodeReads(get, "cached-3")).toBe(1); // "no change" is confirmed against the store
     expect(again.metadata!.resourceVersion).toBe(first.metadata!.resourceVersion);
     expect(await store.currentRevision()).toBe(storeRevision);
     expect(again).toEqual(await registry.getNode("cached-3"));
@@ -120,6 +121,19 @@ describe("node writes from the informer's copy", () => {
     // A real change still writes.
     const changed = await registry.updateStatus("cached-4", agentNode("cached-4", at, "changed").status, "");
     expect(revisionOf(changed)).toBeGreaterThan(revisionOf(first));
+  });
+
+  it("never answers a write as changing nothing from a copy older than the store", async () => {
+    await registered("cached-5");
+    const copy = informers.nodes.get("cached-5")!;
+    // A registry whose informer stays at this copy while the node changes in the store.
+    const behind = new NodeRegistry({ store, clock, nodes: { get: (name) => (name === "cached-5" ? copy : undefined) } });
+    const asRequested = (labels: Record<string, string>): Node => ({ ...copy, metadata: { ...copy.metadata, labels, resourceVersion: "" } });
+    const labelled = await registry.updateNode(asRequested({ ...copy.metadata.labels, team: "blue" }));
+    // The copy's labels again: nothing to change against the copy, a change against the store.
+    const back = await behind.updateNode(asRequested(copy.metadata.labels));
+    expect(revisionOf(back)).toBeGreaterThan(revisionOf(labelled));
+    expect((await registry.getNode("cached-5")).metadata!.labels).toEqual(copy.metadata.labels);
   });
 
   it("judge a client precondition against the store, not a stale copy", async () => {
