@@ -88,7 +88,7 @@ export class CloudSyncController {
   async pass(): Promise<void> {
     await this.o.nodes.synced();
     await this.o.provider.refresh();
-    for (const [, node] of [...this.o.nodes.entries()]) {
+    for (const node of this.o.nodes.snapshot().objects) {
       if (this.stopped) return;
       const providerId = node.spec.providerId;
       if (providerId === "") continue;

@@ -456,7 +456,7 @@ export class NodeLifecycleController {
         q.clear();
       }
       // Taints are removed now; one that loses a race is removed by the next pass (processNoExecute).
-      for (const [, node] of [...this.nodes.entries()]) {
+      for (const node of this.nodes.snapshot().objects) {
         if (this.stopped) return;
         if (noExecuteKeyOf(node) !== undefined) await this.applyTaints(node, withNoExecute(node, undefined, new Date(now)));
       }

@@ -6,7 +6,7 @@
  * - A renewal is a renewal of a Lease this server knows (it wrote or read it) that changes only
  *   renew_time. It is applied here, in memory, and answered at once. On this server GetLease and
  *   ListLeases show it at once (`overlay`), and the node lifecycle controller in its next pass
- *   (`answered`, see renew-times.ts). A new Lease, or a change of holder or duration, is not a
+ *   (`latestRenewMs`, see renew-times.ts). A new Lease, or a change of holder or duration, is not a
  *   renewal: NodeRegistry writes it durably and answers after the commit (`written`).
  * - Checkpoints. Every `intervalMs` (C) a checkpoint writes each Lease renewed since the last
  *   one, once, with its latest renew_time: one compare-and-swap transaction per up to `chunkOps`
@@ -280,7 +280,7 @@ export class LeaseRenewals {
    * write, so a reader that also follows the store (renew-times.ts) sees it however far its
    * informer lags behind that write.
    */
-  answered(name: string): number | undefined {
+  latestRenewMs(name: string): number | undefined {
     const e = this.entries.get(name);
     if (!e) return undefined;
     const latest = Math.max(e.acked, renewMs(e.stored));

@@ -59,6 +59,15 @@ async function registered(name: string): Promise<Node> {
   return node;
 }
 
+/** Register `name`, post a status once (Ready saying "same") and wait until the informer holds it. */
+async function postedOnce(name: string): Promise<{ at: Date; first: Node; storeRevision: number }> {
+  await registered(name);
+  const at = new Date(clock.now() + 3000);
+  const first = await registry.updateStatus(name, agentNode(name, at, "same").status, "");
+  await informers.nodes.waitFor(revisionOf(first));
+  return { at, first, storeRevision: await store.currentRevision() };
+}
+
 const nodeReads = (spy: { mock: { calls: unknown[][] } }, name: string): number => spy.mock.calls.filter(([key]) => key === nodeKey(name)).length;
 
 describe("node writes from the informer's copy", () => {
@@ -92,11 +101,7 @@ describe("node writes from the informer's copy", () => {
   });
 
   it("recognise a write that changes nothing: same revision, nothing committed", async () => {
-    await registered("cached-3");
-    const at = new Date(clock.now() + 3000);
-    const first = await registry.updateStatus("cached-3", agentNode("cached-3", at, "same").status, "");
-    await informers.nodes.waitFor(revisionOf(first));
-    const storeRevision = await store.currentRevision();
+    const { at, first, storeRevision } = await postedOnce("cached-3");
     const get = vi.spyOn(store, "get");
     const again = await registry.updateStatus("cached-3", agentNode("cached-3", at, "same").status, "");
     expect(nodeReads(get, "cached-3")).toBe(1); // "no change" is confirmed against the store
@@ -106,11 +111,7 @@ describe("node writes from the informer's copy", () => {
   });
 
   it("recognise a write that changes nothing when it lists a map's entries in another order", async () => {
-    await registered("cached-4");
-    const at = new Date(clock.now() + 3000);
-    const first = await registry.updateStatus("cached-4", agentNode("cached-4", at, "same").status, "");
-    await informers.nodes.waitFor(revisionOf(first));
-    const storeRevision = await store.currentRevision();
+    const { at, first, storeRevision } = await postedOnce("cached-4");
     const reordered = agentNode("cached-4", at, "same").status!;
     reordered.capacity = Object.fromEntries(Object.entries(reordered.capacity).reverse());
     reordered.allocatable = Object.fromEntries(Object.entries(reordered.allocatable).reverse());
