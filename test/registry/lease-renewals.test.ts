@@ -11,11 +11,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
 import { NotFoundError, UnavailableError } from "../../src/errors.js";
-import type { Lease } from "../../src/gen/nodeplane/v1/lease.js";
+import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
-import { decodeLease } from "../../src/model/codec.js";
+import { decodeLease, encodeLease } from "../../src/model/codec.js";
 import { LEASE_PREFIX, leaseKey } from "../../src/model/keys.js";
-import { phaseOf } from "../../src/registry/lease-renewals.js";
+import { LeaseRenewals, phaseOf } from "../../src/registry/lease-renewals.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import type { WatchEvent } from "../../src/store/store.js";
@@ -391,6 +391,32 @@ describe("Lease renewals made durable by checkpoint", () => {
     clock.advance(10);
     const after = await a.renewLease("ck-stop", "", 0);
     expect(renewMs(await stored("ck-stop"))).toBe(renewMs(after));
+  });
+
+  it("a large checkpoint is built and sent a slice at a time, at most two slices in flight, and writes every Lease", async () => {
+    // 2 Leases per transaction, 4 per slice: 11 Leases are slices of 4, 4 and 3.
+    const r = new LeaseRenewals({ store: held.store, clock, intervalMs: 1000, chunkOps: 2, sliceOps: 4 });
+    const names = Array.from({ length: 11 }, (_, i) => `ck-slice-${i}`);
+    for (const name of names) {
+      const lease = Lease.fromPartial({ metadata: { name, namespace: "kube-node-lease" }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new Date(clock.now()) } });
+      const res = await sqlite.txn({ compare: [], ops: [{ type: "put", key: leaseKey(name), value: encodeLease(lease) }] });
+      if (!res.succeeded) throw new Error("put failed");
+      r.written(name, lease, res.results[0]!);
+    }
+    clock.advance(10);
+    for (const name of names) r.renew(name, { holderIdentity: "", leaseDurationSeconds: 0 }, clock.now());
+    const before = held.puts.length;
+    const release = held.hold();
+    const done = r.checkpoint();
+    // Two slices (2 + 2 transactions) go out; the third waits for the first.
+    await held.waiting(4);
+    for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(held.puts.length - before).toBe(4);
+    release();
+    await done;
+    expect(held.puts.slice(before).map((keys) => keys.length)).toEqual([2, 2, 2, 2, 2, 1]);
+    expect(new Set(held.puts.slice(before).flat())).toEqual(new Set(names.map(leaseKey)));
+    for (const name of names) expect(renewMs(await stored(name))).toBe(clock.now());
   });
 
   describe("with a write interval S", () => {
