@@ -120,6 +120,28 @@ describe("health: probe times and grace periods", () => {
     await expect(w.registry.getNode("b")).rejects.toThrow(/not found/);
   });
 
+  it("looks at passSliceNodes nodes per event-loop turn, and judges the nodes of every slice", async () => {
+    w = await World.create({ passSliceNodes: 2 });
+    for (const name of ["s1", "s2", "s3", "s4", "s5"]) await w.healthy(name);
+    await w.step();
+    await w.step(GRACE + 1);
+    // Every node went silent: each is judged, whichever slice it is in.
+    for (const name of ["s1", "s2", "s3", "s4", "s5"]) expect(await w.readyStatus(name)).toBe("Unknown");
+    // A pass with nothing to change leaves the turn between slices (5 nodes: after 2 and 4).
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(tick);
+    };
+    await w.settle();
+    const pass = w.ctl.monitor().finally(() => (done = true));
+    setImmediate(tick);
+    await pass;
+    expect(turns).toBeGreaterThanOrEqual(2);
+  });
+
   it("keeps checking a node that never becomes healthy until it is deleted", async () => {
     w = await World.create();
     await w.companion();
