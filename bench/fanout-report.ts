@@ -2,15 +2,16 @@
  * What bench/watch-fanout.ts found: its delivery checks and its results. The checks, from the writer's record (which node each write
  * changed) and each watcher process's record (which write reached which watcher, how often):
  *   - pinned watchers: every write made while they were open reached the watcher pinned to its
- *     node exactly once and no other watcher; none of the baseline's writes reached any;
+ *     node exactly once and no other watcher; none of the no-watcher phase's writes reached any;
  *   - all-node watchers: each set got every write of its phase exactly once and none from before
  *     it opened; a watcher cut off in phase 3 is a failure, in phase 4 (the SDK's window) a result;
  *   - no foreign event, no pinned stream ended, the server's watcher gauges agreed, and the
  *     writer kept its pace (at most 1% of a window's writes issued more than 50 ms late).
+ * The trivial grpc-js baseline (its own workers, its one fan-out phase) is held to the same checks.
  */
 import type { WatcherApi, WriterApi } from "./fanout-worker.js";
 import type { CpuSpan } from "./proc.js";
-import { docHead, finish, fmtInt, fmtMiB, fmtMs, fmtPct, mdTable, verdict } from "./report.js";
+import { docHead, finish, fmtInt, fmtMiB, fmtMs, fmtPct, fmtRatio, mdTable, verdict } from "./report.js";
 import type { Histogram } from "./tally.js";
 import type { Options } from "./watch-fanout.js";
 
@@ -42,6 +43,8 @@ export interface Delivery {
   /** Nodes pinned by each watcher process (process p holds [p × per, (p + 1) × per)). */
   per: number;
   phases: Phase[];
+  /** The phase of `phases` with no watcher open (its writes must reach none); the others had the pinned ones. */
+  unwatched: Phase | undefined;
   fan: Phase;
   sdk: Phase | undefined;
   reports: WatcherReport[];
@@ -91,7 +94,8 @@ export function checkDelivery(d: Delivery): { failures: string[]; pinnedChecked:
   }
   // Every write made while the pinned watchers were open reached the watcher pinned to its node exactly once, and no other.
   let [missing, dup, wrong, stray, pinnedChecked] = [0, 0, 0, 0, 0];
-  for (const ph of d.phases.slice(1)) {
+  for (const ph of d.phases) {
+    if (ph === d.unwatched) continue;
     const w = ph.writer;
     for (let s = w.seqFrom; s < w.seqTo; s++) {
       const node = w.nodeOf[s - w.seqFrom]!;
@@ -105,9 +109,9 @@ export function checkDelivery(d: Delivery): { failures: string[]; pinnedChecked:
       });
     }
   }
-  // Writes of the baseline came before any watcher: none may have reached one.
-  const b = d.phases[0]!.writer;
-  for (const r of reports) for (let s = b.seqFrom; s < b.seqTo; s++) if (r.pinnedGot[s] !== -1) stray++;
+  // Writes of the no-watcher phase came before any watcher: none may have reached one.
+  const b = d.unwatched?.writer;
+  if (b) for (const r of reports) for (let s = b.seqFrom; s < b.seqTo; s++) if (r.pinnedGot[s] !== -1) stray++;
   if (missing + dup + wrong + stray > 0) {
     fail(
       `pinned watchers: of ${pinnedChecked} writes, ${missing} never reached the node's watcher, ${dup} reached it more than once, ` +
@@ -143,6 +147,11 @@ export function checkDelivery(d: Delivery): { failures: string[]; pinnedChecked:
   return { failures, pinnedChecked, set0, set1 };
 }
 
+/** The fan-out phase against the trivial grpc-js server (bench/trivial-server.ts), and its checks. */
+export interface TrivialRun extends ReturnType<typeof checkDelivery> {
+  phase: Phase;
+}
+
 interface Outcome extends ReturnType<typeof checkDelivery> {
   began: number;
   dataDir: string;
@@ -150,6 +159,7 @@ interface Outcome extends ReturnType<typeof checkDelivery> {
   phases: Phase[];
   fan: Phase;
   sdk: Phase | undefined;
+  trivial: TrivialRun | undefined;
   registerS: number;
   openS: number;
   rssBefore: number | undefined;
@@ -157,12 +167,14 @@ interface Outcome extends ReturnType<typeof checkDelivery> {
 }
 
 export function report(o: Options, r: Outcome): void {
-  const { phases, fan, sdk, set0, set1, failures } = r;
+  const { phases, fan, sdk, trivial, set0, set1, failures } = r;
   const base = phases[0]!;
   const serverPct = (p: Phase): number => p.cpu.pct.server ?? Number.NaN;
-  const cells = (p: Phase) => {
+  /** A row; `unwatched` is the same server's no-watcher phase (the trivial server has none). */
+  const cells = (p: Phase, unwatched: Phase | undefined) => {
     const writesPerSec = p.writer.windowWrites / (p.writer.windowMs / 1000);
-    const extraUsPerEvent = p === base || p.eventsPerSec === 0 ? Number.NaN : (((serverPct(p) - serverPct(base)) / 100) * 1e6) / p.eventsPerSec;
+    const extraUsPerEvent =
+      !unwatched || p === unwatched || p.eventsPerSec === 0 ? Number.NaN : (((serverPct(p) - serverPct(unwatched)) / 100) * 1e6) / p.eventsPerSec;
     const workers = Object.entries(p.cpu.pct).reduce<number | undefined>((s, [k, v]) => (k === "server" ? s : s === undefined || v === undefined ? undefined : s + v), 0);
     return {
       label: p.label,
@@ -181,18 +193,31 @@ export function report(o: Options, r: Outcome): void {
       pressure: fmtPct(p.cpu.pressurePct),
     };
   };
-  const table = mdTable(
-    "| phase | watchers open | writes/s | events sent/s | delivery p50 / p99 ms, pinned | delivery p50 / p99 ms, all-node | UpdateStatus p50 / p99 ms | server CPU | server CPU µs/change | extra server CPU µs/event | server RSS | workers CPU | other load | CPU pressure |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    phases.map((p) => Object.values(cells(p))),
-  );
   const p99Pinned = fan.pinned.ms(0.99);
   const p99All = fan.all.ms(0.99);
   const metFan = p99Pinned <= TARGET_P99_MS && p99All <= TARGET_P99_MS && set0.cut === 0;
+  // The trivial baseline's row, and nodeplane's fan-out delivery p99 over its.
+  const tr = trivial && {
+    row: cells(trivial.phase, undefined),
+    cut: trivial.set0.cut,
+    p99: `pinned ${fmtMs(trivial.phase.pinned.ms(0.99))} ms, all-node ${fmtMs(trivial.phase.all.ms(0.99))} ms`,
+    ratio: { pinned: fmtRatio(p99Pinned, trivial.phase.pinned.ms(0.99)), all: fmtRatio(p99All, trivial.phase.all.ms(0.99)) },
+  };
+  const table = mdTable(
+    "| phase | watchers open | writes/s | events sent/s | delivery p50 / p99 ms, pinned | delivery p50 / p99 ms, all-node | UpdateStatus p50 / p99 ms | server CPU | server CPU µs/change | extra server CPU µs/event | server RSS | workers CPU | other load | CPU pressure |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    [...phases.map((p) => cells(p, base)), ...(tr ? [tr.row] : [])].map((c) => Object.values(c)),
+  );
   let verdictText =
     `Target: fan-out delivery p99 ≤ ${TARGET_P99_MS} ms. With ${windowName(o.flowWindow)} client windows: pinned ${fmtMs(p99Pinned)} ms, all-node ${fmtMs(p99All)} ms` +
     (set0.cut > 0 ? `, ${set0.cut} of ${o.all} all-node watchers cut off` : "") +
     `: ${metFan ? "**met**" : "**missed**"}.`;
+  if (tr) {
+    verdictText +=
+      ` The trivial grpc-js baseline (same watchers, writer, nodes and window; a server that stores nothing): ${tr.p99}` +
+      (tr.cut > 0 ? `, ${tr.cut} of ${o.all} all-node streams ended` : "") +
+      `; nodeplane/trivial delivery p99: pinned **${tr.ratio.pinned}**, all-node **${tr.ratio.all}**.`;
+  }
   if (sdk && set1) {
     const metSdk = sdk.pinned.ms(0.99) <= TARGET_P99_MS && sdk.all.ms(0.99) <= TARGET_P99_MS && set1.cut === 0;
     verdictText +=
@@ -206,7 +231,11 @@ export function report(o: Options, r: Outcome): void {
         `each of the ${fmtInt(r.pinnedChecked)} writes made while the pinned watchers were open reached the watcher pinned to its node exactly once and no other watcher; ` +
         `each of the ${o.all} all-node watchers of phase 3 got each of its ${fmtInt(fan.writer.acked)} writes exactly once` +
         (sdk && set1 ? `, and in phase 4 each that was not cut off got each of its ${fmtInt(sdk.writer.acked)} writes exactly once` : "") +
-        "; no unexpected event, no pinned stream ended; the server's watcher gauge agreed."
+        "; no unexpected event, no pinned stream ended; the server's watcher gauge agreed." +
+        (trivial
+          ? ` Against the trivial server the same: its ${fmtInt(trivial.phase.writer.acked)} writes all answered OK (by the writer's count), each reached the watcher pinned to its node ` +
+            `exactly once and no other, and each of the ${o.all} all-node watchers exactly once; its watcher gauge agreed.`
+          : "")
       : `CHECKS FAILED:\n- ${failures.join("\n- ")}`;
   const doc = [
     ...docHead("Watch fan-out benchmark", "watch-fanout.js", r.began, r.dataDir),
@@ -216,8 +245,16 @@ export function report(o: Options, r: Outcome): void {
       `${fmtInt(o.nodes)} watchers each pinned to one node (\`field_selector: metadata.name=NAME\`) and ${o.all} watching every node, ` +
       `held through the SDK (NodeClient.watch) by ${o.watcherProcs} processes, ${fmtInt(o.perChannel)} pinned watchers per grpc-js channel ` +
       "(`grpc.use_local_subchannel_pool`: one TCP connection each), the all-node watchers of each process on a channel of their own; " +
-      `channels with a ${windowName(o.flowWindow)} HTTP/2 flow-control window (\`grpc-node.flow_control_window\`) except in the last phase. ` +
+      `channels with a ${windowName(o.flowWindow)} HTTP/2 flow-control window (\`grpc-node.flow_control_window\`) except in phase 4 (the SDK's window). ` +
       `Opening the pinned watchers took ${r.openS.toFixed(1)} s and server RSS went ${fmtMiB(r.rssBefore)} → ${fmtMiB(r.rssAfter)}.`,
+    ...(trivial
+      ? [
+          "- Baseline (the last row): after nodeplane has stopped, the fan-out phase again with fresh worker processes (the same watchers, writer, nodes and window) " +
+            "against bench/trivial-server.ts: a bare grpc-js server (same proto and codecs, nodeplane's --max-semi-space-size) that keeps the registered nodes in a Map " +
+            "and on UpdateStatus sets the status, encodes one WatchResponse and writes the same bytes to each matching watcher, batched per stream as nodeplane's " +
+            "(no store, no commit, no watch cache, no queue limit: grpc-js buffers what a slow watcher has not taken). What this machine, grpc-js and the SDK alone make of the scenario.",
+        ]
+      : []),
     "- Load: one writer process (gRPC unary calls over a bare HTTP/2 session, each node's status encoded once and only its conditions per write, to leave the CPU to the server and the watchers), " +
       `UpdateStatus of uniformly random nodes at ${fmtInt(o.rate)}/s, paced (open loop, up to 1,000 in flight), ` +
       `each write stamping its sequence number and the writer's clock into the Ready condition's message. Each phase: ${o.warmupS} s of writes ` +
@@ -232,7 +269,8 @@ export function report(o: Options, r: Outcome): void {
       "workers CPU is the writer and watcher processes together; other load is CPU taken by processes outside the benchmark (noise); " +
       "CPU pressure is the share of the window in which some runnable task waited for a CPU (Linux PSI): high means the numbers are contended. " +
       "Watchers open: at the start of the phase → at the end of its window, when the server cut some off (a watcher more than " +
-      "--watch-queue-size events, default 1,000, behind is ended with RESOURCE_EXHAUSTED). Clients and server share the machine's CPUs.",
+      "--watch-queue-size events, default 1,000, behind is ended with RESOURCE_EXHAUSTED). Clients and server share the machine's CPUs. " +
+      "The trivial row's events sent/s and watchers are the trivial server's own counts; its UpdateStatus is answered from memory.",
     "",
     table,
     "",
@@ -242,21 +280,26 @@ export function report(o: Options, r: Outcome): void {
     "",
   ].join("\n");
   process.stdout.write(`\n${table}\n\n${verdictText}\n\n${checks}\n`);
-  const fanRow = cells(fan);
-  const baseRow = cells(base);
+  const fanRow = cells(fan, base);
+  const baseRow = cells(base, base);
   finish({
     name: "fanout",
     doc,
     out: o.out,
     profDir: r.profDir,
-    profiles: ["nodeplane"],
+    profiles: trivial ? ["nodeplane", "trivial"] : ["nodeplane"],
     rows: [
       {
         scenario: `Watch fan-out: ${fmtInt(o.nodes)} watchers pinned to one node each + ${o.all} on every node, ${fmtInt(o.rate)} UpdateStatus/s (${windowName(o.flowWindow)} client windows)`,
         result:
           `delivery p50 / p99 ${fmtMs(fan.pinned.ms(0.5))} / ${fmtMs(p99Pinned)} ms pinned, ${fmtMs(fan.all.ms(0.5))} / ${fmtMs(p99All)} ms all-node; ` +
           `${fmtInt(fan.eventsPerSec)} events/s sent, ${set0.cut} watchers cut off; server CPU ${fanRow.cpu} (${fanRow.usPerChange} µs/change); UpdateStatus p50 / p99 ${fanRow.update} ms`,
-        baseline: `the same writes with no watchers: server CPU ${baseRow.cpu} (${baseRow.usPerChange} µs/change), UpdateStatus p50 / p99 ${baseRow.update} ms`,
+        baseline:
+          `the same writes with no watchers: server CPU ${baseRow.cpu} (${baseRow.usPerChange} µs/change), UpdateStatus p50 / p99 ${baseRow.update} ms` +
+          (tr
+            ? `; the same fan-out against a trivial grpc-js server: delivery p50 / p99 ${tr.row.pinned} ms pinned, ${tr.row.all} ms all-node ` +
+              `(nodeplane/trivial p99 ${tr.ratio.pinned} / ${tr.ratio.all}), server CPU ${tr.row.cpu}`
+            : ""),
         target: `p99 ≤ ${TARGET_P99_MS} ms`,
         verdict: verdict(metFan),
       },

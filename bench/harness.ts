@@ -170,7 +170,7 @@ export async function spawnNodeplane(o: NodeplaneOptions): Promise<Served & { ht
 
 /** The baseline server (bench/trivial-server.ts); `lease` is what it answers (encoded Lease, base64). */
 export function spawnTrivial(nodeFlags: string[] = [], lease?: string): Promise<Served> {
-  return spawnServing("trivial server", [...nodeFlags, benchScript("trivial-server.js"), ...(lease ? [lease] : [])], /^trivial serving grpc=[^:]+:(\d+)/);
+  return spawnServing("trivial server", [...nodeFlags, benchScript("trivial-server.js"), ...(lease ? [lease] : [])], /^trivial serving grpc=[^:]+:(\d+) http=(\d+)/);
 }
 
 /** SIGTERM, wait (bounded) for the exit, SIGKILL if it does not come. */

@@ -7,6 +7,9 @@
  * alone, with the pinned watchers, with the all-node watchers too (the scenario, on --flow-window
  * HTTP/2 windows: one all-node stream carries ~2 MB/s at 1,000 changes/s, more than grpc-js's 64 KiB
  * window lets through per round trip), and the same on grpc-js's default window (the SDK's).
+ * Then (unless --no-trivial-phase) the baseline: the fan-out phase again, with fresh workers, against
+ * a bare grpc-js server that stores nothing (bench/trivial-server.ts) holding the same nodes: what
+ * this machine, grpc-js and the SDK alone make of the same watchers and writes.
  * Every write must reach exactly the watchers it should, once (bench/fanout-report.ts); what each
  * column means is written into bench/RESULTS-watch.md. Flags (or env FANOUT_<NAME>): --help.
  */
@@ -14,7 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { NodeClient } from "../src/client/client.js";
-import { checkDelivery, type Phase, report, windowName } from "./fanout-report.js";
+import { checkDelivery, type Phase, report, type TrivialRun, windowName } from "./fanout-report.js";
 import type { WatcherApi, WriterApi } from "./fanout-worker.js";
 import { Flags } from "./flags.js";
 import {
@@ -29,6 +32,7 @@ import {
   scrapeMetrics,
   sleep,
   spawnNodeplane,
+  spawnTrivial,
   stopChecked,
   sumOf,
   tempDir,
@@ -55,10 +59,11 @@ function options() {
     perChannel: f.num("per-channel", 1000, 1, 100_000, "pinned watchers per channel"),
     flowWindow: f.num("flow-window", 4 * 2 ** 20, 0, 2 ** 31 - 1, "HTTP/2 flow-control window of the watchers' channels, bytes (0 = grpc-js's 64 KiB)"),
     sdkWindowPhase: !f.bool("no-sdk-window-phase", "skip phase 4"),
+    trivialPhase: !f.bool("no-trivial-phase", "skip phase 5, the baseline: the fan-out against a trivial grpc-js server (bench/trivial-server.ts)"),
     watchQueueSize: f.num("watch-queue-size", 0, 0, 10_000_000, "nodeplane's --watch-queue-size: events a watcher may fall behind before it is cut off (0 = the server's default, 1,000)"),
-    deadlineS: f.num("deadline", q ? 100 : 300, 10, 1800, "bound on the whole run, s"),
+    deadlineS: f.num("deadline", q ? 150 : 300, 10, 1800, "bound on the whole run, s"),
     quiet: f.quiet(),
-    cpuProf: f.bool("cpu-prof", "profile the server (node --cpu-prof) and print a summary; no results file"),
+    cpuProf: f.bool("cpu-prof", "profile the servers (node --cpu-prof) and print summaries; no results file"),
     out: f.out("watch"),
   };
   f.done();
@@ -66,6 +71,28 @@ function options() {
 }
 
 export type Options = ReturnType<typeof options>;
+
+/**
+ * The server under test: nodeplane, or the trivial grpc-js server of the baseline, which serves
+ * the watcher gauge, events sent and event-loop delay under nodeplane's names but counts no calls
+ * or commits.
+ */
+interface Target {
+  kind: "nodeplane" | "trivial";
+  address: string;
+  httpPort: number;
+  pid: number | undefined;
+}
+
+/** nodeplane's UpdateStatus handler time and store commits over a window (scrapes `a`, `b`), for the log. */
+function storeLine(a: Samples, b: Samples, windowS: number): string {
+  const handledN = grew(a, b, "nodeplane_grpc_server_handling_seconds_count", { method: "UpdateStatus" });
+  const commits = grew(a, b, "nodeplane_store_commit_seconds_count");
+  return (
+    `handler ${fmtMs(handledN > 0 ? (grew(a, b, "nodeplane_grpc_server_handling_seconds_sum", { method: "UpdateStatus" }) / handledN) * 1000 : Number.NaN)} ms, ` +
+    `${fmtInt(commits / windowS)} commits/s of ${fmtMs(commits > 0 ? (grew(a, b, "nodeplane_store_commit_seconds_sum") / commits) * 1000 : Number.NaN)} ms, `
+  );
+}
 
 /** The server, the writer and the watcher processes, and what a phase does with them. */
 class Fanout {
@@ -76,12 +103,11 @@ class Fanout {
 
   constructor(
     private readonly o: Options,
-    private readonly httpPort: number,
-    serverPid: number | undefined,
+    private readonly target: Target,
   ) {
     this.writer = new Worker("writer", benchScript("fanout-worker.js"), ["writer"]);
     this.watchers = Array.from({ length: o.watcherProcs }, (_, p) => new Worker<WatcherApi>(`watcher ${p}`, benchScript("fanout-worker.js"), ["watcher"]));
-    this.pids = { server: serverPid, writer: this.writer.pid, bench: process.pid };
+    this.pids = { server: target.pid, writer: this.writer.pid, bench: process.pid };
     this.watchers.forEach((w, p) => (this.pids[`watcher${p}`] = w.pid));
   }
 
@@ -90,8 +116,9 @@ class Fanout {
     return Math.ceil(this.o.nodes / this.o.watcherProcs);
   }
 
-  async init(address: string): Promise<void> {
+  async init(): Promise<void> {
     const { o, per } = this;
+    const { address } = this.target;
     const maxSeq = Math.ceil(o.rate * (4 * o.warmupS + 3 * o.baselineWindowS + o.windowS)) + 1010; // ≥ what the writer plans (4 phases)
     await this.writer.call("init", 20_000, { address, nodeCount: o.nodes, maxSeq, seed: 7 });
     await Promise.all(
@@ -111,7 +138,7 @@ class Fanout {
 
   /** Watchers open on the server (its gauge). */
   async gauge(): Promise<number> {
-    return sumOf(await scrapeMetrics(this.httpPort), "nodeplane_watchers");
+    return sumOf(await scrapeMetrics(this.target.httpPort), "nodeplane_watchers");
   }
 
   statuses() {
@@ -157,7 +184,9 @@ class Fanout {
 
   /** One phase: writes at the rate, measured over a window of `windowS`; the server's counters around it. */
   async phase(name: string, label: string, windowS: number, watchersOpen: number): Promise<Phase> {
-    const { o, httpPort } = this;
+    const { o } = this;
+    const { httpPort } = this.target;
+    const nodeplane = this.target.kind === "nodeplane";
     await waitForQuiet(this.pids, o.quiet, log);
     const startAt = epochNow() + 300;
     const windowStart = startAt + o.warmupS * 1000;
@@ -181,12 +210,13 @@ class Fanout {
     });
     const c = await cpu;
     const [a, b] = await edges;
-    const update = handled(before, await scrapeMetrics(httpPort), "UpdateStatus");
     if (Object.keys(writer.errors.counts).length > 0) throw new Error(`phase ${name}: writes failed: ${JSON.stringify(writer.errors.counts)}\n  ${writer.errors.samples.join("\n  ")}`);
     if (writer.acked !== writer.seqTo - writer.seqFrom) throw new Error(`phase ${name}: ${writer.seqTo - writer.seqFrom} writes issued, ${writer.acked} answered OK`);
-    if (update.ok !== writer.acked || update.notOk !== 0) throw new Error(`phase ${name}: the server counted ${update.ok} OK and ${update.notOk} failed UpdateStatus calls; the writer got ${writer.acked} OK`);
-    const handledN = grew(a, b, "nodeplane_grpc_server_handling_seconds_count", { method: "UpdateStatus" });
-    const commits = grew(a, b, "nodeplane_store_commit_seconds_count");
+    // The server's own count of the calls: nodeplane's only (the trivial server counts none).
+    if (nodeplane) {
+      const update = handled(before, await scrapeMetrics(httpPort), "UpdateStatus");
+      if (update.ok !== writer.acked || update.notOk !== 0) throw new Error(`phase ${name}: the server counted ${update.ok} OK and ${update.notOk} failed UpdateStatus calls; the writer got ${writer.acked} OK`);
+    }
     const phase: Phase = {
       name,
       label,
@@ -204,9 +234,8 @@ class Fanout {
       `fanout: ${label}: ${fmtInt(writer.windowWrites / windowS)} writes/s, ${fmtInt(phase.eventsPerSec)} events/s sent, ` +
         `UpdateStatus p50/p99 ${fmtMs(phase.updates.ms(0.5))}/${fmtMs(phase.updates.ms(0.99))} ms, server CPU ${fmtPct(c.pct.server)}, RSS ${fmtMiB(c.rss.server)}, ` +
         `writer late ${writer.lateWrites}, max lag ${fmtMs(writer.maxLagMs)} ms, ` +
-        `handler ${fmtMs(handledN > 0 ? (grew(a, b, "nodeplane_grpc_server_handling_seconds_sum", { method: "UpdateStatus" }) / handledN) * 1000 : Number.NaN)} ms, ` +
-        `${fmtInt(commits / windowS)} commits/s of ${fmtMs(commits > 0 ? (grew(a, b, "nodeplane_store_commit_seconds_sum") / commits) * 1000 : Number.NaN)} ms, ` +
-        // prom-client resets its event-loop delay histogram on every scrape: this is the window's.
+        (nodeplane ? storeLine(a, b, windowS) : "") +
+        // Both servers reset their event-loop delay histogram on every scrape (prom-client's): this is the window's.
         `loop delay p99/max ${fmtMs(sumOf(b, "nodejs_eventloop_lag_p99_seconds") * 1000)}/${fmtMs(sumOf(b, "nodejs_eventloop_lag_max_seconds") * 1000)} ms, ` +
         `workers ${fmtPct(workersPct)}, other ${fmtPct(c.otherPct)}, CPU pressure ${fmtPct(c.pressurePct)} ` +
         `(${Object.entries(c.pct).map(([k, v]) => `${k} ${fmtPct(v)}`).join(", ")})`,
@@ -232,6 +261,40 @@ class Fanout {
   }
 }
 
+/** Register nodes [0, --nodes) with the server at `address`; resolves with the seconds it took. */
+async function registerNodes(o: Options, address: string): Promise<number> {
+  const t = performance.now();
+  const reg = new NodeClient(address);
+  await reg.waitForReady(10_000);
+  await registerRange(reg, 0, o.nodes, 64).finally(() => reg.close());
+  return (performance.now() - t) / 1000;
+}
+
+/**
+ * The baseline: the fan-out phase again (same watchers, writer, window; fresh worker processes)
+ * against the trivial grpc-js server holding the same nodes, registered alike. Delivery is checked
+ * as nodeplane's; the server's call and commit counters are nodeplane's alone.
+ */
+async function trivialBaseline(o: Options, profDir: string | undefined): Promise<TrivialRun> {
+  const prof = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-name=trivial.cpuprofile"] : [];
+  // With nodeplane's young-generation size (harness.ts, spawnNodeplane).
+  const server = await spawnTrivial([...prof, "--max-semi-space-size=64"]);
+  const target: Target = { kind: "trivial", address: `127.0.0.1:${server.port}`, httpPort: server.httpPort!, pid: server.child.pid };
+  log(`fanout: trivial grpc-js server at ${target.address}; registered ${fmtInt(o.nodes)} nodes in ${(await registerNodes(o, target.address)).toFixed(1)} s`);
+  const run = new Fanout(o, target);
+  await run.init();
+  const openPinned = await run.open("pinned", o.flowWindow, o.nodes, 60_000);
+  const open = await run.open("all", o.flowWindow, o.nodes + o.all, 20_000);
+  const label = `trivial grpc-js baseline (stores nothing): ${fmtInt(o.nodes)} pinned + ${o.all} all-node watchers, ${windowName(o.flowWindow)} window`;
+  const phase = await run.phase("trivial", label, o.windowS, open);
+  await run.drain(phase.writer.acked, phase.writer.acked);
+  const reports = await run.reports();
+  const checked = checkDelivery({ nodes: o.nodes, all: o.all, per: run.per, phases: run.phases, unwatched: undefined, fan: phase, sdk: undefined, reports, openPinned, open, gaugeAtEnd: await run.gauge(), log });
+  await run.stop();
+  await stopChecked(server, "trivial server", checked.failures);
+  return { ...checked, phase, failures: checked.failures.map((f) => `trivial baseline: ${f}`) };
+}
+
 async function main(): Promise<void> {
   const o = options();
   exitAfter(o.deadlineS * 1000, "watch-fanout");
@@ -243,25 +306,21 @@ async function main(): Promise<void> {
     args: [...QUIET_CONTROLLER, ...(o.watchQueueSize > 0 ? ["--watch-queue-size", String(o.watchQueueSize)] : [])],
     profile: profDir ? { dir: profDir, name: "nodeplane" } : undefined,
   });
-  const address = `127.0.0.1:${server.port}`;
-  log(`fanout: nodeplane at ${address} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
+  const target: Target = { kind: "nodeplane", address: `127.0.0.1:${server.port}`, httpPort: server.httpPort, pid: server.child.pid };
+  log(`fanout: nodeplane at ${target.address} (data dir ${dataDir}, ${fsTypeOf(dataDir)})`);
 
-  let t = performance.now();
-  const reg = new NodeClient(address);
-  await reg.waitForReady(10_000);
-  await registerRange(reg, 0, o.nodes, 64).finally(() => reg.close());
-  const registerS = (performance.now() - t) / 1000;
+  const registerS = await registerNodes(o, target.address);
   log(`fanout: registered ${fmtInt(o.nodes)} nodes in ${registerS.toFixed(1)} s`);
 
-  const run = new Fanout(o, server.httpPort, server.child.pid);
-  await run.init(address);
+  const run = new Fanout(o, target);
+  await run.init();
 
   // 1. No watchers.
-  await run.phase("none", "no watchers (baseline)", o.baselineWindowS, 0);
+  const none = await run.phase("none", "no watchers (baseline)", o.baselineWindowS, 0);
 
   // 2. The pinned watchers.
   const rssBefore = procBytes(server.child.pid);
-  t = performance.now();
+  const t = performance.now();
   const openPinned = await run.open("pinned", o.flowWindow, o.nodes, 60_000);
   const openS = (performance.now() - t) / 1000;
   await sleep(1000);
@@ -284,10 +343,13 @@ async function main(): Promise<void> {
   }
 
   const reports = await run.reports();
-  const checked = checkDelivery({ nodes: o.nodes, all: o.all, per: run.per, phases: run.phases, fan, sdk, reports, openPinned, open, gaugeAtEnd: await run.gauge(), log });
+  const checked = checkDelivery({ nodes: o.nodes, all: o.all, per: run.per, phases: run.phases, unwatched: none, fan, sdk, reports, openPinned, open, gaugeAtEnd: await run.gauge(), log });
   await run.stop();
   await stopChecked(server, "nodeplane", checked.failures);
-  report(o, { began, dataDir, profDir, phases: run.phases, fan, sdk, registerS, openS, rssBefore, rssAfter, ...checked });
+
+  // 5. The same fan-out against the trivial grpc-js server.
+  const trivial = o.trivialPhase ? await trivialBaseline(o, profDir) : undefined;
+  report(o, { began, dataDir, profDir, phases: run.phases, fan, sdk, trivial, registerS, openS, rssBefore, rssAfter, ...checked, failures: [...checked.failures, ...(trivial?.failures ?? [])] });
 }
 
 runMain("watch-fanout", main);
