@@ -348,8 +348,18 @@ async function main(): Promise<void> {
   await stopChecked(server, "nodeplane", checked.failures);
 
   // 5. The same fan-out against the trivial grpc-js server.
-  const trivial = o.trivialPhase ? await trivialBaseline(o, profDir) : undefined;
-  report(o, { began, dataDir, profDir, phases: run.phases, fan, sdk, trivial, registerS, openS, rssBefore, rssAfter, ...checked, failures: [...checked.failures, ...(trivial?.failures ?? [])] });
+  // A baseline that fails is a failed check: nodeplane's phases are reported all the same.
+  let trivial: TrivialRun | undefined;
+  const failures = [...checked.failures];
+  if (o.trivialPhase) {
+    try {
+      trivial = await trivialBaseline(o, profDir);
+      failures.push(...trivial.failures);
+    } catch (err) {
+      failures.push(`trivial baseline: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  report(o, { began, dataDir, profDir, phases: run.phases, fan, sdk, trivial, registerS, openS, rssBefore, rssAfter, ...checked, failures });
 }
 
 runMain("watch-fanout", main);

@@ -16,7 +16,7 @@ export class ControllerMetrics {
     this.taintsRemoved = new Counter({ name: "nodeplane_controller_taints_removed_total", help: "Taints the controller removed.", labelNames: ["taint"], registers });
     this.passSeconds = new Histogram({
       name: "nodeplane_controller_monitor_pass_seconds",
-      help: "Duration of one health-monitoring pass over every node.",
+      help: "Wall time of one health-monitoring pass over every node (it leaves the event loop to other work every 2,000 nodes).",
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });

@@ -238,7 +238,8 @@ export class NodeLifecycleController {
 
   private async monitorPass(): Promise<void> {
     const started = performance.now();
-    const now = this.o.clock.now();
+    const run = this.active;
+    let now = this.o.clock.now();
     const counts = new Map<string, { ready: number; notReady: number }>();
     const byReady = { True: 0, False: 0, Unknown: 0 };
     // Indexed loops over one snapshot: this function awaits, so the pairs and iterator results
@@ -250,8 +251,13 @@ export class NodeLifecycleController {
     const seen = this.nodes.changes;
     const slice = Math.max(1, this.o.passSliceNodes);
     for (let i = 0; i < names.length; i++) {
-      if (i > 0 && i % slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.stopped) return;
+      if (i > 0 && i % slice === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Nodes are judged by the time they are looked at (a pass over many slices takes a while).
+        now = this.o.clock.now();
+      }
+      // Stopped, or stopped and started again (the new run makes its own passes).
+      if (this.active !== run || run === undefined) return;
       const name = names[i]!;
       const stored = this.nodes.changes === seen ? objects[i] : this.nodes.get(name);
       // Deleted while an earlier node's write was awaited. (One added meanwhile waits for the

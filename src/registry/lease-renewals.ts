@@ -11,8 +11,8 @@
  * - Checkpoints. Every `intervalMs` (C) a checkpoint writes each Lease renewed since the last
  *   one, once, with its latest renew_time: one compare-and-swap transaction per up to `chunkOps`
  *   Leases (each compared on its own revision; etcd gets one Txn per chunk, within its default
- *   --max-txn-ops of 128), sent a slice of `sliceOps` Leases per event-loop turn with at most two
- *   slices in flight (SQLite commits a slice's transactions in one group commit). Watches, informers and other servers see a renewal when the
+ *   --max-txn-ops of 128), sent a slice of `sliceOps` Leases per event-loop turn with at most
+ *   two slices in flight (SQLite commits what is queued in one group commit). Watches, informers and other servers see a renewal when the
  *   checkpoint that writes it commits: with S = 0 within C plus that commit while checkpoints
  *   keep up, and never later than C + L plus a commit before renewals are held back.
  * - Holding back. While a checkpoint has been in flight for L (`lagLimitMs`, at least C) or
@@ -22,9 +22,11 @@
  *   writes, instead of letting acknowledged renewals pile up where no other server sees them.
  *   Below L a slow checkpoint only makes the next one larger (each Lease still written once),
  *   which is what lets a store that commits large batches more cheaply per Lease catch up.
- * - A crash loses exactly the renewals answered at once since the start of the last checkpoint
- *   that completed: at most 2 × L of them (the next checkpoint starts within max(C, L) of it, and
- *   runs for less than L before renewals are held back). A graceful stop writes them all (`stop`).
+ * - A crash loses exactly the renewals answered at once since their Lease was last written: at
+ *   most those answered since the start of the last checkpoint that completed (it writes each
+ *   Lease's latest renewal when it reaches the Lease), at most 2 × L of them (the next
+ *   checkpoint starts within max(C, L) of it, and runs for less than L before renewals are held
+ *   back). A graceful stop writes them all (`stop`).
  * - C = 0: every renewal waits for its checkpoint (renewals are durable writes), and the next
  *   checkpoint starts as soon as the previous one ends.
  * - One Lease renewed many times between two checkpoints is one write; renewals of one Lease
@@ -341,7 +343,10 @@ export class LeaseRenewals {
     if (!this.running && (this.dirty.size > 0 || this.deferredDue(this.o.clock.now()))) void this.checkpoint().catch(() => undefined);
   };
 
-  /** One checkpoint: every renewal pending now, in chunks sent together. */
+  /**
+   * One checkpoint: every Lease renewed by now (each with its latest renewal when its slice is
+   * built, so renewals answered meanwhile ride along), in slices of chunks.
+   */
   private async write(): Promise<void> {
     this.runningSince = this.o.clock.now();
     const started = performance.now();
@@ -353,21 +358,26 @@ export class LeaseRenewals {
     // Built and sent a slice at a time, each slice in a turn of its own, with at most two in
     // flight: the turns that build, send and settle a checkpoint's Leases stay short (one turn for
     // 5,000 Leases blocked this thread for 100–300 ms), however many it writes.
-    const slices: Array<Promise<PromiseSettledResult<void>[]>> = [];
+    const slices: Array<{ done: Promise<PromiseSettledResult<void>[]>; settled: boolean }> = [];
     let slice: Item[] = [];
-    let written = 0;
+    let sent = 0;
     const send = (): void => {
       const chunks: Item[][] = [];
       for (let i = 0; i < slice.length; i += this.chunkOps) chunks.push(slice.slice(i, i + this.chunkOps));
-      slices.push(Promise.allSettled(chunks.map((c) => this.writeChunk(c))));
-      written += slice.length;
+      const s = { done: Promise.allSettled(chunks.map((c) => this.writeChunk(c))), settled: false };
+      void s.done.then(() => (s.settled = true));
+      slices.push(s);
+      sent += slice.length;
       slice = [];
     };
     for (const name of names) {
       if (slice.length === this.sliceOps) {
         send();
-        if (slices.length >= 2) await slices[slices.length - 2];
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // The next slice in a later turn: after the one before this (still in flight: its reply
+        // comes in a turn of its own), or after this turn.
+        const older = slices.at(-2);
+        if (older && !older.settled) await older.done;
+        else await new Promise<void>((resolve) => setImmediate(resolve));
       }
       // Looked up when its slice is built: a renewal, a write or a deletion may have come since.
       const entry = this.entries.get(name);
@@ -381,10 +391,10 @@ export class LeaseRenewals {
       slice.push({ name, entry, lease, modRevision: entry.modRevision, value: storedLeaseBytes(lease) });
     }
     if (slice.length > 0) send();
-    const outcomes = (await Promise.all(slices)).flat();
+    const outcomes = (await Promise.all(slices.map((s) => s.done))).flat();
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     this.failed = failure !== undefined;
-    if (written > 0) this.o.onCheckpoint?.({ ...this.stats, seconds: (performance.now() - started) / 1000 });
+    if (sent > 0) this.o.onCheckpoint?.({ ...this.stats, seconds: (performance.now() - started) / 1000 });
     if (failure) {
       const err = failure.reason instanceof Error ? failure.reason : new UnavailableError(String(failure.reason));
       this.o.onError?.(err);
@@ -421,6 +431,8 @@ export class LeaseRenewals {
     if (!names) this.deferred.set(slot, (names = new Set()));
     names.add(e.name);
     e.slot = slot;
+    // Renewed again before the checkpoint reached it: left for later all the same (the latest renewal).
+    this.dirty.delete(e.name);
   }
 
   private undefer(e: Entry): void {
