@@ -7,7 +7,8 @@
  *     it opened; a watcher cut off in phase 3 is a failure, in phase 4 (the SDK's window) a result;
  *   - no foreign event, no pinned stream ended, the server's watcher gauges agreed, and the
  *     writer kept its pace (at most 1% of a window's writes issued more than 50 ms late).
- * The trivial grpc-js baseline (its own workers, its one fan-out phase) is held to the same checks.
+ * The trivial grpc-js baseline (its own workers, warmed up by writes with no watcher, then its
+ * fan-out phase) is held to the same checks.
  */
 import type { WatcherApi, WriterApi } from "./fanout-worker.js";
 import type { CpuSpan } from "./proc.js";
@@ -170,7 +171,7 @@ export function report(o: Options, r: Outcome): void {
   const { phases, fan, sdk, trivial, set0, set1, failures } = r;
   const base = phases[0]!;
   const serverPct = (p: Phase): number => p.cpu.pct.server ?? Number.NaN;
-  /** A row; `unwatched` is the same server's no-watcher phase (the trivial server has none). */
+  /** A row; `unwatched` is the same server's no-watcher phase (the trivial baseline's is a warm-up, not compared). */
   const cells = (p: Phase, unwatched: Phase | undefined) => {
     const writesPerSec = p.writer.windowWrites / (p.writer.windowMs / 1000);
     const extraUsPerEvent =
@@ -249,7 +250,8 @@ export function report(o: Options, r: Outcome): void {
       `Opening the pinned watchers took ${r.openS.toFixed(1)} s and server RSS went ${fmtMiB(r.rssBefore)} → ${fmtMiB(r.rssAfter)}.`,
     ...(trivial
       ? [
-          "- Baseline (the last row): after nodeplane has stopped, the fan-out phase again with fresh worker processes (the same watchers, writer, nodes and window) " +
+          "- Baseline (the last row): after nodeplane has stopped, the fan-out phase again with fresh worker processes (the same watchers, writer, nodes and window; " +
+            "the writer first warmed up by a phase of writes with no watcher open, as before nodeplane's, not reported) " +
             "against bench/trivial-server.ts: a bare grpc-js server (same proto and codecs, nodeplane's --max-semi-space-size) that keeps the registered nodes in a Map " +
             "and on UpdateStatus sets the status, encodes one WatchResponse and writes the same bytes to each matching watcher, batched per stream as nodeplane's " +
             "(no store, no commit, no watch cache, no queue limit: grpc-js buffers what a slow watcher has not taken). What this machine, grpc-js and the SDK alone make of the scenario.",

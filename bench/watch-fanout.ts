@@ -271,8 +271,9 @@ async function registerNodes(o: Options, address: string): Promise<number> {
 }
 
 /**
- * The baseline: the fan-out phase again (same watchers, writer, window; fresh worker processes)
- * against the trivial grpc-js server holding the same nodes, registered alike. Delivery is checked
+ * The baseline: the fan-out phase again (same watchers, writer, window; fresh worker processes,
+ * warmed up by a phase of writes with no watcher, as nodeplane's are) against the trivial grpc-js
+ * server holding the same nodes, registered alike. Delivery is checked
  * as nodeplane's; the server's call and commit counters are nodeplane's alone.
  */
 async function trivialBaseline(o: Options, profDir: string | undefined): Promise<TrivialRun> {
@@ -283,13 +284,16 @@ async function trivialBaseline(o: Options, profDir: string | undefined): Promise
   log(`fanout: trivial grpc-js server at ${target.address}; registered ${fmtInt(o.nodes)} nodes in ${(await registerNodes(o, target.address)).toFixed(1)} s`);
   const run = new Fanout(o, target);
   await run.init();
+  // Fresh workers start cold: the writer first runs as it did before nodeplane's fan-out, with no
+  // watcher open (not reported; its writes must reach no watcher opened later).
+  const unwatched = await run.phase("trivial-none", "trivial grpc-js baseline, no watchers (warm-up)", o.baselineWindowS, 0);
   const openPinned = await run.open("pinned", o.flowWindow, o.nodes, 60_000);
   const open = await run.open("all", o.flowWindow, o.nodes + o.all, 20_000);
   const label = `trivial grpc-js baseline (stores nothing): ${fmtInt(o.nodes)} pinned + ${o.all} all-node watchers, ${windowName(o.flowWindow)} window`;
   const phase = await run.phase("trivial", label, o.windowS, open);
   await run.drain(phase.writer.acked, phase.writer.acked);
   const reports = await run.reports();
-  const checked = checkDelivery({ nodes: o.nodes, all: o.all, per: run.per, phases: run.phases, unwatched: undefined, fan: phase, sdk: undefined, reports, openPinned, open, gaugeAtEnd: await run.gauge(), log });
+  const checked = checkDelivery({ nodes: o.nodes, all: o.all, per: run.per, phases: run.phases, unwatched, fan: phase, sdk: undefined, reports, openPinned, open, gaugeAtEnd: await run.gauge(), log });
   await run.stop();
   await stopChecked(server, "trivial server", checked.failures);
   return { ...checked, phase, failures: checked.failures.map((f) => `trivial baseline: ${f}`) };
