@@ -65,10 +65,7 @@ interface Read<T, K = KeyValue> {
   kv: K;
 }
 
-/**
- * A node to change: read from the store (with its stored bytes), or the node informer's copy
- * (without: encoded only if an answer needs its size).
- */
+/** A node to change: read from the store (with its stored bytes), or the node informer's copy (without). */
 type NodeBase = Read<FullNode, Pick<KeyValue, "modRevision"> & { value?: Uint8Array }>;
 
 export class NodeRegistry {
@@ -148,7 +145,7 @@ export class NodeRegistry {
       const res = await this.commitWithClaim(name, claim, compare, ops);
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
-      const nodeOut = nodeUnchanged ? this.answer(current) : withRevision(node, res[0]!);
+      const nodeOut = nodeUnchanged ? this.answer(current.obj, current.kv.value) : withRevision(node, res[0]!);
       return { node: nodeOut, lease: this.renewals.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
@@ -203,7 +200,7 @@ export class NodeRegistry {
     checkReadName("node", name);
     const read = await this.readNode(name);
     if (!read) throw new NotFoundError("node", name);
-    return this.answer(read);
+    return this.answer(read.obj, read.kv.value);
   }
 
   /** Nodes matching selectors, in pages consistent with one revision. */
@@ -291,7 +288,7 @@ export class NodeRegistry {
       if (!res.succeeded) return undefined;
       this.renewals.forget(name);
       if (blocks.length > 0) this.ipam!.release(current.obj.spec.podCidrs);
-      return this.answer(current);
+      return this.answer(current.obj, current.kv.value);
     });
   }
 
@@ -392,11 +389,10 @@ export class NodeRegistry {
     return obj && modRevision > 0 ? { obj, kv: { modRevision } } : undefined;
   }
 
-  /** A stored node as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
-  private answer(read: NodeBase): Node {
+  /** A stored node (`value`: its stored bytes) as an answer carries it: whole, or a stand-in if it is too large for one (size.ts). */
+  private answer(obj: FullNode, value: Uint8Array): Node {
     const limit = answerLimitFor(this.maxMessageBytes);
-    const size = (read.kv.value ?? encodeNode(read.obj)).length;
-    return size <= limit ? read.obj : standIn(read.obj, size, limit);
+    return value.length <= limit ? obj : standIn(obj, value.length, limit);
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {
@@ -506,9 +502,9 @@ export class NodeRegistry {
       // Only a stored node can say so: the informer's copy may be behind the store (on etcd
       // often one write behind), and "no change" from an old copy would lose this write. So a
       // copy that finds nothing to change sends the next attempt to read the node.
-      if (sameMessage(next, current.obj)) return current.kv.value === undefined ? undefined : this.answer(current);
+      if (sameMessage(next, current.obj)) return current.kv.value === undefined ? undefined : this.answer(current.obj, current.kv.value);
       const value = encodeNode(next);
-      if (current.kv.value && sameBytes(value, current.kv.value)) return this.answer(current);
+      if (current.kv.value && sameBytes(value, current.kv.value)) return this.answer(current.obj, current.kv.value);
       checkObjectSize(value, this.maxObjectBytes);
       const req: TxnRequest = {
         compare: [{ key: nodeKey(name), modRevision: current.kv.modRevision }],
