@@ -25,8 +25,9 @@ import type { ListerWatcher, WatchBatch } from "./source.js";
 import { RevisionWaiters } from "./waiters.js";
 
 export interface ReflectorHandlers<T> {
-  onAdd?(name: string, obj: T, revision: number): void;
-  onUpdate?(name: string, obj: T, old: T, revision: number): void;
+  /** `stored`: the object's bytes as stored, for a watched change whose source has them (see SourceItem). */
+  onAdd?(name: string, obj: T, revision: number, stored?: Uint8Array): void;
+  onUpdate?(name: string, obj: T, old: T, revision: number, stored?: Uint8Array): void;
   /** `last` is the object's last state as the source reported it, when it did (else use `old`). */
   onDelete?(name: string, old: T, revision: number, last?: T): void;
   /** A relist is about to replace the contents (changes in between may not be reported one by one). */
@@ -249,8 +250,8 @@ export class Reflector<T> {
         const e = { obj: c.decode(), revision: c.revision };
         this.items.set(c.name, e);
         this.changeCount++;
-        if (prev === undefined) this.notify((h) => h.onAdd?.(c.name, e.obj, c.revision));
-        else this.notify((h) => h.onUpdate?.(c.name, e.obj, prev.obj, c.revision));
+        if (prev === undefined) this.notify((h) => h.onAdd?.(c.name, e.obj, c.revision, c.stored));
+        else this.notify((h) => h.onUpdate?.(c.name, e.obj, prev.obj, c.revision, c.stored));
       } else if (prev !== undefined) {
         this.items.delete(c.name);
         this.changeCount++;

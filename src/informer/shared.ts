@@ -5,7 +5,8 @@
  * nodes as one decoded, interned, frozen copy (src/model/shared-node.ts); Leases as their renew
  * time only (100,000 Leases in a few MB); blocks as their owner's name.
  *
- * Readers never change what they are handed, and never see stored bytes.
+ * Readers never change what they are handed. They never see stored bytes but those of a node's
+ * watched change, handed on (not kept) for the watch cache to send as they are.
  */
 import type { Clock } from "../clock.js";
 import { leaseRenewMs } from "../model/lease-bytes.js";
@@ -63,14 +64,16 @@ export interface SharedInformers {
 
 export function sharedInformers(o: SharedInformersOptions): SharedInformers {
   const decoder = new SharedNodeDecoder();
-  const make = <T>(kind: string, prefix: string, decode: Parameters<typeof storeSource<T>>[0]["decode"], pageSize: number): Reflector<T> =>
+  const make = <T>(kind: string, prefix: string, decode: Parameters<typeof storeSource<T>>[0]["decode"], pageSize: number, passStored = false): Reflector<T> =>
     new Reflector<T>({
-      source: storeSource<T>({ store: o.store, prefix, decode, pageSize }),
+      source: storeSource<T>({ store: o.store, prefix, decode, pageSize, passStored }),
       clock: o.clock,
       onError: (err) => o.onError(kind, err),
     });
   // Nodes in smaller pages: each is a few KB to decode, and calls are answered between pages.
-  const nodes = make<FullNode>("nodes", NODE_PREFIX, (kv) => decoder.decode(kv), 250);
+  // Their watched changes carry their stored bytes on, for the watch cache's events (the
+  // informer keeps none of them).
+  const nodes = make<FullNode>("nodes", NODE_PREFIX, (kv) => decoder.decode(kv), 250, true);
   const leases = make<LeaseRenewTime>("leases", LEASE_PREFIX, (kv) => leaseRenewMs(kv.value), 500);
   const blocks = o.blocks ? make<string>("pod CIDR blocks", IPAM_PREFIX, (kv) => new TextDecoder().decode(kv.value), 500) : undefined;
   const all = [nodes, leases, ...(blocks ? [blocks] : [])];

@@ -13,6 +13,12 @@ export interface SourceItem<T> {
   /** The revision of the object's last change. */
   revision: number;
   decode(): T;
+  /**
+   * The object's bytes as stored, when the source has them (the Store's; not the SDK's). Handed
+   * to handlers with a watched change only, for a reader that sends the object on as it is (the
+   * watch cache); nothing keeps them.
+   */
+  stored?: Uint8Array;
 }
 
 export interface ListPage<T> {

@@ -5,12 +5,14 @@
  */
 import { CompactedError, InvalidError } from "../errors.js";
 import type { KeyValue, Store, WatchEvent } from "../store/store.js";
-import type { FailureKind, ListerWatcher, ListPage, SourceChange, WatchBatch } from "./source.js";
+import type { FailureKind, ListerWatcher, ListPage, SourceChange, SourceItem, WatchBatch } from "./source.js";
 
 export interface StoreSourceOptions<T> {
   store: Store;
   prefix: string;
   decode: (kv: KeyValue) => T;
+  /** Hand each watched change's stored bytes on to the informer's handlers (SourceItem.stored). */
+  passStored?: boolean;
   /** Keys per store read (default 500); between reads the event loop answers calls. */
   pageSize?: number;
 }
@@ -18,6 +20,14 @@ export interface StoreSourceOptions<T> {
 export function storeSource<T>(o: StoreSourceOptions<T>): ListerWatcher<T> {
   const nameOf = (key: string): string => key.slice(o.prefix.length);
   const item = (kv: KeyValue) => ({ name: nameOf(kv.key), revision: kv.modRevision, decode: () => o.decode(kv) });
+  // With `passStored`, a watched change carries its bytes on (see SourceItem.stored): their own
+  // copy when they are a view into a larger buffer (an etcd watch response), so that a reader
+  // keeping them does not keep the whole response.
+  const watched = (kv: KeyValue) => {
+    const it: SourceItem<T> = item(kv);
+    if (o.passStored) it.stored = kv.value.byteLength === kv.value.buffer.byteLength ? kv.value : kv.value.slice();
+    return it;
+  };
   return {
     async list(next: string | undefined): Promise<ListPage<T>> {
       const from = next === undefined ? undefined : parseNext(next);
@@ -33,7 +43,7 @@ export function storeSource<T>(o: StoreSourceOptions<T>): ListerWatcher<T> {
     watch(afterRevision: number, sink: (batch: WatchBatch<T>) => void, signal: AbortSignal): Promise<void> {
       const change = (ev: WatchEvent): SourceChange<T> =>
         ev.type === "put"
-          ? { type: "put", ...item(ev.kv) }
+          ? { type: "put", ...watched(ev.kv) }
           : { type: "delete", name: nameOf(ev.kv.key), revision: ev.kv.modRevision };
       return new Promise<void>((resolve, reject) => {
         if (signal.aborted) return resolve();

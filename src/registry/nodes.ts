@@ -12,7 +12,8 @@ import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js"
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { addressViolations, validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
 import { dns1123SubdomainViolations } from "../validation/names.js";
-import { decodeLease, decodeNode, encodeLease, encodeNode, withRevision } from "../model/codec.js";
+import { decodeLease, decodeNode, encodeLease, encodeNode } from "../model/codec.js";
+import { writtenNode } from "../model/node-bytes.js";
 import { formatRevision, parseRevision, revisionOf } from "../model/revision.js";
 import { sameMessage } from "../model/same-message.js";
 import { leaseKey, nodeKey } from "../model/keys.js";
@@ -145,7 +146,7 @@ export class NodeRegistry {
       const res = await this.commitWithClaim(name, claim, compare, ops);
       if (!res) return undefined;
       // The objects in hand are what GetNode and GetLease will decode from these bytes.
-      const nodeOut = nodeUnchanged ? this.answer(current.obj, current.kv.value) : withRevision(node, res[0]!);
+      const nodeOut = nodeUnchanged ? this.answer(current.obj, current.kv.value) : writtenNode(node, res[0]!);
       return { node: nodeOut, lease: this.renewals.written(name, lease, res[nodeUnchanged ? 0 : 1]!) };
     });
   }
@@ -163,7 +164,7 @@ export class NodeRegistry {
       const value = encodeNode(node);
       checkObjectSize(value, this.maxObjectBytes);
       const res = await this.commitWithClaim(name, claim, [{ key, modRevision: 0 }], [{ type: "put", key, value }]);
-      if (res) return withRevision(node, res[0]!);
+      if (res) return writtenNode(node, res[0]!);
       if (await this.store.get(key)) throw new AlreadyExistsError("node", name);
       return undefined;
     });
@@ -511,7 +512,7 @@ export class NodeRegistry {
         ops: [{ type: "put", key: nodeKey(name), value }],
       };
       const res = await this.store.txn(req);
-      if (res.succeeded) return withRevision(next, res.results[0]!);
+      if (res.succeeded) return writtenNode(next, res.results[0]!);
       const kv = res.current[0];
       known = kv && nodeRead(kv);
       return undefined;

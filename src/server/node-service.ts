@@ -98,7 +98,8 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
           // with a stand-in rather than dying on it (src/registry/size.ts).
           let bytes = watchResponseBytes(ev);
           if (bytes.length > deps.maxMessageBytes) {
-            bytes = watchResponseBytes({ ...ev, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)) });
+            // A new event of the stand-in alone (not the stored bytes of the node it stands in for).
+            bytes = watchResponseBytes({ type: ev.type, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)), revision: ev.revision });
           }
           const more = call.write(bytes);
           deps.metrics.watchEvents.inc({ type: ev.type });

@@ -6,12 +6,18 @@
  *
  * The bytes are kept in a WeakMap keyed by the event, so they live exactly as long as some
  * watcher's queue still holds the event; nothing is added to the nodes the watch cache keeps.
- * The wire format is unchanged: the same WatchResponse, encoded by the same generated codec.
+ * An event whose node came with its stored bytes (a watched change: NodeWatchEvent.stored) is
+ * not encoded at all: the stored bytes are copied, resource_version put in. Either way the bytes
+ * are exactly what the generated codec writes for the same WatchResponse
+ * (test/server/watch-wire.test.ts compares them).
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { NodeServiceService, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import type { NodeWatchEvent } from "../watch/watcher.js";
+import { fieldSize, Out } from "../model/lease-bytes.js";
+import { storedFields } from "../model/node-bytes.js";
 import { heartbeatResponseBytes, renewLeaseResponseBytes } from "./lease-wire.js";
+import { nodeAnswerSerializers } from "./node-wire.js";
 
 const encoded = new WeakMap<NodeWatchEvent, Buffer>();
 
@@ -24,28 +30,44 @@ const encoded = new WeakMap<NodeWatchEvent, Buffer>();
 let writer = new BinaryWriter();
 const KEEP_WRITER_BYTES = 64 * 1024;
 
-/** The WatchResponse bytes of `ev`: encoded on first use, then shared. */
+/** The WatchResponse bytes of `ev`: made on first use, then shared. */
 export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
   let bytes = encoded.get(ev);
   if (bytes === undefined) {
-    let u8: Uint8Array;
-    try {
-      u8 = WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }, writer).finish();
-    } catch (err) {
-      writer = new BinaryWriter();
-      throw err;
-    }
-    if (u8.length > KEEP_WRITER_BYTES) writer = new BinaryWriter();
-    bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    bytes = (ev.stored && fromStored(ev, ev.stored)) ?? encode(ev);
     encoded.set(ev, bytes);
   }
   return bytes;
 }
 
+/** An event of a node in hand as stored: its bytes copied, resource_version put in (src/model/node-bytes.ts). */
+function fromStored(ev: NodeWatchEvent, stored: Uint8Array): Buffer | undefined {
+  const rv = String(ev.revision);
+  const node = ev.node.metadata?.resourceVersion === rv ? storedFields(stored, rv) : undefined;
+  if (!node) return undefined;
+  const out = new Out(Buffer.allocUnsafe(fieldSize(Buffer.byteLength(ev.type)) + fieldSize(node.len) + fieldSize(rv.length)));
+  out.field(0x0a, Buffer.byteLength(ev.type)).text(ev.type);
+  node.write(out.field(0x12, node.len));
+  return out.field(0x1a, rv.length).text(rv).buf;
+}
+
+function encode(ev: NodeWatchEvent): Buffer {
+  let u8: Uint8Array;
+  try {
+    u8 = WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }, writer).finish();
+  } catch (err) {
+    writer = new BinaryWriter();
+    throw err;
+  }
+  if (u8.length > KEEP_WRITER_BYTES) writer = new BinaryWriter();
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 /**
  * NodeService's definition as the server adds it: the same methods, with a Watch response
  * serializer that passes pre-encoded bytes through (and encodes a WatchResponse object as
- * before), and the renewal answers' serializers of lease-wire.ts. Only the server serializes
+ * before), the renewal answers' serializers of lease-wire.ts and the written nodes' answers of
+ * node-wire.ts. Only the server serializes
  * responses; the generated definition clients use is left as it is.
  */
 export const nodeServiceDefinition: typeof NodeServiceService = {
@@ -56,4 +78,5 @@ export const nodeServiceDefinition: typeof NodeServiceService = {
   },
   renewLease: { ...NodeServiceService.renewLease, responseSerialize: renewLeaseResponseBytes },
   heartbeat: { ...NodeServiceService.heartbeat, responseSerialize: heartbeatResponseBytes },
+  ...nodeAnswerSerializers,
 };

@@ -85,8 +85,8 @@ export class WatchCache {
     // Subscribed before the informer's first list: its adds reach no watcher (none attaches
     // before it has synced) and cost a lookup each.
     this.unsubscribe = this.nodes.subscribe({
-      onAdd: (name, node, revision) => this.fanOut({ revision, name, node, prev: undefined }),
-      onUpdate: (name, node, prev, revision) => this.fanOut({ revision, name, node, prev }),
+      onAdd: (name, node, revision, stored) => this.fanOut({ revision, name, node, prev: undefined, stored }),
+      onUpdate: (name, node, prev, revision, stored) => this.fanOut({ revision, name, node, prev, stored }),
       onDelete: (name, prev, revision) => this.fanOut({ revision, name, node: undefined, prev }),
       onRelist: (revision) => this.relisted(revision),
     });

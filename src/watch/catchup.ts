@@ -19,6 +19,8 @@ export interface Change {
   name: string;
   node: Node | undefined;
   prev: Node | undefined;
+  /** `node`'s bytes as stored, when the informer had them (see makeEvent). */
+  stored?: Uint8Array;
   /**
    * The events made for this change so far, one per type, shared by every watcher that gets
    * that type (so the server encodes each once: src/server/watch-wire.ts). Lives as long as
@@ -41,7 +43,7 @@ export function eventFor(w: Watcher, change: Change): NodeWatchEvent | undefined
 }
 
 function makeEvent(type: ChangeEventType, change: Change): NodeWatchEvent {
-  if (type !== "DELETED") return { type, node: change.node!, revision: change.revision };
+  if (type !== "DELETED") return { type, node: change.node!, revision: change.revision, stored: change.stored };
   // A node that left the selector (or was deleted) arrives as DELETED carrying its previous
   // state stamped with the event's revision, as Kubernetes' watch cache does.
   const prev = change.prev!;

@@ -22,6 +22,11 @@ export interface NodeWatchEvent {
   readonly type: NodeEventType;
   readonly node: Node;
   readonly revision: number;
+  /**
+   * `node`'s bytes as stored (resource_version left out), when `node` is the stored version
+   * itself (decoded from them): the server copies them instead of encoding it (watch-wire.ts).
+   */
+  readonly stored?: Uint8Array;
 }
 
 /** How an event entered the queue. */

@@ -2,6 +2,8 @@
  * Writes answer with the objects they built instead of decoding what they stored: each answer
  * must be exactly what a read returns afterwards (resource_version, uid, timestamps, managed
  * annotations, allocated pod CIDRs, stamped taints and conditions), down to the encoded bytes.
+ * The server's serializers of these answers (src/server/node-wire.ts, which copy a written
+ * node's stored bytes instead of encoding it again) write exactly the generated codec's bytes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,8 @@ import { Node, type Taint } from "../../src/gen/nodeplane/v1/node.js";
 import { ipamRanges } from "../../src/ipam/config.js";
 import { Ipam } from "../../src/ipam/ipam.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
+import { RegisterResponse, UpdateStatusResponse } from "../../src/gen/nodeplane/v1/service.js";
+import { nodeAnswerSerializers } from "../../src/server/node-wire.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { realisticNode } from "../support/realistic-node.js";
 
@@ -97,6 +101,10 @@ describe("a write's answer equals a later read", () => {
     const { node, lease } = await write();
     if (node) await expectNodeAsRead(node);
     if (lease) await expectLeaseAsRead(lease);
+    if (node) {
+      expect(nodeAnswerSerializers.updateStatus.responseSerialize({ node })).toEqual(Buffer.from(UpdateStatusResponse.encode({ node }).finish()));
+      expect(nodeAnswerSerializers.register.responseSerialize({ node, lease })).toEqual(Buffer.from(RegisterResponse.encode({ node, lease }).finish()));
+    }
   });
 });
 

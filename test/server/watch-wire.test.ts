@@ -1,7 +1,8 @@
 /**
  * The Watch stream's bytes, read with a raw grpc-js client: each message is the WatchResponse
  * a per-watcher encode of { type, node, resource_version } would have written, whether the
- * event's bytes were encoded for this watcher or shared with others (src/server/watch-wire.ts).
+ * event's bytes were encoded for this watcher or shared with others (src/server/watch-wire.ts),
+ * byte for byte, whether the server encoded the node or copied its stored bytes.
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -70,7 +71,11 @@ describe("Watch wire format", () => {
     ];
     for (const w of watches) {
       const got: WatchResponse[] = [];
-      for (let i = 0; i < expected.length; i++) got.push(WatchResponse.decode(await w.next()));
+      for (let i = 0; i < expected.length; i++) {
+        const bytes = await w.next();
+        expect(bytes).toEqual(Buffer.from(WatchResponse.encode(expected[i]!).finish()));
+        got.push(WatchResponse.decode(bytes));
+      }
       expect(got).toEqual(expected);
     }
     // The BOOKMARK ending the initial state carries only metadata.resource_version.
@@ -93,6 +98,7 @@ describe("Watch wire format", () => {
     const allBytes = await all.next();
     const pinnedBytes = await pinned.next();
     expect(WatchResponse.decode(prodBytes)).toEqual(perWatcherEncoding("ADDED", moved, rvOf(moved)));
+    expect(prodBytes).toEqual(Buffer.from(WatchResponse.encode(perWatcherEncoding("ADDED", moved, rvOf(moved))).finish()));
     expect(WatchResponse.decode(allBytes)).toEqual(perWatcherEncoding("MODIFIED", moved, rvOf(moved)));
     expect(pinnedBytes.equals(allBytes)).toBe(true);
     for (const w of [prod, all, pinned]) w.close();

@@ -66,6 +66,14 @@ describe("WatchCache", () => {
     replay.cancel();
   });
 
+  it("hands live events their node's stored bytes, so the server sends them without encoding the node", async () => {
+    const live = await cache.watch({ filter: everything, sendInitialEvents: false, allowBookmarks: false });
+    await put("s");
+    const [ev] = await take(live[Symbol.asyncIterator](), 1);
+    expect(ev!.stored).toEqual(encodeNode(Node.fromPartial({ metadata: { name: "s" } })));
+    live.cancel();
+  });
+
   it("counts watchers while they catch up and releases them when they end", async () => {
     const start = await put("c");
     await put("d");

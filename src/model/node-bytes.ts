@@ -1,0 +1,93 @@
+/**
+ * The bytes of a node a write answers. A write encodes the node to store it (resource_version
+ * left out: see codec.ts) and answers it with resource_version set (withRevision); the answer
+ * would then be encoded a second time, whole, to send it. Instead the write remembers the
+ * stored bytes of the object it answers with (`writtenNode`, a WeakMap: they live as long as the
+ * answer does), and the answer's serializer (src/server/node-wire.ts) copies them with
+ * resource_version put in its place in the metadata (`answerFields`).
+ *
+ * The bytes are exactly what the generated codec writes for the answered node (field order,
+ * presence): test/server/node-wire.test.ts compares them. An answer object must not be changed
+ * after it is made (no code does: handlers return it as it is).
+ */
+import type { Node } from "../gen/nodeplane/v1/node.js";
+import type { KeyValue } from "../store/store.js";
+import { withRevision } from "./codec.js";
+import { fieldSize, Out } from "./lease-bytes.js";
+
+const storedBytes = new WeakMap<Node, Uint8Array>();
+
+/** The node a write of `node` (stored as `kv`, whose value is encodeNode(node)) answers with. */
+export function writtenNode<T extends Node>(node: T, kv: KeyValue): T {
+  const out = withRevision(node, kv);
+  storedBytes.set(out, kv.value);
+  return out;
+}
+
+/** A node's encoding, to write as a field: its length, and the writer of its bytes. */
+export interface NodeFields {
+  len: number;
+  write(out: Out): Out;
+}
+
+/**
+ * The fields of `node` as the generated encoder writes them, from the bytes it was stored as;
+ * undefined when it is not a write's answer (or its stored bytes are not as this server writes
+ * them): encode it then.
+ */
+export function answerFields(node: Node): NodeFields | undefined {
+  const stored = storedBytes.get(node);
+  return stored && storedFields(stored, node.metadata?.resourceVersion ?? "");
+}
+
+/**
+ * The fields of a node stored as `stored` (its own bytes as encodeNode wrote them), with
+ * resource_version `rv`, as the generated encoder writes them for the node decoded from them
+ * with `rv` set; undefined when the bytes are not as this server writes them.
+ */
+export function storedFields(stored: Uint8Array, rv: string): NodeFields | undefined {
+  if (rv === "" || stored[0] !== 0x0a) return undefined;
+  const meta = lengthAt(stored, 1);
+  if (meta === undefined) return undefined;
+  // resource_version is ObjectMeta's field 4: it goes after fields 1-3 (name, namespace, uid:
+  // strings, each written once if set), before the rest.
+  let split = meta.start;
+  for (;;) {
+    if (split >= meta.end) break;
+    const tag = stored[split]!;
+    if (tag !== 0x0a && tag !== 0x12 && tag !== 0x1a) break;
+    const field = lengthAt(stored, split + 1);
+    if (field === undefined || field.end > meta.end) return undefined;
+    split = field.end;
+  }
+  if (split < meta.end && stored[split] === 0x22) return undefined;
+  const rvLen = Buffer.byteLength(rv);
+  const metaLen = meta.end - meta.start + fieldSize(rvLen);
+  return {
+    len: fieldSize(metaLen) + stored.length - meta.end,
+    write: (out) =>
+      out
+        .field(0x0a, metaLen)
+        .bytes(stored.subarray(meta.start, split))
+        .field(0x22, rvLen)
+        .text(rv)
+        .bytes(stored.subarray(split, meta.end))
+        .bytes(stored.subarray(meta.end)),
+  };
+}
+
+/** The length-delimited contents whose length varint starts at `at`; undefined past the end. */
+function lengthAt(b: Uint8Array, at: number): { start: number; end: number } | undefined {
+  let len = 0;
+  let shift = 1;
+  for (let i = at; i < b.length && i < at + 5; i++) {
+    const byte = b[i]!;
+    len += (byte & 0x7f) * shift;
+    shift *= 0x80;
+    if (byte < 0x80) {
+      const end = i + 1 + len;
+      return end <= b.length ? { start: i + 1, end } : undefined;
+    }
+  }
+  return undefined;
+}
