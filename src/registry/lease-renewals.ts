@@ -468,9 +468,10 @@ export class LeaseRenewals {
       let res: TxnResult;
       this.stats.txns++;
       try {
+        const keys = items.map((i) => leaseKey(i.name));
         res = await this.o.store.txn({
-          compare: items.map((i) => ({ key: leaseKey(i.name), modRevision: i.modRevision })),
-          ops: items.map((i) => ({ type: "put" as const, key: leaseKey(i.name), value: i.value })),
+          compare: items.map((i, k) => ({ key: keys[k]!, modRevision: i.modRevision })),
+          ops: items.map((i, k) => ({ type: "put" as const, key: keys[k]!, value: i.value })),
         });
       } catch (err) {
         this.unwritten(items, err instanceof Error ? err : new Error(String(err)));
