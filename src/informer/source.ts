@@ -16,7 +16,7 @@ export interface SourceItem<T> {
   /**
    * The object's bytes as stored, when the source has them (the Store's; not the SDK's). Handed
    * to handlers with a watched change only, for a reader that sends the object on as it is (the
-   * watch cache); nothing keeps them.
+   * watch cache, until it has sent it); the informer keeps none.
    */
   stored?: Uint8Array;
 }

@@ -25,7 +25,7 @@ export function storeSource<T>(o: StoreSourceOptions<T>): ListerWatcher<T> {
   // keeping them does not keep the whole response.
   const watched = (kv: KeyValue) => {
     const it: SourceItem<T> = item(kv);
-    if (o.passStored) it.stored = kv.value.byteLength === kv.value.buffer.byteLength ? kv.value : kv.value.slice();
+    if (o.passStored) it.stored = kv.value.byteLength === kv.value.buffer.byteLength ? kv.value : new Uint8Array(kv.value);
     return it;
   };
   return {

@@ -25,7 +25,7 @@ export function writtenNode<T extends Node>(node: T, kv: KeyValue): T {
 }
 
 /** A node's encoding, to write as a field: its length, and the writer of its bytes. */
-export interface NodeFields {
+interface NodeFields {
   len: number;
   write(out: Out): Out;
 }
@@ -43,7 +43,10 @@ export function answerFields(node: Node): NodeFields | undefined {
 /**
  * The fields of a node stored as `stored` (its own bytes as encodeNode wrote them), with
  * resource_version `rv`, as the generated encoder writes them for the node decoded from them
- * with `rv` set; undefined when the bytes are not as this server writes them.
+ * with `rv` set; undefined when the bytes are not laid out as this server writes a node: the
+ * metadata (its fields 1-3 first, without resource_version), then spec, then status, each
+ * present and nothing after. (A node stored without a spec or status decodes to one with an
+ * empty one, which the generated encoder writes: such bytes are encoded again.)
  */
 export function storedFields(stored: Uint8Array, rv: string): NodeFields | undefined {
   if (rv === "" || stored[0] !== 0x0a) return undefined;
@@ -61,6 +64,7 @@ export function storedFields(stored: Uint8Array, rv: string): NodeFields | undef
     split = field.end;
   }
   if (split < meta.end && stored[split] === 0x22) return undefined;
+  if (!specAndStatus(stored, meta.end)) return undefined;
   const rvLen = Buffer.byteLength(rv);
   const metaLen = meta.end - meta.start + fieldSize(rvLen);
   return {
@@ -74,6 +78,14 @@ export function storedFields(stored: Uint8Array, rv: string): NodeFields | undef
         .bytes(stored.subarray(split, meta.end))
         .bytes(stored.subarray(meta.end)),
   };
+}
+
+/** Whether the bytes from `at` are exactly a spec field (2), then a status field (3). */
+function specAndStatus(b: Uint8Array, at: number): boolean {
+  if (b[at] !== 0x12) return false;
+  const spec = lengthAt(b, at + 1);
+  if (spec === undefined || b[spec.end] !== 0x1a) return false;
+  return lengthAt(b, spec.end + 1)?.end === b.length;
 }
 
 /** The length-delimited contents whose length varint starts at `at`; undefined past the end. */

@@ -36,6 +36,9 @@ export function watchResponseBytes(ev: NodeWatchEvent): Buffer {
   if (bytes === undefined) {
     bytes = (ev.stored && fromStored(ev, ev.stored)) ?? encode(ev);
     encoded.set(ev, bytes);
+    // The event (kept while a watcher's queue or the window of recent changes holds it) keeps
+    // these bytes, not both.
+    ev.stored = undefined;
   }
   return bytes;
 }

@@ -238,6 +238,9 @@ export class WatchCache {
     const pinned = this.byName.get(change.name);
     if (pinned) for (const w of pinned) offer(w, change);
     for (const w of this.unindexed) offer(w, change);
+    // The events made now carry the stored bytes until they are sent; the change, kept in the
+    // window of recent changes, does not (an event made from it later is encoded).
+    change.stored = undefined;
   }
 
   private attach(w: Watcher): void {

@@ -19,7 +19,7 @@ export interface Change {
   name: string;
   node: Node | undefined;
   prev: Node | undefined;
-  /** `node`'s bytes as stored, when the informer had them (see makeEvent). */
+  /** `node`'s bytes as stored, when the informer had them, during its fan-out (see makeEvent). */
   stored?: Uint8Array;
   /**
    * The events made for this change so far, one per type, shared by every watcher that gets

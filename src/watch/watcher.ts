@@ -24,9 +24,10 @@ export interface NodeWatchEvent {
   readonly revision: number;
   /**
    * `node`'s bytes as stored (resource_version left out), when `node` is the stored version
-   * itself (decoded from them): the server copies them instead of encoding it (watch-wire.ts).
+   * itself (decoded from them): the server copies them instead of encoding it, then drops them
+   * (watch-wire.ts).
    */
-  readonly stored?: Uint8Array;
+  stored?: Uint8Array | undefined;
 }
 
 /** How an event entered the queue. */

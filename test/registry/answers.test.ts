@@ -17,6 +17,7 @@ import { Ipam } from "../../src/ipam/ipam.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { RegisterResponse, UpdateStatusResponse } from "../../src/gen/nodeplane/v1/service.js";
 import { nodeAnswerSerializers } from "../../src/server/node-wire.js";
+import { answerFields } from "../../src/model/node-bytes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import { realisticNode } from "../support/realistic-node.js";
 
@@ -69,6 +70,7 @@ async function expectLeaseAsRead(answer: Lease): Promise<void> {
 }
 
 describe("a write's answer equals a later read", () => {
+  // A case's answer is a node the write stored, sent as its stored bytes, unless nothing changed (then encoded).
   const cases: [string, () => Promise<{ node?: Node; lease?: Lease }>][] = [
     ["Register creating a node", () => registry.register(agentNode(1, "answer-1"))],
     ["Register again, nothing changed but the Lease", () => registry.register(agentNode(1, "answer-1"))],
@@ -93,7 +95,8 @@ describe("a write's answer equals a later read", () => {
       });
       return { node };
     }],
-    ["UpdateStatus", async () => ({ node: await registry.updateStatus("answer-1", agentNode(1, "answer-1").status, "") })],
+    ["UpdateStatus, nothing changed (answered without a write)", async () => ({ node: await registry.updateStatus("answer-1", agentNode(1, "answer-1").status, "") })],
+    ["UpdateStatus with a changed condition", async () => ({ node: await registry.updateStatus("answer-1", agentNode(1, "answer-1", "False").status, "") })],
     ["RenewLease", async () => ({ lease: await registry.renewLease("answer-1", "answer-1", 30) })],
   ];
   it.each(cases)("%s", async (_name, write) => {
@@ -102,6 +105,7 @@ describe("a write's answer equals a later read", () => {
     if (node) await expectNodeAsRead(node);
     if (lease) await expectLeaseAsRead(lease);
     if (node) {
+      expect(answerFields(node) !== undefined, "sent as the bytes the write stored").toBe(!_name.includes("nothing changed"));
       expect(nodeAnswerSerializers.updateStatus.responseSerialize({ node })).toEqual(Buffer.from(UpdateStatusResponse.encode({ node }).finish()));
       expect(nodeAnswerSerializers.register.responseSerialize({ node, lease })).toEqual(Buffer.from(RegisterResponse.encode({ node, lease }).finish()));
     }

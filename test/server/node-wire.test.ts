@@ -62,7 +62,10 @@ describe("a written node's answer on the wire", () => {
       ["no metadata first", Buffer.concat([good.subarray(good.indexOf(0x12, 1))])],
       ["a metadata length past the end", Buffer.from([0x0a, 0xff, 0x7f, 0x0a])],
       ["a length varint cut off", Buffer.from([0x0a, 0xff])],
-      ["a name field past the metadata's end", Buffer.from([0x0a, 0x02, 0x0a, 0x05, 0x61])],
+      ["a name field past the metadata's end", Buffer.from([0x0a, 0x03, 0x0a, 0x05, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61])],
+      ["no spec or status (decoded, they are empty ones, which the encoder writes)", encodeNode(Node.fromPartial({ metadata: { name: "n" } }))],
+      ["status before spec", Buffer.concat([encodeNode(fullNode(Node.fromPartial({ metadata: { name: "n" } }))).subarray(0, 3), Buffer.from([0x1a, 0x00, 0x12, 0x00])])],
+      ["a field after the status", Buffer.concat([encodeNode(base), Buffer.from([0x20, 0x01])])],
       ["resource_version already stored", Buffer.from([0x0a, 0x06, 0x0a, 0x01, 0x6e, 0x22, 0x01, 0x37])],
       ["nothing", new Uint8Array()],
     ];
@@ -87,19 +90,23 @@ describe("a watched node's event on the wire", () => {
     });
   }
 
-  it("copies the stored bytes, and encodes the node when they do not fit the event", () => {
+  it("copies the stored bytes, drops them once sent, and encodes the node when they do not fit the event", () => {
     const shared = decoder.decode(kv(encodeNode(base), 9));
     const other = encodeNode({ ...base, metadata: { ...base.metadata, name: "someone-else" } });
-    // The stored bytes are what is sent: the event's node is not encoded again.
-    const copied = WatchResponse.decode(watchResponseBytes({ type: "MODIFIED", node: shared, revision: 9, stored: other }));
+    // The stored bytes are what is sent: the event's node is not encoded again (these bytes are
+    // another node's only to tell the two apart; the informer hands a node's own).
+    const ev = { type: "MODIFIED" as const, node: shared, revision: 9, stored: other };
+    const copied = WatchResponse.decode(watchResponseBytes(ev));
     expect(copied.node!.metadata!.name).toBe("someone-else");
+    expect(ev.stored).toBeUndefined();
     // A node whose resource_version is not the event's (a DELETED one's previous state), or
     // bytes not as this server writes them: encoded.
     for (const ev of [
       { type: "MODIFIED" as const, node: shared, revision: 10, stored: other },
       { type: "MODIFIED" as const, node: shared, revision: 9, stored: new Uint8Array([0x12, 0x00]) },
+      { type: "MODIFIED" as const, node: decoder.decode(kv(encodeNode(Node.fromPartial({ metadata: { name: "n" } })), 9)), revision: 9, stored: encodeNode(Node.fromPartial({ metadata: { name: "n" } })) },
     ]) {
-      expect(watchResponseBytes(ev)).toEqual(Buffer.from(WatchResponse.encode({ type: ev.type, node: shared, resourceVersion: String(ev.revision) }).finish()));
+      expect(watchResponseBytes(ev)).toEqual(Buffer.from(WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }).finish()));
     }
   });
 });
