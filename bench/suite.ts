@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     "",
     failed || "Checks: every benchmark's own checks passed (no failed call, every write durable and counted by the server, clean shutdowns).",
     "",
-    "Reproduce: `apt-get install -y etcd-server nghttp2-client`, then `npm ci` and `npm run bench` (about 14 minutes; `npm run bench -- --quick` is a smoke run of about a minute).",
+    "Reproduce: `apt-get install -y etcd-server nghttp2-client`, then `npm ci` and `npm run bench` (about 15 minutes; `npm run bench -- --quick` is a smoke run of about a minute).",
     "",
   ].join("\n");
   process.stdout.write(`\n${rows}\n\n${failed ? `${failed}\n` : ""}`);
