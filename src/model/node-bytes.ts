@@ -10,6 +10,7 @@
  * presence): test/server/node-wire.test.ts compares them. An answer object must not be changed
  * after it is made (no code does: handlers return it as it is).
  */
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { Node } from "../gen/nodeplane/v1/node.js";
 import type { KeyValue } from "../store/store.js";
 import { withRevision } from "./codec.js";
@@ -50,21 +51,26 @@ export function answerFields(node: Node): NodeFields | undefined {
  */
 export function storedFields(stored: Uint8Array, rv: string): NodeFields | undefined {
   if (rv === "" || stored[0] !== 0x0a) return undefined;
-  const meta = lengthAt(stored, 1);
-  if (meta === undefined) return undefined;
-  // resource_version is ObjectMeta's field 4: it goes after fields 1-3 (name, namespace, uid:
-  // strings, each written once if set), before the rest.
-  let split = meta.start;
-  for (;;) {
-    if (split >= meta.end) break;
-    const tag = stored[split]!;
-    if (tag !== 0x0a && tag !== 0x12 && tag !== 0x1a) break;
-    const field = lengthAt(stored, split + 1);
-    if (field === undefined || field.end > meta.end) return undefined;
-    split = field.end;
+  const r = new BinaryReader(stored);
+  let meta: Span;
+  let split: number;
+  try {
+    meta = contentsAt(r, 1);
+    // resource_version is ObjectMeta's field 4: it goes after fields 1-3 (name, namespace, uid:
+    // strings, each written once if set), before the rest.
+    split = meta.start;
+    while (split < meta.end && (stored[split] === 0x0a || stored[split] === 0x12 || stored[split] === 0x1a)) {
+      split = contentsAt(r, split + 1).end;
+      if (split > meta.end) return undefined;
+    }
+    if (split < meta.end && stored[split] === 0x22) return undefined;
+    // Then exactly a spec field (2) and a status field (3).
+    if (stored[meta.end] !== 0x12) return undefined;
+    const spec = contentsAt(r, meta.end + 1);
+    if (stored[spec.end] !== 0x1a || contentsAt(r, spec.end + 1).end !== stored.length) return undefined;
+  } catch {
+    return undefined; // a length past the end, or not a varint
   }
-  if (split < meta.end && stored[split] === 0x22) return undefined;
-  if (!specAndStatus(stored, meta.end)) return undefined;
   const rvLen = Buffer.byteLength(rv);
   const metaLen = meta.end - meta.start + fieldSize(rvLen);
   return {
@@ -80,26 +86,16 @@ export function storedFields(stored: Uint8Array, rv: string): NodeFields | undef
   };
 }
 
-/** Whether the bytes from `at` are exactly a spec field (2), then a status field (3). */
-function specAndStatus(b: Uint8Array, at: number): boolean {
-  if (b[at] !== 0x12) return false;
-  const spec = lengthAt(b, at + 1);
-  if (spec === undefined || b[spec.end] !== 0x1a) return false;
-  return lengthAt(b, spec.end + 1)?.end === b.length;
+interface Span {
+  start: number;
+  end: number;
 }
 
-/** The length-delimited contents whose length varint starts at `at`; undefined past the end. */
-function lengthAt(b: Uint8Array, at: number): { start: number; end: number } | undefined {
-  let len = 0;
-  let shift = 1;
-  for (let i = at; i < b.length && i < at + 5; i++) {
-    const byte = b[i]!;
-    len += (byte & 0x7f) * shift;
-    shift *= 0x80;
-    if (byte < 0x80) {
-      const end = i + 1 + len;
-      return end <= b.length ? { start: i + 1, end } : undefined;
-    }
-  }
-  return undefined;
+/** The contents of the length-delimited field whose length starts at `at`; throws past the end. */
+function contentsAt(r: BinaryReader, at: number): Span {
+  r.pos = at;
+  const len = r.uint32();
+  const end = r.pos + len;
+  if (end > r.len) throw new RangeError("premature EOF");
+  return { start: r.pos, end };
 }
