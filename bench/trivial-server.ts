@@ -49,6 +49,7 @@ import type {
 } from "../src/gen/nodeplane/v1/service.js";
 import { NodeServiceService, WatchResponse } from "../src/gen/nodeplane/v1/service.js";
 import { batchWrites } from "../src/server/batched-writes.js";
+import { encodedWatch } from "../src/server/watch-wire.js";
 
 const now = new Date();
 const lease = process.argv[2]
@@ -119,14 +120,8 @@ const watch: grpc.handleServerStreamingCall<WatchRequest, WatchResponse> = (call
   });
 };
 
-/** NodeService with a Watch serializer that passes pre-encoded WatchResponse bytes through (as src/server/watch-wire.ts). */
-const service: typeof NodeServiceService = {
-  ...NodeServiceService,
-  watch: {
-    ...NodeServiceService.watch,
-    responseSerialize: (value: WatchResponse | Buffer): Buffer => (Buffer.isBuffer(value) ? value : NodeServiceService.watch.responseSerialize(value)),
-  },
-};
+/** NodeService with nodeplane's Watch serializer, which passes pre-encoded WatchResponse bytes through (the other methods' generated ones). */
+const service: typeof NodeServiceService = { ...NodeServiceService, watch: encodedWatch };
 
 const maxMessage = 4 * 1024 * 1024; // nodeplane's default
 const server = new grpc.Server({ "grpc.max_receive_message_length": maxMessage, "grpc.max_send_message_length": maxMessage });

@@ -66,6 +66,12 @@ function encode(ev: NodeWatchEvent): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
+/** Watch with a response serializer that passes pre-encoded WatchResponse bytes through (and encodes a WatchResponse object). */
+export const encodedWatch: typeof NodeServiceService.watch = {
+  ...NodeServiceService.watch,
+  responseSerialize: (value: WatchResponse | Buffer): Buffer => (Buffer.isBuffer(value) ? value : NodeServiceService.watch.responseSerialize(value)),
+};
+
 /**
  * NodeService's definition as the server adds it: the same methods, with a Watch response
  * serializer that passes pre-encoded bytes through (and encodes a WatchResponse object as
@@ -75,10 +81,7 @@ function encode(ev: NodeWatchEvent): Buffer {
  */
 export const nodeServiceDefinition: typeof NodeServiceService = {
   ...NodeServiceService,
-  watch: {
-    ...NodeServiceService.watch,
-    responseSerialize: (value: WatchResponse | Buffer): Buffer => (Buffer.isBuffer(value) ? value : NodeServiceService.watch.responseSerialize(value)),
-  },
+  watch: encodedWatch,
   renewLease: { ...NodeServiceService.renewLease, responseSerialize: renewLeaseResponseBytes },
   heartbeat: { ...NodeServiceService.heartbeat, responseSerialize: heartbeatResponseBytes },
   ...nodeAnswerSerializers,
