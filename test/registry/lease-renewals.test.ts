@@ -100,6 +100,37 @@ describe("Lease renewals made durable by checkpoint", () => {
     await Promise.all([a.renewals.stop(), b.renewals.stop()]);
   });
 
+  it("after a checkpoint wrote a renewal, answers carry the Lease as stored: the write's revision and renew time, the rest as it was", async () => {
+    const a = server();
+    const created = await register(a, "ck-as-stored");
+    clock.advance(100);
+    await a.renewLease("ck-as-stored", "", 0);
+    clock.advance(900);
+    await a.renewals.checkpoint();
+    const written = await stored("ck-as-stored");
+    expect(written.metadata!.resourceVersion).not.toBe(created.metadata!.resourceVersion);
+    // The next renewal: the stored Lease renewed now (its revision the checkpoint's).
+    clock.advance(5);
+    const next = await a.renewLease("ck-as-stored", "", 0);
+    expect(next).toEqual({ ...written, spec: { ...written.spec!, renewTime: new Date(clock.now()) } });
+    await a.renewals.checkpoint();
+    const again = await stored("ck-as-stored");
+    // A durable write (another holder) starts from what the checkpoint wrote: its compare holds.
+    clock.advance(5);
+    const moved = await a.renewLease("ck-as-stored", "someone-else", 0);
+    expect(moved.spec!.holderIdentity).toBe("someone-else");
+    expect(await stored("ck-as-stored")).toEqual(moved);
+    expect(Number(moved.metadata!.resourceVersion)).toBeGreaterThan(Number(again.metadata!.resourceVersion));
+    await a.renewals.stop();
+    // With C = 0 a renewal waits for its write and is answered with the Lease as written.
+    const b = server(0);
+    clock.advance(5);
+    const durable = await b.renewLease("ck-as-stored", "", 0);
+    expect(durable).toEqual(await stored("ck-as-stored"));
+    expect(renewMs(durable)).toBe(clock.now());
+    await b.renewals.stop();
+  });
+
   it("writes each renewed Lease once per checkpoint, with its latest renew time, in transactions of at most 128 Leases", async () => {
     const a = server();
     const names = Array.from({ length: 300 }, (_, i) => `ck-many-${i}`);
@@ -123,10 +154,22 @@ describe("Lease renewals made durable by checkpoint", () => {
     await register(a, "ck-watch");
     const from = await sqlite.currentRevision();
     const events: WatchEvent[] = [];
-    const w = sqlite.watch(LEASE_PREFIX, from, { onEvents: (evs) => events.push(...evs), onProgress: () => {}, onError: () => {} });
+    let seen!: () => void;
+    const delivered = new Promise<void>((resolve) => (seen = resolve));
+    const w = sqlite.watch(LEASE_PREFIX, from, {
+      onEvents: (evs) => {
+        events.push(...evs);
+        seen();
+      },
+      onProgress: () => {},
+      onError: () => {},
+    });
     clock.advance(5);
     const renewed = await a.renewLease("ck-watch", "", 0);
     await a.renewals.checkpoint(); // nothing was due before: this is the checkpoint that writes it
+    // The watch may still be catching up from `from` when the commit lands (its first read is in
+    // a turn of its own): then the event comes from history, after the checkpoint resolved.
+    await delivered;
     expect(events.map((e) => [e.kv.key, renewMs(decodeLease(e.kv))])).toEqual([[leaseKey("ck-watch"), renewMs(renewed)]]);
     w.cancel();
     await a.renewals.stop();
