@@ -46,6 +46,7 @@ import { defaultMaxConnections, fdLimitWarning, GrpcListener } from "./connectio
 import { Security, type SecurityOptions } from "../auth/setup.js";
 import { dashboardAuth, restAccess } from "../auth/http-adapters.js";
 import { serverInterceptors, tolerantServer } from "./call-guard.js";
+import { releaseDecodedChunks } from "./stream-decoder.js";
 import { addNodeProxy, type NodeProxySettings } from "../proxy/serve.js";
 
 export interface ServeOptions {
@@ -310,6 +311,8 @@ export class NodeplaneServer {
         admit: security.gate.active ? (md, req) => security.gate.admitRenewal(md, req) : undefined,
       });
       parts.push(() => heartbeats.closeAll());
+      // Each call's decoder lets go of a message's chunks once it is decoded (stream-decoder.ts).
+      if (!releaseDecodedChunks()) log.warn("@grpc/grpc-js's StreamDecoder is not the one this server knows: each stream keeps its last message's chunks until the next one");
       const services = tolerantServer(server, { interceptors, measure: security.gate.active });
       services.addService(nodeServiceDefinition, nodeService({ registry, cache, events, heartbeats, metrics, calls, maxMessageBytes: maxMessage }));
       security.addServices(services, calls);
