@@ -51,9 +51,11 @@
 import type { Clock } from "../clock.js";
 import { NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
+import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { decodeLease, withRevision } from "../model/codec.js";
 import { storedLeaseBytes } from "../model/lease-bytes.js";
 import { leaseKey } from "../model/keys.js";
+import { formatRevision } from "../model/revision.js";
 import type { KeyValue, Store, TxnResult } from "../store/store.js";
 import type { Renewal } from "./leases.js";
 
@@ -100,16 +102,24 @@ interface Waiter {
 }
 
 /**
- * What this server knows of one Lease. A renewal changes numbers on it in place and allocates
- * nothing that outlives the call: at 100,000 nodes an object kept per renewal until its write
- * (seconds later) is promoted to the old generation and makes its garbage collections run every
- * few seconds.
+ * What this server knows of one Lease. A renewal, and a checkpoint's write of it, change numbers
+ * on it in place and allocate nothing that outlives them: at 100,000 nodes an object kept per
+ * renewal or per checkpointed Lease until the next one (seconds later) is promoted to the old
+ * generation and makes its garbage collections run every few seconds. The Lease as stored is
+ * `base` with `storedMs` and `modRevision` put in (storedLease), built when something reads it.
  */
 interface Entry {
   /** The Lease's name, the string `entries` is keyed by (the set of pending Leases holds it, not a request's copy). */
   name: string;
-  /** The Lease as stored at `modRevision` (resource_version set). */
-  stored: Lease;
+  /**
+   * The Lease as last written durably or read (resource_version set): holder, duration and the
+   * rest are the stored Lease's; its renew time and resource_version may be older, when a
+   * checkpoint wrote it since (`storedMs`, `modRevision`).
+   */
+  base: Lease;
+  /** The stored renew time (ms; 0: none). */
+  storedMs: number;
+  /** The stored Lease's revision. */
   modRevision: number;
   /** The renew time (ms) to write at the next checkpoint, later than the stored one; 0: none. */
   pending: number;
@@ -126,7 +136,8 @@ interface Entry {
 interface Item {
   name: string;
   entry: Entry;
-  lease: Lease;
+  /** The renew time (ms) it writes. */
+  renewMs: number;
   modRevision: number;
   value: Uint8Array;
 }
@@ -208,7 +219,7 @@ export class LeaseRenewals {
   /** The entry of a Lease this renewal may renew in memory (known, same holder and duration, not stopped). */
   private renewable(name: string, renewal: Renewal): Entry | undefined {
     const e = this.entries.get(name);
-    const spec = e?.stored.spec;
+    const spec = e?.base.spec;
     if (!e || !spec || this.stopped) return undefined;
     if (renewal.holderIdentity !== "" && renewal.holderIdentity !== spec.holderIdentity) return undefined;
     if (renewal.leaseDurationSeconds !== 0 && renewal.leaseDurationSeconds !== spec.leaseDurationSeconds) return undefined;
@@ -218,7 +229,7 @@ export class LeaseRenewals {
   /** Renew in memory, pending for the next checkpoint: the renew time (ms). */
   private apply(e: Entry, now: number): number {
     // Time never runs backwards for a Lease (a clock step back keeps the later renew time).
-    const renewTime = Math.max(now, e.pending || renewMs(e.stored));
+    const renewTime = Math.max(now, e.pending || e.storedMs);
     e.pending = renewTime;
     this.undefer(e);
     this.dirty.add(e.name);
@@ -229,13 +240,13 @@ export class LeaseRenewals {
   private answer(e: Entry, now: number): Lease {
     const renewTime = this.apply(e, now);
     e.acked = renewTime;
-    return renewedLease(e.stored, renewTime);
+    return leaseAt(e, renewTime);
   }
 
   /** The Lease this server knows for `name`: the latest state, as the next write must start from. */
   known(name: string): { lease: Lease; modRevision: number } | undefined {
     const e = this.entries.get(name);
-    return e && { lease: e.pending ? renewedLease(e.stored, e.pending) : e.stored, modRevision: e.modRevision };
+    return e && { lease: leaseAt(e, e.pending || e.storedMs), modRevision: e.modRevision };
   }
 
   /**
@@ -246,12 +257,13 @@ export class LeaseRenewals {
     const stored = withRevision(lease, kv);
     let e = this.entries.get(name);
     if (!e) {
-      e = { name, stored, modRevision: kv.modRevision, pending: 0, acked: 0, waiters: [], phase: phaseOf(name), slot: undefined };
+      e = { name, base: stored, storedMs: renewMs(stored), modRevision: kv.modRevision, pending: 0, acked: 0, waiters: [], phase: phaseOf(name), slot: undefined };
       this.entries.set(name, e);
       return stored;
     }
     if (kv.modRevision < e.modRevision) return stored;
-    e.stored = stored;
+    e.base = stored;
+    e.storedMs = renewMs(stored);
     e.modRevision = kv.modRevision;
     this.covered(name, e);
     return stored;
@@ -289,7 +301,7 @@ export class LeaseRenewals {
   latestRenewMs(name: string): number | undefined {
     const e = this.entries.get(name);
     if (!e) return undefined;
-    const latest = Math.max(e.acked, renewMs(e.stored));
+    const latest = Math.max(e.acked, e.storedMs);
     return latest > 0 ? latest : undefined;
   }
 
@@ -387,8 +399,7 @@ export class LeaseRenewals {
         this.defer(entry, until);
         continue;
       }
-      const lease = renewedLease(entry.stored, entry.pending);
-      slice.push({ name, entry, lease, modRevision: entry.modRevision, value: storedLeaseBytes(lease) });
+      slice.push({ name, entry, renewMs: entry.pending, modRevision: entry.modRevision, value: storedLeaseBytes(renewedLease(entry.base, entry.pending)) });
     }
     if (slice.length > 0) send();
     const outcomes = (await Promise.all(slices.map((s) => s.done))).flat();
@@ -412,10 +423,10 @@ export class LeaseRenewals {
    */
   private deferUntil(e: Entry, now: number): number | undefined {
     if (this.stopped || this.o.intervalMs === 0 || e.waiters.length > 0) return undefined;
-    const spacing = Math.min(this.o.writeIntervalMs ?? 0, (e.stored.spec?.leaseDurationSeconds ?? 0) * 500);
+    const spacing = Math.min(this.o.writeIntervalMs ?? 0, (e.base.spec?.leaseDurationSeconds ?? 0) * 500);
     if (spacing <= 0) return undefined;
     const pending = e.pending;
-    const stored = renewMs(e.stored);
+    const stored = e.storedMs;
     // A stale pending renewal (its node went quiet), or a stored one 1.25 × S old (a node renewing
     // at an interval close to S would otherwise skip a period and leave a gap of almost S + I).
     const until = Math.min(pending + spacing, stored + STALE_STORED * spacing);
@@ -496,7 +507,8 @@ export class LeaseRenewals {
   private settle(item: Item, kv: KeyValue): void {
     const e = this.entries.get(item.name);
     if (e !== item.entry || kv.modRevision < e.modRevision) return;
-    e.stored = withRevision(item.lease, kv);
+    // base stays: the write changed only the renew time (and the revision) of what it holds.
+    e.storedMs = item.renewMs;
     e.modRevision = kv.modRevision;
     this.covered(item.name, e);
   }
@@ -511,9 +523,10 @@ export class LeaseRenewals {
       return;
     }
     const stored = decodeLease(kv);
-    e.stored = stored;
+    e.base = stored;
+    e.storedMs = renewMs(stored);
     e.modRevision = kv.modRevision;
-    if (e.pending > renewMs(stored) && stored.spec) {
+    if (e.pending > e.storedMs && stored.spec) {
       // Still pending: the next checkpoint writes this renew time over the stored Lease.
       this.dirty.add(e.name);
     } else {
@@ -521,11 +534,11 @@ export class LeaseRenewals {
     }
   }
 
-  /** `e.stored` changed: drop what it covers, answer the waiters it covers. */
+  /** The stored Lease changed: drop what it covers, answer the waiters it covers. */
   private covered(name: string, e: Entry): void {
-    const at = renewMs(e.stored);
+    const at = e.storedMs;
     // A stored Lease without a spec is no renewal's base (renewable() refuses it): nothing pends.
-    if (e.pending && (e.pending <= at || !e.stored.spec)) {
+    if (e.pending && (e.pending <= at || !e.base.spec)) {
       e.pending = 0;
       this.dirty.delete(name);
       this.undefer(e);
@@ -533,7 +546,10 @@ export class LeaseRenewals {
     if (e.acked <= at) e.acked = 0;
     let n = 0;
     while (n < e.waiters.length && e.waiters[n]!.at <= at) n++;
-    for (const w of e.waiters.splice(0, n)) w.resolve(e.stored);
+    if (n > 0) {
+      const stored = storedLease(e);
+      for (const w of e.waiters.splice(0, n)) w.resolve(stored);
+    }
     this.stats.waited += n;
   }
 
@@ -543,7 +559,7 @@ export class LeaseRenewals {
       const e = this.entries.get(i.name);
       if (e !== i.entry || !e.pending) continue;
       this.dirty.add(i.name);
-      const carried = renewMs(i.lease);
+      const carried = i.renewMs;
       let n = 0;
       while (n < e.waiters.length && e.waiters[n]!.at <= carried) n++;
       for (const w of e.waiters.splice(0, n)) w.reject(err);
@@ -554,6 +570,25 @@ export class LeaseRenewals {
 /** A Lease's renew time in ms (0: none). */
 function renewMs(lease: Lease): number {
   return lease.spec?.renewTime?.getTime() ?? 0;
+}
+
+/** The Lease as stored: `e.base` at `e.modRevision`, renewed at `e.storedMs`. */
+function storedLease(e: Entry): Lease {
+  return leaseAt(e, e.storedMs);
+}
+
+/**
+ * `e`'s Lease at its stored revision, renewed at `ms` (`e.base` itself when that is it). Its
+ * metadata is base's, or a copy with the resource_version put in: the answers' encoders cache
+ * the metadata's bytes by its owner references, which copies share.
+ */
+function leaseAt(e: Entry, ms: number): Lease {
+  const base = e.base;
+  const rv = formatRevision(e.modRevision);
+  const meta = base.metadata;
+  const metadata = meta?.resourceVersion === rv ? meta : { ...(meta ?? ObjectMeta.fromPartial({})), resourceVersion: rv };
+  if (ms === renewMs(base)) return metadata === meta ? base : { ...base, metadata };
+  return { ...renewedLease(base, ms), metadata };
 }
 
 /** `stored` renewed at `ms` (its metadata shared: the answers' encoders cache its bytes by it). */
