@@ -79,6 +79,8 @@ function python(address: string, request: Uint8Array): Promise<{ code: string; d
       if (err) reject(new Error(`python3 failed: ${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout) as { code: string });
     });
+    // A client that fails to start (no grpcio) closes its stdin early: execFile's callback reports it.
+    child.stdin!.on("error", () => {});
     child.stdin!.end(Buffer.from(request).toString("base64"));
   });
 }
