@@ -54,7 +54,7 @@ function decodeWith<T extends Stored>(codec: Codec<T>, kv: KeyValue): T {
  * the same object with resource_version set, so a write can answer without decoding what it
  * just encoded. Copies the metadata only; everything else is shared with `obj`.
  */
-export function withRevision<T extends Stored>(obj: T, kv: KeyValue): T {
+export function withRevision<T extends Stored>(obj: T, kv: Pick<KeyValue, "modRevision">): T {
   return { ...obj, metadata: { ...(obj.metadata ?? ObjectMeta.fromPartial({})), resourceVersion: formatRevision(kv.modRevision) } };
 }
 

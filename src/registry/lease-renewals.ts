@@ -51,7 +51,6 @@
 import type { Clock } from "../clock.js";
 import { NotFoundError, UnavailableError } from "../errors.js";
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
-import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { decodeLease, withRevision } from "../model/codec.js";
 import { storedLeaseBytes } from "../model/lease-bytes.js";
 import { leaseKey } from "../model/keys.js";
@@ -578,17 +577,15 @@ function storedLease(e: Entry): Lease {
 }
 
 /**
- * `e`'s Lease at its stored revision, renewed at `ms` (`e.base` itself when that is it). Its
- * metadata is base's, or a copy with the resource_version put in: the answers' encoders cache
- * the metadata's bytes by its owner references, which copies share.
+ * `e`'s Lease at its stored revision, renewed at `ms` (`e.base` itself when that is it). Once a
+ * checkpoint wrote the Lease, each answer copies base's metadata with the resource_version put in
+ * (young garbage, instead of a copy kept per write); the answers' encoders cache the metadata's
+ * bytes by its owner references, which copies share.
  */
 function leaseAt(e: Entry, ms: number): Lease {
   const base = e.base;
-  const rv = formatRevision(e.modRevision);
-  const meta = base.metadata;
-  const metadata = meta?.resourceVersion === rv ? meta : { ...(meta ?? ObjectMeta.fromPartial({})), resourceVersion: rv };
-  if (ms === renewMs(base)) return metadata === meta ? base : { ...base, metadata };
-  return { ...renewedLease(base, ms), metadata };
+  const stored = base.metadata?.resourceVersion === formatRevision(e.modRevision) ? base : withRevision(base, e);
+  return ms === renewMs(base) ? stored : renewedLease(stored, ms);
 }
 
 /** `stored` renewed at `ms` (its metadata shared: the answers' encoders cache its bytes by it). */
