@@ -242,6 +242,11 @@ export class LeaseRenewals {
     return leaseAt(e, renewTime);
   }
 
+  /** Whether this server knows the Lease `name` (wrote or read it). */
+  knows(name: string): boolean {
+    return this.entries.has(name);
+  }
+
   /** The Lease this server knows for `name`: the latest state, as the next write must start from. */
   known(name: string): { lease: Lease; modRevision: number } | undefined {
     const e = this.entries.get(name);

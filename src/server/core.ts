@@ -128,6 +128,15 @@ export function buildCore(o: CoreOptions): Core {
   const cacheReady = cache.start();
   informers.start();
   registry.renewals.start();
+  // Every stored Lease into the ones the registry knows, in the background: a node's first
+  // renewal after a start is then answered from memory instead of reading its Lease first.
+  const loading = new AbortController();
+  void registry.loadLeases(informers.nodes, loading.signal).then(
+    (leases) => log.debug({ leases }, "stored Leases loaded"),
+    (err: unknown) => {
+      if (!loading.signal.aborted) log.warn({ err }, "loading the stored Leases stopped (the rest are read at their first renewal)");
+    },
+  );
   // A node deleted through another server: its renewals here end at once, not at a checkpoint.
   const stopForgetting = informers.nodes.subscribe({ onDelete: (name, _old, revision) => registry.renewals.forget(name, revision) });
   compactor.start();
@@ -143,6 +152,7 @@ export function buildCore(o: CoreOptions): Core {
     ready: Promise.all([cacheReady, informers.leases.synced(), informers.blocks?.synced()]).then(() => undefined),
     async stop() {
       clearInterval(expiry);
+      loading.abort();
       await controllers.stop();
       // Writes every renewal answered so far; later ones are durable writes.
       stopForgetting();

@@ -18,7 +18,8 @@ import { LEASE_PREFIX, leaseKey } from "../../src/model/keys.js";
 import { LeaseRenewals, phaseOf } from "../../src/registry/lease-renewals.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
-import type { WatchEvent } from "../../src/store/store.js";
+import type { Store, WatchEvent } from "../../src/store/store.js";
+import { sharedInformers } from "../../src/informer/shared.js";
 import { type HeldStore, heldStore } from "../support/held-store.js";
 
 const clock = new FakeClock(Date.UTC(2026, 11, 6, 3, 0, 0));
@@ -55,6 +56,21 @@ async function stored(name: string): Promise<Lease> {
 }
 
 const renewMs = (l: Lease): number => l.spec!.renewTime!.getTime();
+
+const withResourceVersion = (l: Lease, resourceVersion: string | undefined): Lease => ({ ...l, metadata: { ...l.metadata!, resourceVersion: resourceVersion ?? "" } });
+
+/** `inner`, recording the key of every get. */
+function countingGets(inner: Store): { store: Store; gets: string[] } {
+  const gets: string[] = [];
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "get") return (key: string) => (gets.push(key), target.get(key));
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store, gets };
+}
 
 /** A server (C = 1 s) whose first checkpoint, writing a renewal of `name`, has just started and is held. */
 async function heldCheckpoint(name: string): Promise<{ a: NodeRegistry; release: (err?: Error) => void }> {
@@ -357,14 +373,7 @@ describe("Lease renewals made durable by checkpoint", () => {
     const a = server();
     await register(a, "ck-restart");
     await a.renewals.stop();
-    const gets: string[] = [];
-    const counted = new Proxy(held.store, {
-      get(target, prop) {
-        if (prop === "get") return (key: string) => (gets.push(key), target.get(key));
-        const v: unknown = Reflect.get(target, prop, target);
-        return typeof v === "function" ? (v as (...args: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    const { store: counted, gets } = countingGets(held.store);
     const r = new NodeRegistry({ store: counted, clock, leaseCheckpointMs: 1000 });
     const before = held.puts.length;
     clock.advance(10);
@@ -375,6 +384,85 @@ describe("Lease renewals made durable by checkpoint", () => {
     expect(held.puts.length).toBe(before);
     expect(renewMs(second)).toBe(clock.now());
     await r.renewals.stop();
+  });
+
+  it("a new server that loaded the stored Leases answers each node's first renewal from memory: no read, no write", async () => {
+    const a = server();
+    const names = ["ck-load-1", "ck-load-2", "ck-load-3"];
+    const registered = await Promise.all(names.map((n) => register(a, n)));
+    await a.renewals.stop();
+    const informers = sharedInformers({ store: sqlite, clock, onError: (kind, err) => expect.fail(`${kind} informer: ${err.message}`) });
+    informers.start();
+    const { store, gets } = countingGets(held.store);
+    const r = new NodeRegistry({ store, clock, leaseCheckpointMs: 1000 });
+    const loaded = await r.loadLeases(informers.nodes, new AbortController().signal);
+    expect(loaded).toBe((await sqlite.list(LEASE_PREFIX)).kvs.length);
+    const before = held.puts.length;
+    clock.advance(10);
+    const renewed = await Promise.all(names.map((n) => r.renewLease(n, "", 0)));
+    expect(gets).toEqual([]);
+    expect(held.puts.length).toBe(before);
+    renewed.forEach((lease, i) => {
+      expect(renewMs(lease)).toBe(clock.now());
+      expect({ ...lease, spec: { ...lease.spec, renewTime: undefined } }).toEqual({ ...registered[i]!, spec: { ...registered[i]!.spec, renewTime: undefined } });
+    });
+    await r.renewals.checkpoint();
+    for (const [i, n] of names.entries()) expect(await stored(n)).toEqual(withResourceVersion(renewed[i]!, (await stored(n)).metadata!.resourceVersion));
+    await r.renewals.stop();
+    await informers.stop();
+  });
+
+  it("loading the stored Leases never makes a deleted node's renewal succeed, whether the delete is seen before or after its page", async () => {
+    const a = server();
+    await register(a, "ck-load-gone");
+    await a.renewals.stop();
+    const informers = sharedInformers({ store: sqlite, clock, onError: (kind, err) => expect.fail(`${kind} informer: ${err.message}`) });
+    informers.start();
+    const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000 });
+    // As core.ts does: a node deleted through another server is forgotten when the informer sees it.
+    const unsubscribe = informers.nodes.subscribe({ onDelete: (name, _old, revision) => r.renewals.forget(name, revision) });
+    let deletedAt = 0;
+    // The node is deleted after its Lease's page was read, while the load waits for the informer.
+    const nodes = {
+      get: (name: string) => informers.nodes.get(name),
+      async waitFor(revision: number) {
+        const ok = await informers.nodes.waitFor(revision);
+        if (deletedAt === 0) {
+          const b = server();
+          await b.deleteNode("ck-load-gone", (await b.getNode("ck-load-gone")).metadata!.resourceVersion);
+          await b.renewals.stop();
+          deletedAt = await sqlite.currentRevision();
+        }
+        return ok;
+      },
+    };
+    await r.loadLeases(nodes, new AbortController().signal);
+    expect(await informers.nodes.waitFor(deletedAt)).toBe(true);
+    expect(r.renewals.knows("ck-load-gone")).toBe(false);
+    await expect(r.renewLease("ck-load-gone", "", 0)).rejects.toBeInstanceOf(NotFoundError);
+    unsubscribe();
+    await r.renewals.stop();
+    await informers.stop();
+  });
+
+  it("loading leaves a Lease this server wrote since as it is, and stops when aborted", async () => {
+    const a = server();
+    await register(a, "ck-load-mine");
+    const informers = sharedInformers({ store: sqlite, clock, onError: (kind, err) => expect.fail(`${kind} informer: ${err.message}`) });
+    informers.start();
+    clock.advance(10);
+    const mine = await a.renewLease("ck-load-mine", "", 0); // answered from memory, not yet written
+    await a.loadLeases(informers.nodes, new AbortController().signal);
+    expect(await a.getLease("ck-load-mine")).toEqual(mine);
+    clock.advance(10);
+    expect(renewMs(await a.renewLease("ck-load-mine", "", 0))).toBe(clock.now());
+    const aborted = new AbortController();
+    aborted.abort();
+    const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000 });
+    expect(await r.loadLeases(informers.nodes, aborted.signal)).toBe(0);
+    expect(r.renewals.knows("ck-load-mine")).toBe(false);
+    await Promise.all([a.renewals.stop(), r.renewals.stop()]);
+    await informers.stop();
   });
 
   it("a renewal on a stale copy is rebased on another server's write at the checkpoint: that write's holder and duration stay, the later renew time wins", async () => {
