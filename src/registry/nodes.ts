@@ -411,8 +411,9 @@ export class NodeRegistry {
    * taken only if `nodes`, once it has seen the page's revision, still has its node: a node
    * deleted later is forgotten when `nodes` sees the delete (core.ts subscribes forget to it), so
    * no renewal of a deleted node is answered from memory. Leases this server already knows
-   * (written or read since) stay as they are. It stops early when `signal` aborts, the store
-   * fails or `nodes` stops; renewals of the Leases not loaded read them first, as before.
+   * (written or read since) stay as they are, and a stored Lease that does not decode is left
+   * out. It stops early when `signal` aborts, the store fails or `nodes` stops; renewals of the
+   * Leases not loaded read them first, as before.
    * Answers how many Leases it loaded.
    */
   async loadLeases(nodes: { get(name: string): unknown; waitFor(revision: number): Promise<boolean> }, signal: AbortSignal): Promise<number> {
@@ -425,7 +426,13 @@ export class NodeRegistry {
       for (const kv of page.kvs) {
         const name = kv.key.slice(LEASE_PREFIX.length);
         if (this.renewals.knows(name) || nodes.get(name) === undefined) continue;
-        this.renewals.written(name, decodeLease(kv), kv);
+        let lease: Lease;
+        try {
+          lease = decodeLease(kv);
+        } catch {
+          continue; // left to its first renewal, which reads it (and fails) as before
+        }
+        this.renewals.written(name, lease, kv);
         loaded++;
       }
       const last = page.kvs.at(-1);

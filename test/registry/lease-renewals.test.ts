@@ -445,6 +445,27 @@ describe("Lease renewals made durable by checkpoint", () => {
     await informers.stop();
   });
 
+  it("loading leaves out a stored Lease that does not decode, and loads the rest", async () => {
+    const a = server();
+    await register(a, "ck-load-bad");
+    await register(a, "ck-load-good");
+    await a.renewals.stop();
+    const bad = await sqlite.get(leaseKey("ck-load-bad"));
+    await sqlite.txn({ compare: [{ key: leaseKey("ck-load-bad"), modRevision: bad!.modRevision }], ops: [{ type: "put", key: leaseKey("ck-load-bad"), value: new Uint8Array([0x0a, 0xff, 0xff]) }] });
+    const informers = sharedInformers({ store: sqlite, clock, onError: () => {} });
+    informers.start();
+    await informers.nodes.synced();
+    const r = new NodeRegistry({ store: held.store, clock, leaseCheckpointMs: 1000 });
+    await r.loadLeases(informers.nodes, new AbortController().signal);
+    expect(r.renewals.knows("ck-load-bad")).toBe(false);
+    expect(r.renewals.knows("ck-load-good")).toBe(true);
+    await expect(r.renewLease("ck-load-bad", "", 0)).rejects.toThrow();
+    await r.renewals.stop();
+    await informers.stop();
+    // The other tests' informers must not meet it.
+    await sqlite.txn({ compare: [], ops: [{ type: "delete", key: leaseKey("ck-load-bad") }] });
+  });
+
   it("loading leaves a Lease this server wrote since as it is, and stops when aborted", async () => {
     const a = server();
     await register(a, "ck-load-mine");
