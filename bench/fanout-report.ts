@@ -252,7 +252,7 @@ export function report(o: Options, r: Outcome): void {
       ? [
           "- Baseline (the last row): after nodeplane has stopped, the fan-out phase again with fresh worker processes (the same watchers, writer, nodes and window; " +
             "the writer first warmed up by a phase of writes with no watcher open, as before nodeplane's, not reported) " +
-            "against bench/trivial-server.ts: a bare grpc-js server (same proto and codecs, nodeplane's --max-semi-space-size) that keeps the registered nodes in a Map " +
+            "against bench/trivial-server.ts: a bare grpc-js server (same proto and codecs, nodeplane's V8 flags) that keeps the registered nodes in a Map " +
             "and on UpdateStatus sets the status, encodes one WatchResponse and writes the same bytes to each matching watcher, batched per stream as nodeplane's " +
             "(no store, no commit, no watch cache, no queue limit: grpc-js buffers what a slow watcher has not taken). What this machine, grpc-js and the SDK alone make of the scenario.",
         ]

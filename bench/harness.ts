@@ -146,6 +146,9 @@ export interface NodeplaneOptions {
  */
 export const QUIET_CONTROLLER = ["--node-monitor-grace-period", "1h", "--node-startup-grace-period", "1h"];
 
+/** The V8 flags `npm start` and bin/nodeplane.js run the server with: 64 MiB semi-spaces, no allocation-site pretenuring. */
+export const NODEPLANE_V8_FLAGS = ["--max-semi-space-size=64", "--no-allocation-site-pretenuring"];
+
 /** `nodeplane serve` on loopback, logging warn and above; /metrics served (benchmarks read the server's own counters). */
 export async function spawnNodeplane(o: NodeplaneOptions): Promise<Served & { httpPort: number }> {
   const prof = o.profile ? ["--cpu-prof", `--cpu-prof-dir=${o.profile.dir}`, `--cpu-prof-name=${o.profile.name}.cpuprofile`] : [];
@@ -153,8 +156,8 @@ export async function spawnNodeplane(o: NodeplaneOptions): Promise<Served & { ht
     "nodeplane",
     [
       ...prof,
-      // As `npm start` runs it (package.json): 64 MiB semi-spaces for the young generation.
-      "--max-semi-space-size=64",
+      // As `npm start` runs it (package.json; bin/nodeplane.js says why).
+      ...NODEPLANE_V8_FLAGS,
       NODEPLANE_BIN,
       "serve",
       ...["--listen", `127.0.0.1:${o.port ?? 0}`, "--http-listen", "127.0.0.1:0", "--data-dir", o.dataDir, "--log-level", "warn"],

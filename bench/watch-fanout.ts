@@ -26,6 +26,7 @@ import {
   exitAfter,
   grew,
   handled,
+  NODEPLANE_V8_FLAGS,
   QUIET_CONTROLLER,
   runMain,
   type Samples,
@@ -279,7 +280,7 @@ async function registerNodes(o: Options, address: string): Promise<number> {
 async function trivialBaseline(o: Options, profDir: string | undefined): Promise<TrivialRun> {
   const prof = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-name=trivial.cpuprofile"] : [];
   // With nodeplane's young-generation size (harness.ts, spawnNodeplane).
-  const server = await spawnTrivial([...prof, "--max-semi-space-size=64"]);
+  const server = await spawnTrivial([...prof, ...NODEPLANE_V8_FLAGS]);
   const target: Target = { kind: "trivial", address: `127.0.0.1:${server.port}`, httpPort: server.httpPort!, pid: server.child.pid };
   log(`fanout: trivial grpc-js server at ${target.address}; registered ${fmtInt(o.nodes)} nodes in ${(await registerNodes(o, target.address)).toFixed(1)} s`);
   const run = new Fanout(o, target);
