@@ -53,8 +53,11 @@ export interface NodeRegistryOptions {
    * without a client precondition starts from its copy instead of reading and decoding the
    * store's, as kube-apiserver's GuaranteedUpdate starts from its watch cache. The compare on the
    * copy's revision makes a stale copy harmless: a failed compare retries from the store.
+   * Once it has synced, a Register of a node it does not have (and whose Lease this server does
+   * not know) takes the node as new without reading it or its Lease: the compares (both keys
+   * absent) make a wrong guess a failed commit, and the next attempt reads both.
    */
-  nodes?: { get(name: string): FullNode | undefined };
+  nodes?: { get(name: string): FullNode | undefined; readonly hasSynced: boolean };
 }
 
 /** Leases per store read when loading them at start (loadLeases). */
@@ -120,9 +123,15 @@ export class NodeRegistry {
     validateNode(requested, "register");
     const name = requested.metadata.name;
     const renewal: Renewal = { holderIdentity: name, leaseDurationSeconds: 0 };
+    let first = true;
     return this.retry(name, async () => {
       const now = this.now();
-      const [current, currentLease] = await Promise.all([this.readNode(name), this.readLease(name)]);
+      // Two point reads of the store that miss, for a new node (~10 % of the server's thread
+      // while 100,000 nodes register): skipped on the first attempt when nothing here has seen
+      // the node or its Lease (see NodeRegistryOptions.nodes). Taken when the attempt runs.
+      const unseen = first && this.nodes?.hasSynced === true && this.nodes.get(name) === undefined && !this.renewals.knows(name);
+      first = false;
+      const [current, currentLease] = unseen ? [undefined, undefined] : await Promise.all([this.readNode(name), this.readLease(name)]);
       let node: FullNode;
       let claim: Claim | undefined;
       if (current) {

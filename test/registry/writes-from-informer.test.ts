@@ -5,7 +5,9 @@
  * compare answered (no read), never a lost or wrong write; a write that changes nothing is still
  * recognised (no new revision), judged against a read of the node, never against the copy alone
  * (which may be behind the store); a client precondition is judged against the store, not the
- * copy; and the informer's frozen, shared copy is never modified.
+ * copy; and the informer's frozen, shared copy is never modified. A Register of a node the synced
+ * informer has never seen reads neither the node nor its Lease; a wrong guess (the node or a
+ * Lease exists after all) costs one failed commit, and the next attempt reads both.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { FakeClock } from "../../src/clock.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
-import { nodeKey } from "../../src/model/keys.js";
+import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
+import { encodeLease } from "../../src/model/codec.js";
+import { leaseKey, nodeKey } from "../../src/model/keys.js";
 import type { FullNode } from "../../src/model/node.js";
 import { revisionOf } from "../../src/model/revision.js";
 import { NodeRegistry } from "../../src/registry/nodes.js";
@@ -86,7 +90,7 @@ describe("node writes from the informer's copy", () => {
     // Another writer (another replica, say) changes the node; this registry's copy stays old.
     const other = new NodeRegistry({ store, clock });
     const labelled = await other.updateNode(Node.fromPartial({ ...(await other.getNode("cached-2")), metadata: { ...(await other.getNode("cached-2")).metadata, labels: { team: "blue" } } }));
-    const staleView = new NodeRegistry({ store, clock, nodes: { get: (name: string): FullNode | undefined => (name === "cached-2" ? stale : undefined) } });
+    const staleView = new NodeRegistry({ store, clock, nodes: { get: (name: string): FullNode | undefined => (name === "cached-2" ? stale : undefined), hasSynced: true } });
     const get = vi.spyOn(store, "get");
     const txn = vi.spyOn(store, "txn");
     const answer = await staleView.updateStatus("cached-2", agentNode("cached-2", new Date(clock.now() + 2000), "after the label").status, "");
@@ -128,7 +132,7 @@ describe("node writes from the informer's copy", () => {
     await registered("cached-5");
     const copy = informers.nodes.get("cached-5")!;
     // A registry whose informer stays at this copy while the node changes in the store.
-    const behind = new NodeRegistry({ store, clock, nodes: { get: (name) => (name === "cached-5" ? copy : undefined) } });
+    const behind = new NodeRegistry({ store, clock, nodes: { get: (name) => (name === "cached-5" ? copy : undefined), hasSynced: true } });
     const asRequested = (labels: Record<string, string>): Node => ({ ...copy, metadata: { ...copy.metadata, labels, resourceVersion: "" } });
     const labelled = await registry.updateNode(asRequested({ ...copy.metadata.labels, team: "blue" }));
     // The copy's labels again: nothing to change against the copy, a change against the store.
@@ -141,7 +145,7 @@ describe("node writes from the informer's copy", () => {
     await registered("cached-4");
     const stale = informers.nodes.get("cached-4")!;
     const changed = await registry.updateStatus("cached-4", agentNode("cached-4", new Date(clock.now() + 4000), "newer").status, "");
-    const staleView = new NodeRegistry({ store, clock, nodes: { get: (name: string): FullNode | undefined => (name === "cached-4" ? stale : undefined) } });
+    const staleView = new NodeRegistry({ store, clock, nodes: { get: (name: string): FullNode | undefined => (name === "cached-4" ? stale : undefined), hasSynced: true } });
     // The client's precondition is the node's current revision: it must hold, though the copy is older.
     const answer = await staleView.updateStatus("cached-4", agentNode("cached-4", new Date(clock.now() + 5000), "with precondition").status, changed.metadata!.resourceVersion);
     expect(answer.status!.conditions.find((c) => c.type === "Ready")!.message).toBe("with precondition");
@@ -165,5 +169,53 @@ describe("node writes from the informer's copy", () => {
     expect(read.metadata!.labels!.zone).toBe("b");
     expect(read.spec!.taints.map((t) => t.key)).toEqual(["k"]);
     expect(read.status!.addresses.map((a) => a.address)).toContain("203.0.113.5");
+  });
+});
+
+describe("Register of a node nothing here has seen", () => {
+  const keyReads = (spy: { mock: { calls: unknown[][] } }, name: string): number =>
+    spy.mock.calls.filter(([key]) => key === nodeKey(name) || key === leaseKey(name)).length;
+
+  it("creates the node and its Lease without reading either from the store, answering what reads return", async () => {
+    const get = vi.spyOn(store, "get");
+    const txn = vi.spyOn(store, "txn");
+    const { node, lease } = await registry.register(agentNode("fresh-1", new Date(clock.now())));
+    expect(keyReads(get, "fresh-1")).toBe(0);
+    expect(txn).toHaveBeenCalledTimes(1);
+    get.mockRestore();
+    expect(node).toEqual(await registry.getNode("fresh-1"));
+    expect(lease).toEqual(await registry.getLease("fresh-1"));
+  });
+
+  it("reconciles a node that exists though the informer's view lacks it: one failed commit, then as a read would", async () => {
+    const before = await registered("fresh-2");
+    const blind = new NodeRegistry({ store, clock, nodes: { get: () => undefined, hasSynced: true } });
+    const again = agentNode("fresh-2", new Date(clock.now() + 5000));
+    again.metadata!.labels = { ...again.metadata!.labels, "example.com/new": "yes" };
+    const txn = vi.spyOn(store, "txn");
+    const { node, lease } = await blind.register(again);
+    expect(txn).toHaveBeenCalledTimes(2);
+    expect(node.metadata!.uid).toBe(before.metadata!.uid);
+    expect(node.metadata!.creationTimestamp).toEqual(before.metadata!.creationTimestamp);
+    expect(node.metadata!.labels["example.com/new"]).toBe("yes");
+    expect(node).toEqual(await registry.getNode("fresh-2"));
+    expect(lease.spec!.holderIdentity).toBe("fresh-2");
+  });
+
+  it("adopts a Lease left without its node, which this server does not know", async () => {
+    const left = Lease.fromPartial({ metadata: { name: "fresh-3", namespace: "kube-node-lease" }, spec: { holderIdentity: "fresh-3", leaseDurationSeconds: 40 } });
+    expect((await store.txn({ compare: [], ops: [{ type: "put", key: leaseKey("fresh-3"), value: encodeLease(left) }] })).succeeded).toBe(true);
+    const leftRevision = (await store.get(leaseKey("fresh-3")))!.modRevision;
+    const { node, lease } = await registry.register(agentNode("fresh-3", new Date(clock.now())));
+    expect(Number(lease.metadata!.resourceVersion)).toBeGreaterThan(leftRevision);
+    expect(lease.metadata!.ownerReferences.map((o) => o.uid)).toEqual([node.metadata!.uid]);
+    expect(lease).toEqual(await registry.getLease("fresh-3"));
+  });
+
+  it("reads the node and its Lease while the informer has not synced", async () => {
+    const unsynced = new NodeRegistry({ store, clock, nodes: { get: () => undefined, hasSynced: false } });
+    const get = vi.spyOn(store, "get");
+    await unsynced.register(agentNode("fresh-4", new Date(clock.now())));
+    expect(keyReads(get, "fresh-4")).toBe(2);
   });
 });
