@@ -1,6 +1,12 @@
 /**
- * Schema 1 → 2 of the SQLite store (sqlite-sql.ts says what each holds), in one SQLite
- * transaction: a crash half-way leaves schema 1 whole, and the next start migrates again.
+ * Schema 1 → 2 → 3 of the SQLite store (sqlite-sql.ts says what each holds), in one SQLite
+ * transaction: a crash half-way leaves the file as it was, and the next start migrates again.
+ *
+ * 2 → 3 is the version number alone: schema 3 reads schema 2's rows as they are, and writes
+ * each new version's value in its history row only (`kv.value` empty). The number keeps an
+ * older nodeplane from reading such a file.
+ *
+ * 1 → 2:
  *
  * - Every history row gets `prev_id`, the row of the version it replaced or deleted, found
  *   through schema 1's (key, rev) index while it still exists (0 when that row was compacted
@@ -42,7 +48,12 @@ CREATE INDEX log_deletes ON log (rev, key) WHERE deleted = 1;
 UPDATE meta SET value = 2 WHERE name = 'schema_version';
 `;
 
-/** Migrate a schema 1 store file to schema 2 (the caller has read its version: 1). */
-export function migrate(db: Database.Database): void {
-  db.transaction(() => db.exec(TO_V2))();
+const TO_V3 = "UPDATE meta SET value = 3 WHERE name = 'schema_version';";
+
+/** Migrate a schema 1 or 2 store file to schema 3 (the caller has read its version, and checked the file). */
+export function migrate(db: Database.Database, from: 1 | 2): void {
+  db.transaction(() => {
+    if (from === 1) db.exec(TO_V2);
+    db.exec(TO_V3);
+  })();
 }

@@ -120,6 +120,12 @@ function checkSchema(db: Database.Database, file: string): void {
   }
 }
 
+interface Opened {
+  migrated?: Migration;
+  checkedSeconds?: number;
+  schema2?: boolean;
+}
+
 interface Applied {
   revision: number;
   outcomes: TxnOutcome[];
@@ -135,8 +141,11 @@ export class Writer {
     private readonly db: Database.Database,
     private readonly sql: WriteStatements,
     private readonly fault: FaultInjector | undefined,
-    /** What opening did besides: a migration, and the check made before it (seconds). */
-    private readonly opened: { migrated?: Migration; checkedSeconds?: number },
+    /**
+     * What opening did besides: a migration, and the check made before it (seconds); `schema2`:
+     * a schema 2 file, moved to 3 once its check passes (the `check` request), never written before.
+     */
+    private readonly opened: Opened,
   ) {
     this.rev = sql.getMeta.get("revision")!.value;
     this.applyBatch = db.transaction((txns: TxnRequest[]) => this.applyAll(txns));
@@ -155,14 +164,18 @@ export class Writer {
       if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, WAL is required`);
       db.pragma("synchronous = FULL");
       const version = (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number } | undefined)?.value;
-      const opened: { migrated?: Migration; checkedSeconds?: number } = {};
+      const opened: Opened = {};
       if (version === 1) {
         // An older file: checked whole first (as every file is before its first write), then migrated.
         const started = performance.now();
         checkIntegrity(db, config.file);
         opened.checkedSeconds = (performance.now() - started) / 1000;
-        migrate(db);
+        migrate(db, 1);
         opened.migrated = { from: version, seconds: (performance.now() - started) / 1000 };
+      } else if (version === 2) {
+        // Read as it is; its version moves to 3 after its check (the store's first request), as it
+        // would be written: nothing is written to a file before its check.
+        opened.schema2 = true;
       } else if (version !== SCHEMA_VERSION) {
         throw new Refusal(`the SQLite store ${config.file} has schema version ${version}, not ${SCHEMA_VERSION}: it was written by a newer nodeplane; nothing was written to it`);
       }
@@ -214,6 +227,10 @@ export class Writer {
           if (this.opened.checkedSeconds !== undefined) return { type: "check", seconds: this.opened.checkedSeconds };
           const started = performance.now();
           checkIntegrity(this.db, this.db.name);
+          if (this.opened.schema2) {
+            migrate(this.db, 2);
+            this.opened.schema2 = false;
+          }
           return { type: "check", seconds: (performance.now() - started) / 1000 };
         }
         case "close":
@@ -227,6 +244,7 @@ export class Writer {
 
   /** Runs inside the SQLite transaction; throwing rolls the whole batch back. */
   private applyAll(txns: TxnRequest[]): Applied {
+    if (this.opened.schema2) throw new Refusal("a schema 2 file is written only after its check (the store's first request)");
     const onDisk = this.sql.getMeta.get("revision")!.value;
     if (onDisk !== this.rev) {
       throw new Refusal(
@@ -262,7 +280,7 @@ export class Writer {
       if (op.type === "put") {
         const createRevision = prev ? prev[1] : next;
         const logged = this.sql.insertLog.run(next, op.key, 0, op.value, createRevision, prev ? prev[2] : 0, prevId);
-        this.sql.upsertKv.run(op.key, op.value, createRevision, next, Number(logged.lastInsertRowid));
+        this.sql.upsertKv.run(op.key, createRevision, next, Number(logged.lastInsertRowid));
         changed = true;
       } else if (prev) {
         this.sql.deleteKv.run(op.key);

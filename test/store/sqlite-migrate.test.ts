@@ -1,9 +1,10 @@
 /**
- * Schema 1 → 2 (src/store/sqlite-migrate.ts): a store file as schema 1 left it opens as schema 2
- * with the same state at every revision, the same history (prev versions included), and goes on
- * taking writes and compactions. The schema 1 file is made from a schema 2 one by undoing each
- * difference (the layout sqlite-sql.ts describes for schema 1), after writes, deletes,
- * re-creates and a compaction.
+ * Schema 1 → 2 → 3 and 2 → 3 (src/store/sqlite-migrate.ts): a store file as schema 1 left it
+ * opens as schema 3 with the same state at every revision, the same history (prev versions
+ * included), and goes on taking writes and compactions; so does a schema 2 file, which becomes
+ * schema 3 once its check passes. The older files are made from a schema 3 one by undoing each
+ * difference (the layouts sqlite-sql.ts describes), after writes, deletes, re-creates and a
+ * compaction. Schema 3 keeps a version's value in its history row only.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -25,10 +26,28 @@ function tempDir(): string {
   return dir;
 }
 
-/** Rewrite a closed store's file the way schema 1 held the same data. */
-function toSchema1(dir: string): void {
+/** Every `kv` row with its value, as schema 2 held it (schema 3 keeps it in the history row). */
+const VALUES_IN_KV = `UPDATE kv SET value = (SELECT l.value FROM log AS l WHERE l.id = kv.log_id) WHERE length(value) = 0 AND log_id > 0;`;
+
+/** Rewrite a closed store's file the way schema 2 held the same data. */
+function toSchema2(dir: string): void {
   const db = new Database(path.join(dir, "nodeplane.db"));
   try {
+    db.exec(`${VALUES_IN_KV} UPDATE meta SET value = 2 WHERE name = 'schema_version';`);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Rewrite a closed store's file the way schema 1 held the same data; `historyGone`: a key whose
+ * latest version's history row schema 1 had compacted away (its value in `kv` alone).
+ */
+function toSchema1(dir: string, historyGone?: string): void {
+  const db = new Database(path.join(dir, "nodeplane.db"));
+  try {
+    db.exec(VALUES_IN_KV);
+    if (historyGone !== undefined) db.prepare("DELETE FROM log WHERE id = (SELECT log_id FROM kv WHERE key = ?)").run(historyGone);
     db.exec(`
       CREATE TABLE kv_v1 (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL);
       INSERT INTO kv_v1 SELECT key, value, create_rev, mod_rev FROM kv;
@@ -70,10 +89,23 @@ function indexColumns(dir: string, index: string): string[] {
   }
 }
 
-describe("SQLite schema 1 → 2", () => {
+/** The `kv` rows' stored values' lengths and log_ids, by key. */
+function kvRows(dir: string): Record<string, [number, number]> {
+  const db = new Database(path.join(dir, "nodeplane.db"), { readonly: true });
+  try {
+    const rows = db.prepare("SELECT key, length(value) AS len, log_id FROM kv ORDER BY key").all() as { key: string; len: number; log_id: number }[];
+    return Object.fromEntries(rows.map((r) => [r.key, [r.len, r.log_id]]));
+  } finally {
+    db.close();
+  }
+}
+
+describe("SQLite schema 1 → 2 → 3", () => {
   it("a schema 1 store opens migrated: the same state at every revision after the compact one, the same history with prev versions, then writes and compacts", async () => {
     const dir = tempDir();
     let store = await SqliteStore.open({ dir });
+    // Written once, before the compact revision: schema 1 had compacted its history row away.
+    await put(store, "/k/static", "from-the-start");
     for (let i = 0; i < 120; i++) {
       const key = `/k/${i % 9}`;
       if (i % 11 === 10) await del(store, key);
@@ -90,15 +122,16 @@ describe("SQLite schema 1 → 2", () => {
     await history.untilRevision(head);
     await store.close();
 
-    toSchema1(dir);
+    toSchema1(dir, "/k/static");
     expect(schemaOf(dir)).toMatchObject({ version: 1, kvColumns: ["key", "value", "create_rev", "mod_rev"] });
     expect(indexColumns(dir, "log_rev")).toEqual(["rev"]);
 
     store = await SqliteStore.open({ dir });
     try {
       expect(store.migrated?.from).toBe(1);
+      expect(kvRows(dir)["/k/static"]).toEqual([Buffer.byteLength("from-the-start"), 0]);
       expect(schemaOf(dir)).toEqual({
-        version: 2,
+        version: 3,
         kvColumns: ["key", "value", "create_rev", "mod_rev", "log_id"],
         logColumns: ["id", "rev", "key", "deleted", "value", "create_rev", "prev_rev", "prev_id"],
         indexes: ["log_deletes", "log_rev"],
@@ -132,18 +165,52 @@ describe("SQLite schema 1 → 2", () => {
     }
   });
 
+  it("a schema 2 store reads as it is, becomes schema 3 once checked, and keeps each new version's value in its history row only", async () => {
+    const dir = tempDir();
+    let store = await SqliteStore.open({ dir });
+    for (let i = 0; i < 40; i++) await put(store, `/k/${i % 5}`, `v${i}`);
+    await del(store, "/k/4");
+    const head = await store.currentRevision();
+    const states = new Map<number, unknown>();
+    for (let r = 1; r <= head; r++) states.set(r, (await store.list("/k/", { revision: r })).kvs.map(plain));
+    await store.close();
+    // Schema 3 as written: every kv row's value empty, in its history row.
+    expect(Object.values(kvRows(dir)).every(([len, logId]) => len === 0 && logId > 0)).toBe(true);
+
+    toSchema2(dir);
+    expect(schemaOf(dir).version).toBe(2);
+    expect(Object.values(kvRows(dir)).every(([len]) => len > 0)).toBe(true);
+    store = await SqliteStore.open({ dir });
+    try {
+      await store.checked;
+      expect(schemaOf(dir).version).toBe(3);
+      expect(store.migrated).toBeUndefined();
+      for (const [r, state] of states) expect((await store.list("/k/", { revision: r })).kvs.map(plain)).toEqual(state);
+      expect(plain((await store.get("/k/0"))!)).toMatchObject({ key: "/k/0", value: "v35" });
+      await put(store, "/k/0", "after");
+      expect(kvRows(dir)["/k/0"]![0]).toBe(0);
+      expect(kvRows(dir)["/k/1"]![0]).toBeGreaterThan(0); // untouched rows stay as schema 2 wrote them
+      expect(plain((await store.get("/k/0"))!)).toMatchObject({ value: "after" });
+      expect((await store.list("/k/", { revision: head })).kvs.map(plain)).toEqual(states.get(head));
+      await store.compact(await store.currentRevision());
+      expect((await store.list("/k/")).kvs.map(plain).map((kv) => (kv as { value: string }).value)).toEqual(["after", "v36", "v37", "v38"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a store of a newer schema is refused, naming its version, and left as it was", async () => {
     const dir = tempDir();
     const store = await SqliteStore.open({ dir });
     await put(store, "/k/a", "1");
     await store.close();
     const db = new Database(path.join(dir, "nodeplane.db"));
-    db.exec("UPDATE meta SET value = 3 WHERE name = 'schema_version'");
+    db.exec("UPDATE meta SET value = 4 WHERE name = 'schema_version'");
     db.close();
     const before = fs.readFileSync(path.join(dir, "nodeplane.db"));
     const err = await SqliteStore.open({ dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
-    expect((err as Error).message).toMatch(/schema version 3, not 2/);
+    expect((err as Error).message).toMatch(/schema version 4, not 3/);
     expect(fs.readFileSync(path.join(dir, "nodeplane.db")).equals(before)).toBe(true);
   });
 });
