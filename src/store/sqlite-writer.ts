@@ -94,7 +94,7 @@ export function failedReply(err: unknown): WriterReply {
 
 /**
  * PRAGMA quick_check: every page and b-tree, without cross-checking indexes against tables
- * (3.8–5.6 s for the 850 MB file of 100,000 realistic nodes on a loaded 2-core machine, so it
+ * (3.8–5.6 s for the 850 MB schema 2 file of 100,000 realistic nodes on a loaded 2-core machine, so it
  * runs while the server already answers reads: see SqliteStore.checked).
  */
 function checkIntegrity(db: Database.Database, file: string): void {
