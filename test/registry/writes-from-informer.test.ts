@@ -16,6 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { FakeClock } from "../../src/clock.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import { sharedInformers, type SharedInformers } from "../../src/informer/shared.js";
+import { ipamRanges } from "../../src/ipam/config.js";
+import { Ipam } from "../../src/ipam/ipam.js";
 import { Lease } from "../../src/gen/nodeplane/v1/lease.js";
 import { encodeLease } from "../../src/model/codec.js";
 import { leaseKey, nodeKey } from "../../src/model/keys.js";
@@ -210,6 +212,19 @@ describe("Register of a node nothing here has seen", () => {
     expect(Number(lease.metadata!.resourceVersion)).toBeGreaterThan(leftRevision);
     expect(lease.metadata!.ownerReferences.map((o) => o.uid)).toEqual([node.metadata!.uid]);
     expect(lease).toEqual(await registry.getLease("fresh-3"));
+  });
+
+  it("reads first when the agent asks for pod CIDRs and IPAM is on: an existing node that holds them is reconciled, not refused", async () => {
+    const ipam = new Ipam({ ranges: ipamRanges({ clusterCidr: "10.244.0.0/16", nodeCidrMaskSizeIpv4: 24 }), events: { record: async () => undefined } });
+    const blind = new NodeRegistry({ store, clock, ipam, nodes: { get: () => undefined, hasSynced: true } });
+    const agent = agentNode("fresh-5", new Date(clock.now()));
+    const input = Node.fromPartial({ ...agent, spec: { ...agent.spec, podCidrs: ["10.244.7.0/24"], podCidr: "10.244.7.0/24" } });
+    const created = await blind.createNode(input);
+    const get = vi.spyOn(store, "get");
+    const { node } = await blind.register(input);
+    expect(keyReads(get, "fresh-5")).toBe(2);
+    expect(node.metadata!.uid).toBe(created.metadata!.uid);
+    expect(node.spec!.podCidrs).toEqual(["10.244.7.0/24"]);
   });
 
   it("reads the node and its Lease while the informer has not synced", async () => {
