@@ -96,7 +96,13 @@ interface HistoryRow {
 }
 
 export function toKeyValue(row: KvRow): KeyValue {
-  return { key: row.key, value: row.value, createRevision: row.create_rev, modRevision: row.mod_rev };
+  return { key: row.key, value: valueOf(row), createRevision: row.create_rev, modRevision: row.mod_rev };
+}
+
+/** A `kv` row's value as KV_VALUE read it: null only when the history row holding it is gone (a damaged file). */
+export function valueOf(row: { key: string; value: Buffer | null }): Buffer {
+  if (row.value === null) throw new Error(`the history row holding the value of ${row.key} is missing: the store file is damaged`);
+  return row.value;
 }
 
 /** Range bounds of a list or history read: `lo` with `>` or `>=`, `hi` exclusive if set. */

@@ -19,7 +19,7 @@
  */
 import Database from "better-sqlite3";
 import { migrate } from "./sqlite-migrate.js";
-import { SCHEMA_VERSION, WriteStatements, type LoggedKvRow } from "./sqlite-sql.js";
+import { SCHEMA_VERSION, valueOf, WriteStatements, type LoggedKvRow } from "./sqlite-sql.js";
 import type { Op, TxnRequest } from "./store.js";
 
 /** A stored version of the key a compare or op names: its value, createRevision and modRevision. */
@@ -301,7 +301,7 @@ export class Writer {
   private read(key: string): Version | null {
     const row: LoggedKvRow | undefined = this.sql.getKv.get(key);
     if (!row) return null;
-    const version: Version = [row.value, row.create_rev, row.mod_rev];
+    const version: Version = [valueOf(row), row.create_rev, row.mod_rev];
     this.logIds.set(version, row.log_id);
     return version;
   }

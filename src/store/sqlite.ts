@@ -239,7 +239,7 @@ export class SqliteStore implements Store {
     const { at, rows } = this.driver("list", () => this.listAt(asked, prefixRange(prefix, opts.startAfter), fetch));
     const more = limit > 0 && rows.length > limit;
     if (more) rows.length = limit;
-    return { kvs: rows.map(toKeyValue), revision: at, more };
+    return { kvs: this.driver("list", () => rows.map(toKeyValue)), revision: at, more };
   }
 
   txn(req: TxnRequest): Promise<TxnResult> {

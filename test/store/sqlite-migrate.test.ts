@@ -199,6 +199,28 @@ describe("SQLite schema 1 → 2 → 3", () => {
     }
   });
 
+  it("a key whose history row is gone (a damaged file) fails its reads saying so, never reads as empty", async () => {
+    const dir = tempDir();
+    let store = await SqliteStore.open({ dir });
+    await put(store, "/k/a", "1");
+    await put(store, "/k/b", "2");
+    await store.close();
+    const db = new Database(path.join(dir, "nodeplane.db"));
+    db.prepare("DELETE FROM log WHERE id = (SELECT log_id FROM kv WHERE key = ?)").run("/k/a");
+    db.close();
+    store = await SqliteStore.open({ dir });
+    try {
+      for (const read of [() => store.get("/k/a"), () => store.list("/k/")]) {
+        const err = await read().then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(UnavailableError);
+        expect(((err as Error).cause as Error).message).toMatch(/history row holding the value of \/k\/a is missing: the store file is damaged/);
+      }
+      expect(plain((await store.get("/k/b"))!)).toMatchObject({ value: "2" });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a store of a newer schema is refused, naming its version, and left as it was", async () => {
     const dir = tempDir();
     const store = await SqliteStore.open({ dir });
