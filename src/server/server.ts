@@ -246,7 +246,12 @@ export class NodeplaneServer {
       }
       const checked =
         store instanceof SqliteStore
-          ? store.checked.then((seconds) => log.info({ seconds }, "store file checked (PRAGMA quick_check): ok"))
+          ? store.checked.then((seconds) => {
+              log.info({ seconds }, "store file checked (PRAGMA quick_check): ok");
+              if (store.schemaRaisedFrom !== undefined) {
+                log.info({ fromSchema: store.schemaRaisedFrom }, "store file moved to the current schema after its check: an older nodeplane refuses it from now on");
+              }
+            })
           : Promise.resolve();
       const leadership = startLeadership({
         controllers: core.controllers,

@@ -56,8 +56,11 @@ export type WriterReply =
   | { type: "compact-begin"; bound: number }
   | { type: "compact-step"; end: number }
   | { type: "probe" }
-  /** The file passed its check (a damaged one answers `failed` with `refused`). */
-  | { type: "check"; seconds: number }
+  /**
+   * The file passed its check (a damaged one answers `failed` with `refused`); `raisedFrom`: the
+   * schema it had, when the check then moved it to the current one (2 → 3).
+   */
+  | { type: "check"; seconds: number; raisedFrom?: number }
   | { type: "closed" }
   /**
    * Nothing of the request was applied. `refused`: our own refusal (a second writer, a file that
@@ -227,11 +230,11 @@ export class Writer {
           if (this.opened.checkedSeconds !== undefined) return { type: "check", seconds: this.opened.checkedSeconds };
           const started = performance.now();
           checkIntegrity(this.db, this.db.name);
-          if (this.opened.schema2) {
-            migrate(this.db, 2);
-            this.opened.schema2 = false;
-          }
-          return { type: "check", seconds: (performance.now() - started) / 1000 };
+          const seconds = (performance.now() - started) / 1000;
+          if (!this.opened.schema2) return { type: "check", seconds };
+          migrate(this.db, 2);
+          this.opened.schema2 = false;
+          return { type: "check", seconds, raisedFrom: 2 };
         }
         case "close":
           this.db.close();

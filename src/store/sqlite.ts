@@ -123,6 +123,11 @@ export class SqliteStore implements Store {
   readonly checked: Promise<number>;
   /** Set when the file had an older schema and was migrated as it opened (src/store/sqlite-migrate.ts). */
   readonly migrated: Migration | undefined;
+  /**
+   * Set when the check (`checked`) moved the file from this older schema to the current one (2 → 3:
+   * the version number alone); an older nodeplane refuses the file from then on.
+   */
+  schemaRaisedFrom: number | undefined;
   /** The revision whose events have been published. */
   private rev: number;
   /** The highest revision a read has answered with (at least `rev` once the writer's answer is handled). */
@@ -418,7 +423,10 @@ export class SqliteStore implements Store {
       this.jobs.push({
         req: { type: "check" },
         reply: (reply) => {
-          if (reply.type === "check") return resolve(reply.seconds);
+          if (reply.type === "check") {
+            this.schemaRaisedFrom = reply.raisedFrom;
+            return resolve(reply.seconds);
+          }
           const why = reply.type === "failed" ? reply.message : `unexpected ${reply.type}`;
           this.failure = new UnavailableError(`storage unavailable: ${why}. To repair: ${repairAdvice(this.file)}`);
           reject(this.failure);

@@ -168,6 +168,8 @@ describe("SQLite schema 1 → 2 → 3", () => {
   it("a schema 2 store reads as it is, becomes schema 3 once checked, and keeps each new version's value in its history row only", async () => {
     const dir = tempDir();
     let store = await SqliteStore.open({ dir });
+    await store.checked;
+    expect(store.schemaRaisedFrom).toBeUndefined(); // a new file is schema 3 from the start
     for (let i = 0; i < 40; i++) await put(store, `/k/${i % 5}`, `v${i}`);
     await del(store, "/k/4");
     const head = await store.currentRevision();
@@ -185,6 +187,7 @@ describe("SQLite schema 1 → 2 → 3", () => {
       await store.checked;
       expect(schemaOf(dir).version).toBe(3);
       expect(store.migrated).toBeUndefined();
+      expect(store.schemaRaisedFrom).toBe(2);
       for (const [r, state] of states) expect((await store.list("/k/", { revision: r })).kvs.map(plain)).toEqual(state);
       expect(plain((await store.get("/k/0"))!)).toMatchObject({ key: "/k/0", value: "v35" });
       await put(store, "/k/0", "after");
