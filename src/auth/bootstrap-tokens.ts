@@ -14,6 +14,7 @@
 import { randomInt, timingSafeEqual } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { InvalidError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { pages } from "../store/pages.js";
 import type { Store } from "../store/store.js";
 import { dns1123SubdomainViolations } from "../validation/names.js";
 import { authenticated, BOOTSTRAP_USER_PREFIX, GROUPS, type Identity } from "./identity.js";
@@ -82,13 +83,8 @@ export class BootstrapTokens {
   /** Every token, expired ones included until swept, by id. */
   async list(): Promise<BootstrapTokenRecord[]> {
     const out: BootstrapTokenRecord[] = [];
-    let startAfter: string | undefined;
-    for (;;) {
-      const page = await this.o.store.list(TOKEN_PREFIX, { startAfter, limit: 500 });
-      for (const kv of page.kvs) out.push(decode(kv.value));
-      if (!page.more || page.kvs.length === 0) return out;
-      startAfter = page.kvs[page.kvs.length - 1]!.key;
-    }
+    for await (const page of pages(this.o.store, TOKEN_PREFIX, { limit: 500 })) for (const kv of page.kvs) out.push(decode(kv.value));
+    return out;
   }
 
   async get(id: string): Promise<BootstrapTokenRecord | undefined> {

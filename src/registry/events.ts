@@ -8,6 +8,7 @@ import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { Event } from "../gen/nodeplane/v1/event.js";
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
+import { pages } from "../store/pages.js";
 import type { KeyValue, Store } from "../store/store.js";
 import { EVENT_PREFIX } from "../model/keys.js";
 import { formatRevision } from "../model/revision.js";
@@ -85,15 +86,7 @@ export class EventRecorder {
     if (rules.length > 0) throw new InvalidError(rules.map((rule) => ({ field: "node_name", value: nodeName, rule })));
     const prefix = nodeName ? `${EVENT_PREFIX}${nodeName}/` : EVENT_PREFIX;
     const events: Event[] = [];
-    let after: string | undefined;
-    let revision: number | undefined;
-    for (;;) {
-      const page = await this.store.list(prefix, { revision, startAfter: after, limit: 1000 });
-      revision = page.revision;
-      for (const kv of page.kvs) events.push(decodeEvent(kv));
-      after = page.kvs.at(-1)?.key;
-      if (!page.more) break;
-    }
+    for await (const page of pages(this.store, prefix, { limit: 1000, pinned: true })) for (const kv of page.kvs) events.push(decodeEvent(kv));
     return events.sort((a, b) => (a.lastTimestamp?.getTime() ?? 0) - (b.lastTimestamp?.getTime() ?? 0));
   }
 

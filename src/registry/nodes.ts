@@ -9,6 +9,7 @@ import { AlreadyExistsError, ConflictError, InvalidError, NotFoundError, Unavail
 import type { Lease } from "../gen/nodeplane/v1/lease.js";
 import { type Node, type NodeAddress, NodeSpec, type NodeStatus, type Taint } from "../gen/nodeplane/v1/node.js";
 import { type Claim, cidrNotAvailableMessage, type Ipam } from "../ipam/ipam.js";
+import { pages } from "../store/pages.js";
 import type { Compare, KeyValue, Op, Store, TxnRequest } from "../store/store.js";
 import { addressViolations, validateLeaseRequest, validateNode, validateNodeStatus } from "../validation/node.js";
 import { dns1123SubdomainViolations } from "../validation/names.js";
@@ -431,10 +432,8 @@ export class NodeRegistry {
    */
   async loadLeases(nodes: { get(name: string): unknown; waitFor(revision: number): Promise<boolean> }, signal: AbortSignal): Promise<number> {
     let loaded = 0;
-    let after: string | undefined;
-    for (;;) {
-      if (signal.aborted) return loaded;
-      const page = await this.store.list(LEASE_PREFIX, { startAfter: after, limit: LEASE_LOAD_PAGE });
+    if (signal.aborted) return loaded;
+    for await (const page of pages(this.store, LEASE_PREFIX, { limit: LEASE_LOAD_PAGE })) {
       if (!(await nodes.waitFor(page.revision)) || signal.aborted) return loaded;
       for (const kv of page.kvs) {
         const name = kv.key.slice(LEASE_PREFIX.length);
@@ -448,10 +447,9 @@ export class NodeRegistry {
         this.renewals.written(name, lease, kv);
         loaded++;
       }
-      const last = page.kvs.at(-1);
-      if (!page.more || !last) return loaded;
-      after = last.key;
+      if (signal.aborted) return loaded;
     }
+    return loaded;
   }
 
   private async readLease(name: string): Promise<Read<Lease> | undefined> {

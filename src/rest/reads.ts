@@ -21,6 +21,7 @@ import { LEASE_NAMESPACE, LEASE_PREFIX } from "../model/keys.js";
 import { compileFilter } from "../model/filter.js";
 import type { NodeRegistry } from "../registry/nodes.js";
 import { encodeContinue } from "../registry/paging.js";
+import { pages } from "../store/pages.js";
 import type { Store } from "../store/store.js";
 import { matchesLabels } from "../validation/selector.js";
 import type { WatchCache } from "../watch/cache.js";
@@ -136,14 +137,10 @@ function eventFilter(ctx: RestContext): (e: Event) => boolean {
 /** Every event at one revision, oldest occurrence first. */
 async function eventsAt(store: Store): Promise<{ items: Event[]; revision: number }> {
   const items: Event[] = [];
-  let revision: number | undefined;
-  let after: string | undefined;
-  for (;;) {
-    const page = await store.list(EVENT_PREFIX, { revision, startAfter: after, limit: 1000 });
+  let revision = 0;
+  for await (const page of pages(store, EVENT_PREFIX, { limit: 1000, pinned: true })) {
     revision = page.revision;
     items.push(...page.kvs.map(decodeEvent));
-    after = page.kvs.at(-1)?.key;
-    if (!page.more) break;
   }
   items.sort((a, b) => (a.lastTimestamp?.getTime() ?? 0) - (b.lastTimestamp?.getTime() ?? 0));
   return { items, revision };

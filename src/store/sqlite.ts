@@ -241,10 +241,12 @@ export class SqliteStore implements Store {
     const invalid = validateRevision("revision", asked) ?? validateRevision("limit", limit);
     if (invalid) throw invalid;
     const fetch = limit > 0 ? limit + 1 : -1;
-    const { at, rows } = this.driver("list", () => this.listAt(asked, prefixRange(prefix, opts.startAfter), fetch));
-    const more = limit > 0 && rows.length > limit;
-    if (more) rows.length = limit;
-    return { kvs: this.driver("list", () => rows.map(toKeyValue)), revision: at, more };
+    return this.driver("list", () => {
+      const { at, rows } = this.listAt(asked, prefixRange(prefix, opts.startAfter), fetch);
+      const more = limit > 0 && rows.length > limit;
+      if (more) rows.length = limit;
+      return { kvs: rows.map(toKeyValue), revision: at, more };
+    });
   }
 
   txn(req: TxnRequest): Promise<TxnResult> {

@@ -23,6 +23,7 @@ import { decodeNode } from "../model/codec.js";
 import type { NodeFilter } from "../model/filter.js";
 import { NODE_PREFIX } from "../model/keys.js";
 import { formatRevision, revisionOf } from "../model/revision.js";
+import { pages } from "../store/pages.js";
 import type { Store } from "../store/store.js";
 import { type Change, CatchUp, eventFor } from "./catchup.js";
 import { RecentChanges } from "./recent.js";
@@ -224,13 +225,8 @@ export class WatchCache {
 
   private async listAt(revision: number): Promise<Node[]> {
     const out: Node[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.store.list(NODE_PREFIX, { revision, startAfter: after, limit: 5000 });
-      for (const kv of page.kvs) out.push(decodeNode(kv));
-      after = page.kvs.at(-1)?.key;
-      if (!page.more) return out;
-    }
+    for await (const page of pages(this.store, NODE_PREFIX, { revision, limit: 5000 })) for (const kv of page.kvs) out.push(decodeNode(kv));
+    return out;
   }
 
   private fanOut(change: Change): void {

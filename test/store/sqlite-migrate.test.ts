@@ -26,17 +26,27 @@ function tempDir(): string {
   return dir;
 }
 
+/** `f` of the store file in `dir` (the store closed), on a connection of its own. */
+function withFile<T>(dir: string, f: (db: Database.Database) => T, opts: Database.Options = {}): T {
+  const db = new Database(path.join(dir, "nodeplane.db"), opts);
+  try {
+    return f(db);
+  } finally {
+    db.close();
+  }
+}
+
+const READ_ONLY: Database.Options = { readonly: true };
+
+/** Delete the history row holding the value of the key bound to it. */
+const DROP_HISTORY_ROW = "DELETE FROM log WHERE id = (SELECT log_id FROM kv WHERE key = ?)";
+
 /** Every `kv` row with its value, as schema 2 held it (schema 3 keeps it in the history row). */
 const VALUES_IN_KV = `UPDATE kv SET value = (SELECT l.value FROM log AS l WHERE l.id = kv.log_id) WHERE length(value) = 0 AND log_id > 0;`;
 
 /** Rewrite a closed store's file the way schema 2 held the same data. */
 function toSchema2(dir: string): void {
-  const db = new Database(path.join(dir, "nodeplane.db"));
-  try {
-    db.exec(`${VALUES_IN_KV} UPDATE meta SET value = 2 WHERE name = 'schema_version';`);
-  } finally {
-    db.close();
-  }
+  withFile(dir, (db) => db.exec(`${VALUES_IN_KV} UPDATE meta SET value = 2 WHERE name = 'schema_version';`));
 }
 
 /**
@@ -44,10 +54,9 @@ function toSchema2(dir: string): void {
  * latest version's history row schema 1 had compacted away (its value in `kv` alone).
  */
 function toSchema1(dir: string, historyGone?: string): void {
-  const db = new Database(path.join(dir, "nodeplane.db"));
-  try {
+  withFile(dir, (db) => {
     db.exec(VALUES_IN_KV);
-    if (historyGone !== undefined) db.prepare("DELETE FROM log WHERE id = (SELECT log_id FROM kv WHERE key = ?)").run(historyGone);
+    if (historyGone !== undefined) db.prepare(DROP_HISTORY_ROW).run(historyGone);
     db.exec(`
       CREATE TABLE kv_v1 (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL);
       INSERT INTO kv_v1 SELECT key, value, create_rev, mod_rev FROM kv;
@@ -60,14 +69,11 @@ function toSchema1(dir: string, historyGone?: string): void {
       CREATE INDEX log_rev ON log (rev);
       UPDATE meta SET value = 1 WHERE name = 'schema_version';
     `);
-  } finally {
-    db.close();
-  }
+  });
 }
 
 function schemaOf(dir: string): { version: number; kvColumns: string[]; logColumns: string[]; indexes: string[] } {
-  const db = new Database(path.join(dir, "nodeplane.db"), { readonly: true });
-  try {
+  return withFile(dir, (db) => {
     const columns = (table: string): string[] => (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
     return {
       version: (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number }).value,
@@ -75,29 +81,19 @@ function schemaOf(dir: string): { version: number; kvColumns: string[]; logColum
       logColumns: columns("log"),
       indexes: (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name),
     };
-  } finally {
-    db.close();
-  }
+  }, READ_ONLY);
 }
 
 function indexColumns(dir: string, index: string): string[] {
-  const db = new Database(path.join(dir, "nodeplane.db"), { readonly: true });
-  try {
-    return (db.prepare(`SELECT name FROM pragma_index_info('${index}')`).all() as { name: string }[]).map((c) => c.name);
-  } finally {
-    db.close();
-  }
+  return withFile(dir, (db) => (db.prepare(`SELECT name FROM pragma_index_info('${index}')`).all() as { name: string }[]).map((c) => c.name), READ_ONLY);
 }
 
 /** The `kv` rows' stored values' lengths and log_ids, by key. */
 function kvRows(dir: string): Record<string, [number, number]> {
-  const db = new Database(path.join(dir, "nodeplane.db"), { readonly: true });
-  try {
+  return withFile(dir, (db) => {
     const rows = db.prepare("SELECT key, length(value) AS len, log_id FROM kv ORDER BY key").all() as { key: string; len: number; log_id: number }[];
     return Object.fromEntries(rows.map((r) => [r.key, [r.len, r.log_id]]));
-  } finally {
-    db.close();
-  }
+  }, READ_ONLY);
 }
 
 describe("SQLite schema 1 → 2 → 3", () => {
@@ -208,9 +204,7 @@ describe("SQLite schema 1 → 2 → 3", () => {
     await put(store, "/k/a", "1");
     await put(store, "/k/b", "2");
     await store.close();
-    const db = new Database(path.join(dir, "nodeplane.db"));
-    db.prepare("DELETE FROM log WHERE id = (SELECT log_id FROM kv WHERE key = ?)").run("/k/a");
-    db.close();
+    withFile(dir, (db) => db.prepare(DROP_HISTORY_ROW).run("/k/a"));
     store = await SqliteStore.open({ dir });
     try {
       for (const read of [() => store.get("/k/a"), () => store.list("/k/")]) {
@@ -229,9 +223,7 @@ describe("SQLite schema 1 → 2 → 3", () => {
     const store = await SqliteStore.open({ dir });
     await put(store, "/k/a", "1");
     await store.close();
-    const db = new Database(path.join(dir, "nodeplane.db"));
-    db.exec("UPDATE meta SET value = 4 WHERE name = 'schema_version'");
-    db.close();
+    withFile(dir, (db) => db.exec("UPDATE meta SET value = 4 WHERE name = 'schema_version'"));
     const before = fs.readFileSync(path.join(dir, "nodeplane.db"));
     const err = await SqliteStore.open({ dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
