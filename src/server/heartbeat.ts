@@ -22,8 +22,19 @@ type Stream = ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>;
 /** Renewals of one stream not yet answered before the server stops reading it (backpressure). */
 const MAX_IN_FLIGHT = 1024;
 
+/**
+ * Answers of one stream buffered for the client before the server waits for it to take them
+ * ('drain'). grpc-js's stream is an object-mode Writable whose write() returns false past 16
+ * messages; honoured at 16, pipelined renewals on a busy stream were answered 16 per drain (the
+ * bytes written out, one event-loop turn later) and the rest took the slow path (a promise chain
+ * each). 256 answers of ~250 bytes are about one HTTP/2 stream window (64 KiB). Bounded with
+ * MAX_IN_FLIGHT: a client that reads nothing holds at most this many answers and that many
+ * renewals on its stream.
+ */
+export const MAX_BUFFERED_ANSWERS = 256;
+
 export interface HeartbeatOptions {
-  registry: NodeRegistry;
+  registry: Pick<NodeRegistry, "renewAtOnce" | "renewLease">;
   metrics: ServerMetrics;
   /** Every renewal goes through the calls wrapper: request id, metrics, log line, error map. */
   calls: Calls;
@@ -79,7 +90,7 @@ export class HeartbeatStreams {
         const lease = this.o.registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
         if (lease) {
           this.o.calls.begin("Heartbeat", peer, this.counted).ok();
-          if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) {
+          if (!call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS) {
             blocked = true;
             void drained(call).then(() => (blocked = false));
           }
@@ -139,7 +150,7 @@ export class HeartbeatStreams {
       return;
     }
     rec.ok();
-    if (!call.write({ lease, nextRenewInterval: this.interval(lease) })) await drained(call);
+    if (!call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS) await drained(call);
   }
 
   /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */
