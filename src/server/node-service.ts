@@ -32,7 +32,7 @@ export interface NodeServiceDeps {
 
 export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
   const { registry } = deps;
-  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> =>
+  const unary = <Req, Res>(method: string, fn: (req: Req) => Res | Promise<Res>): handleUnaryCall<Req, Res> =>
     wrapUnary(deps, method, fn);
   return {
     register: unary("Register", async (req) => registry.register(req.node ?? {})),
@@ -44,9 +44,11 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
       node: await registry.updateStatus(req.name, req.status, req.resourceVersion),
     })),
     deleteNode: unary("DeleteNode", async (req) => ({ node: await registry.deleteNode(req.name, req.resourceVersion) })),
-    renewLease: unary("RenewLease", async (req) => ({
-      lease: await registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds),
-    })),
+    // Answered in the same turn when the renewal is (see NodeRegistry.renewAtOnce).
+    renewLease: unary("RenewLease", (req) => {
+      const lease = registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
+      return lease ? { lease } : registry.renewLease(req.nodeName, req.holderIdentity, req.leaseDurationSeconds).then((l) => ({ lease: l }));
+    }),
     getLease: unary("GetLease", async (req) => ({ lease: await registry.getLease(req.name) })),
     listLeases: unary("ListLeases", (req) => registry.listLeases(req)),
     listEvents: unary("ListEvents", async (req) => ({ events: await deps.events.list(req.nodeName) })),
@@ -55,21 +57,31 @@ export function nodeService(deps: NodeServiceDeps): NodeServiceServer {
   };
 }
 
-/** The unary wrapper (metrics, debug line, request id, error map); the auth service's handlers use it too. */
+/**
+ * The unary wrapper (metrics, debug line, request id, error map); the auth service's handlers use
+ * it too. A handler may answer synchronously (a value, or a throw), and is then answered in the
+ * same turn.
+ */
 export function wrapUnary<Req, Res>(
   deps: Pick<NodeServiceDeps, "calls">,
   method: string,
-  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const rec = deps.calls.begin(method, call.getPeer());
-    fn(call.request, call).then(
-      (res) => {
-        rec.ok();
-        callback(null, res);
-      },
-      (err: unknown) => callback(rec.fail(err)),
-    );
+    const rec = deps.calls.begin(method, call);
+    const ok = (res: Res): void => {
+      rec.ok();
+      callback(null, res);
+    };
+    const fail = (err: unknown): void => callback(rec.fail(err));
+    let res: Res | Promise<Res>;
+    try {
+      res = fn(call.request, call);
+    } catch (err) {
+      return fail(err);
+    }
+    if (res instanceof Promise) res.then(ok, fail);
+    else ok(res);
   };
 }
 
