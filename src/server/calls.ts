@@ -27,8 +27,6 @@ export interface CallRecord {
 
 let nextRequestId = 0;
 
-type Peer = string | { getPeer(): string };
-
 /** One call in progress (a class, not closures: a busy Heartbeat stream begins thousands a second). */
 class Call implements CallRecord {
   private seq = ++nextRequestId;
@@ -37,14 +35,9 @@ class Call implements CallRecord {
   constructor(
     private readonly calls: Calls,
     private readonly method: string,
-    private readonly from: Peer,
+    private readonly peer: string,
     private readonly opts: CallOptions,
   ) {}
-
-  /** The client's address, asked of grpc-js only for a log line (it costs a few lookups through the HTTP/2 session's socket). */
-  private get peer(): string {
-    return typeof this.from === "string" ? this.from : this.from.getPeer();
-  }
 
   get id(): string {
     return `${process.pid.toString(36)}-${this.seq.toString(36)}`;
@@ -88,8 +81,7 @@ export class Calls {
     this.debug = log.isLevelEnabled("debug");
   }
 
-  /** `peer`: the client's address, or the call to ask it of when a line is logged (while the call is open). */
-  begin(method: string, peer: Peer, opts: CallOptions = {}): CallRecord {
+  begin(method: string, peer: string, opts: CallOptions = {}): CallRecord {
     return new Call(this, method, peer, opts);
   }
 }
