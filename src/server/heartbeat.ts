@@ -28,8 +28,8 @@ const MAX_IN_FLIGHT = 1024;
  * messages; honoured at 16, pipelined renewals on a busy stream were answered 16 per drain (the
  * bytes written out, one event-loop turn later) and the rest took the slow path (a promise chain
  * each). 256 answers of ~250 bytes are about one HTTP/2 stream window (64 KiB). Bounded with
- * MAX_IN_FLIGHT: a client that reads nothing holds at most this many answers and that many
- * renewals on its stream.
+ * MAX_IN_FLIGHT: a client that reads nothing holds at most one answer more than this and
+ * MAX_IN_FLIGHT renewals on its stream.
  */
 export const MAX_BUFFERED_ANSWERS = 256;
 
