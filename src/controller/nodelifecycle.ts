@@ -79,8 +79,38 @@ export interface NodeLifecycleOptions {
 /** Silence allowed to a node that has posted Ready before, by default (Kubernetes' 40 s). */
 export const DEFAULT_MONITOR_GRACE_MS = 40_000;
 
+/**
+ * What a pass reads of a node, worked out when the informer hands the controller a new copy of
+ * it (its copies are frozen and replaced on every change). A pass over nodes that did not change
+ * then reads only their Health, never the nodes: at 100,000 nodes, looking each node up and
+ * chasing its conditions and taints was most of a pass.
+ */
+interface NodeView {
+  /** The node these were worked out from. */
+  of: FullNode;
+  readyCondition: NodeCondition | undefined;
+  allMonitoredUnknown: boolean;
+  noScheduleInStep: boolean;
+  /** desiredNoExecuteKey and noExecuteKeyOf. */
+  noExecuteWanted: string | undefined;
+  noExecuteHas: string | undefined;
+}
+
+function viewOf(node: FullNode): NodeView {
+  return {
+    of: node,
+    readyCondition: readyCondition(node),
+    allMonitoredUnknown: allMonitoredUnknown(node),
+    noScheduleInStep: noScheduleInStep(node),
+    noExecuteWanted: desiredNoExecuteKey(node),
+    noExecuteHas: noExecuteKeyOf(node),
+  };
+}
+
 /** What the controller remembers of a node between passes. */
 interface Health {
+  /** The node as the informer has it now (kept in step by the subscription), as a pass reads it. */
+  view: NodeView;
   /** Controller clock (ms) when the node was last seen alive. */
   probe: number;
   /** The Ready condition's last_heartbeat_time we last saw (ms, -1 = none). */
@@ -242,35 +272,31 @@ export class NodeLifecycleController {
     let now = this.o.clock.now();
     const counts = new Map<string, { ready: number; notReady: number }>();
     const byReady = { True: 0, False: 0, Unknown: 0 };
-    // Indexed loops over one snapshot: this function awaits, so the pairs and iterator results
-    // of `for (const [name, node] of entries())` were all allocated (at 100,000 nodes every 5 s, a
-    // tenth of what the server allocated); and while the informer has applied nothing since the
-    // snapshot (only an await lets it), each node is taken from it without a lookup. Changes
-    // await writes; otherwise the pass leaves the turn only every passSliceNodes nodes.
-    const { names, objects } = this.nodes.snapshot();
-    const seen = this.nodes.changes;
+    // Over the Health of every node the informer has (the subscription keeps them in step: a
+    // node changed while this pass awaited is judged as it is now, one deleted is skipped, one
+    // added is judged too, within its fresh grace period). Each node's Health holds the node
+    // and what the pass reads of it (NodeView): no lookup and, for a node that did not change,
+    // no read of the node. The pass leaves the turn every passSliceNodes nodes; changes await writes.
     const slice = Math.max(1, this.o.passSliceNodes);
-    for (let i = 0; i < names.length; i++) {
-      if (i > 0 && i % slice === 0) {
+    let visited = 0;
+    for (const [name, h] of this.health) {
+      if (visited > 0 && visited % slice === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         // Nodes are judged by the time they are looked at (a pass over many slices takes a while).
         now = this.o.clock.now();
       }
+      visited++;
       // Stopped, or stopped and started again (the new run makes its own passes).
       if (this.active !== run || run === undefined) return;
-      const name = names[i]!;
-      const stored = this.nodes.changes === seen ? objects[i] : this.nodes.get(name);
-      // Deleted while an earlier node's write was awaited. (One added meanwhile waits for the
-      // next pass; its grace period already runs from when the informer added it.)
-      if (!stored) continue;
-      let node = stored;
-      const h = this.observe(name, node);
+      let view = h.view;
+      let node = view.of;
       this.observeLease(name, h);
-      let ready = readyCondition(node);
+      let ready = view.readyCondition;
       const grace = ready !== undefined ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
-      if (now > h.probe + grace && !allMonitoredUnknown(node)) {
-        node = (await this.markUnknown(node, now)) ?? node;
-        ready = readyCondition(node);
+      if (now > h.probe + grace && !view.allMonitoredUnknown) {
+        const written = await this.markUnknown(node, now);
+        if (written) view = viewOf((node = written));
+        ready = view.readyCondition;
       }
       const status = ready?.status ?? "Unknown";
       byReady[status === "True" || status === "False" ? status : "Unknown"]++;
@@ -285,9 +311,12 @@ export class NodeLifecycleController {
         if (status === "True") c.ready++;
         else c.notReady++;
       }
-      const immediate = this.processNoExecute(name, node, zone);
-      if (immediate) node = (await this.applyTaints(node, immediate)) ?? node;
-      if (!noScheduleInStep(node)) await this.applyNoSchedule(node);
+      const immediate = this.processNoExecute(name, node, zone, view);
+      if (immediate) {
+        const written = await this.applyTaints(node, immediate);
+        if (written) view = viewOf((node = written));
+      }
+      if (!view.noScheduleInStep) await this.applyNoSchedule(node);
     }
     await this.handleDisruption(counts, now);
     const m = this.o.metrics;
@@ -300,27 +329,24 @@ export class NodeLifecycleController {
     }
   }
 
-  /** Refresh the probe time from what changed since the last pass. */
-  private observe(name: string, node: FullNode): Health {
-    return this.health.get(name) ?? this.nodeChanged(name, node);
-  }
-
   /**
    * A node was added or changed: its probe time moves to now when its Ready heartbeat changed
    * (a node seen for the first time starts with a full grace period from now).
    */
   private nodeChanged(name: string, node: FullNode): Health {
     this.markDirty(name);
-    const heartbeat = readyCondition(node)?.lastHeartbeatTime?.getTime() ?? -1;
+    const view = viewOf(node);
+    const heartbeat = view.readyCondition?.lastHeartbeatTime?.getTime() ?? -1;
     const zone = zoneOf(node);
     const excluded = node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] !== undefined;
     let h = this.health.get(name);
     if (!h) {
       const renew = this.leases.get(name) ?? -1;
-      h = { probe: this.o.clock.now(), heartbeat, renew, ready: readyCondition(node)?.status ?? "", zone, excluded };
+      h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded };
       this.health.set(name, h);
       return h;
     }
+    h.view = view;
     if (heartbeat !== h.heartbeat) {
       h.heartbeat = heartbeat;
       h.probe = this.o.clock.now();
@@ -392,11 +418,11 @@ export class NodeLifecycleController {
    * Queue the node for a rate-limited NoExecute taint, or answer the change to make at once
    * (removal on recovery, not-ready/unreachable swap).
    */
-  private processNoExecute(name: string, node: FullNode, zone: string): TaintChange | undefined {
+  private processNoExecute(name: string, node: FullNode, zone: string, view: NodeView): TaintChange | undefined {
     // While every zone is down we taint nobody, and take off (again, if a write lost a race)
     // any not-ready/unreachable NoExecute taint.
-    const want = this.allDisrupted ? undefined : desiredNoExecuteKey(node);
-    const has = noExecuteKeyOf(node);
+    const want = this.allDisrupted ? undefined : view.noExecuteWanted;
+    const has = view.noExecuteHas;
     if (want === undefined || has !== undefined) {
       this.queueFor(zone).remove(name);
       return want === has ? undefined : withNoExecute(node, want, new Date(this.o.clock.now()));
