@@ -122,6 +122,8 @@ interface Health {
   /** Its zone key and whether it is excluded from zone accounting (from its labels). */
   zone: string;
   excluded: boolean;
+  /** The last monitor pass that judged it (one made during a pass waits for the next). */
+  pass: number;
 }
 
 const MONITORED = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
@@ -148,6 +150,8 @@ export class NodeLifecycleController {
   private readonly dirty = new Set<string>();
   /** Passes and writes run one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Monitor passes begun (see Health.pass). */
+  private passes = 0;
   /** Every zone is fully disrupted: the control plane assumes it is the one cut off. */
   private allDisrupted = false;
 
@@ -219,6 +223,9 @@ export class NodeLifecycleController {
     this.active = undefined;
     for (const undo of active.undo) undo();
     await this.chain.catch(() => undefined);
+    // A stopped controller (a replica that lost leadership) keeps no copy of the nodes: the
+    // informer goes on replacing them, and start() begins from nothing anyway.
+    if (!this.active) this.health.clear();
   }
 
   private get stopped(): boolean {
@@ -274,12 +281,18 @@ export class NodeLifecycleController {
     const byReady = { True: 0, False: 0, Unknown: 0 };
     // Over the Health of every node the informer has (the subscription keeps them in step: a
     // node changed while this pass awaited is judged as it is now, one deleted is skipped, one
-    // added is judged too, within its fresh grace period). Each node's Health holds the node
-    // and what the pass reads of it (NodeView): no lookup and, for a node that did not change,
-    // no read of the node. The pass leaves the turn every passSliceNodes nodes; changes await writes.
+    // added waits for the next pass, its grace period running from when it was added). Each
+    // node's Health holds the node and what the pass reads of it (NodeView): no lookup and, for
+    // a node that did not change, no read of the node. The pass leaves the turn every
+    // passSliceNodes nodes; changes await writes.
     const slice = Math.max(1, this.o.passSliceNodes);
+    const pass = ++this.passes;
     let visited = 0;
     for (const [name, h] of this.health) {
+      // Made during this pass (a node added, or deleted and added again, while it awaited: a
+      // Map iterates an entry added meanwhile, so it would count twice): judged by the next one.
+      if (h.pass === pass) continue;
+      h.pass = pass;
       if (visited > 0 && visited % slice === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         // Nodes are judged by the time they are looked at (a pass over many slices takes a while).
@@ -334,15 +347,16 @@ export class NodeLifecycleController {
    * (a node seen for the first time starts with a full grace period from now).
    */
   private nodeChanged(name: string, node: FullNode): Health {
-    this.markDirty(name);
+    // Worked out first: should it throw, nothing here has changed (the Reflector reports it).
     const view = viewOf(node);
+    this.markDirty(name);
     const heartbeat = view.readyCondition?.lastHeartbeatTime?.getTime() ?? -1;
     const zone = zoneOf(node);
     const excluded = node.metadata.labels[EXCLUDE_DISRUPTION_LABEL] !== undefined;
     let h = this.health.get(name);
     if (!h) {
       const renew = this.leases.get(name) ?? -1;
-      h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded };
+      h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded, pass: this.passes };
       this.health.set(name, h);
       return h;
     }
