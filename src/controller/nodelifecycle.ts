@@ -122,8 +122,9 @@ interface Health {
   /** Its zone key and whether it is excluded from zone accounting (from its labels). */
   zone: string;
   excluded: boolean;
-  /** The last monitor pass that judged it (one made during a pass waits for the next). */
-  pass: number;
+  readonly name: string;
+  /** Deleted: a pass that took it before then skips it. */
+  forgotten: boolean;
 }
 
 const MONITORED = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
@@ -150,8 +151,6 @@ export class NodeLifecycleController {
   private readonly dirty = new Set<string>();
   /** Passes and writes run one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
-  /** Monitor passes begun (see Health.pass). */
-  private passes = 0;
   /** Every zone is fully disrupted: the control plane assumes it is the one cut off. */
   private allDisrupted = false;
 
@@ -268,6 +267,8 @@ export class NodeLifecycleController {
   }
 
   private forget(name: string): void {
+    const h = this.health.get(name);
+    if (h) h.forgotten = true;
     this.health.delete(name);
     this.dirty.delete(name);
     for (const q of this.queues.values()) q.remove(name);
@@ -283,24 +284,24 @@ export class NodeLifecycleController {
     // node changed while this pass awaited is judged as it is now, one deleted is skipped, one
     // added waits for the next pass, its grace period running from when it was added). Each
     // node's Health holds the node and what the pass reads of it (NodeView): no lookup and, for
-    // a node that did not change, no read of the node. The pass leaves the turn every
-    // passSliceNodes nodes; changes await writes.
+    // a node that did not change, no read of the node. The entries are taken into one array and
+    // walked by index: a for-of over the map would allocate an iterator result and a pair per
+    // node (the loop awaits, so V8 cannot optimise them away), and would also reach an entry made
+    // while the pass awaits (a node deleted and added again would be judged twice). The pass
+    // leaves the turn every passSliceNodes nodes; changes await writes.
+    const entries = [...this.health.values()];
     const slice = Math.max(1, this.o.passSliceNodes);
-    const pass = ++this.passes;
-    let visited = 0;
-    for (const [name, h] of this.health) {
-      // Made during this pass (a node added, or deleted and added again, while it awaited: a
-      // Map iterates an entry added meanwhile, so it would count twice): judged by the next one.
-      if (h.pass === pass) continue;
-      h.pass = pass;
-      if (visited > 0 && visited % slice === 0) {
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0 && i % slice === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         // Nodes are judged by the time they are looked at (a pass over many slices takes a while).
         now = this.o.clock.now();
       }
-      visited++;
       // Stopped, or stopped and started again (the new run makes its own passes).
       if (this.active !== run || run === undefined) return;
+      const h = entries[i]!;
+      if (h.forgotten) continue;
+      const name = h.name;
       let view = h.view;
       let node = view.of;
       this.observeLease(name, h);
@@ -356,7 +357,7 @@ export class NodeLifecycleController {
     let h = this.health.get(name);
     if (!h) {
       const renew = this.leases.get(name) ?? -1;
-      h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded, pass: this.passes };
+      h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded, name, forgotten: false };
       this.health.set(name, h);
       return h;
     }

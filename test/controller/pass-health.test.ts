@@ -1,8 +1,8 @@
 /**
  * The monitor pass walks the controller's own Health map (one entry per node the informer has,
  * kept in step by its subscription). Changes to the informer while a pass awaits must not make it
- * judge a node twice (a Map iterates an entry added meanwhile, also one deleted and added again),
- * and a stopped controller keeps no copy of the nodes. The informer here is an in-memory stand-in
+ * judge a node twice (a Map iterates an entry added meanwhile, also one deleted and added again)
+ * or judge one deleted, and a stopped controller keeps no copy of the nodes. The informer here is an in-memory stand-in
  * whose changes the test makes at exact points of a pass.
  */
 import { afterEach, describe, expect, it } from "vitest";
@@ -88,7 +88,7 @@ async function countedReady(metrics: ControllerMetrics): Promise<number> {
 }
 
 describe("the monitor pass over the controller's Health map", () => {
-  it("judges each node once per pass, though one is deleted and added again, or added, while it awaits", async () => {
+  it("judges each node once per pass, though nodes are deleted, deleted and added again, or added while it awaits", async () => {
     w = await World.create();
     const nodes = new MemoryNodes();
     for (const name of ["a", "b", "c"]) nodes.put(name, w.clock.now());
@@ -105,17 +105,19 @@ describe("the monitor pass over the controller's Health map", () => {
     await ctl.start(false);
 
     // The pass judges "a", then leaves the turn (one node per slice). In that turn, before the
-    // pass goes on: "a" is deleted and added again (a new Health entry, after "c"), "d" added.
+    // pass goes on: "a" is deleted and added again (a new Health entry), "c" deleted before its
+    // turn, "d" added.
     const pass = ctl.monitor();
     await new Promise<void>((resolve) => setImmediate(resolve));
     nodes.delete("a");
     nodes.put("a", w.clock.now());
+    nodes.delete("c");
     nodes.put("d", w.clock.now());
     await pass;
-    expect(await countedReady(metrics)).toBe(3); // a, b, c: "a" once, "d" waits for the next pass
+    expect(await countedReady(metrics)).toBe(2); // "a" once, "b"; "c" skipped; "d" waits for the next pass
 
     await ctl.monitor();
-    expect(await countedReady(metrics)).toBe(4);
+    expect(await countedReady(metrics)).toBe(3); // a, b, d
   });
 
   it("keeps no copy of the nodes once stopped", async () => {
