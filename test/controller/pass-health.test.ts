@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
-import { NodeLifecycleController } from "../../src/controller/nodelifecycle.js";
+import { NodeLifecycleController, type NodeLifecycleOptions } from "../../src/controller/nodelifecycle.js";
 import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
 import type { NodeInformer } from "../../src/informer/shared.js";
@@ -81,6 +81,20 @@ afterEach(async () => {
   w = undefined;
 });
 
+/** A started controller (no periodic passes) over `nodes`, with no Lease renewed; the rest from `world`. */
+async function controllerOver(world: World, nodes: NodeInformer, extra: Pick<NodeLifecycleOptions, "metrics" | "passSliceNodes"> = {}): Promise<NodeLifecycleController> {
+  const controller = new NodeLifecycleController({
+    registry: world.registry,
+    nodes,
+    leases: { synced: () => Promise.resolve(), get: () => undefined, waitFor: () => Promise.resolve(true) },
+    events: world.events,
+    clock: world.clock,
+    ...extra,
+  });
+  await controller.start(false);
+  return controller;
+}
+
 /** Nodes counted Ready True by the last pass (the controller's gauge). */
 async function countedReady(metrics: ControllerMetrics): Promise<number> {
   const values = (await metrics.nodesByReady.get()).values;
@@ -93,16 +107,7 @@ describe("the monitor pass over the controller's Health map", () => {
     const nodes = new MemoryNodes();
     for (const name of ["a", "b", "c"]) nodes.put(name, w.clock.now());
     const metrics = new ControllerMetrics(new Registry());
-    ctl = new NodeLifecycleController({
-      registry: w.registry,
-      nodes,
-      leases: { synced: () => Promise.resolve(), get: () => undefined, waitFor: () => Promise.resolve(true) },
-      events: w.events,
-      clock: w.clock,
-      metrics,
-      passSliceNodes: 1,
-    });
-    await ctl.start(false);
+    ctl = await controllerOver(w, nodes, { metrics, passSliceNodes: 1 });
 
     // The pass judges "a", then leaves the turn (one node per slice). In that turn, before the
     // pass goes on: "a" is deleted and added again (a new Health entry), "c" deleted before its
@@ -124,14 +129,7 @@ describe("the monitor pass over the controller's Health map", () => {
     w = await World.create();
     const nodes = new MemoryNodes();
     nodes.put("a", w.clock.now());
-    ctl = new NodeLifecycleController({
-      registry: w.registry,
-      nodes,
-      leases: { synced: () => Promise.resolve(), get: () => undefined, waitFor: () => Promise.resolve(true) },
-      events: w.events,
-      clock: w.clock,
-    });
-    await ctl.start(false);
+    ctl = await controllerOver(w, nodes);
     expect(ctl.probeTime("a")).toBe(w.clock.now());
     await ctl.stop();
     expect(ctl.probeTime("a")).toBeUndefined();
