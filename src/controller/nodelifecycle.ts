@@ -192,8 +192,8 @@ export class NodeLifecycleController {
       // costs the controller nothing, and is seen by the next pass.
       active.undo.push(
         this.nodes.subscribe({
-          onAdd: (name, node) => void this.nodeChanged(name, node),
-          onUpdate: (name, node) => void this.nodeChanged(name, node),
+          onAdd: (name, node) => this.nodeChanged(name, node),
+          onUpdate: (name, node) => this.nodeChanged(name, node),
           onDelete: (name) => this.forget(name),
         }),
       );
@@ -302,20 +302,19 @@ export class NodeLifecycleController {
       const h = entries[i]!;
       if (h.forgotten) continue;
       const name = h.name;
+      // After a write of its own, the pass goes on with the node as written.
       let view = h.view;
-      let node = view.of;
       this.observeLease(name, h);
-      let ready = view.readyCondition;
-      const grace = ready !== undefined ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
+      const grace = view.readyCondition !== undefined ? this.o.monitorGracePeriodMs : this.o.startupGracePeriodMs;
       if (now > h.probe + grace && !view.allMonitoredUnknown) {
-        const written = await this.markUnknown(node, now);
-        if (written) view = viewOf((node = written));
-        ready = view.readyCondition;
+        const written = await this.markUnknown(view.of, now);
+        if (written) view = viewOf(written);
       }
+      const ready = view.readyCondition;
       const status = ready?.status ?? "Unknown";
       byReady[status === "True" || status === "False" ? status : "Unknown"]++;
       if (h.ready !== (ready?.status ?? "")) {
-        await this.recordReadyChange(node, h.ready, status);
+        await this.recordReadyChange(view.of, h.ready, status);
         h.ready = ready?.status ?? "";
       }
       const zone = h.zone;
@@ -325,12 +324,12 @@ export class NodeLifecycleController {
         if (status === "True") c.ready++;
         else c.notReady++;
       }
-      const immediate = this.processNoExecute(name, node, zone, view);
+      const immediate = this.processNoExecute(name, zone, view);
       if (immediate) {
-        const written = await this.applyTaints(node, immediate);
-        if (written) view = viewOf((node = written));
+        const written = await this.applyTaints(view.of, immediate);
+        if (written) view = viewOf(written);
       }
-      if (!view.noScheduleInStep) await this.applyNoSchedule(node);
+      if (!view.noScheduleInStep) await this.applyNoSchedule(view.of);
     }
     await this.handleDisruption(counts, now);
     const m = this.o.metrics;
@@ -347,7 +346,7 @@ export class NodeLifecycleController {
    * A node was added or changed: its probe time moves to now when its Ready heartbeat changed
    * (a node seen for the first time starts with a full grace period from now).
    */
-  private nodeChanged(name: string, node: FullNode): Health {
+  private nodeChanged(name: string, node: FullNode): void {
     // Worked out first: should it throw, nothing here has changed (the Reflector reports it).
     const view = viewOf(node);
     this.markDirty(name);
@@ -359,7 +358,7 @@ export class NodeLifecycleController {
       const renew = this.leases.get(name) ?? -1;
       h = { view, probe: this.o.clock.now(), heartbeat, renew, ready: view.readyCondition?.status ?? "", zone, excluded, name, forgotten: false };
       this.health.set(name, h);
-      return h;
+      return;
     }
     h.view = view;
     if (heartbeat !== h.heartbeat) {
@@ -368,7 +367,6 @@ export class NodeLifecycleController {
     }
     h.zone = zone;
     h.excluded = excluded;
-    return h;
   }
 
   /**
@@ -433,14 +431,14 @@ export class NodeLifecycleController {
    * Queue the node for a rate-limited NoExecute taint, or answer the change to make at once
    * (removal on recovery, not-ready/unreachable swap).
    */
-  private processNoExecute(name: string, node: FullNode, zone: string, view: NodeView): TaintChange | undefined {
+  private processNoExecute(name: string, zone: string, view: NodeView): TaintChange | undefined {
     // While every zone is down we taint nobody, and take off (again, if a write lost a race)
     // any not-ready/unreachable NoExecute taint.
     const want = this.allDisrupted ? undefined : view.noExecuteWanted;
     const has = view.noExecuteHas;
     if (want === undefined || has !== undefined) {
       this.queueFor(zone).remove(name);
-      return want === has ? undefined : withNoExecute(node, want, new Date(this.o.clock.now()));
+      return want === has ? undefined : withNoExecute(view.of, want, new Date(this.o.clock.now()));
     }
     this.queueFor(zone).add(name);
     return undefined;

@@ -90,7 +90,7 @@ export class HeartbeatStreams {
         const lease = this.o.registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
         if (lease) {
           this.o.calls.begin("Heartbeat", peer, this.counted).ok();
-          if (!call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS) {
+          if (this.mustWait(call, lease)) {
             blocked = true;
             void drained(call).then(() => (blocked = false));
           }
@@ -150,7 +150,12 @@ export class HeartbeatStreams {
       return;
     }
     rec.ok();
-    if (!call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS) await drained(call);
+    if (this.mustWait(call, lease)) await drained(call);
+  }
+
+  /** Write a renewal's answer; true when MAX_BUFFERED_ANSWERS wait for the client (then wait for 'drain'). */
+  private mustWait(call: Stream, lease: Lease): boolean {
+    return !call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS;
   }
 
   /** A quarter of the lease duration; longer when the fleet would exceed the rate cap. */
