@@ -96,9 +96,12 @@ describe("a watched node's event on the wire", () => {
     // The stored bytes are what is sent: the event's node is not encoded again (these bytes are
     // another node's only to tell the two apart; the informer hands a node's own).
     const ev = { type: "MODIFIED" as const, node: shared, revision: 9, stored: other };
-    const copied = WatchResponse.decode(watchResponseBytes(ev));
+    const bytes = watchResponseBytes(ev);
+    const copied = WatchResponse.decode(bytes);
     expect(copied.node!.metadata!.name).toBe("someone-else");
     expect(ev.stored).toBeUndefined();
+    // In memory of their own: a slice of Node's shared Buffer pool would keep its whole slab.
+    expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
     // A node whose resource_version is not the event's (a DELETED one's previous state), or
     // bytes not as this server writes them: encoded.
     for (const ev of [
@@ -106,7 +109,9 @@ describe("a watched node's event on the wire", () => {
       { type: "MODIFIED" as const, node: shared, revision: 9, stored: new Uint8Array([0x12, 0x00]) },
       { type: "MODIFIED" as const, node: decoder.decode(kv(encodeNode(Node.fromPartial({ metadata: { name: "n" } })), 9)), revision: 9, stored: encodeNode(Node.fromPartial({ metadata: { name: "n" } })) },
     ]) {
-      expect(watchResponseBytes(ev)).toEqual(Buffer.from(WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }).finish()));
+      const encoded = watchResponseBytes(ev);
+      expect(encoded).toEqual(Buffer.from(WatchResponse.encode({ type: ev.type, node: ev.node, resourceVersion: String(ev.revision) }).finish()));
+      expect(encoded.buffer.byteLength).toBe(encoded.byteLength);
     }
   });
 });
