@@ -49,7 +49,7 @@ export class HeartbeatStreams {
   private readonly maxRate: number;
   private closing = false;
   /** Renewals are counted by result code in nodeplane_heartbeats_total. */
-  private readonly counted = { count: (code: string) => this.o.metrics.heartbeats.inc({ code }) };
+  private readonly counted = { count: (code: string) => this.o.metrics.heartbeats.add(code) };
   /** Intervals answered (few distinct ones), so that an answer allocates none. */
   private readonly durations = new Map<number, Duration>();
 

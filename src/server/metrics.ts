@@ -4,19 +4,20 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { CheckpointStats } from "../registry/lease-renewals.js";
+import { CallLatency, TalliedCounter } from "./tallies.js";
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly handled = new Counter({
+  // The metrics every call, renewal or event touches: counted in plain numbers (tallies.ts).
+  readonly handled = new TalliedCounter({
     name: "nodeplane_grpc_server_handled_total",
     help: "RPCs completed, by method and gRPC status code.",
     labelNames: ["method", "code"] as const,
     registers: [this.registry],
   });
-  readonly latency = new Histogram({
+  readonly latency = new CallLatency({
     name: "nodeplane_grpc_server_handling_seconds",
     help: "Time to complete unary RPCs, by method.",
-    labelNames: ["method"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
@@ -25,7 +26,7 @@ export class ServerMetrics {
     help: "Open Watch streams.",
     registers: [this.registry],
   });
-  readonly watchEvents = new Counter({
+  readonly watchEvents = new TalliedCounter({
     name: "nodeplane_watch_events_sent_total",
     help: "Watch events written to streams, by type.",
     labelNames: ["type"] as const,
@@ -36,7 +37,7 @@ export class ServerMetrics {
     help: "Open Heartbeat streams (agents connected by the streaming heartbeat).",
     registers: [this.registry],
   });
-  readonly heartbeats = new Counter({
+  readonly heartbeats = new TalliedCounter({
     name: "nodeplane_heartbeats_total",
     help: "Lease renewals received on Heartbeat streams, by result code.",
     labelNames: ["code"] as const,

@@ -68,7 +68,7 @@ export function wrapUnary<Req, Res>(
   fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const rec = deps.calls.begin(method, call.getPeer());
+    const rec = deps.calls.begin(method, call);
     const ok = (res: Res): void => {
       rec.ok();
       callback(null, res);
@@ -114,7 +114,7 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
             bytes = watchResponseBytes({ type: ev.type, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)), revision: ev.revision });
           }
           const more = call.write(bytes);
-          deps.metrics.watchEvents.inc({ type: ev.type });
+          deps.metrics.watchEvents.add(ev.type);
           if (!more) await drained(call, watcher.whenEnded());
         }
       } finally {
