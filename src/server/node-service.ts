@@ -2,7 +2,7 @@
  * The NodeService handlers: decode, call the registry, encode. Short and alike; rules live
  * in the registry, errors go through the one error map, every call is counted and timed.
  */
-import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import { type handleServerStreamingCall, type handleUnaryCall, Metadata, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
 import type { NodeServiceServer, WatchRequest, WatchResponse } from "../gen/nodeplane/v1/service.js";
 import { compileFilter } from "../model/filter.js";
 import type { EventRecorder } from "../registry/events.js";
@@ -102,6 +102,10 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
         allowBookmarks: req.allowBookmarks,
       });
       if (call.cancelled) watcher.cancel();
+      // The response headers now, as kube-apiserver starts a watch's response at once: the
+      // client knows the watch is established before its first event, which may come hours
+      // later (a watch of one quiet node), and the headers are not sent with that event.
+      else call.sendMetadata(new Metadata());
       deps.metrics.watchers.inc();
       try {
         for await (const ev of watcher) {

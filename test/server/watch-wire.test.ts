@@ -20,8 +20,8 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** A watch whose messages are kept as the bytes that came off the wire. */
-function rawWatch(req: Partial<WatchRequest>): { next(): Promise<Buffer>; close(): void } {
+/** A watch whose messages are kept as the bytes that came off the wire; `headers` resolves when its response headers come. */
+function rawWatch(req: Partial<WatchRequest>): { next(): Promise<Buffer>; close(): void; headers: Promise<number> } {
   raw ??= new grpc.Client(`127.0.0.1:${h!.server.port}`, grpc.credentials.createInsecure());
   const call = raw.makeServerStreamRequest(
     NodeServiceService.watch.path,
@@ -31,6 +31,8 @@ function rawWatch(req: Partial<WatchRequest>): { next(): Promise<Buffer>; close(
   );
   const got: Buffer[] = [];
   const waiting: Array<(b: Buffer) => void> = [];
+  // How many messages had come when the headers did.
+  const headers = new Promise<number>((resolve) => call.on("metadata", () => resolve(got.length)));
   call.on("data", (b: Buffer) => {
     const w = waiting.shift();
     if (w) w(b);
@@ -43,6 +45,7 @@ function rawWatch(req: Partial<WatchRequest>): { next(): Promise<Buffer>; close(
       return b ? Promise.resolve(b) : new Promise((resolve) => waiting.push(resolve));
     },
     close: () => call.cancel(),
+    headers,
   };
 }
 
@@ -83,6 +86,18 @@ describe("Watch wire format", () => {
     const bookmark = WatchResponse.decode(await initial.next());
     expect(bookmark).toEqual(perWatcherEncoding("BOOKMARK", { metadata: ObjectMeta.fromPartial({ resourceVersion: deletedAt }) }, deletedAt));
     for (const w of [...watches, initial]) w.close();
+  });
+
+  it("sends the response headers once the watch is established, before any event", async () => {
+    h = await startHarness();
+    const { client } = h;
+    // A watch of one node that does not exist yet: nothing to send for now.
+    const quiet = rawWatch({ fieldSelector: "metadata.name=wire-quiet" });
+    expect(await quiet.headers).toBe(0);
+    // The watch is established: a change made now is delivered.
+    const added = (await client.register(agentNode("wire-quiet"))).node!;
+    expect(WatchResponse.decode(await quiet.next())).toEqual(perWatcherEncoding("ADDED", added, rvOf(added)));
+    quiet.close();
   });
 
   it("sends ADDED to a watcher the node starts matching and MODIFIED to one it already matched, for the same change", async () => {
