@@ -25,9 +25,6 @@ export interface CallRecord {
   fail(err: unknown): ServerErrorResponse;
 }
 
-/** The caller's address, or the call to ask for it when a line is logged. */
-type Peer = string | { getPeer(): string };
-
 let nextRequestId = 0;
 
 /** One call in progress (a class, not closures: a busy Heartbeat stream begins thousands a second). */
@@ -38,14 +35,9 @@ class Call implements CallRecord {
   constructor(
     private readonly calls: Calls,
     private readonly method: string,
-    private readonly from: Peer,
+    private readonly peer: string,
     private readonly opts: CallOptions,
   ) {}
-
-  /** Asked only for a log line: grpc-js builds it from the socket on every call. */
-  private get peer(): string {
-    return typeof this.from === "string" ? this.from : this.from.getPeer();
-  }
 
   get id(): string {
     return `${process.pid.toString(36)}-${this.seq.toString(36)}`;
@@ -89,7 +81,7 @@ export class Calls {
     this.debug = log.isLevelEnabled("debug");
   }
 
-  begin(method: string, peer: Peer, opts: CallOptions = {}): CallRecord {
+  begin(method: string, peer: string, opts: CallOptions = {}): CallRecord {
     return new Call(this, method, peer, opts);
   }
 }

@@ -68,7 +68,7 @@ export function wrapUnary<Req, Res>(
   fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const rec = deps.calls.begin(method, call);
+    const rec = deps.calls.begin(method, call.getPeer());
     const ok = (res: Res): void => {
       rec.ok();
       callback(null, res);

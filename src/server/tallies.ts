@@ -24,9 +24,9 @@ interface Tally<L extends string> {
 export class TalliedCounter<L extends string> extends Counter<L> {
   /** By the first label value, then the second ("" when there is one label). */
   private readonly tallies = new Map<string, Map<string, Tally<L>>>();
-  private readonly names: readonly L[];
+  private readonly names: readonly [L] | readonly [L, L];
 
-  constructor(config: CounterConfiguration<L> & { labelNames: readonly L[] }) {
+  constructor(config: CounterConfiguration<L> & { labelNames: readonly [L] | readonly [L, L] }) {
     super({
       ...config,
       collect(this: Counter<L>) {
@@ -35,6 +35,17 @@ export class TalliedCounter<L extends string> extends Counter<L> {
       },
     });
     this.names = config.labelNames;
+  }
+
+  /** prom-client's reset, and the counts not yet read with it. */
+  override reset(): void {
+    // prom-client's constructor calls reset() before this class's fields exist.
+    this.tallies?.clear();
+    super.reset();
+  }
+
+  override remove(): never {
+    throw new TypeError("a tallied counter's series are not removed one by one");
   }
 
   /** Count one for the label values `a` (and `b`), in the order of labelNames. */
@@ -117,6 +128,18 @@ export class CallLatency extends Histogram<"method"> {
 
   override reset(): void {
     this.byMethod = new Map();
+  }
+
+  override zero(): never {
+    throw new TypeError(`${this.metricName}: record(method, seconds) makes a method's series`);
+  }
+
+  override remove(): never {
+    throw new TypeError(`${this.metricName}: series are not removed one by one`);
+  }
+
+  override labels(): never {
+    throw new TypeError(`${this.metricName}: record(method, seconds), not labels()`);
   }
 
   override get(): Promise<Values> {

@@ -28,7 +28,7 @@ describe("tallied metrics", () => {
     };
     feed("RenewLease", "OK", 5);
     feed("RenewLease", "NOT_FOUND", 2);
-    // A label value holding the separator of the two keys' halves stays its own label set.
+    // Label values that a joined string key would run together stay their own label sets.
     feed("Get\u0000Node", "OK", 1);
     feed("Get", "Node\u0000OK", 3);
     for (const type of ["ADDED", "MODIFIED", "MODIFIED"]) {
@@ -41,6 +41,13 @@ describe("tallied metrics", () => {
     feed("RenewLease", "OK", 4);
     expect(await lines(mine)).toEqual(await lines(theirs));
     expect((await calls.get()).values.find((v) => v.labels.method === "RenewLease" && v.labels.code === "OK")?.value).toBe(9);
+    // A reset drops the counts not yet read too.
+    feed("RenewLease", "OK", 2);
+    mine.resetMetrics();
+    theirs.resetMetrics();
+    expect(await lines(mine)).toEqual(await lines(theirs));
+    feed("RenewLease", "OK", 1);
+    expect(await lines(mine)).toEqual(await lines(theirs));
   });
 
   it("the call latency histogram scrapes as prom-client's histogram, edges of buckets included", async () => {
@@ -64,8 +71,13 @@ describe("tallied metrics", () => {
     expect(await lines(mine)).toEqual(await lines(theirs));
   });
 
-  it("refuses prom-client's observe on the call latency histogram (its values would not be read)", () => {
-    const latency = new CallLatency({ name: "h_seconds", help: "Time.", buckets: BUCKETS, registers: [new Registry()] });
-    expect(() => (latency as Histogram<"method">).observe({ method: "X" }, 1)).toThrow(/record\(method, seconds\)/);
+  it("refuses what it does not keep: prom-client's observe, labels, zero and remove, a counter's remove", () => {
+    const latency: Histogram<"method"> = new CallLatency({ name: "h_seconds", help: "Time.", buckets: BUCKETS, registers: [new Registry()] });
+    expect(() => latency.observe({ method: "X" }, 1)).toThrow(/record\(method, seconds\)/);
+    expect(() => latency.labels("X")).toThrow(/record\(method, seconds\)/);
+    expect(() => latency.zero({ method: "X" })).toThrow(/record\(method, seconds\)/);
+    expect(() => latency.remove("X")).toThrow(/not removed/);
+    const counter: Counter<"type"> = new TalliedCounter({ name: "c_total", help: "C.", labelNames: ["type"] as const, registers: [new Registry()] });
+    expect(() => counter.remove("X")).toThrow(/not removed/);
   });
 });
