@@ -90,7 +90,7 @@ export class HeartbeatStreams {
         const lease = this.o.registry.renewAtOnce(req.nodeName, req.holderIdentity, req.leaseDurationSeconds);
         if (lease) {
           this.o.calls.begin("Heartbeat", peer, this.counted).ok();
-          if (this.mustWait(call, lease)) {
+          if (this.writeAnswer(call, lease)) {
             blocked = true;
             void drained(call).then(() => (blocked = false));
           }
@@ -150,11 +150,11 @@ export class HeartbeatStreams {
       return;
     }
     rec.ok();
-    if (this.mustWait(call, lease)) await drained(call);
+    if (this.writeAnswer(call, lease)) await drained(call);
   }
 
-  /** Write a renewal's answer; true when MAX_BUFFERED_ANSWERS wait for the client (then wait for 'drain'). */
-  private mustWait(call: Stream, lease: Lease): boolean {
+  /** Write a renewal's answer; true when MAX_BUFFERED_ANSWERS now wait for the client (the caller waits for 'drain'). */
+  private writeAnswer(call: Stream, lease: Lease): boolean {
     return !call.write({ lease, nextRenewInterval: this.interval(lease) }) && call.writableLength >= MAX_BUFFERED_ANSWERS;
   }
 
