@@ -244,7 +244,8 @@ export function report(o: Options, r: Outcome): void {
       `--watch-queue-size ${o.watchQueueSize > 0 ? fmtInt(o.watchQueueSize) : "1,000 (default)"}) with ` +
       `${fmtInt(o.nodes)} registered nodes (20 labels, 4 addresses, full capacity/allocatable, 5 conditions, node info; registered in ${r.registerS.toFixed(1)} s). ` +
       `${fmtInt(o.nodes)} watchers each pinned to one node (\`field_selector: metadata.name=NAME\`) and ${o.all} watching every node, ` +
-      `held through the SDK (NodeClient.watch) by ${o.watcherProcs} processes, ${fmtInt(o.perChannel)} pinned watchers per grpc-js channel ` +
+      `held through the SDK (NodeClient.watch) by ${o.watcherProcs} processes (run with \`--no-allocation-site-pretenuring\`, as the server: see WATCHER_V8_FLAGS in bench/watch-fanout.ts), ` +
+      `${fmtInt(o.perChannel)} pinned watchers per grpc-js channel ` +
       "(`grpc.use_local_subchannel_pool`: one TCP connection each), the all-node watchers of each process on a channel of their own; " +
       `channels with a ${windowName(o.flowWindow)} HTTP/2 flow-control window (\`grpc-node.flow_control_window\`) except in phase 4 (the SDK's window). ` +
       `Opening the pinned watchers took ${r.openS.toFixed(1)} s and server RSS went ${fmtMiB(r.rssBefore)} → ${fmtMiB(r.rssAfter)}.`,

@@ -26,12 +26,14 @@ export class Worker<A extends Api, Note = never> {
   private nextId = 0;
   private exitedWith: string | undefined;
 
+  /** `nodeFlags`: node (V8) flags for the worker process, before its script. */
   constructor(
     readonly name: string,
     script: string,
     args: string[] = [],
+    nodeFlags: string[] = [],
   ) {
-    this.child = track(spawn(process.execPath, [script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" }));
+    this.child = track(spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" }));
     this.child.on("message", (raw: unknown) => {
       const msg = raw as Reply;
       if ("note" in msg) {

@@ -95,6 +95,20 @@ function storeLine(a: Samples, b: Samples, windowS: number): string {
   );
 }
 
+/**
+ * The watcher processes run without V8's allocation-site pretenuring, as the server does
+ * (NODEPLANE_V8_FLAGS), against nodeplane and the trivial server alike. With it, they took ~1.4×
+ * the CPU against nodeplane, for a reason of their own: in the phase with the pinned watchers
+ * alone, each quiet stream's `for await` keeps its last event (a decoded node) until the next,
+ * ~10 s later, so nearly every node decoded then outlives two young-generation collections; V8
+ * takes that as the decoder's allocation sites making long-lived objects and from then on
+ * allocates every decoded node straight into the old generation. In the fan-out phase that is
+ * ~40 MB/s into a watcher's old generation (a full collection every ~4 s, scavenges ~130 ms/s
+ * each), against ~4 MB/s without pretenuring. The trivial baseline's fresh watchers, which have
+ * no pinned-only phase, were spared it, so the comparison was not even.
+ */
+const WATCHER_V8_FLAGS = ["--no-allocation-site-pretenuring"];
+
 /** The server, the writer and the watcher processes, and what a phase does with them. */
 class Fanout {
   readonly writer: Worker<WriterApi>;
@@ -107,7 +121,10 @@ class Fanout {
     private readonly target: Target,
   ) {
     this.writer = new Worker("writer", benchScript("fanout-worker.js"), ["writer"]);
-    this.watchers = Array.from({ length: o.watcherProcs }, (_, p) => new Worker<WatcherApi>(`watcher ${p}`, benchScript("fanout-worker.js"), ["watcher"]));
+    this.watchers = Array.from(
+      { length: o.watcherProcs },
+      (_, p) => new Worker<WatcherApi>(`watcher ${p}`, benchScript("fanout-worker.js"), ["watcher"], WATCHER_V8_FLAGS),
+    );
     this.pids = { server: target.pid, writer: this.writer.pid, bench: process.pid };
     this.watchers.forEach((w, p) => (this.pids[`watcher${p}`] = w.pid));
   }
