@@ -85,6 +85,27 @@ export function wrapUnary<Req, Res>(
   };
 }
 
+/**
+ * Write the events waiting in `watcher` to the stream: false once the stream has taken all it
+ * will before 'drain' (more may wait), true when none waits. Throws the watcher's error.
+ */
+function writeWaiting(call: ServerWritableStream<WatchRequest, WatchResponse | Buffer>, watcher: Watcher, deps: NodeServiceDeps): boolean {
+  for (let ev = watcher.take(); ev !== undefined; ev = watcher.take()) {
+    // The same bytes for every watcher that gets this event (see watch-wire.ts). A node
+    // stored before the object size limit may not fit in a message: the stream goes on
+    // with a stand-in rather than dying on it (src/registry/size.ts).
+    let bytes = watchResponseBytes(ev);
+    if (bytes.length > deps.maxMessageBytes) {
+      // A new event of the stand-in alone (not the stored bytes of the node it stands in for).
+      bytes = watchResponseBytes({ type: ev.type, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)), revision: ev.revision });
+    }
+    const more = call.write(bytes);
+    deps.metrics.watchEvents.add(ev.type);
+    if (!more) return false;
+  }
+  return true;
+}
+
 function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchRequest, WatchResponse> {
   // The handler writes pre-encoded WatchResponse bytes: the server adds this service with
   // nodeServiceDefinition (watch-wire.ts), whose Watch serializer passes them through.
@@ -108,18 +129,12 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
       else call.sendMetadata(new Metadata());
       deps.metrics.watchers.inc();
       try {
-        for await (const ev of watcher) {
-          // The same bytes for every watcher that gets this event (see watch-wire.ts). A node
-          // stored before the object size limit may not fit in a message: the stream goes on
-          // with a stand-in rather than dying on it (src/registry/size.ts).
-          let bytes = watchResponseBytes(ev);
-          if (bytes.length > deps.maxMessageBytes) {
-            // A new event of the stand-in alone (not the stored bytes of the node it stands in for).
-            bytes = watchResponseBytes({ type: ev.type, node: standIn(ev.node, bytes.length, answerLimitFor(deps.maxMessageBytes)), revision: ev.revision });
-          }
-          const more = call.write(bytes);
-          deps.metrics.watchEvents.add(ev.type);
-          if (!more) await drained(call, watcher.whenEnded());
+        // Events are taken and written by a plain function, so that this frame holds none while
+        // it waits for the next (see Watcher.take).
+        for (;;) {
+          if (!writeWaiting(call, watcher, deps)) await drained(call, watcher.whenEnded());
+          else if (watcher.isEnded) break;
+          else await watcher.wait();
         }
       } finally {
         deps.metrics.watchers.dec();

@@ -235,8 +235,14 @@ export class WatchCache {
     if (pinned) for (const w of pinned) offer(w, change);
     for (const w of this.unindexed) offer(w, change);
     // The events made now carry the stored bytes until they are sent; the change, kept in the
-    // window of recent changes, does not (an event made from it later is encoded).
+    // window of recent changes, does not (an event made from it later is encoded). Nor does it
+    // keep the events themselves: the watchers' queues hold those until they are written, and
+    // the window would keep them, and their encoded bytes (watch-wire.ts), for seconds, long
+    // enough to reach the old generation (external memory, which starts V8's full
+    // collections). A watcher resuming from the window gets events made anew, shared by every
+    // watcher replaying that change.
     change.stored = undefined;
+    change.events = undefined;
   }
 
   private attach(w: Watcher): void {

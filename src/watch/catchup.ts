@@ -23,8 +23,9 @@ export interface Change {
   stored?: Uint8Array;
   /**
    * The events made for this change so far, one per type, shared by every watcher that gets
-   * that type (so the server encodes each once: src/server/watch-wire.ts). Lives as long as
-   * the change: the fan-out of one store event.
+   * that type (so the server encodes each once: src/server/watch-wire.ts). Dropped once the
+   * change is fanned out (see WatchCache.fanOut); a replay from the window of recent changes
+   * makes them again.
    */
   events?: Partial<Record<ChangeEventType, NodeWatchEvent>>;
 }

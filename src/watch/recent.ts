@@ -1,8 +1,9 @@
 /**
  * The node changes the watch cache fanned out most recently (Kubernetes' watch cache keeps such
  * a window for the same reason): a watcher that resumes from a recent revision — above all one
- * whose replica died and that reconnected to this one — is caught up from memory, with the same
- * event objects (encoded once) as every other watcher replaying them.
+ * whose replica died and that reconnected to this one — is caught up from memory. The window
+ * keeps changes, not their events (WatchCache drops those once a change is fanned out): a replay
+ * makes them again, shared by every watcher replaying the change (encoded once).
  *
  * The alternative is a replay of store history per watcher. On etcd that is a watch of the
  * store's whole key space from the watcher's revision (Leases included: most revisions are

@@ -2,6 +2,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/errors.js";
 import { Node } from "../../src/gen/nodeplane/v1/node.js";
@@ -17,6 +19,10 @@ let dir: string;
 let store: SqliteStore;
 let cache: NodeCache;
 const everything = compileFilter("", "");
+
+// A full collection on demand, to tell whether anything still holds an object.
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc") as () => void;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "nodeplane-cache-"));
@@ -48,6 +54,26 @@ describe("WatchCache", () => {
     cache.stop();
     await expect(pending).rejects.toBeInstanceOf(UnavailableError);
     expect(cache.watcherCount).toBe(0);
+  });
+
+  it("keeps no event once its watcher has taken it (the window of recent changes keeps changes, not events)", async () => {
+    const w = await cache.watch({ filter: everything, sendInitialEvents: false, allowBookmarks: false });
+    await cache.waitFor(await put("a"));
+    let ev = w.take();
+    expect(ev?.node.metadata?.name).toBe("a");
+    const taken = new WeakRef(ev!);
+    ev = undefined;
+    const waiting = w.wait();
+    // A WeakRef's target is kept until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(taken.deref()).toBeUndefined();
+    // A watcher resuming from the window still gets the change, as an event made anew.
+    const resumed = await cache.watch({ afterRevision: 0, filter: everything, sendInitialEvents: false, allowBookmarks: false });
+    expect(resumed.take()?.node.metadata?.name).toBe("a");
+    w.cancel();
+    resumed.cancel();
+    await waiting;
   });
 
   it("delivers every node changed in one transaction, live and from history", async () => {
