@@ -1,6 +1,7 @@
 /**
  * One watcher: a queue of events between the watch cache (producer) and a stream (consumer:
- * `take()` and `wait()`, as the server's Watch handler does, or an async iterator). A live producer never blocks on a slow consumer: when more than
+ * `take()` and `wait()`, as the server's Watch handler does, or an async iterator). A live
+ * producer never blocks on a slow consumer: when more than
  * `queueLimit` live events wait, the watcher is ended with RESOURCE_EXHAUSTED naming the
  * revision the consumer can resume from. Initial and history events do not count against the
  * limit: their producers pause themselves instead (see CatchUp in cache.ts).
