@@ -1,9 +1,8 @@
 /**
  * One watcher: a queue of events between the watch cache (producer) and a stream (consumer:
  * `take()` and `wait()`, as the server's Watch handler does, or an async iterator). A live
- * producer never blocks on a slow consumer: when more than
- * `queueLimit` live events wait, the watcher is ended with RESOURCE_EXHAUSTED naming the
- * revision the consumer can resume from. Initial and history events do not count against the
+ * producer never blocks on a slow consumer: when more than `queueLimit` live events wait, the
+ * watcher is ended with RESOURCE_EXHAUSTED naming the revision the consumer can resume from. Initial and history events do not count against the
  * limit: their producers pause themselves instead (see CatchUp in cache.ts).
  *
  * The limit counts events waiting here. The server's Watch handler takes them as fast as its
@@ -181,9 +180,9 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
 
   /** Resolves once an event waits or the watcher has ended (telling `onDrained` first that the queue is empty). */
   wait(): Promise<void> {
-    if (this.head < this.queue.length || this.ended) return Promise.resolve();
+    if (this.size > 0 || this.ended) return Promise.resolve();
     this.opts.onDrained?.(this);
-    if (this.head < this.queue.length || this.ended) return Promise.resolve();
+    if (this.size > 0 || this.ended) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.wake = resolve;
     });
