@@ -210,7 +210,7 @@ export class Reflector<T> {
       revision = page.revision;
       for (const item of page.items) {
         const old = this.items.get(item.name);
-        fresh.set(item.name, old !== undefined && old.revision === item.revision ? old : { obj: item.decode(), revision: item.revision });
+        fresh.set(item.name, old !== undefined && old.revision === item.revision ? old : { obj: item.decode(old?.obj), revision: item.revision });
       }
       next = page.next;
     } while (next !== undefined);
@@ -247,7 +247,7 @@ export class Reflector<T> {
       if (c.revision === this.applied && (c.type === "put" ? prev?.revision === c.revision : prev === undefined)) continue;
       this.applied = c.revision;
       if (c.type === "put") {
-        const e = { obj: c.decode(), revision: c.revision };
+        const e = { obj: c.decode(prev?.obj), revision: c.revision };
         this.items.set(c.name, e);
         this.changeCount++;
         if (prev === undefined) this.notify((h) => h.onAdd?.(c.name, e.obj, c.revision, c.stored));

@@ -73,7 +73,7 @@ export function sharedInformers(o: SharedInformersOptions): SharedInformers {
   // Nodes in smaller pages: each is a few KB to decode, and calls are answered between pages.
   // Their watched changes carry their stored bytes on, for the watch cache's events (the
   // informer keeps none of them).
-  const nodes = make<FullNode>("nodes", NODE_PREFIX, (kv) => decoder.decode(kv), 250, true);
+  const nodes = make<FullNode>("nodes", NODE_PREFIX, (kv, previous) => decoder.decode(kv, previous), 250, true);
   const leases = make<LeaseRenewTime>("leases", LEASE_PREFIX, (kv) => leaseRenewMs(kv.value), 500);
   const blocks = o.blocks ? make<string>("pod CIDR blocks", IPAM_PREFIX, (kv) => new TextDecoder().decode(kv.value), 500) : undefined;
   const all = [nodes, leases, ...(blocks ? [blocks] : [])];

@@ -12,7 +12,8 @@ export interface SourceItem<T> {
   name: string;
   /** The revision of the object's last change. */
   revision: number;
-  decode(): T;
+  /** `previous`: the reader's object for the name's previous version, for a decoder that shares its unchanged parts. */
+  decode(previous?: T): T;
   /**
    * The object's bytes as stored, when the source has them (the Store's; not the SDK's). Handed
    * to handlers with a watched change only, for a reader that sends the object on as it is (the

@@ -10,7 +10,8 @@ import type { FailureKind, ListerWatcher, ListPage, SourceChange, SourceItem, Wa
 export interface StoreSourceOptions<T> {
   store: Store;
   prefix: string;
-  decode: (kv: KeyValue) => T;
+  /** `previous`: the informer's object for the key's previous version (see SourceItem.decode). */
+  decode: (kv: KeyValue, previous?: T) => T;
   /** Hand each watched change's stored bytes on to the informer's handlers (SourceItem.stored). */
   passStored?: boolean;
   /** Keys per store read (default 500); between reads the event loop answers calls. */
@@ -19,7 +20,7 @@ export interface StoreSourceOptions<T> {
 
 export function storeSource<T>(o: StoreSourceOptions<T>): ListerWatcher<T> {
   const nameOf = (key: string): string => key.slice(o.prefix.length);
-  const item = (kv: KeyValue) => ({ name: nameOf(kv.key), revision: kv.modRevision, decode: () => o.decode(kv) });
+  const item = (kv: KeyValue) => ({ name: nameOf(kv.key), revision: kv.modRevision, decode: (previous?: T) => o.decode(kv, previous) });
   // With `passStored`, a watched change carries its bytes on (see SourceItem.stored): their own
   // copy when they are a view into a larger buffer (an etcd watch response), so that a reader
   // keeping them does not keep the whole response.

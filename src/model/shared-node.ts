@@ -13,7 +13,12 @@
  * - equal times within the node (an agent posts every condition with one heartbeat time; a
  *   new node's transition times are its creation time) one Date: a Date costs ~100 bytes;
  * - deeply frozen: it is shared, so nobody may change it. A controller that wants a change
- *   builds a new object and writes it through the registry; the cache then holds the new one.
+ *   builds a new object and writes it through the registry; the cache then holds the new one;
+ * - given the node's previous copy, every part equal to the previous one's is that part (labels,
+ *   capacity, addresses, node info, unchanged conditions…): a status update that changes the
+ *   conditions keeps ~1 KB new instead of the whole node (~2.4 KB), so less outlives V8's young
+ *   generation and full collections come less often; readers comparing the two (sameMessage)
+ *   find the shared parts at once.
  */
 import { ObjectMeta } from "../gen/nodeplane/v1/meta.js";
 import { NodeSpec, NodeStatus } from "../gen/nodeplane/v1/node.js";
@@ -53,13 +58,19 @@ class StringPool {
 export class SharedNodeDecoder {
   private readonly pool = new StringPool();
 
-  decode(kv: KeyValue): FullNode {
+  /** `previous`: this decoder's copy of the node's previous version, whose equal parts the new copy takes. */
+  decode(kv: KeyValue, previous?: FullNode): FullNode {
     const decoded = decodeNode(kv);
     const node: FullNode = {
       metadata: decoded.metadata ?? ObjectMeta.fromPartial({}),
       spec: decoded.spec ?? NodeSpec.fromPartial({}),
       status: decoded.status ?? NodeStatus.fromPartial({}),
     };
+    if (previous !== undefined) {
+      node.metadata = reuse(node.metadata, previous.metadata);
+      node.spec = reuse(node.spec, previous.spec);
+      node.status = reuse(node.status, previous.status);
+    }
     internStrings(node, this.pool);
     shareDates(node);
     return deepFreeze(node);
@@ -71,39 +82,45 @@ function internStrings(node: FullNode, pool: StringPool): void {
   // A node's own name recurs in its hostname label and address: share the name, keep it out of the pool.
   const s = (v: string): string => (v === name ? name : pool.intern(v));
   const map = (m: Record<string, string>): Record<string, string> => {
+    if (Object.isFrozen(m)) return m;
     const keys = Object.keys(m);
     if (keys.length > 12) return Object.fromEntries(keys.map((k) => [k, s(m[k]!)]));
     for (const k of keys) m[k] = s(m[k]!);
     return m;
   };
+  // Parts shared with the previous copy (frozen) were interned then.
+  const fresh = <T extends object>(items: readonly T[]): T[] => items.filter((x) => !Object.isFrozen(x));
   const meta = node.metadata;
-  meta.namespace = s(meta.namespace);
-  meta.labels = map(meta.labels);
-  meta.annotations = map(meta.annotations);
-  for (const ref of meta.ownerReferences) {
-    ref.apiVersion = s(ref.apiVersion);
-    ref.kind = s(ref.kind);
+  if (!Object.isFrozen(meta)) {
+    meta.namespace = s(meta.namespace);
+    meta.labels = map(meta.labels);
+    meta.annotations = map(meta.annotations);
+    for (const ref of fresh(meta.ownerReferences)) {
+      ref.apiVersion = s(ref.apiVersion);
+      ref.kind = s(ref.kind);
+    }
   }
-  for (const t of node.spec.taints) {
+  for (const t of fresh(node.spec.taints)) {
     t.key = s(t.key);
     t.value = s(t.value);
     t.effect = s(t.effect);
   }
   const status = node.status;
+  if (Object.isFrozen(status)) return;
   status.capacity = map(status.capacity);
   status.allocatable = map(status.allocatable);
-  for (const a of status.addresses) {
+  for (const a of fresh(status.addresses)) {
     a.type = s(a.type);
     if (a.address === name) a.address = name;
   }
-  for (const c of status.conditions) {
+  for (const c of fresh(status.conditions)) {
     c.type = s(c.type);
     c.status = s(c.status);
     c.reason = s(c.reason);
     c.message = s(c.message);
   }
   const info = status.nodeInfo;
-  if (info) {
+  if (info && !Object.isFrozen(info)) {
     info.kernelVersion = s(info.kernelVersion);
     info.osImage = s(info.osImage);
     info.containerRuntimeVersion = s(info.containerRuntimeVersion);
@@ -123,16 +140,64 @@ function shareDates(node: FullNode): void {
     seen.push(v);
     return v;
   };
-  node.metadata.creationTimestamp = d(node.metadata.creationTimestamp);
+  // A part shared with the previous copy is frozen: its Dates are seen, not replaced.
+  const meta = node.metadata;
+  if (Object.isFrozen(meta)) d(meta.creationTimestamp);
+  else meta.creationTimestamp = d(meta.creationTimestamp);
   for (const c of node.status.conditions) {
-    c.lastHeartbeatTime = d(c.lastHeartbeatTime);
-    c.lastTransitionTime = d(c.lastTransitionTime);
+    if (Object.isFrozen(c)) {
+      d(c.lastHeartbeatTime);
+      d(c.lastTransitionTime);
+    } else {
+      c.lastHeartbeatTime = d(c.lastHeartbeatTime);
+      c.lastTransitionTime = d(c.lastTransitionTime);
+    }
   }
-  for (const t of node.spec.taints) t.timeAdded = d(t.timeAdded);
+  for (const t of node.spec.taints) if (!Object.isFrozen(t)) t.timeAdded = d(t.timeAdded);
 }
 
-/** Freeze `obj` and everything it holds (nothing in a Node is binary; a Date holds nothing). */
+/**
+ * `fresh` with every part equal to `old`'s replaced by `old`'s (frozen) part, or `old` itself
+ * when all of it is equal: objects with the same keys in the same order (a map's order is kept),
+ * arrays, Dates by time, primitives by ===. `old` is never changed; `fresh`'s containers are.
+ */
+function reuse<T>(fresh: T, old: T): T {
+  if (fresh === old || typeof fresh !== "object" || fresh === null || typeof old !== "object" || old === null) return fresh;
+  if (fresh instanceof Date) return old instanceof Date && old.getTime() === fresh.getTime() ? old : fresh;
+  if (old instanceof Date) return fresh;
+  if (Array.isArray(fresh)) {
+    if (!Array.isArray(old)) return fresh;
+    let same = fresh.length === old.length;
+    for (let i = 0; i < fresh.length; i++) {
+      const part: unknown = reuse(fresh[i], old[i]);
+      if (part !== old[i]) same = false;
+      fresh[i] = part;
+    }
+    return same ? old : fresh;
+  }
+  if (Array.isArray(old)) return fresh;
+  const f = fresh as Record<string, unknown>;
+  const o = old as Record<string, unknown>;
+  const keys = Object.keys(f);
+  const oldKeys = Object.keys(o);
+  let same = keys.length === oldKeys.length;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (same && oldKeys[i] !== k) same = false;
+    if (!Object.prototype.hasOwnProperty.call(o, k)) {
+      same = false;
+      continue;
+    }
+    const part = reuse(f[k], o[k]);
+    if (part !== o[k]) same = false;
+    f[k] = part;
+  }
+  return same ? old : fresh;
+}
+
+/** Freeze `obj` and everything it holds (nothing in a Node is binary; a Date holds nothing); frozen parts are shared, already done. */
 function deepFreeze<T extends object>(obj: T): T {
+  if (Object.isFrozen(obj)) return obj;
   if (Array.isArray(obj)) {
     for (const v of obj) if (typeof v === "object" && v !== null) deepFreeze(v as object);
   } else if (!(obj instanceof Date)) {

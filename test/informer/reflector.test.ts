@@ -14,6 +14,7 @@ import type { ListerWatcher, ListPage, WatchBatch } from "../../src/informer/sou
 import { storeSource } from "../../src/informer/store-source.js";
 import { decodeNode } from "../../src/model/codec.js";
 import { NODE_PREFIX } from "../../src/model/keys.js";
+import type { KeyValue } from "../../src/store/store.js";
 import { agentNode, type Harness, startHarness } from "../support/server.js";
 
 let h: Harness | undefined;
@@ -117,6 +118,41 @@ function record(r: Reflector<Node>): string[] {
   });
   return seen;
 }
+
+describe("Reflector over the store lister-watcher, decoding", () => {
+  it("hands each decode the object the new version replaces, from a watch and from a relist", async () => {
+    h = await startHarness();
+    await h.client.register(agentNode("a"));
+    const previous: Array<string | undefined> = [];
+    const decode = (kv: KeyValue, prev?: Node): Node => {
+      previous.push(prev?.metadata?.resourceVersion);
+      return decodeNode(kv);
+    };
+    const clock = new FakeClock();
+    const src = new Controlled(storeSource({ store: h.server.store, prefix: NODE_PREFIX, decode }));
+    reflector = new Reflector({ source: src, clock, backoff: { initialMs: 1000, maxMs: 1000 } });
+    const watching = src.nextWatch();
+    await reflector.start();
+    await watching;
+    const listed = reflector.get("a")!.metadata!.resourceVersion;
+    expect(previous).toEqual([undefined]); // a first list has nothing to share
+
+    const updated = await h.client.updateStatus("a", { conditions: [{ type: "Ready", status: "False" }] });
+    expect(await reflector.waitFor(Number(updated.metadata!.resourceVersion))).toBe(true);
+    expect(previous).toEqual([undefined, listed]);
+
+    // A relist decodes a changed object with the one it held.
+    src.break();
+    const again = await h.client.updateStatus("a", { conditions: [{ type: "Ready", status: "True" }] });
+    await h.server.store.compact(await h.server.store.currentRevision());
+    const rewatched = src.nextWatch();
+    clock.advance(1000);
+    await rewatched;
+    await src.nextWatch();
+    expect(reflector.get("a")!.metadata!.resourceVersion).toBe(again.metadata!.resourceVersion);
+    expect(previous).toEqual([undefined, listed, updated.metadata!.resourceVersion]);
+  });
+});
 
 describe.each(sources)("Reflector over $name", (source) => {
   it("relists when its revision was compacted away, and reports exactly what changed meanwhile", async () => {

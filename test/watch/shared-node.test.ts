@@ -52,4 +52,51 @@ describe("SharedNodeDecoder", () => {
       (shared.metadata as { name: string }).name = "other";
     }).toThrow(TypeError);
   });
+
+  describe("given the node's previous copy", () => {
+    const decoder = new SharedNodeDecoder();
+    const v1 = decoder.decode(stored(node, 7));
+    const later = new Date(at.getTime() + 10_000);
+    const withConditions = (n: Node): Node => ({
+      ...n,
+      status: { ...n.status!, conditions: n.status!.conditions.map((c) => (c.type === "Ready" ? { ...c, message: "seq 2", lastHeartbeatTime: later } : c)) },
+    });
+
+    it("takes every unchanged part from it and equals a plain decode", () => {
+      const next = withConditions(node);
+      const v2 = decoder.decode(stored(next, 8), v1);
+      expect(v2).toEqual(decodeNode(stored(next, 8)));
+      expect(v2.metadata.resourceVersion).toBe("8");
+      expect(v2.metadata).not.toBe(v1.metadata);
+      for (const [now, before] of [
+        [v2.metadata.labels, v1.metadata.labels],
+        [v2.metadata.annotations, v1.metadata.annotations],
+        [v2.metadata.creationTimestamp, v1.metadata.creationTimestamp],
+        [v2.spec, v1.spec],
+        [v2.status.capacity, v1.status.capacity],
+        [v2.status.addresses, v1.status.addresses],
+        [v2.status.nodeInfo, v1.status.nodeInfo],
+        [v2.status.conditions[1], v1.status.conditions[1]], // MemoryPressure, unchanged
+      ] as const)
+        expect(now).toBe(before);
+      expect(v2.status.conditions[0]).not.toBe(v1.status.conditions[0]);
+      expect(v2.status.conditions[0]!.lastHeartbeatTime).toEqual(later);
+      expect(v2.status.conditions[0]!.lastTransitionTime).toBe(v1.metadata.creationTimestamp); // one Date per time still
+      expect(Object.isFrozen(v2.status.conditions[0])).toBe(true);
+      expect(Object.isFrozen(v2.status.conditions)).toBe(true);
+      expect(v1).toEqual(decodeNode(stored(node, 7))); // the previous copy is not changed
+    });
+
+    it("keeps a changed map's own entries and order, and shares nothing that differs", () => {
+      const { a: _dropped, ...rest } = node.metadata!.annotations;
+      const reordered = Object.fromEntries(Object.entries(node.metadata!.labels).reverse());
+      const next = { ...node, metadata: { ...node.metadata!, labels: reordered, annotations: { ...rest, c: "d" } } };
+      const v2 = decoder.decode(stored(next, 9), v1);
+      expect(v2).toEqual(decodeNode(stored(next, 9)));
+      expect(v2.metadata.labels).not.toBe(v1.metadata.labels);
+      expect(Object.keys(v2.metadata.labels)).toEqual(Object.keys(reordered));
+      expect(v2.metadata.annotations).toEqual({ c: "d" });
+      expect(v2.status).toBe(v1.status); // all of the status is unchanged
+    });
+  });
 });
