@@ -33,7 +33,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { Lease } from "../src/gen/nodeplane/v1/lease.js";
 import type { Node } from "../src/gen/nodeplane/v1/node.js";
 import type {
@@ -129,11 +129,23 @@ server.addService(service, { renewLease, register, heartbeat, updateStatus, watc
 
 const loopDelay = monitorEventLoopDelay({ resolution: 10 }); // prom-client's default resolution, as nodeplane's
 loopDelay.enable();
+// Full collections, as prom-client's nodejs_gc_duration_seconds{kind="major"} counts them for nodeplane.
+let fullGcs = 0;
+let fullGcSeconds = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const detail: unknown = Reflect.get(e, "detail"); // a gc entry's { kind, flags } (not in this @types/node's PerformanceEntry)
+    if (typeof detail !== "object" || detail === null || Reflect.get(detail, "kind") !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    fullGcs++;
+    fullGcSeconds += e.duration / 1000;
+  }
+}).observe({ entryTypes: ["gc"] });
 const metrics = createServer((req, res) => {
   if (req.url !== "/metrics") return void res.writeHead(404).end();
   const text =
     `nodeplane_watchers ${watchers}\nnodeplane_watch_events_sent_total ${eventsSent}\n` +
-    `nodejs_eventloop_lag_p99_seconds ${loopDelay.percentile(99) / 1e9}\nnodejs_eventloop_lag_max_seconds ${loopDelay.max / 1e9}\n`;
+    `nodejs_eventloop_lag_p99_seconds ${loopDelay.percentile(99) / 1e9}\nnodejs_eventloop_lag_max_seconds ${loopDelay.max / 1e9}\n` +
+    `nodejs_gc_duration_seconds_count{kind="major"} ${fullGcs}\nnodejs_gc_duration_seconds_sum{kind="major"} ${fullGcSeconds}\n`;
   loopDelay.reset();
   res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(text);
 });

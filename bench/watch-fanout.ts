@@ -246,6 +246,8 @@ class Fanout {
       all: new Histogram(),
       watchersOpen,
       watchersAtEnd: sumOf(b, "nodeplane_watchers"),
+      fullGcs: grew(a, b, "nodejs_gc_duration_seconds_count", { kind: "major" }),
+      fullGcMs: grew(a, b, "nodejs_gc_duration_seconds_sum", { kind: "major" }) * 1000,
     };
     const workersPct = Object.entries(c.pct).reduce<number | undefined>((s, [k, v]) => (k === "server" ? s : s === undefined || v === undefined ? undefined : s + v), 0);
     log(
