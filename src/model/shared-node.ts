@@ -140,20 +140,25 @@ function shareDates(node: FullNode): void {
     seen.push(v);
     return v;
   };
-  // A part shared with the previous copy is frozen: its Dates are seen, not replaced.
+  // Parts shared with the previous copy are frozen: their Dates are seen first, so that a new
+  // part with the same time takes one of them, and are not replaced.
   const meta = node.metadata;
+  const { conditions } = node.status;
+  const { taints } = node.spec;
   if (Object.isFrozen(meta)) d(meta.creationTimestamp);
-  else meta.creationTimestamp = d(meta.creationTimestamp);
-  for (const c of node.status.conditions) {
-    if (Object.isFrozen(c)) {
-      d(c.lastHeartbeatTime);
-      d(c.lastTransitionTime);
-    } else {
-      c.lastHeartbeatTime = d(c.lastHeartbeatTime);
-      c.lastTransitionTime = d(c.lastTransitionTime);
-    }
+  for (const c of conditions) {
+    if (!Object.isFrozen(c)) continue;
+    d(c.lastHeartbeatTime);
+    d(c.lastTransitionTime);
   }
-  for (const t of node.spec.taints) if (!Object.isFrozen(t)) t.timeAdded = d(t.timeAdded);
+  for (const t of taints) if (Object.isFrozen(t)) d(t.timeAdded);
+  if (!Object.isFrozen(meta)) meta.creationTimestamp = d(meta.creationTimestamp);
+  for (const c of conditions) {
+    if (Object.isFrozen(c)) continue;
+    c.lastHeartbeatTime = d(c.lastHeartbeatTime);
+    c.lastTransitionTime = d(c.lastTransitionTime);
+  }
+  for (const t of taints) if (!Object.isFrozen(t)) t.timeAdded = d(t.timeAdded);
 }
 
 /**

@@ -87,6 +87,18 @@ describe("SharedNodeDecoder", () => {
       expect(v1).toEqual(decodeNode(stored(node, 7))); // the previous copy is not changed
     });
 
+    it("gives a new part's time the Date a shared part holds (one Date per distinct time still)", () => {
+      // Ready's heartbeat moves to MemoryPressure's time; MemoryPressure is shared, and comes later.
+      const memoryAt = new Date(at.getTime() + 20_000);
+      const base = { ...node, status: { ...node.status!, conditions: node.status!.conditions.map((c) => (c.type === "MemoryPressure" ? { ...c, lastHeartbeatTime: memoryAt } : c)) } };
+      const before = decoder.decode(stored(base, 10));
+      const next = { ...base, status: { ...base.status, conditions: base.status.conditions.map((c) => (c.type === "Ready" ? { ...c, lastHeartbeatTime: memoryAt } : c)) } };
+      const after = decoder.decode(stored(next, 11), before);
+      expect(after.status.conditions[1]).toBe(before.status.conditions[1]);
+      expect(after.status.conditions[0]!.lastHeartbeatTime).toBe(after.status.conditions[1]!.lastHeartbeatTime);
+      expect(after).toEqual(decodeNode(stored(next, 11)));
+    });
+
     it("keeps a changed map's own entries and order, and shares nothing that differs", () => {
       const { a: _dropped, ...rest } = node.metadata!.annotations;
       const reordered = Object.fromEntries(Object.entries(node.metadata!.labels).reverse());
