@@ -89,18 +89,19 @@ function internStrings(node: FullNode, pool: StringPool): void {
     return m;
   };
   // Parts shared with the previous copy (frozen) were interned then.
-  const fresh = <T extends object>(items: readonly T[]): T[] => items.filter((x) => !Object.isFrozen(x));
   const meta = node.metadata;
   if (!Object.isFrozen(meta)) {
     meta.namespace = s(meta.namespace);
     meta.labels = map(meta.labels);
     meta.annotations = map(meta.annotations);
-    for (const ref of fresh(meta.ownerReferences)) {
+    for (const ref of meta.ownerReferences) {
+      if (Object.isFrozen(ref)) continue;
       ref.apiVersion = s(ref.apiVersion);
       ref.kind = s(ref.kind);
     }
   }
-  for (const t of fresh(node.spec.taints)) {
+  for (const t of node.spec.taints) {
+    if (Object.isFrozen(t)) continue;
     t.key = s(t.key);
     t.value = s(t.value);
     t.effect = s(t.effect);
@@ -109,11 +110,13 @@ function internStrings(node: FullNode, pool: StringPool): void {
   if (Object.isFrozen(status)) return;
   status.capacity = map(status.capacity);
   status.allocatable = map(status.allocatable);
-  for (const a of fresh(status.addresses)) {
+  for (const a of status.addresses) {
+    if (Object.isFrozen(a)) continue;
     a.type = s(a.type);
     if (a.address === name) a.address = name;
   }
-  for (const c of fresh(status.conditions)) {
+  for (const c of status.conditions) {
+    if (Object.isFrozen(c)) continue;
     c.type = s(c.type);
     c.status = s(c.status);
     c.reason = s(c.reason);
@@ -165,6 +168,8 @@ function shareDates(node: FullNode): void {
  * `fresh` with every part equal to `old`'s replaced by `old`'s (frozen) part, or `old` itself
  * when all of it is equal: objects with the same keys in the same order (a map's order is kept),
  * arrays, Dates by time, primitives by ===. `old` is never changed; `fresh`'s containers are.
+ * Stricter than sameMessage (same-message.ts), which takes a map's keys in any order: a shared
+ * part is what readers see, so it must be the new version's exactly.
  */
 function reuse<T>(fresh: T, old: T): T {
   if (fresh === old || typeof fresh !== "object" || fresh === null || typeof old !== "object" || old === null) return fresh;

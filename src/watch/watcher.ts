@@ -2,8 +2,9 @@
  * One watcher: a queue of events between the watch cache (producer) and a stream (consumer:
  * `take()` and `wait()`, as the server's Watch handler does, or an async iterator). A live
  * producer never blocks on a slow consumer: when more than `queueLimit` live events wait, the
- * watcher is ended with RESOURCE_EXHAUSTED naming the revision the consumer can resume from. Initial and history events do not count against the
- * limit: their producers pause themselves instead (see CatchUp in cache.ts).
+ * watcher is ended with RESOURCE_EXHAUSTED naming the revision the consumer can resume from.
+ * Initial and history events do not count against the limit: their producers pause themselves
+ * instead (see CatchUp in cache.ts).
  *
  * The limit counts events waiting here. The server's Watch handler takes them as fast as its
  * gRPC stream accepts them (up to the stream's buffer of 16 messages, handed to HTTP/2 together:
