@@ -136,7 +136,6 @@ export async function streamWatch<T>(res: ServerResponse, source: WatchSource<T>
     source.cancel();
   };
   const onStop = (): void => source.cancel();
-  const gone = new Promise<void>((resolve) => res.once("close", () => resolve()));
   res.on("close", onClose);
   opts.stop.addEventListener("abort", onStop);
   const timer = opts.timeoutSeconds > 0 ? setTimeout(() => source.cancel(), opts.timeoutSeconds * 1000) : undefined;
@@ -146,7 +145,7 @@ export async function streamWatch<T>(res: ServerResponse, source: WatchSource<T>
     for await (const item of source) {
       if (closed) break;
       // One write per event: Node sends it as its own chunk at once (no buffering to wait for).
-      if (!res.write(encoder.event(item.type, item.obj, item.revision, item.initialEventsEnd))) await drained(res, gone);
+      if (!res.write(encoder.event(item.type, item.obj, item.revision, item.initialEventsEnd))) await drained(res);
     }
   } catch (err) {
     failure = err;

@@ -113,43 +113,66 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
     const rec = deps.calls.begin("Watch", call.getPeer(), { timed: false });
     batchWrites(call);
     let watcher: Watcher | undefined;
+    let done = false;
     call.on("cancelled", () => watcher?.cancel());
-    const run = async (): Promise<void> => {
+    /** True the first time: the call ends here. */
+    const ending = (): boolean => {
+      if (done) return false;
+      done = true;
+      if (watcher !== undefined) deps.metrics.watchers.dec();
+      return true;
+    };
+    const finish = (): void => {
+      if (!ending()) return;
+      rec.ok(call.cancelled ? "CANCELLED" : "OK");
+      call.end();
+    };
+    const fail = (err: unknown): void => {
+      if (!ending()) return;
+      if (err instanceof ResourceExhaustedError) deps.metrics.slowWatchers.inc();
+      if (call.cancelled) rec.ok("CANCELLED");
+      else call.emit("error", rec.fail(err));
+    };
+    // Writes what waits, then asks to be called again: by the watcher when its next event comes
+    // (or it ends), or once the stream drains. The same function every time, and nothing made
+    // per wait: a watcher of one quiet node waits ~10 s between events, long enough for anything
+    // made for the wait to be promoted (see Watcher.notify and Watcher.take).
+    const pump = (): void => {
+      const w = watcher;
+      if (done || w === undefined) return;
+      try {
+        for (;;) {
+          if (!writeWaiting(call, w, deps)) {
+            // The stream is full: on once it drains, or as soon as the watcher ends (the client
+            // left, or it read too slowly and the watcher failed).
+            w.notifyEnd(pump);
+            void drained(call).then(pump);
+            return;
+          }
+          if (w.isEnded) return finish();
+          if (w.notify(pump)) return;
+        }
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const start = async (): Promise<void> => {
       const req = call.request;
-      watcher = await deps.cache.watch({
+      const w = await deps.cache.watch({
         afterRevision: parseRevision("resource_version", req.resourceVersion),
         filter: compileFilter(req.labelSelector, req.fieldSelector),
         sendInitialEvents: req.sendInitialEvents,
         allowBookmarks: req.allowBookmarks,
       });
-      if (call.cancelled) watcher.cancel();
+      watcher = w;
+      deps.metrics.watchers.inc();
+      if (call.cancelled) w.cancel();
       // The response headers now, as kube-apiserver starts a watch's response at once: the
       // client knows the watch is established before its first event, which may come hours
       // later (a watch of one quiet node), and the headers are not sent with that event.
       else call.sendMetadata(new Metadata());
-      deps.metrics.watchers.inc();
-      try {
-        // Events are taken and written by a plain function, so that this frame holds none while
-        // it waits for the next (see Watcher.take).
-        for (;;) {
-          if (!writeWaiting(call, watcher, deps)) await drained(call, watcher.whenEnded());
-          else if (watcher.isEnded) break;
-          else await watcher.wait();
-        }
-      } finally {
-        deps.metrics.watchers.dec();
-      }
+      pump();
     };
-    run().then(
-      () => {
-        rec.ok(call.cancelled ? "CANCELLED" : "OK");
-        call.end();
-      },
-      (err: unknown) => {
-        if (err instanceof ResourceExhaustedError) deps.metrics.slowWatchers.inc();
-        if (call.cancelled) rec.ok("CANCELLED");
-        else call.emit("error", rec.fail(err));
-      },
-    );
+    start().catch(fail);
   };
 }

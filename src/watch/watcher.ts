@@ -1,6 +1,6 @@
 /**
  * One watcher: a queue of events between the watch cache (producer) and a stream (consumer:
- * `take()` and `wait()`, as the server's Watch handler does, or an async iterator). A live
+ * `take()` and `notify()`, as the server's Watch handler does, or an async iterator). A live
  * producer never blocks on a slow consumer: when more than `queueLimit` live events wait, the
  * watcher is ended with RESOURCE_EXHAUSTED naming the revision the consumer can resume from.
  * Initial and history events do not count against the limit: their producers pause themselves
@@ -63,35 +63,35 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
   lastQueuedRevision = 0;
   /** The revision the consumer can resume from (undefined while it is still taking initial events). */
   private resumable: number | undefined;
+  /**
+   * The waiting events are `queue[head]` to `queue[tail - 1]`; the slots around them hold
+   * undefined. The array is kept when it empties (a watcher of one quiet node would otherwise
+   * make one per event, kept until its next event, long enough to be promoted).
+   */
   private queue: (Queued | undefined)[] = [];
   private head = 0;
+  private tail = 0;
   private live = 0;
+  /** The consumer's callback (see notify), and whether an event calls it or only the end. */
   private wake: (() => void) | undefined;
+  private wakeOnEvent = false;
   private error: Error | undefined;
   private ended = false;
-  private readonly endedPromise: Promise<void>;
-  private resolveEnded!: () => void;
   private readonly opts: WatcherOptions;
 
   constructor(opts: WatcherOptions) {
     this.opts = opts;
     this.filter = opts.filter;
     this.allowBookmarks = opts.allowBookmarks;
-    this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
   /** Events waiting to be taken. */
   get size(): number {
-    return this.queue.length - this.head;
+    return this.tail - this.head;
   }
 
   get isEnded(): boolean {
     return this.ended;
-  }
-
-  /** Resolves when the watcher has ended (so a writer stuck on backpressure can stop waiting). */
-  whenEnded(): Promise<void> {
-    return this.endedPromise;
   }
 
   /** A live event: too many waiting ends the watcher instead of blocking the producer. */
@@ -150,7 +150,7 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
   }
 
   /**
-   * The next waiting event, or undefined when none waits (then `wait()`, unless the watcher has
+   * The next waiting event, or undefined when none waits (then `notify()`, unless the watcher has
    * ended); throws the watcher's error once it has failed. A consumer that takes events this way
    * and handles each in a plain function holds none while it waits: a suspended async frame
    * keeps whatever its registers last held, so a watcher of one quiet node that awaited inside
@@ -159,17 +159,19 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
    * the old generation, the external memory that starts V8's full collections.
    */
   take(): NodeWatchEvent | undefined {
-    if (this.head === this.queue.length) {
+    if (this.head === this.tail) {
       if (this.error) throw this.error;
       return undefined;
     }
     const item = this.queue[this.head]!;
     this.queue[this.head++] = undefined;
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+    if (this.head === this.tail) {
+      // Empty: start again at the front; an array grown by a burst is let go.
+      this.head = this.tail = 0;
+      if (this.queue.length > 1024) this.queue = [];
+    } else if (this.head > 1024 && this.head * 2 > this.tail) {
+      this.queue = this.queue.slice(this.head, this.tail);
+      this.tail -= this.head;
       this.head = 0;
     }
     if (item.origin === "live") this.live--;
@@ -179,13 +181,36 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
     return item.ev;
   }
 
-  /** Resolves once an event waits or the watcher has ended (telling `onDrained` first that the queue is empty). */
-  wait(): Promise<void> {
-    if (this.size > 0 || this.ended) return Promise.resolve();
+  /**
+   * Unless an event waits or the watcher has ended (then false: take on), call `ready` once, from
+   * a microtask, when the next event arrives or the watcher ends, and return true; tells
+   * `onDrained` first that the queue is empty. The server's Watch handler passes the same
+   * function every time: a watcher waiting for its next event holds nothing made for that wait.
+   * One consumer: a later `notify` or `notifyEnd` replaces the callback.
+   */
+  notify(ready: () => void): boolean {
+    if (this.size > 0 || this.ended) return false;
     this.opts.onDrained?.(this);
-    if (this.size > 0 || this.ended) return Promise.resolve();
+    if (this.size > 0 || this.ended) return false;
+    this.wake = ready;
+    this.wakeOnEvent = true;
+    return true;
+  }
+
+  /**
+   * Call `ready` once, from a microtask, when the watcher ends, but not for events: for a
+   * consumer waiting for its stream to drain, which stops waiting if the watcher fails meanwhile.
+   */
+  notifyEnd(ready: () => void): void {
+    this.wake = ready;
+    this.wakeOnEvent = false;
+    if (this.ended) this.signal(true);
+  }
+
+  /** Resolves once an event waits or the watcher has ended (see notify). */
+  wait(): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.wake = resolve;
+      if (!this.notify(resolve)) resolve();
     });
   }
 
@@ -202,29 +227,32 @@ export class Watcher implements AsyncIterable<NodeWatchEvent> {
   }
 
   private enqueue(ev: NodeWatchEvent, origin: Origin): void {
-    this.queue.push({ ev, origin });
+    this.queue[this.tail++] = { ev, origin };
     if (origin === "live") this.live++;
     if (ev.revision > this.offeredRevision) this.offeredRevision = ev.revision;
     if (ev.revision > this.lastQueuedRevision) this.lastQueuedRevision = ev.revision;
-    this.signal();
+    this.signal(false);
   }
 
   private drop(): void {
     this.queue = [];
-    this.head = 0;
+    this.head = this.tail = 0;
     this.live = 0;
   }
 
   private finish(): void {
     this.ended = true;
-    this.signal();
-    this.resolveEnded();
+    this.signal(true);
     this.opts.onEnd(this);
   }
 
-  private signal(): void {
+  /** Call the consumer back (from a microtask: the producer goes on with its other watchers first). */
+  private signal(end: boolean): void {
     const wake = this.wake;
+    if (wake === undefined || !(end || this.wakeOnEvent)) return;
     this.wake = undefined;
-    wake?.();
+    void settled.then(wake);
   }
 }
+
+const settled = Promise.resolve();
