@@ -129,7 +129,8 @@ function watchHandler(deps: NodeServiceDeps): handleServerStreamingCall<WatchReq
     };
     const fail = (err: unknown): void => {
       if (!ending()) return;
-      if (err instanceof ResourceExhaustedError) deps.metrics.slowWatchers.inc();
+      // A watcher that ended for a full queue (not a watch refused for --max-watchers: no watcher).
+      if (err instanceof ResourceExhaustedError && watcher !== undefined) deps.metrics.slowWatchers.inc();
       if (call.cancelled) rec.ok("CANCELLED");
       else call.emit("error", rec.fail(err));
     };

@@ -6,7 +6,7 @@ import { type Harness, startHarness } from "../support/server.js";
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ maxMessageBytes: 64 * 1024, maxWatchers: 1 });
+  h = await startHarness({ maxMessageBytes: 64 * 1024, maxWatchers: 1, httpListen: "127.0.0.1:0" });
 });
 afterAll(() => h.close());
 
@@ -27,6 +27,9 @@ describe("limits", () => {
     const err = await h.client.watch({})[Symbol.asyncIterator]().next().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResourceExhaustedError);
     expect((err as Error).message).toContain("watcher limit of 1");
+    // A refused watch is not a slow watcher (that metric counts watchers ended for a full queue).
+    const metrics = await (await fetch(`http://127.0.0.1:${h.server.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^nodeplane_watch_slow_watchers_total 0$/m);
     abort.abort();
     await first.next().catch(() => undefined);
     // The server releases the slot when it sees the cancel; wait for that by retrying on its answer.

@@ -1,7 +1,8 @@
 /**
  * The Watch handler's backpressure path, against a real server: a client that stops reading
  * fills its stream; the handler stops writing until the stream drains, then goes on from where
- * it stopped (every event once, in order), and a client that leaves meanwhile ends the watch.
+ * it stopped (every event once, in order); a client that leaves meanwhile ends the watch, and so
+ * does a watcher whose queue overflows meanwhile (RESOURCE_EXHAUSTED) though the stream never drains.
  */
 import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
@@ -76,4 +77,21 @@ describe("Watch backpressure", () => {
     await vi.waitFor(async () => expect(await metric("nodeplane_watchers")).toBe(0), { timeout: 10_000, interval: 20 });
     expect(await metric("nodeplane_grpc_server_handled_total", { method: "Watch", code: "CANCELLED" })).toBe(1);
   }, 60_000);
+
+  it("ends the watch RESOURCE_EXHAUSTED when its queue overflows while the stream is full and the client neither reads nor leaves", async () => {
+    h = await startHarness({ httpListen: "127.0.0.1:0", watchQueueLimit: 8 });
+    const { node } = await h.client.register(agentNode("bp-3"));
+    const { call } = openRawWatch("bp-3", String(node?.metadata?.resourceVersion));
+    await new Promise((resolve) => call.once("metadata", resolve));
+    call.pause();
+    // More than the stream's windows and buffers hold, plus the queue limit of 8: the watcher
+    // fails while the handler waits for a 'drain' that never comes; only the watcher's end can
+    // tell the handler (Watcher.notifyEnd).
+    await bigChanges("bp-3", 300);
+    await vi.waitFor(async () => expect(await metric("nodeplane_watchers")).toBe(0), { timeout: 10_000, interval: 20 });
+    expect(await metric("nodeplane_watch_slow_watchers_total")).toBe(1);
+    expect(await metric("nodeplane_grpc_server_handled_total", { method: "Watch", code: "RESOURCE_EXHAUSTED" })).toBe(1);
+    call.cancel();
+  }, 60_000);
 });
+
