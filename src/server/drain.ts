@@ -1,4 +1,4 @@
-/** Server-stream backpressure: wait for 'drain' before writing more (or stop waiting early). */
+/** Server-stream backpressure: wait for 'drain' before writing more (or until the stream is gone). */
 import type { EventEmitter } from "node:events";
 
 /**

@@ -38,22 +38,27 @@ async function bigChanges(name: string, count: number): Promise<number[]> {
   return revisions;
 }
 
-function openRawWatch(name: string, from: string): { call: ClientReadableStream<WatchResponse>; received: number[] } {
-  raw = new NodeServiceClient(`127.0.0.1:${h!.server.port}`, credentials.createInsecure());
+/**
+ * A server (metrics on), node `name` registered, and a raw grpc-js Watch of it from its
+ * registration on, established (response headers in) and paused: its client reads nothing.
+ */
+async function pausedWatch(name: string, limits: { watchQueueLimit?: number } = {}): Promise<{ call: ClientReadableStream<WatchResponse>; received: number[] }> {
+  h = await startHarness({ httpListen: "127.0.0.1:0", ...limits });
+  const { node } = await h.client.register(agentNode(name));
+  raw = new NodeServiceClient(`127.0.0.1:${h.server.port}`, credentials.createInsecure());
+  const from = String(node?.metadata?.resourceVersion);
   const call = raw.watch({ resourceVersion: from, fieldSelector: `metadata.name=${name}`, labelSelector: "", sendInitialEvents: false, allowBookmarks: false });
   const received: number[] = [];
   call.on("data", (r: WatchResponse) => received.push(Number(r.node?.metadata?.resourceVersion)));
   call.on("error", () => {});
+  await new Promise((resolve) => call.once("metadata", resolve));
+  call.pause();
   return { call, received };
 }
 
 describe("Watch backpressure", () => {
   it("stops writing to a client that stopped reading, then sends the rest once it reads again", async () => {
-    h = await startHarness({ httpListen: "127.0.0.1:0" });
-    const { node } = await h.client.register(agentNode("bp-1"));
-    const { call, received } = openRawWatch("bp-1", String(node?.metadata?.resourceVersion));
-    await new Promise((resolve) => call.once("metadata", resolve));
-    call.pause();
+    const { call, received } = await pausedWatch("bp-1");
     const revisions = await bigChanges("bp-1", 300); // ~4.8 MiB: more than the stream's windows hold
     const sentWhilePaused = await metric("nodeplane_watch_events_sent_total");
     expect(sentWhilePaused).toBeLessThan(300);
@@ -65,11 +70,7 @@ describe("Watch backpressure", () => {
   }, 60_000);
 
   it("ends the watch when the client leaves while the server waits for its stream to drain", async () => {
-    h = await startHarness({ httpListen: "127.0.0.1:0" });
-    const { node } = await h.client.register(agentNode("bp-2"));
-    const { call } = openRawWatch("bp-2", String(node?.metadata?.resourceVersion));
-    await new Promise((resolve) => call.once("metadata", resolve));
-    call.pause();
+    const { call } = await pausedWatch("bp-2");
     await bigChanges("bp-2", 300);
     expect(await metric("nodeplane_watch_events_sent_total")).toBeLessThan(300);
     expect(await metric("nodeplane_watchers")).toBe(1);
@@ -79,11 +80,7 @@ describe("Watch backpressure", () => {
   }, 60_000);
 
   it("ends the watch RESOURCE_EXHAUSTED when its queue overflows while the stream is full and the client neither reads nor leaves", async () => {
-    h = await startHarness({ httpListen: "127.0.0.1:0", watchQueueLimit: 8 });
-    const { node } = await h.client.register(agentNode("bp-3"));
-    const { call } = openRawWatch("bp-3", String(node?.metadata?.resourceVersion));
-    await new Promise((resolve) => call.once("metadata", resolve));
-    call.pause();
+    const { call } = await pausedWatch("bp-3", { watchQueueLimit: 8 });
     // More than the stream's windows and buffers hold, plus the queue limit of 8: the watcher
     // fails while the handler waits for a 'drain' that never comes; only the watcher's end can
     // tell the handler (Watcher.notifyEnd).
