@@ -38,7 +38,7 @@ export interface Phase {
   /** Watchers open when the phase started, and at the end of its window (the server's gauge). */
   watchersOpen: number;
   watchersAtEnd: number;
-  /** The server's full (mark-compact) collections in the window, and their time in all, ms (prom-client's nodejs_gc_duration_seconds, kind major). */
+  /** The server's full (mark-compact) collections in the window, and their time in all, ms (nodeplane's nodejs_gc_duration_seconds, kind major). */
   fullGcs: number;
   fullGcMs: number;
 }

@@ -129,7 +129,7 @@ server.addService(service, { renewLease, register, heartbeat, updateStatus, watc
 
 const loopDelay = monitorEventLoopDelay({ resolution: 10 }); // prom-client's default resolution, as nodeplane's
 loopDelay.enable();
-// Full collections, as prom-client's nodejs_gc_duration_seconds{kind="major"} counts them for nodeplane.
+// Full collections, as nodeplane's nodejs_gc_duration_seconds{kind="major"} counts them (every one: src/server/metrics.ts).
 let fullGcs = 0;
 let fullGcSeconds = 0;
 new PerformanceObserver((list) => {

@@ -171,13 +171,14 @@ export class NodeplaneServer {
       ? await InventoryProvider.open(opts.cloud.configFile, (err) => log.error({ err }, "cloud inventory not reloaded"))
       : undefined;
     let revision = (): Promise<number> => Promise.resolve(0);
-    const metrics = new ServerMetrics({ storeRevision: () => revision() });
     // One server per data directory: the lock is held until the store is closed (or the process ends).
     const lock = opts.store ? undefined : DataDirLock.acquire(opts.dataDir, opts.listen);
+    const metrics = new ServerMetrics({ storeRevision: () => revision() });
     let store: Store;
     try {
       store = opts.store ?? (await SqliteStore.open({ dir: opts.dataDir, onCommit: metrics.onCommit }));
     } catch (err) {
+      metrics.close();
       lock?.release();
       throw err;
     }
@@ -206,6 +207,7 @@ export class NodeplaneServer {
     const stopParts = async (): Promise<void> => {
       for (const stop of parts.splice(0).reverse()) await stop();
     };
+    parts.push(() => metrics.close());
     try {
       const security = await Security.create(opts.security, { dataDir: opts.dataDir, listen: opts.listen, httpListen: opts.httpListen, store, clock, log, metrics });
       const maxMessage = opts.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
