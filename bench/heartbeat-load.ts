@@ -93,7 +93,9 @@ export async function workersGenerator(o: Shape, names: string[], servers: Serve
   await Promise.all(ws.map((w, index) => w.call("init", 20_000, { index, workers: ws.length, nodes: names, targets, etcdValue })));
   const renewed = new Set<number>();
   const drive = (target: Target, mode: LoadRun["mode"], inFlight: number): Drive => {
-    if (target === "nodeplane") for (let k = 0; k < o.nodes; k++) renewed.add(k);
+    // Unary calls renew each worker's nodes round-robin: every node. Stream k of worker i renews
+    // that worker's node k, node i + k × workers (load-worker.ts): the first `inFlight` nodes.
+    if (target === "nodeplane") for (let k = 0; k < (mode === "heartbeat" ? inFlight : o.nodes); k++) renewed.add(k);
     return (hooks) => workersDrive(o, ws, { target, mode, inFlight, verify: target === "nodeplane" ? "name" : target === "trivial" ? "lease" : "etcd" }, hooks);
   };
   return {
